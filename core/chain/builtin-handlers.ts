@@ -1,0 +1,11 @@
+/**
+ * Built-in handlers by short name. Each is imported only when a handler.yml names it, so a service pays
+ * only for the concerns it uses.
+ */
+export const BUILTIN_HANDLERS: Readonly<Record<string, () => Promise<unknown>>> = {
+  'kafka/producer': () => import('../../handlers/kafka/producer-handler.js'),
+};
+
+export function isBuiltinHandler(name: string): boolean {
+  return Object.hasOwn(BUILTIN_HANDLERS, name);
+}

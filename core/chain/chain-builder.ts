@@ -1,0 +1,162 @@
+import { dirname } from 'node:path';
+import type { ConfigLoader } from '../config/loader.js';
+import { LightError } from '../errors/light-error.js';
+import type { Direction } from '../exchange.js';
+import { isBuiltinHandler } from './builtin-handlers.js';
+import { ChainTable, type ChainRoute } from './chain-table.js';
+import type { Handler, HandlerModule, HandlerServices } from './handler.js';
+import { parseHandlerSpec, type HandlerSpec } from './handler-spec.js';
+import { HANDLER_YML_SCHEMA, type HandlerYml } from './handler-yml.js';
+import { loadHandlerModule } from './module-loader.js';
+
+interface DeclaredHandler {
+  spec: HandlerSpec;
+  key: string;
+  module: HandlerModule;
+}
+
+/** One flattened exec list with where it came from. */
+interface ExecList {
+  key: string;
+  direction: Direction;
+  aliases: string[];
+}
+
+export interface BuiltChains {
+  table: ChainTable;
+  /** The handler.yml the chains came from. */
+  file: string;
+  /** Aliases dropped because their config said `enabled: false`. */
+  disabled: string[];
+}
+
+/**
+ * Reads handler.yml, loads every declared handler module, checks the chains, and composes each topic's
+ * handler list once. Every mistake is a startup error naming the file, the key and the alias.
+ */
+export async function buildChains(
+  loader: ConfigLoader,
+  services: HandlerServices,
+  registered: ReadonlyMap<string, unknown> = new Map(),
+): Promise<BuiltChains> {
+  const { config: yml, file: found } = loader.load<HandlerYml>('handler', { schema: HANDLER_YML_SCHEMA, required: true });
+  const file = found!;
+  const declared = await declareHandlers(yml, file, registered);
+  const chains = yml.chains ?? {};
+  for (const name of Object.keys(chains)) {
+    if (declared.has(name)) throw new LightError('ERR13012', { file, key: `chains.${name}`, alias: name });
+  }
+
+  const execLists = collectExecLists(yml, file, declared, chains);
+  for (const list of execLists) checkExecList(list, file, declared);
+
+  const { instances, disabled } = await instantiate(declared, loader, services, file);
+  for (const list of execLists) {
+    const transport = list.aliases.find((alias) => declared.get(alias)!.module.transport && disabled.includes(alias));
+    if (transport) {
+      throw new LightError('ERR13009', { file, key: list.key, module: transport, reason: 'is a transport and cannot be disabled' });
+    }
+  }
+
+  const toHandlers = (aliases: string[]): Handler[] =>
+    aliases.filter((alias) => !disabled.includes(alias)).map((alias) => instances.get(alias)!);
+  const routes: ChainRoute[] = (yml.topics ?? []).map((entry, index) => ({
+    direction: entry.direction,
+    topic: entry.pattern ? new RegExp(`^(?:${entry.topic})$`) : entry.topic,
+    handlers: toHandlers(execLists.find((list) => list.key === `topics[${index}].exec`)!.aliases),
+    source: `topics[${index}]`,
+  }));
+  const defaults: Partial<Record<Direction, ChainRoute>> = {};
+  for (const direction of ['produce', 'consume'] as const) {
+    const list = execLists.find((candidate) => candidate.key === `defaultHandlers.${direction}`);
+    if (list) defaults[direction] = { direction, topic: /.*/, handlers: toHandlers(list.aliases), source: list.key };
+  }
+  return { table: new ChainTable(routes, defaults), file, disabled };
+}
+
+async function declareHandlers(yml: HandlerYml, file: string, registered: ReadonlyMap<string, unknown>): Promise<Map<string, DeclaredHandler>> {
+  const declared = new Map<string, DeclaredHandler>();
+  const baseDir = dirname(file);
+  for (const [index, raw] of yml.handlers.entries()) {
+    const key = `handlers[${index}]`;
+    const spec = parseHandlerSpec(raw, (name) => registered.has(name) || isBuiltinHandler(name));
+    if (declared.has(spec.alias)) throw new LightError('ERR13012', { file, key, alias: spec.alias });
+    const module = await loadHandlerModule(spec, { file, key, baseDir, registered });
+    declared.set(spec.alias, { spec, key, module });
+  }
+  return declared;
+}
+
+/** Expands chain names in every exec list, keeping order. Unknown names are reported with their key. */
+function collectExecLists(
+  yml: HandlerYml,
+  file: string,
+  declared: ReadonlyMap<string, DeclaredHandler>,
+  chains: Record<string, string[]>,
+): ExecList[] {
+  const expand = (names: string[], key: string, seen: string[]): string[] =>
+    names.flatMap((name, index) => {
+      if (declared.has(name)) return [name];
+      const chain = chains[name];
+      if (!chain) throw new LightError('ERR13004', { file, key: `${key}[${index}]`, alias: name });
+      if (seen.includes(name)) throw new LightError('ERR13004', { file, key: `${key}[${index}]`, alias: `${name} (chain includes itself)` });
+      return expand(chain, `chains.${name}`, [...seen, name]);
+    });
+
+  const lists: ExecList[] = [];
+  for (const [name, chain] of Object.entries(chains)) expand(chain, `chains.${name}`, [name]);
+  for (const [index, entry] of (yml.topics ?? []).entries()) {
+    const key = `topics[${index}].exec`;
+    lists.push({ key, direction: entry.direction, aliases: expand(entry.exec, key, []) });
+  }
+  for (const direction of ['produce', 'consume'] as const) {
+    const names = yml.defaultHandlers?.[direction];
+    if (names) lists.push({ key: `defaultHandlers.${direction}`, direction, aliases: expand(names, `defaultHandlers.${direction}`, []) });
+  }
+  return lists;
+}
+
+function checkExecList(list: ExecList, file: string, declared: ReadonlyMap<string, DeclaredHandler>): void {
+  const { key, aliases, direction } = list;
+  if (aliases.length === 0 && direction === 'produce') throw new LightError('ERR13005', { file, key });
+  if (aliases.length === 0 && key.startsWith('topics')) throw new LightError('ERR13005', { file, key });
+  const seen = new Set<string>();
+  for (const alias of aliases) {
+    if (seen.has(alias)) throw new LightError('ERR13007', { file, key, alias });
+    seen.add(alias);
+  }
+  const isTransport = (alias: string): boolean => declared.get(alias)!.module.transport === true;
+  if (direction === 'produce') {
+    const last = aliases[aliases.length - 1]!;
+    if (!isTransport(last)) throw new LightError('ERR13006', { file, key, alias: last });
+  }
+  const misplaced = aliases.find((alias, index) => isTransport(alias) && (direction === 'consume' || index !== aliases.length - 1));
+  if (misplaced) {
+    throw new LightError('ERR13009', { file, key, module: misplaced, reason: 'is a transport: it may only stand last in a produce chain' });
+  }
+}
+
+/** Loads each handler's own config; drops those with `enabled: false`; calls the factories once. */
+async function instantiate(
+  declared: ReadonlyMap<string, DeclaredHandler>,
+  loader: ConfigLoader,
+  services: HandlerServices,
+  file: string,
+): Promise<{ instances: Map<string, Handler>; disabled: string[] }> {
+  const instances = new Map<string, Handler>();
+  const disabled: string[] = [];
+  for (const [alias, { module, key, spec }] of declared) {
+    const configName = module.configName ?? alias;
+    const { config } = loader.load<Record<string, unknown>>(configName, module.configSchema ? { schema: module.configSchema } : {});
+    if (config.enabled === false) {
+      disabled.push(alias);
+      continue;
+    }
+    const handler = await module.create(config, services);
+    if (typeof handler !== 'function') {
+      throw new LightError('ERR13009', { file, key, module: spec.module, reason: 'factory did not return a handler function' });
+    }
+    instances.set(alias, handler);
+  }
+  return { instances, disabled };
+}

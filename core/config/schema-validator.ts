@@ -1,0 +1,63 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import formatsModule from 'ajv-formats';
+import { LightError } from '../errors/light-error.js';
+
+type FormatsPlugin = (ajv: Ajv) => Ajv;
+const addFormats = ((formatsModule as unknown as { default?: FormatsPlugin }).default ?? formatsModule) as unknown as FormatsPlugin;
+
+/**
+ * Validates config objects against their JSON Schemas: defaults filled in, strings from placeholders coerced
+ * to the declared type, every problem reported with the file and the key.
+ */
+export class ConfigSchemaValidator {
+  private readonly ajv: Ajv;
+  private readonly compiled = new WeakMap<object, ValidateFunction>();
+
+  constructor() {
+    this.ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false });
+    addFormats(this.ajv);
+  }
+
+  /** Validates `config` in place (defaults are written into it); throws ERR13001 naming file and key. */
+  validate(config: unknown, schema: object, file: string): void {
+    let validate = this.compiled.get(schema);
+    if (!validate) {
+      validate = this.ajv.compile(schema);
+      this.compiled.set(schema, validate);
+    }
+    if (validate(config)) return;
+    const errors = validate.errors ?? [];
+    const first = errors[0];
+    const details = errors.map((error) => `${keyOf(error)} ${reasonOf(error)}`);
+    throw new LightError('ERR13001', {
+      file,
+      key: first ? keyOf(first) : '(root)',
+      reason: first ? reasonOf(first) + (errors.length > 1 ? ` (and: ${details.slice(1).join('; ')})` : '') : 'is invalid',
+    });
+  }
+}
+
+function keyOf(error: ErrorObject): string {
+  const base = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const child =
+    error.keyword === 'required'
+      ? (error.params as { missingProperty: string }).missingProperty
+      : error.keyword === 'additionalProperties'
+        ? (error.params as { additionalProperty: string }).additionalProperty
+        : undefined;
+  const key = child ? (base ? `${base}.${child}` : child) : base;
+  return key || '(root)';
+}
+
+function reasonOf(error: ErrorObject): string {
+  switch (error.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not a known key';
+    case 'enum':
+      return `must be one of ${JSON.stringify((error.params as { allowedValues: unknown[] }).allowedValues)}`;
+    default:
+      return error.message ?? 'is invalid';
+  }
+}

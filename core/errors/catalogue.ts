@@ -1,0 +1,65 @@
+/**
+ * The one file of stable status codes (light-4j ranges):
+ *   ERR10xxx framework and security, ERR11xxx validation, ERR12xxx transport and Kafka, ERR13xxx configuration.
+ * `description` is a template: `{name}` is replaced by the argument of that name.
+ * `retryable: false` means the consumer sends the record to the dead-letter topic at once.
+ * The README's error table is checked against this file by test/unit/error-catalogue.test.ts.
+ */
+export interface StatusDefinition {
+  readonly statusCode: number;
+  readonly message: string;
+  readonly description: string;
+  readonly retryable: boolean;
+}
+
+function status(statusCode: number, message: string, description: string, retryable = false): StatusDefinition {
+  return { statusCode, message, description, retryable };
+}
+
+export const STATUS_CATALOGUE = {
+  // Framework and security
+  ERR10000: status(401, 'INVALID_AUTH_TOKEN', 'Invalid JWT token: {reason}'),
+  ERR10001: status(401, 'AUTH_TOKEN_EXPIRED', 'JWT token expired at {expiredAt}'),
+  ERR10002: status(401, 'MISSING_AUTH_TOKEN', 'No Authorization header with a Bearer token on {topic}'),
+  ERR10003: status(401, 'INVALID_SCOPE_TOKEN', 'Invalid scope token: {reason}'),
+  ERR10004: status(401, 'SCOPE_TOKEN_EXPIRED', 'Scope token expired at {expiredAt}'),
+  ERR10005: status(403, 'AUTH_TOKEN_SCOPE_MISMATCH', 'Scopes {scopes} do not include any of {required} for {topic}'),
+  ERR10006: status(403, 'CALLER_NOT_ALLOWED', 'Caller {callerId} is not allowed on {topic}'),
+  ERR10007: status(401, 'JWK_NOT_FOUND', 'No key with kid {kid} is known'),
+  ERR10010: status(500, 'HANDLER_FAILED', 'Handler {handler} failed: {reason}', true),
+  ERR10011: status(500, 'NEXT_CALLED_TWICE', 'next() called more than once in handler {handler}'),
+  ERR10012: status(503, 'SERVICE_NOT_STARTED', '{component} is not started'),
+  ERR10013: status(503, 'SERVICE_STOPPING', '{component} is stopping and accepts no more work'),
+  // Validation
+  ERR11000: status(400, 'VALIDATION_FAILED', 'Record on {topic} does not match its schema at {instancePath}: {reason}'),
+  ERR11001: status(400, 'KEY_VALIDATION_FAILED', 'Record key on {topic} does not match its schema at {instancePath}: {reason}'),
+  ERR11004: status(400, 'MALFORMED_JSON', 'Record {field} on {topic} is not valid JSON: {reason}'),
+  ERR11005: status(400, 'MALFORMED_TEXT', 'Record {field} on {topic} is not valid UTF-8'),
+  ERR11006: status(400, 'UNSERIALIZABLE_VALUE', 'Record {field} for {topic} cannot be serialized as {format}: {reason}'),
+  // Transport and Kafka
+  ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
+  ERR12001: status(500, 'KAFKA_TRANSACTION_FAILED', 'Transaction {transactionalId} failed and was aborted: {reason}'),
+  ERR12002: status(500, 'DEAD_LETTER_FAILED', 'Writing record {topic}-{partition}@{offset} to {deadLetterTopic} failed: {reason}', true),
+  ERR12003: status(500, 'RECORD_NOT_SENT', 'Record for {topic} was not sent because another record of the same batch failed'),
+  ERR12004: status(500, 'KAFKA_CONNECT_FAILED', 'Cannot connect to Kafka at {brokers}: {reason}', true),
+  ERR12005: status(500, 'CONSUMER_STOPPED_ON_ERROR', 'Consumer stopped partition {topic}-{partition} at offset {offset} (failurePolicy: stop): {reason}'),
+  ERR12006: status(400, 'PRODUCER_NOT_TRANSACTIONAL', 'kafka-producer.yml has no transactional.id: transactions are not available'),
+  // Configuration
+  ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
+  ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),
+  ERR13002: status(500, 'CONFIG_PARSE_FAILED', 'Config {file} is not valid YAML: {reason}'),
+  ERR13003: status(500, 'CONFIG_VALUE_MISSING', 'Config {file}: key {key} needs {placeholder}: {reason}'),
+  ERR13004: status(500, 'HANDLER_ALIAS_UNKNOWN', 'handler.yml {file}: {key} names unknown handler or chain {alias}'),
+  ERR13005: status(500, 'HANDLER_EXEC_EMPTY', 'handler.yml {file}: {key} names no handler'),
+  ERR13006: status(500, 'PRODUCE_CHAIN_WITHOUT_TRANSPORT', 'handler.yml {file}: {key} must end with a transport handler (kafka/producer); it ends with {alias}'),
+  ERR13007: status(500, 'HANDLER_DUPLICATED', 'handler.yml {file}: {key} runs handler {alias} twice'),
+  ERR13008: status(500, 'HANDLER_LOAD_FAILED', 'handler.yml {file}: {key} cannot load handler module {module}: {reason}'),
+  ERR13009: status(500, 'HANDLER_MODULE_INVALID', 'handler.yml {file}: {key} module {module} {reason}'),
+  ERR13010: status(500, 'NO_CHAIN_FOR_TOPIC', 'No {direction} chain for topic {topic}: list it under topics or defaultHandlers.{direction} in handler.yml'),
+  ERR13011: status(500, 'KAFKA_PROPERTY_UNSUPPORTED', 'Config {file}: properties.{key} {reason}'),
+  ERR13012: status(500, 'HANDLER_ALIAS_DUPLICATED', 'handler.yml {file}: {key} declares alias {alias} twice'),
+} as const satisfies Record<string, StatusDefinition>;
+
+export type StatusCode = keyof typeof STATUS_CATALOGUE;
+
+export const STATUS_CODES = Object.keys(STATUS_CATALOGUE) as StatusCode[];

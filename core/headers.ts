@@ -1,0 +1,152 @@
+import type { IHeaders } from 'kafkajs';
+
+/** Header names shared with light-4j / light-kafka Java services: written exactly so, read case-insensitively. */
+export const HeaderNames = {
+  authorization: 'Authorization',
+  scopeToken: 'X-Scope-Token',
+  correlationId: 'X-Correlation-Id',
+  traceabilityId: 'X-Traceability-Id',
+  callerId: 'caller_id',
+  jaegerTrace: 'uber-trace-id',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+} as const;
+
+/** Headers the dead-letter writer adds to the original record's headers. */
+export const DeadLetterHeaderNames = {
+  originalTopic: 'x-dlq-original-topic',
+  originalPartition: 'x-dlq-original-partition',
+  originalOffset: 'x-dlq-original-offset',
+  originalTimestamp: 'x-dlq-original-timestamp',
+  consumerGroup: 'x-dlq-consumer-group',
+  errorCode: 'x-dlq-error-code',
+  errorMessage: 'x-dlq-error-message',
+  errorStack: 'x-dlq-error-stack',
+  attempts: 'x-dlq-attempts',
+  failedAt: 'x-dlq-failed-at',
+} as const;
+
+export type HeaderValue = Buffer | string;
+
+interface HeaderEntry {
+  name: string;
+  value: Buffer;
+}
+
+/**
+ * Kafka record headers: ordered, multi-valued byte arrays. Lookup ignores case; values stay Buffers so
+ * binary headers survive; repeated names are never flattened to one value.
+ */
+export class RecordHeaders implements Iterable<[string, Buffer]> {
+  private readonly entries: HeaderEntry[] = [];
+
+  static from(input?: IHeaders | RecordHeaders | Record<string, HeaderValue | HeaderValue[] | undefined>): RecordHeaders {
+    if (input instanceof RecordHeaders) return input.clone();
+    const headers = new RecordHeaders();
+    if (!input) return headers;
+    for (const [name, value] of Object.entries(input)) {
+      if (value === undefined || value === null) continue;
+      for (const item of Array.isArray(value) ? value : [value]) headers.add(name, item);
+    }
+    return headers;
+  }
+
+  clone(): RecordHeaders {
+    const copy = new RecordHeaders();
+    for (const entry of this.entries) copy.entries.push({ name: entry.name, value: entry.value });
+    return copy;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** Appends one more value under `name` (repeated headers are allowed). */
+  add(name: string, value: HeaderValue): this {
+    this.entries.push({ name, value: toBuffer(value) });
+    return this;
+  }
+
+  /** Replaces every value of `name` (any case) by one value written under the exact `name` given. */
+  set(name: string, value: HeaderValue): this {
+    this.delete(name);
+    return this.add(name, value);
+  }
+
+  delete(name: string): boolean {
+    const lower = name.toLowerCase();
+    let removed = false;
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      if (this.entries[i]!.name.toLowerCase() === lower) {
+        this.entries.splice(i, 1);
+        removed = true;
+      }
+    }
+    return removed;
+  }
+
+  has(name: string): boolean {
+    const lower = name.toLowerCase();
+    return this.entries.some((entry) => entry.name.toLowerCase() === lower);
+  }
+
+  /** The first value of `name` as raw bytes. */
+  getBuffer(name: string): Buffer | undefined {
+    const lower = name.toLowerCase();
+    return this.entries.find((entry) => entry.name.toLowerCase() === lower)?.value;
+  }
+
+  /** The first value of `name` decoded as UTF-8. */
+  get(name: string): string | undefined {
+    return this.getBuffer(name)?.toString('utf8');
+  }
+
+  /** Every value of `name`, in record order, as raw bytes. */
+  getAllBuffers(name: string): Buffer[] {
+    const lower = name.toLowerCase();
+    return this.entries.filter((entry) => entry.name.toLowerCase() === lower).map((entry) => entry.value);
+  }
+
+  getAll(name: string): string[] {
+    return this.getAllBuffers(name).map((value) => value.toString('utf8'));
+  }
+
+  names(): string[] {
+    return [...new Set(this.entries.map((entry) => entry.name))];
+  }
+
+  [Symbol.iterator](): Iterator<[string, Buffer]> {
+    return this.entries.map((entry): [string, Buffer] => [entry.name, entry.value])[Symbol.iterator]();
+  }
+
+  /** The kafkajs form: one key per exact name, an array where a name repeats. */
+  toKafka(): IHeaders {
+    const out: Record<string, Buffer | Buffer[]> = {};
+    for (const { name, value } of this.entries) {
+      const existing = out[name];
+      if (existing === undefined) out[name] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else out[name] = [existing, value];
+    }
+    return out;
+  }
+
+  /** A readable form for logs: strings, with arrays where a name repeats. */
+  toJSON(): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const { name, value } of this.entries) {
+      const text = value.toString('utf8');
+      const existing = out[name];
+      if (existing === undefined) out[name] = text;
+      else if (Array.isArray(existing)) existing.push(text);
+      else out[name] = [existing, text];
+    }
+    return out;
+  }
+}
+
+function toBuffer(value: HeaderValue): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  throw new TypeError(`header value must be a string or a Buffer, got ${typeof value}`);
+}

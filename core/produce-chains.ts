@@ -1,0 +1,21 @@
+import { compose } from './chain/compose.js';
+import type { ChainTable } from './chain/chain-table.js';
+import type { Handler } from './chain/handler.js';
+import { LightError } from './errors/light-error.js';
+
+/** The composed produce chain of each topic, composed on first use and kept. */
+export class ProduceChains {
+  private readonly composed = new Map<string, Handler>();
+
+  constructor(private readonly table: ChainTable) {}
+
+  chainFor(topic: string): Handler {
+    const cached = this.composed.get(topic);
+    if (cached) return cached;
+    const route = this.table.resolve('produce', topic);
+    if (!route) throw new LightError('ERR13010', { direction: 'produce', topic });
+    const chain = compose(route.handlers);
+    this.composed.set(topic, chain);
+    return chain;
+  }
+}

@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs';
+import type { CompressionTypes, ConsumerConfig, KafkaConfig, ProducerConfig, SASLOptions } from 'kafkajs';
+import { LightError } from '../../core/errors/light-error.js';
+
+/**
+ * The one place where Kafka's own dotted client property names (as light-4j and the Java client use them)
+ * become kafkajs options. Unknown names are a startup error, so a typo never silently does nothing.
+ */
+export type KafkaProperties = Record<string, unknown>;
+
+export interface ProducerSettings {
+  client: KafkaConfig;
+  producer: ProducerConfig;
+  /** Per-send options. */
+  acks: number;
+  timeoutMs: number | undefined;
+  compression: CompressionTypes | undefined;
+}
+
+export interface ConsumerSettings {
+  client: KafkaConfig;
+  consumer: ConsumerConfig;
+  fromBeginning: boolean;
+  autoCommitInterval: number | undefined;
+  autoCommitThreshold: number | undefined;
+}
+
+type Setter<T> = (value: unknown, target: T, reader: PropertyReader) => void;
+
+class PropertyReader {
+  constructor(
+    readonly file: string,
+    private key = '',
+  ) {}
+
+  at(key: string): this {
+    this.key = key;
+    return this;
+  }
+
+  fail(reason: string): never {
+    throw new LightError('ERR13011', { file: this.file, key: this.key, reason });
+  }
+
+  text(value: unknown): string {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+    return this.fail('must be a string');
+  }
+
+  int(value: unknown): number {
+    const number = typeof value === 'number' ? value : Number(this.text(value));
+    if (!Number.isInteger(number) || number < 0) this.fail(`must be a whole number >= 0, got ${JSON.stringify(value)}`);
+    return number;
+  }
+
+  bool(value: unknown): boolean {
+    if (typeof value === 'boolean') return value;
+    const text = this.text(value).toLowerCase();
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+    return this.fail(`must be true or false, got ${JSON.stringify(value)}`);
+  }
+
+  oneOf<V extends string>(value: unknown, allowed: readonly V[]): V {
+    const text = this.text(value);
+    if (!(allowed as readonly string[]).includes(text)) this.fail(`must be one of ${allowed.join(', ')}, got ${text}`);
+    return text as V;
+  }
+
+  fileContents(value: unknown): Buffer {
+    const path = this.text(value);
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      return this.fail(`names ${path}, which cannot be read: ${(error as Error).message}`);
+    }
+  }
+}
+
+interface ClientDraft {
+  client: KafkaConfig;
+  securityProtocol: string;
+  sasl: Partial<{ mechanism: string; username: string; password: string }>;
+  ssl: { ca?: Buffer; cert?: Buffer; key?: Buffer; passphrase?: string; checkServerIdentity?: () => undefined };
+}
+
+const CLIENT_PROPERTIES: Record<string, Setter<ClientDraft>> = {
+  'bootstrap.servers': (value, draft, read) => {
+    const brokers = read.text(value).split(',').map((broker) => broker.trim()).filter(Boolean);
+    if (brokers.length === 0) read.fail('must name at least one host:port');
+    draft.client.brokers = brokers;
+  },
+  'client.id': (value, draft, read) => (draft.client.clientId = read.text(value)),
+  'request.timeout.ms': (value, draft, read) => (draft.client.requestTimeout = read.int(value)),
+  'socket.connection.setup.timeout.ms': (value, draft, read) => (draft.client.connectionTimeout = read.int(value)),
+  'retries': (value, draft, read) => (draft.client.retry = { ...draft.client.retry, retries: read.int(value) }),
+  'retry.backoff.ms': (value, draft, read) => (draft.client.retry = { ...draft.client.retry, initialRetryTime: read.int(value) }),
+  'retry.backoff.max.ms': (value, draft, read) => (draft.client.retry = { ...draft.client.retry, maxRetryTime: read.int(value) }),
+  'security.protocol': (value, draft, read) =>
+    (draft.securityProtocol = read.oneOf(value, ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const)),
+  'sasl.mechanism': (value, draft, read) =>
+    (draft.sasl.mechanism = read.oneOf(value, ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const).toLowerCase()),
+  'sasl.username': (value, draft, read) => (draft.sasl.username = read.text(value)),
+  'sasl.password': (value, draft, read) => (draft.sasl.password = read.text(value)),
+  // The Java client's form: ...LoginModule required username="u" password="p";
+  'sasl.jaas.config': (value, draft, read) => {
+    const text = read.text(value);
+    const username = /username\s*=\s*"([^"]*)"/.exec(text)?.[1];
+    const password = /password\s*=\s*"([^"]*)"/.exec(text)?.[1];
+    if (username === undefined || password === undefined) read.fail('must hold username="..." and password="..."');
+    draft.sasl.username = username;
+    draft.sasl.password = password;
+  },
+  'ssl.ca.location': (value, draft, read) => (draft.ssl.ca = read.fileContents(value)),
+  'ssl.certificate.location': (value, draft, read) => (draft.ssl.cert = read.fileContents(value)),
+  'ssl.key.location': (value, draft, read) => (draft.ssl.key = read.fileContents(value)),
+  'ssl.key.password': (value, draft, read) => (draft.ssl.passphrase = read.text(value)),
+  'ssl.endpoint.identification.algorithm': (value, draft, read) => {
+    // Java's convention: an empty value turns host name verification off.
+    if (read.text(value) === '') draft.ssl.checkServerIdentity = () => undefined;
+  },
+};
+
+const PRODUCER_PROPERTIES: Record<string, Setter<ProducerSettings>> = {
+  'acks': (value, settings, read) => {
+    const text = read.text(value);
+    settings.acks = text === 'all' || text === '-1' ? -1 : read.oneOf(text, ['0', '1'] as const) === '0' ? 0 : 1;
+  },
+  'enable.idempotence': (value, settings, read) => (settings.producer.idempotent = read.bool(value)),
+  'transactional.id': (value, settings, read) => (settings.producer.transactionalId = read.text(value)),
+  'transaction.timeout.ms': (value, settings, read) => (settings.producer.transactionTimeout = read.int(value)),
+  'max.in.flight.requests.per.connection': (value, settings, read) => (settings.producer.maxInFlightRequests = read.int(value)),
+  'allow.auto.create.topics': (value, settings, read) => (settings.producer.allowAutoTopicCreation = read.bool(value)),
+  'delivery.timeout.ms': (value, settings, read) => (settings.timeoutMs = read.int(value)),
+  'compression.type': (value, settings, read) => {
+    // kafkajs ships gzip only; the other codecs need an external package registered with kafkajs.
+    const type = read.oneOf(value, ['none', 'gzip'] as const);
+    settings.compression = type === 'gzip' ? (1 as CompressionTypes) : undefined;
+  },
+};
+
+const CONSUMER_PROPERTIES: Record<string, Setter<ConsumerSettings>> = {
+  'group.id': (value, settings, read) => (settings.consumer.groupId = read.text(value)),
+  'auto.offset.reset': (value, settings, read) =>
+    (settings.fromBeginning = read.oneOf(value, ['earliest', 'latest'] as const) === 'earliest'),
+  'isolation.level': (value, settings, read) =>
+    (settings.consumer.readUncommitted = read.oneOf(value, ['read_committed', 'read_uncommitted'] as const) === 'read_uncommitted'),
+  'session.timeout.ms': (value, settings, read) => (settings.consumer.sessionTimeout = read.int(value)),
+  'heartbeat.interval.ms': (value, settings, read) => (settings.consumer.heartbeatInterval = read.int(value)),
+  'rebalance.timeout.ms': (value, settings, read) => (settings.consumer.rebalanceTimeout = read.int(value)),
+  'fetch.min.bytes': (value, settings, read) => (settings.consumer.minBytes = read.int(value)),
+  'fetch.max.bytes': (value, settings, read) => (settings.consumer.maxBytes = read.int(value)),
+  'max.partition.fetch.bytes': (value, settings, read) => (settings.consumer.maxBytesPerPartition = read.int(value)),
+  'fetch.max.wait.ms': (value, settings, read) => (settings.consumer.maxWaitTimeInMs = read.int(value)),
+  'allow.auto.create.topics': (value, settings, read) => (settings.consumer.allowAutoTopicCreation = read.bool(value)),
+  'auto.commit.interval.ms': (value, settings, read) => (settings.autoCommitInterval = read.int(value)),
+  'enable.auto.commit': (value, _settings, read) => {
+    // Offsets are committed by light-kafka after each record's chain; a Kafka auto-commit would lose records.
+    if (read.bool(value)) read.fail('cannot be true: light-kafka commits each offset after the record was processed');
+  },
+};
+
+function applyClient(properties: KafkaProperties, file: string, unknown: Set<string>): KafkaConfig {
+  const draft: ClientDraft = { client: { brokers: [] }, securityProtocol: 'PLAINTEXT', sasl: {}, ssl: {} };
+  const read = new PropertyReader(file);
+  for (const [key, value] of Object.entries(properties)) {
+    const setter = CLIENT_PROPERTIES[key];
+    if (!setter) continue;
+    unknown.delete(key);
+    setter(value, draft, read.at(key));
+  }
+  if (draft.client.brokers.length === 0) {
+    read.at('bootstrap.servers').fail('is required (host:port[,host:port])');
+  }
+  const client = draft.client;
+  const protocol = draft.securityProtocol;
+  if (protocol === 'SSL' || protocol === 'SASL_SSL') client.ssl = Object.keys(draft.ssl).length > 0 ? draft.ssl : true;
+  if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
+    const { mechanism = 'plain', username, password } = draft.sasl;
+    if (username === undefined || password === undefined) {
+      read.at('sasl.username').fail(`and sasl.password (or sasl.jaas.config) are required with security.protocol ${protocol}`);
+    }
+    client.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return client;
+}
+
+function reportUnknown(unknown: Set<string>, file: string, supported: string[]): void {
+  const [first] = unknown;
+  if (first === undefined) return;
+  throw new LightError('ERR13011', { file, key: first, reason: `is not supported; supported properties: ${supported.sort().join(', ')}` });
+}
+
+export function toProducerSettings(properties: KafkaProperties, file: string): ProducerSettings {
+  const unknown = new Set(Object.keys(properties));
+  const settings: ProducerSettings = {
+    client: applyClient(properties, file, unknown),
+    producer: { idempotent: true },
+    acks: -1,
+    timeoutMs: undefined,
+    compression: undefined,
+  };
+  const read = new PropertyReader(file);
+  for (const [key, value] of Object.entries(properties)) {
+    const setter = PRODUCER_PROPERTIES[key];
+    if (!setter) continue;
+    unknown.delete(key);
+    setter(value, settings, read.at(key));
+  }
+  reportUnknown(unknown, file, [...Object.keys(CLIENT_PROPERTIES), ...Object.keys(PRODUCER_PROPERTIES)]);
+  if (settings.producer.idempotent) {
+    // kafkajs keeps an idempotent producer's sequence numbers correct only with one request in flight.
+    settings.producer.maxInFlightRequests ??= 1;
+    if (settings.acks !== -1) read.at('acks').fail('must be all when enable.idempotence is true');
+  }
+  return settings;
+}
+
+export function toConsumerSettings(properties: KafkaProperties, file: string): ConsumerSettings {
+  const unknown = new Set(Object.keys(properties));
+  const settings: ConsumerSettings = {
+    client: applyClient(properties, file, unknown),
+    consumer: { groupId: '', readUncommitted: false },
+    fromBeginning: true,
+    autoCommitInterval: undefined,
+    autoCommitThreshold: undefined,
+  };
+  const read = new PropertyReader(file);
+  for (const [key, value] of Object.entries(properties)) {
+    const setter = CONSUMER_PROPERTIES[key];
+    if (!setter) continue;
+    unknown.delete(key);
+    setter(value, settings, read.at(key));
+  }
+  reportUnknown(unknown, file, [...Object.keys(CLIENT_PROPERTIES), ...Object.keys(CONSUMER_PROPERTIES)]);
+  if (!settings.consumer.groupId) read.at('group.id').fail('is required');
+  return settings;
+}
