@@ -1,0 +1,115 @@
+import { EventEmitter } from 'node:events';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { ConsumerSettings } from '../handlers/kafka/properties.js';
+import type { RecordOutcome, RecordProcessor } from '../handlers/kafka/record-processor.js';
+import { LightError, reasonOf } from './errors/light-error.js';
+import type { BusinessHandler, ConsumeChains } from './consume-chains.js';
+import type { Logger } from './logger.js';
+
+export interface ConsumedEvent {
+  topic: string;
+  partition: number;
+  offset: string;
+  outcome: RecordOutcome;
+}
+
+/**
+ * Consumes the topics that have a business handler. Records of one partition run one after another through
+ * their chain; an offset is resolved only after its record was processed or dead-lettered, and kafkajs commits
+ * resolved offsets (at the end of each batch, on its interval, and when the consumer stops): at-least-once.
+ *
+ * Events: 'record' (ConsumedEvent, after each record), 'partitionStopped' (failurePolicy: stop), 'groupJoin',
+ * 'crash' (kafkajs gave up; it restarts unless the error is not retriable).
+ */
+export class LightConsumer extends EventEmitter {
+  private started = false;
+  private joined = false;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly chains: ConsumeChains,
+    private readonly processor: RecordProcessor,
+    private readonly settings: ConsumerSettings,
+    private readonly partitionsConsumedConcurrently: number,
+    private readonly logger: Logger,
+  ) {
+    super();
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.joined = true;
+      this.emit('groupJoin', event.payload);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.joined = false;
+      this.logger.error('consumer crashed', { error: event.payload.error, restart: event.payload.restart });
+      this.emit('crash', event.payload);
+    });
+    consumer.on(consumer.events.STOP, () => (this.joined = false));
+  }
+
+  /** Registers the business handler of a topic (exact name or pattern). Call before the service starts. */
+  handle(topic: string | RegExp, handler: BusinessHandler): this {
+    if (this.started) throw new LightError('ERR10012', { component: 'LightConsumer.handle (register handlers before start)' });
+    this.chains.register(topic, handler);
+    return this;
+  }
+
+  /** True once the consumer has joined its group (and until it stops or crashes). */
+  get hasJoinedGroup(): boolean {
+    return this.joined;
+  }
+
+  get groupId(): string {
+    return this.settings.consumer.groupId;
+  }
+
+  async start(): Promise<void> {
+    const topics = this.chains.subscriptions();
+    if (topics.length === 0) return;
+    this.started = true;
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
+    await this.consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.partitionsConsumedConcurrently,
+      ...(this.settings.autoCommitInterval !== undefined ? { autoCommitInterval: this.settings.autoCommitInterval } : {}),
+      ...(this.settings.autoCommitThreshold !== undefined ? { autoCommitThreshold: this.settings.autoCommitThreshold } : {}),
+      eachBatch: (payload) => this.consumeBatch(payload),
+    });
+  }
+
+  /** Waits for the records in flight, commits their offsets, leaves the group and disconnects. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.consumer.disconnect();
+    this.joined = false;
+  }
+
+  private async consumeBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary } = payload;
+    const { topic, partition } = batch;
+    const chain = this.chains.chainFor(topic);
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      if (!chain) {
+        // Subscribed by a pattern that no business handler claims for this topic: nothing can process it.
+        this.logger.error('no business handler for topic; pausing it', { topic, partition });
+        pause();
+        return;
+      }
+      const outcome = await this.processor.process({ topic, partition, message }, chain, isRunning, heartbeat);
+      if (outcome.kind === 'interrupted') break;
+      if (outcome.kind === 'stopped') {
+        pause();
+        const error = new LightError('ERR12005', { topic, partition, offset: message.offset, reason: reasonOf(outcome.error) }, { cause: outcome.error });
+        this.emit('partitionStopped', { topic, partition, offset: message.offset, error });
+        return;
+      }
+      resolveOffset(message.offset);
+      this.emit('record', { topic, partition, offset: message.offset, outcome } satisfies ConsumedEvent);
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import { Kafka, logLevel as KafkaLogLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from '../handlers/kafka/config-schemas.js';
+import { toConsumerSettings, toProducerSettings, type ProducerSettings } from '../handlers/kafka/properties.js';
+import { RecordProcessor } from '../handlers/kafka/record-processor.js';
+import { buildChains } from './chain/chain-builder.js';
+import type { HandlerFactory, HandlerModule, HandlerServices } from './chain/handler.js';
+import { ConfigLoader } from './config/loader.js';
+import { ConsumeChains } from './consume-chains.js';
+import { LightConsumer } from './consumer.js';
+import { LightError, reasonOf } from './errors/light-error.js';
+import { createLogger, type Logger } from './logger.js';
+import { ProduceChains } from './produce-chains.js';
+import { LightProducer, TransactionalProducer } from './producer.js';
+
+export interface LightServiceOptions {
+  /** The service's config folder (searched before the package defaults). Default: LIGHT_KAFKA_CONFIG_DIR. */
+  configDir?: string;
+  /** Overrides service.yml's serviceId. */
+  serviceId?: string;
+  logger?: Logger;
+  /** Handler modules registered in code, usable in handler.yml by these names. */
+  handlerModules?: Record<string, HandlerModule<any> | HandlerFactory<any>>;
+  /** Extra shared services handed to every handler factory (services.extra). */
+  services?: Record<string, unknown>;
+  /** Environment for config placeholders; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface ServiceYml {
+  serviceId: string;
+  stopTimeoutMs: number;
+}
+
+const SERVICE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    serviceId: { type: 'string', minLength: 1, default: 'light-kafka-service' },
+    stopTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
+  },
+} as const;
+
+type StopHook = () => Promise<void> | void;
+
+/**
+ * A light-kafka service: its chains (composed once here), its producers and its consumer.
+ * create() -> register business handlers on `consumer` -> start() -> ... -> stop().
+ */
+export class LightService {
+  private stopHooks: StopHook[] = [];
+  private stopping: Promise<void> | undefined;
+  private signalsInstalled = false;
+
+  private constructor(
+    readonly serviceId: string,
+    readonly logger: Logger,
+    readonly config: ConfigLoader,
+    readonly producer: LightProducer,
+    readonly consumer: LightConsumer,
+    private readonly transactional: TransactionalProducer | undefined,
+    private readonly kafkaProducers: Producer[],
+    private readonly stopTimeoutMs: number,
+  ) {}
+
+  static async create(options: LightServiceOptions = {}): Promise<LightService> {
+    const config = new ConfigLoader({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
+    const serviceYml = config.load<ServiceYml>('service', { schema: SERVICE_SCHEMA }).config;
+    const serviceId = options.serviceId ?? serviceYml.serviceId;
+    const logger = (options.logger ?? createLogger()).child({ serviceId });
+    const services: HandlerServices = { serviceId, logger, config, shared: new Map(), extra: options.services ?? {} };
+    const { table, file } = await buildChains(config, services, new Map(Object.entries(options.handlerModules ?? {})));
+    logger.debug('chains built', { file });
+
+    const producerYml = config.load<KafkaProducerYml>('kafka-producer', { schema: KAFKA_PRODUCER_SCHEMA });
+    const consumerYml = config.load<KafkaConsumerYml>('kafka-consumer', { schema: KAFKA_CONSUMER_SCHEMA });
+    const producerSettings = toProducerSettings(producerYml.config.properties, producerYml.file ?? 'kafka-producer.yml');
+    const consumerSettings = toConsumerSettings(consumerYml.config.properties, consumerYml.file ?? 'kafka-consumer.yml');
+
+    const produceChains = new ProduceChains(table);
+    const { transactionalId, ...plainProducerConfig } = producerSettings.producer;
+    const producerKafka = new Kafka(withLogging(producerSettings.client, logger, 'producer'));
+    const plain = producerKafka.producer({ ...plainProducerConfig, createPartitioner: Partitioners.DefaultPartitioner });
+    const sendOptions = sendOptionsOf(producerSettings);
+    const kafkaProducers = [plain];
+    let transactional: TransactionalProducer | undefined;
+    if (transactionalId) {
+      const txProducer = producerKafka.producer({
+        ...plainProducerConfig,
+        transactionalId,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      kafkaProducers.push(txProducer);
+      transactional = new TransactionalProducer(txProducer, produceChains, transactionalId, sendOptions);
+    }
+
+    const consumerKafka = new Kafka(withLogging(consumerSettings.client, logger, 'consumer'));
+    const processor = new RecordProcessor(consumerYml.config, plain, consumerSettings.consumer.groupId, logger);
+    const consumer = new LightConsumer(
+      consumerKafka.consumer(consumerSettings.consumer),
+      new ConsumeChains(table),
+      processor,
+      consumerSettings,
+      consumerYml.config.partitionsConsumedConcurrently,
+      logger,
+    );
+    return new LightService(
+      serviceId,
+      logger,
+      config,
+      new LightProducer(plain, produceChains, { acks: producerSettings.acks, ...sendOptions }),
+      consumer,
+      transactional,
+      kafkaProducers,
+      serviceYml.stopTimeoutMs,
+    );
+  }
+
+  /** The transactional producer; kafka-producer.yml must set properties.transactional.id. */
+  get transactionalProducer(): TransactionalProducer {
+    if (!this.transactional) throw new LightError('ERR12006');
+    return this.transactional;
+  }
+
+  /** Connects the producers, then joins the consumer group for every topic with a business handler. */
+  async start(): Promise<void> {
+    try {
+      await Promise.all(this.kafkaProducers.map((producer) => producer.connect()));
+      await this.consumer.start();
+    } catch (error) {
+      await this.disconnectAll();
+      throw LightError.wrap(error, 'ERR12004', { brokers: 'the configured bootstrap.servers' });
+    }
+    this.logger.info('service started', { consumerGroup: this.consumer.groupId });
+  }
+
+  /** Runs before the consumer stops (e.g. close an HTTP server so no new work comes in). */
+  onStop(hook: StopHook): this {
+    this.stopHooks.push(hook);
+    return this;
+  }
+
+  /**
+   * Graceful stop: stop hooks, then the consumer (records in flight finish and their offsets are committed,
+   * the group is left), then the producers (sends under way finish). Bounded by service.yml stopTimeoutMs.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopGracefully();
+    return this.stopping;
+  }
+
+  /** Stops gracefully on SIGTERM or SIGINT, then lets the process exit. */
+  installSignalHandlers(): this {
+    if (this.signalsInstalled) return this;
+    this.signalsInstalled = true;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      this.logger.info('signal received, stopping', { signal });
+      this.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    return this;
+  }
+
+  private async stopGracefully(): Promise<void> {
+    const graceful = (async () => {
+      for (const hook of this.stopHooks) await hook();
+      this.producer.markStopping();
+      await this.consumer.stop();
+      await this.transactional?.markStopping();
+      return false;
+    })().catch((error: unknown) => {
+      this.logger.error('graceful stop failed; disconnecting now', { error: reasonOf(error) });
+      return false;
+    });
+    const timedOut = await Promise.race([graceful, sleep(this.stopTimeoutMs, true, { ref: false })]);
+    if (timedOut) this.logger.error('graceful stop timed out; disconnecting now', { stopTimeoutMs: this.stopTimeoutMs });
+    await this.disconnectAll();
+    this.logger.info('service stopped');
+  }
+
+  private async disconnectAll(): Promise<void> {
+    await Promise.allSettled([this.consumer.stop(), ...this.kafkaProducers.map((producer) => producer.disconnect())]);
+  }
+}
+
+function sendOptionsOf(settings: ProducerSettings): { timeout?: number; compression?: number } {
+  return {
+    ...(settings.timeoutMs !== undefined ? { timeout: settings.timeoutMs } : {}),
+    ...(settings.compression !== undefined ? { compression: settings.compression } : {}),
+  };
+}
+
+/** kafkajs logs through the service logger. */
+function withLogging(client: KafkaConfig, logger: Logger, role: string): KafkaConfig {
+  const kafkaLogger = logger.child({ component: `kafkajs-${role}` });
+  return {
+    ...client,
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...fields } = entry.log;
+      const write = entry.level <= KafkaLogLevel.ERROR ? kafkaLogger.error : kafkaLogger.warn;
+      write(`${entry.namespace}: ${message}`, fields);
+    },
+  };
+}
