@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { ConsumerSettings } from '../handlers/kafka/properties.js';
 import type { RecordOutcome, RecordProcessor } from '../handlers/kafka/record-processor.js';
@@ -32,6 +33,7 @@ export class LightConsumer extends EventEmitter {
     private readonly settings: ConsumerSettings,
     private readonly partitionsConsumedConcurrently: number,
     private readonly logger: Logger,
+    private readonly subscribeTimeoutMs = 30_000,
   ) {
     super();
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -67,7 +69,7 @@ export class LightConsumer extends EventEmitter {
     if (topics.length === 0) return;
     this.started = true;
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
+    await this.subscribe(topics);
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
@@ -76,6 +78,27 @@ export class LightConsumer extends EventEmitter {
       ...(this.settings.autoCommitThreshold !== undefined ? { autoCommitThreshold: this.settings.autoCommitThreshold } : {}),
       eachBatch: (payload) => this.consumeBatch(payload),
     });
+  }
+
+  /**
+   * Subscribes, waiting a bounded time for topics that do not exist yet: a broker that creates topics on first
+   * use has them a moment after the first metadata request; anything else fails with ERR12007.
+   */
+  private async subscribe(topics: (string | RegExp)[]): Promise<void> {
+    const deadline = Date.now() + this.subscribeTimeoutMs;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
+        return;
+      } catch (error) {
+        const missingTopic = (error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
+        if (!missingTopic || Date.now() + wait > deadline) {
+          throw new LightError('ERR12007', { topics: topics.map(String).join(', '), timeoutMs: this.subscribeTimeoutMs, reason: reasonOf(error) }, { cause: error });
+        }
+        this.logger.warn('topic not there yet; subscribing again', { topics: topics.map(String), retryInMs: wait });
+        await sleep(wait);
+      }
+    }
   }
 
   /** Waits for the records in flight, commits their offsets, leaves the group and disconnects. */

@@ -61,6 +61,7 @@ export class LightService {
     private readonly transactional: TransactionalProducer | undefined,
     private readonly kafkaProducers: Producer[],
     private readonly stopTimeoutMs: number,
+    private readonly brokers: string[],
   ) {}
 
   static async create(options: LightServiceOptions = {}): Promise<LightService> {
@@ -105,6 +106,7 @@ export class LightService {
       consumerSettings,
       consumerYml.config.partitionsConsumedConcurrently,
       logger,
+      consumerYml.config.subscribeTimeoutMs,
     );
     return new LightService(
       serviceId,
@@ -115,6 +117,7 @@ export class LightService {
       transactional,
       kafkaProducers,
       serviceYml.stopTimeoutMs,
+      [...new Set([...(producerSettings.client.brokers as string[]), ...(consumerSettings.client.brokers as string[])])],
     );
   }
 
@@ -131,7 +134,7 @@ export class LightService {
       await this.consumer.start();
     } catch (error) {
       await this.disconnectAll();
-      throw LightError.wrap(error, 'ERR12004', { brokers: 'the configured bootstrap.servers' });
+      throw LightError.wrap(error, 'ERR12004', { brokers: this.brokers.join(',') });
     }
     this.logger.info('service started', { consumerGroup: this.consumer.groupId });
   }
@@ -196,7 +199,10 @@ function sendOptionsOf(settings: ProducerSettings): { timeout?: number; compress
   };
 }
 
-/** kafkajs logs through the service logger. */
+/**
+ * kafkajs logs through the service logger. It logs protocol errors it retries (a coordinator still loading,
+ * a topic being created) at ERROR; they are warnings here. What it gives up on surfaces as an error of ours.
+ */
 function withLogging(client: KafkaConfig, logger: Logger, role: string): KafkaConfig {
   const kafkaLogger = logger.child({ component: `kafkajs-${role}` });
   return {
@@ -204,8 +210,7 @@ function withLogging(client: KafkaConfig, logger: Logger, role: string): KafkaCo
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
-      const write = entry.level <= KafkaLogLevel.ERROR ? kafkaLogger.error : kafkaLogger.warn;
-      write(`${entry.namespace}: ${message}`, fields);
+      kafkaLogger.warn(`${entry.namespace}: ${message}`, fields);
     },
   };
 }

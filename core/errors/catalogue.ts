@@ -44,6 +44,7 @@ export const STATUS_CATALOGUE = {
   ERR12004: status(500, 'KAFKA_CONNECT_FAILED', 'Cannot connect to Kafka at {brokers}: {reason}', true),
   ERR12005: status(500, 'CONSUMER_STOPPED_ON_ERROR', 'Consumer stopped partition {topic}-{partition} at offset {offset} (failurePolicy: stop): {reason}'),
   ERR12006: status(400, 'PRODUCER_NOT_TRANSACTIONAL', 'kafka-producer.yml has no transactional.id: transactions are not available'),
+  ERR12007: status(500, 'SUBSCRIBE_FAILED', 'Cannot subscribe to {topics} within {timeoutMs} ms: {reason}'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),

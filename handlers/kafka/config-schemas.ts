@@ -19,6 +19,7 @@ export interface KafkaConsumerYml {
   maxRetryDelayMs: number;
   partitionsConsumedConcurrently: number;
   stackTraceMaxBytes: number;
+  subscribeTimeoutMs: number;
 }
 
 export type SerdeFormat = 'json' | 'string' | 'buffer';
@@ -52,5 +53,6 @@ export const KAFKA_CONSUMER_SCHEMA = {
     maxRetryDelayMs: { type: 'integer', minimum: 0, default: 10000 },
     partitionsConsumedConcurrently: { type: 'integer', minimum: 1, default: 1 },
     stackTraceMaxBytes: { type: 'integer', minimum: 0, default: 2048 },
+    subscribeTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
   },
 } as const;
