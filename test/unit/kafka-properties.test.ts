@@ -1,0 +1,98 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LightError } from '../../core/errors/light-error.js';
+import { toConsumerSettings, toProducerSettings } from '../../handlers/kafka/properties.js';
+
+function failure(work: () => unknown): LightError {
+  try {
+    work();
+  } catch (error) {
+    if (error instanceof LightError) return error;
+    throw error;
+  }
+  throw new Error('expected a LightError');
+}
+
+describe('Kafka properties -> kafkajs options', () => {
+  it('maps the producer properties', () => {
+    const settings = toProducerSettings(
+      {
+        'bootstrap.servers': 'a:9092, b:9092',
+        'client.id': 'svc',
+        acks: 'all',
+        'transactional.id': 'tx-1',
+        'transaction.timeout.ms': '30000',
+        'compression.type': 'gzip',
+        'delivery.timeout.ms': 5000,
+      },
+      'kafka-producer.yml',
+    );
+    expect(settings.client.brokers).to.deep.equal(['a:9092', 'b:9092']);
+    expect(settings.client.clientId).to.equal('svc');
+    expect(settings.acks).to.equal(-1);
+    expect(settings.producer).to.deep.include({ idempotent: true, transactionalId: 'tx-1', transactionTimeout: 30000, maxInFlightRequests: 1 });
+    expect(settings.compression).to.equal(1);
+    expect(settings.timeoutMs).to.equal(5000);
+  });
+
+  it('maps the consumer properties', () => {
+    const settings = toConsumerSettings(
+      {
+        'bootstrap.servers': 'a:9092',
+        'group.id': 'g',
+        'auto.offset.reset': 'latest',
+        'isolation.level': 'read_uncommitted',
+        'session.timeout.ms': 12000,
+        'auto.commit.interval.ms': 1000,
+      },
+      'kafka-consumer.yml',
+    );
+    expect(settings.consumer).to.deep.include({ groupId: 'g', readUncommitted: true, sessionTimeout: 12000 });
+    expect(settings.fromBeginning).to.equal(false);
+    expect(settings.autoCommitInterval).to.equal(1000);
+  });
+
+  it('maps SASL from sasl.jaas.config and SSL files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lk-ssl-'));
+    writeFileSync(join(dir, 'ca.pem'), 'CA-PEM');
+    const settings = toConsumerSettings(
+      {
+        'bootstrap.servers': 'a:9093',
+        'group.id': 'g',
+        'security.protocol': 'SASL_SSL',
+        'sasl.mechanism': 'SCRAM-SHA-512',
+        'sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="s3cret";',
+        'ssl.ca.location': join(dir, 'ca.pem'),
+      },
+      'kafka-consumer.yml',
+    );
+    expect(settings.client.sasl).to.deep.equal({ mechanism: 'scram-sha-512', username: 'alice', password: 's3cret' });
+    expect((settings.client.ssl as { ca: Buffer }).ca.toString()).to.equal('CA-PEM');
+  });
+
+  it('refuses an unknown property, naming it and the file', () => {
+    const error = failure(() => toProducerSettings({ 'bootstrap.servers': 'a:1', 'linger.msec': 5 }, '/cfg/kafka-producer.yml'));
+    expect(error.code).to.equal('ERR13011');
+    expect(error.message).to.contain('/cfg/kafka-producer.yml').and.contain('linger.msec').and.contain('bootstrap.servers');
+  });
+
+  it('refuses bad values with the key', () => {
+    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'session.timeout.ms': 'soon' }, 'f')).message).to.contain(
+      'session.timeout.ms',
+    );
+    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'auto.offset.reset': 'none' }, 'f')).message).to.contain(
+      'earliest, latest',
+    );
+    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1' }, 'f')).message).to.contain('group.id');
+    expect(failure(() => toProducerSettings({}, 'f')).message).to.contain('bootstrap.servers');
+    expect(failure(() => toProducerSettings({ 'bootstrap.servers': 'a:1', acks: 1 }, 'f')).message).to.contain('enable.idempotence');
+    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'enable.auto.commit': true }, 'f')).message).to.contain(
+      'enable.auto.commit',
+    );
+    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'security.protocol': 'SASL_PLAINTEXT' }, 'f')).message).to.contain(
+      'sasl',
+    );
+  });
+});
