@@ -55,6 +55,11 @@ export class LightConsumer extends EventEmitter {
     return this;
   }
 
+  /** True when at least one business handler is registered (so start() joins a group). */
+  get isSubscribed(): boolean {
+    return this.chains.subscriptions().length > 0;
+  }
+
   /** True once the consumer has joined its group (and until it stops or crashes). */
   get hasJoinedGroup(): boolean {
     return this.joined;
@@ -121,7 +126,7 @@ export class LightConsumer extends EventEmitter {
         pause();
         return;
       }
-      const outcome = await this.processor.process({ topic, partition, message }, chain, isRunning, heartbeat);
+      const outcome = await this.processor.process({ topic, partition, message, highWatermark: batch.highWatermark }, chain, isRunning, heartbeat);
       if (outcome.kind === 'interrupted') break;
       if (outcome.kind === 'stopped') {
         pause();

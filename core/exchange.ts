@@ -36,6 +36,8 @@ export class Exchange {
   value: unknown;
   readonly headers: RecordHeaders;
   readonly attachments = new Map<string | symbol, unknown>();
+  /** Consume: the partition's high watermark when the record was fetched (for consumer lag). */
+  highWatermark: string | undefined;
   /** Filled on the produce path by the transport. */
   metadata: RecordMetadata | undefined;
   /** When the chain started, for timings (ms since epoch). */
@@ -51,6 +53,7 @@ export class Exchange {
     rawValue?: Buffer | null;
     value?: unknown;
     headers?: RecordHeaders;
+    highWatermark?: string;
   }) {
     this.direction = init.direction;
     this.topic = init.topic;
@@ -61,6 +64,7 @@ export class Exchange {
     this.rawValue = init.rawValue ?? null;
     this.value = init.value;
     this.headers = init.headers ?? new RecordHeaders();
+    this.highWatermark = init.highWatermark;
   }
 
   /** The key as text (null when the record has no key). */

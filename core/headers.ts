@@ -12,6 +12,20 @@ export const HeaderNames = {
   tracestate: 'tracestate',
 } as const;
 
+/**
+ * The headers of a unit of work that travel on to whatever it produces or calls. caller_id is not among them:
+ * each hop writes its own serviceId there.
+ */
+export const PROPAGATED_HEADERS: readonly string[] = [
+  HeaderNames.authorization,
+  HeaderNames.scopeToken,
+  HeaderNames.correlationId,
+  HeaderNames.traceabilityId,
+  HeaderNames.jaegerTrace,
+  HeaderNames.traceparent,
+  HeaderNames.tracestate,
+];
+
 /** Headers the dead-letter writer adds to the original record's headers. */
 export const DeadLetterHeaderNames = {
   originalTopic: 'x-dlq-original-topic',

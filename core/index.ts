@@ -12,5 +12,11 @@ export { STATUS_CATALOGUE, STATUS_CODES, type StatusCode, type StatusDefinition 
 export { ConfigLoader, type ConfigLoaderOptions, type LoadedConfig } from './config/loader.js';
 export { envNameOf } from './config/placeholders.js';
 export { createLogger, type Logger, type LogLevel } from './logger.js';
-export { currentContext, runWithContext, type RequestContext } from './request-context.js';
+export { currentContext, runWithContext, contextFromHttp, contextFromRecord, type RequestContext } from './request-context.js';
+export { withRequestContext, expressRequestContext, fastifyRequestContext } from './http/server-context.js';
+export { createPropagatingFetch, type PropagatingFetchOptions } from './http/propagating-fetch.js';
+export { Attachment } from './attachments.js';
+export { PROPAGATED_HEADERS } from './headers.js';
+export type { RecordClaims } from '../handlers/security/security-handler.js';
+export type { VerifiedClaims, VerificationStats } from '../handlers/security/token-verifier.js';
 export type { RecordOutcome } from '../handlers/kafka/record-processor.js';

@@ -1,11 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { RecordHeaders } from './headers.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { PROPAGATED_HEADERS, RecordHeaders } from './headers.js';
 
 /** The propagated identity of the current unit of work (an HTTP request or a consumed record). */
 export interface RequestContext {
-  /** The headers that travel on: Authorization, X-Correlation-Id, X-Traceability-Id, trace context, caller_id. */
+  /** The headers that travel on: Authorization, X-Scope-Token, X-Correlation-Id, X-Traceability-Id, trace context. */
   headers: RecordHeaders;
-  /** Free-form values handlers leave for the rest of the unit of work. */
+  /** Values handlers leave for the rest of the unit of work (e.g. the active span, the caller's id). */
   values: Map<string, unknown>;
 }
 
@@ -19,4 +20,30 @@ export function runWithContext<T>(context: RequestContext, work: () => T): T {
 /** The current request context, or undefined outside any unit of work. */
 export function currentContext(): RequestContext | undefined {
   return storage.getStore();
+}
+
+/** A context holding the propagated headers found in a record's headers. */
+export function contextFromRecord(headers: RecordHeaders, values = new Map<string, unknown>()): RequestContext {
+  const propagated = new RecordHeaders();
+  for (const name of PROPAGATED_HEADERS) {
+    const value = headers.getBuffer(name);
+    if (value) propagated.set(name, value);
+  }
+  values.set('callerId', headers.get('caller_id'));
+  return { headers: propagated, values };
+}
+
+/** A context holding the propagated headers of an incoming HTTP request (node lower-cases their names). */
+export function contextFromHttp(headers: IncomingHttpHeaders): RequestContext {
+  const propagated = new RecordHeaders();
+  for (const name of PROPAGATED_HEADERS) {
+    const value = headers[name.toLowerCase()];
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) propagated.set(name, first);
+  }
+  return { headers: propagated, values: new Map([['callerId', firstOf(headers['caller_id'])]]) };
+}
+
+function firstOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

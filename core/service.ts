@@ -1,5 +1,12 @@
-import { Kafka, logLevel as KafkaLogLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { METRICS_SCHEMA, type MetricsYml } from '../handlers/metrics/metrics-config.js';
+import { startHealthServer } from './health-server.js';
+import { createPropagatingFetch } from './http/propagating-fetch.js';
 import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from '../handlers/kafka/config-schemas.js';
 import { toConsumerSettings, toProducerSettings, type ProducerSettings } from '../handlers/kafka/properties.js';
 import { RecordProcessor } from '../handlers/kafka/record-processor.js';
@@ -25,6 +32,8 @@ export interface LightServiceOptions {
   services?: Record<string, unknown>;
   /** Environment for config placeholders; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** The service's own prom-client registry; default a new one (service.metricsRegistry). */
+  metricsRegistry?: Registry;
 }
 
 interface ServiceYml {
@@ -51,6 +60,8 @@ export class LightService {
   private stopHooks: StopHook[] = [];
   private stopping: Promise<void> | undefined;
   private signalsInstalled = false;
+  private healthServer: Server | undefined;
+  private admin: Admin | undefined;
 
   private constructor(
     readonly serviceId: string,
@@ -58,30 +69,59 @@ export class LightService {
     readonly config: ConfigLoader,
     readonly producer: LightProducer,
     readonly consumer: LightConsumer,
+    /** The services every handler factory received (events, metrics registry, propagating fetch, ...). */
+    readonly services: HandlerServices,
     private readonly transactional: TransactionalProducer | undefined,
     private readonly kafkaProducers: Producer[],
     private readonly stopTimeoutMs: number,
     private readonly brokers: string[],
+    private readonly metricsYml: MetricsYml,
+    private readonly adminKafka: Kafka,
   ) {}
+
+  get metricsRegistry(): Registry {
+    return this.services.metricsRegistry;
+  }
+
+  /** fetch for downstream HTTP calls: carries the current request context's headers and this service's caller_id. */
+  get fetch(): typeof fetch {
+    return this.services.fetch;
+  }
+
+  /** The port of the built-in /metrics and health server, when metrics.yml enables it. */
+  get healthPort(): number | undefined {
+    return (this.healthServer?.address() as AddressInfo | null)?.port;
+  }
 
   static async create(options: LightServiceOptions = {}): Promise<LightService> {
     const config = new ConfigLoader({ ...(options.configDir ? { configDir: options.configDir } : {}), ...(options.env ? { env: options.env } : {}) });
     const serviceYml = config.load<ServiceYml>('service', { schema: SERVICE_SCHEMA }).config;
     const serviceId = options.serviceId ?? serviceYml.serviceId;
     const logger = (options.logger ?? createLogger()).child({ serviceId });
-    const services: HandlerServices = { serviceId, logger, config, shared: new Map(), extra: options.services ?? {} };
-    const { table, file } = await buildChains(config, services, new Map(Object.entries(options.handlerModules ?? {})));
-    logger.debug('chains built', { file });
-
     const producerYml = config.load<KafkaProducerYml>('kafka-producer', { schema: KAFKA_PRODUCER_SCHEMA });
     const consumerYml = config.load<KafkaConsumerYml>('kafka-consumer', { schema: KAFKA_CONSUMER_SCHEMA });
+    const metricsYml = config.load<MetricsYml>('metrics', { schema: METRICS_SCHEMA }).config;
     const producerSettings = toProducerSettings(producerYml.config.properties, producerYml.file ?? 'kafka-producer.yml');
     const consumerSettings = toConsumerSettings(consumerYml.config.properties, consumerYml.file ?? 'kafka-consumer.yml');
 
-    const produceChains = new ProduceChains(table);
     const { transactionalId, ...plainProducerConfig } = producerSettings.producer;
     const producerKafka = new Kafka(withLogging(producerSettings.client, logger, 'producer'));
     const plain = producerKafka.producer({ ...plainProducerConfig, createPartitioner: Partitioners.DefaultPartitioner });
+    const services: HandlerServices = {
+      serviceId,
+      logger,
+      config,
+      shared: new Map(),
+      extra: options.services ?? {},
+      events: new EventEmitter(),
+      metricsRegistry: options.metricsRegistry ?? new Registry(),
+      rawProducer: { send: async (topic, messages) => void (await plain.send({ topic, messages, acks: -1 })) },
+      fetch: createPropagatingFetch({ callerId: serviceId }),
+    };
+    const { table, file } = await buildChains(config, services, new Map(Object.entries(options.handlerModules ?? {})));
+    logger.debug('chains built', { file });
+
+    const produceChains = new ProduceChains(table);
     const sendOptions = sendOptionsOf(producerSettings);
     const kafkaProducers = [plain];
     let transactional: TransactionalProducer | undefined;
@@ -108,16 +148,28 @@ export class LightService {
       logger,
       consumerYml.config.subscribeTimeoutMs,
     );
+    for (const event of ['record', 'groupJoin', 'crash', 'partitionStopped']) {
+      consumer.on(event, (payload: unknown) => services.events.emit(event, payload));
+    }
+    const adminKafka = new Kafka({
+      ...withLogging(producerSettings.client, logger, 'admin'),
+      retry: { retries: 0 },
+      connectionTimeout: Math.min(metricsYml.brokerCheckTimeoutMs, 3000),
+      requestTimeout: metricsYml.brokerCheckTimeoutMs,
+    });
     return new LightService(
       serviceId,
       logger,
       config,
       new LightProducer(plain, produceChains, { acks: producerSettings.acks, ...sendOptions }),
       consumer,
+      services,
       transactional,
       kafkaProducers,
       serviceYml.stopTimeoutMs,
       [...new Set([...(producerSettings.client.brokers as string[]), ...(consumerSettings.client.brokers as string[])])],
+      metricsYml,
+      adminKafka,
     );
   }
 
@@ -136,7 +188,39 @@ export class LightService {
       await this.disconnectAll();
       throw LightError.wrap(error, 'ERR12004', { brokers: this.brokers.join(',') });
     }
+    const server = this.metricsYml.server;
+    if (server.enabled) {
+      this.healthServer = await startHealthServer(this.services.metricsRegistry, this, server.host, server.port);
+      this.logger.info('metrics and health server listening', { url: `http://${server.host}:${this.healthPort}` });
+    }
     this.logger.info('service started', { consumerGroup: this.consumer.groupId });
+  }
+
+  /**
+   * Ready when the consumer is in its group (if it consumes anything) and the broker answers a metadata request
+   * within metrics.yml brokerCheckTimeoutMs. Used by /health/readiness.
+   */
+  async readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
+    const consumer = !this.consumer.isSubscribed || this.consumer.hasJoinedGroup;
+    const broker = await this.brokerAnswers();
+    return { ready: consumer && broker && !this.stopping, checks: { consumer, broker, stopping: this.stopping !== undefined } };
+  }
+
+  private async brokerAnswers(): Promise<boolean> {
+    try {
+      if (!this.admin) {
+        this.admin = this.adminKafka.admin();
+        await this.admin.connect();
+      }
+      const cluster = await this.admin.describeCluster();
+      return cluster.brokers.length > 0;
+    } catch {
+      // Reconnect on the next probe: a broken connection is not reused.
+      const admin = this.admin;
+      this.admin = undefined;
+      await admin?.disconnect().catch(() => undefined);
+      return false;
+    }
   }
 
   /** Runs before the consumer stops (e.g. close an HTTP server so no new work comes in). */
@@ -188,7 +272,14 @@ export class LightService {
   }
 
   private async disconnectAll(): Promise<void> {
-    await Promise.allSettled([this.consumer.stop(), ...this.kafkaProducers.map((producer) => producer.disconnect())]);
+    const server = this.healthServer;
+    this.healthServer = undefined;
+    await Promise.allSettled([
+      this.consumer.stop(),
+      ...this.kafkaProducers.map((producer) => producer.disconnect()),
+      this.admin?.disconnect(),
+      server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,
+    ]);
   }
 }
 

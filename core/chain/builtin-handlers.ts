@@ -4,6 +4,10 @@
  */
 export const BUILTIN_HANDLERS: Readonly<Record<string, () => Promise<unknown>>> = {
   'kafka/producer': () => import('../../handlers/kafka/producer-handler.js'),
+  correlation: () => import('../../handlers/correlation/correlation-handler.js'),
+  security: () => import('../../handlers/security/security-handler.js'),
+  audit: () => import('../../handlers/audit/audit-handler.js'),
+  metrics: () => import('../../handlers/metrics/metrics-handler.js'),
 };
 
 export function isBuiltinHandler(name: string): boolean {

@@ -1,3 +1,6 @@
+import type { EventEmitter } from 'node:events';
+import type { Message } from 'kafkajs';
+import type { Registry } from 'prom-client';
 import type { Exchange } from '../exchange.js';
 import type { Logger } from '../logger.js';
 import type { ConfigLoader } from '../config/loader.js';
@@ -12,8 +15,16 @@ export interface HandlerServices {
   serviceId: string;
   logger: Logger;
   config: ConfigLoader;
-  /** Services a handler module publishes for others (e.g. a tracer, a metrics registry), by name. */
-  shared: ReadonlyMap<string, unknown>;
+  /** Services handler modules publish for each other at start (e.g. a tracer, security stats), by name. */
+  shared: Map<string, unknown>;
+  /** The service's events: 'record' (each consumed record's outcome), 'groupJoin', 'crash', 'partitionStopped'. */
+  events: EventEmitter;
+  /** The prom-client registry metrics go to (the service's own when it passed one in). */
+  metricsRegistry: Registry;
+  /** Sends records straight to Kafka, past every chain (audit records, dead letters). Usable once started. */
+  rawProducer: { send(topic: string, messages: Message[]): Promise<void> };
+  /** fetch that carries the current request context's headers and caller_id to downstream HTTP calls. */
+  fetch: typeof fetch;
   /** Anything the service passed in programmatically (LightService.create({ services })). */
   extra: Readonly<Record<string, unknown>>;
 }

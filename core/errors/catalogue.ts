@@ -26,6 +26,7 @@ export const STATUS_CATALOGUE = {
   ERR10005: status(403, 'AUTH_TOKEN_SCOPE_MISMATCH', 'Scopes {scopes} do not include any of {required} for {topic}'),
   ERR10006: status(403, 'CALLER_NOT_ALLOWED', 'Caller {callerId} is not allowed on {topic}'),
   ERR10007: status(401, 'JWK_NOT_FOUND', 'No key with kid {kid} is known'),
+  ERR10008: status(503, 'JWKS_UNAVAILABLE', 'The JWKS endpoint cannot be read: {reason}', true),
   ERR10010: status(500, 'HANDLER_FAILED', 'Handler {handler} failed: {reason}', true),
   ERR10011: status(500, 'NEXT_CALLED_TWICE', 'next() called more than once in handler {handler}'),
   ERR10012: status(503, 'SERVICE_NOT_STARTED', '{component} is not started'),

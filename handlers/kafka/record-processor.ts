@@ -5,7 +5,7 @@ import { LightError, reasonOf } from '../../core/errors/light-error.js';
 import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders } from '../../core/headers.js';
 import type { Logger } from '../../core/logger.js';
-import { runWithContext } from '../../core/request-context.js';
+import { contextFromRecord, runWithContext } from '../../core/request-context.js';
 import type { KafkaConsumerYml } from './config-schemas.js';
 import { errorCodeOf, writeDeadLetter } from './dead-letter.js';
 import { deserialize } from './serde.js';
@@ -21,6 +21,7 @@ export interface RecordSource {
   topic: string;
   partition: number;
   message: KafkaMessage;
+  highWatermark?: string;
 }
 
 /**
@@ -44,7 +45,7 @@ export class RecordProcessor {
       try {
         exchange.key = deserialize(source.message.key, this.config.keyFormat, source.topic, 'key') as string | Buffer | null;
         exchange.value = deserialize(source.message.value, this.config.valueFormat, source.topic, 'value');
-        await runWithContext({ headers: exchange.headers, values: new Map() }, () => chain(exchange, async () => undefined));
+        await runWithContext(contextFromRecord(exchange.headers), () => chain(exchange, async () => undefined));
         return { kind: 'processed', attempts };
       } catch (error) {
         const retryable = !(error instanceof LightError) || error.retryable;
@@ -69,7 +70,7 @@ export class RecordProcessor {
     // If this write fails, the error propagates: the offset stays uncommitted and the record comes again.
     const deadLetterTopic = await writeDeadLetter(
       this.deadLetterProducer,
-      { ...source, error, attempts, groupId: this.groupId },
+      { topic: source.topic, partition: source.partition, message: source.message, error, attempts, groupId: this.groupId },
       { topicExt: this.config.deadLetterTopicExt, stackTraceMaxBytes: this.config.stackTraceMaxBytes },
     );
     this.logger.warn('record sent to the dead-letter topic', { record, deadLetterTopic, code: errorCodeOf(error), error: reasonOf(error), attempts });
@@ -88,7 +89,7 @@ export class RecordProcessor {
     }
   }
 
-  private toExchange({ topic, partition, message }: RecordSource): Exchange {
+  private toExchange({ topic, partition, message, highWatermark }: RecordSource): Exchange {
     return new Exchange({
       direction: 'consume',
       topic,
@@ -98,6 +99,7 @@ export class RecordProcessor {
       key: message.key,
       rawValue: message.value,
       headers: RecordHeaders.from(message.headers),
+      ...(highWatermark !== undefined ? { highWatermark } : {}),
     });
   }
 }

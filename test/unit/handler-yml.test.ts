@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { buildChains } from '../../core/chain/chain-builder.js';
 import { compose } from '../../core/chain/compose.js';
-import { defineHandler, type HandlerServices } from '../../core/chain/handler.js';
+import { defineHandler } from '../../core/chain/handler.js';
 import { ConfigLoader } from '../../core/config/loader.js';
 import { LightError } from '../../core/errors/light-error.js';
 import { Exchange } from '../../core/exchange.js';
-import { createLogger } from '../../core/logger.js';
 import { configDir } from '../support/config-dir.js';
+import { testServices } from '../support/services.js';
 
 const MARK_JS = `export default function mark(config) {
   return async function markHandler(exchange, next) {
@@ -16,9 +16,6 @@ const MARK_JS = `export default function mark(config) {
 }
 `;
 
-function services(loader: ConfigLoader): HandlerServices {
-  return { serviceId: 'test-service', logger: createLogger({ level: 'silent' }), config: loader, shared: new Map(), extra: {} };
-}
 
 /** A registered in-code handler that appends its name to the `trail` header. */
 function trail(name: string) {
@@ -41,7 +38,7 @@ const registered = new Map<string, unknown>([
 async function build(files: Record<string, string>) {
   const dir = configDir(files);
   const loader = new ConfigLoader({ configDir: dir, env: {} });
-  return { dir, built: await buildChains(loader, services(loader), registered) };
+  return { dir, built: await buildChains(loader, testServices(loader), registered) };
 }
 
 async function buildError(files: Record<string, string>): Promise<LightError> {

@@ -1,0 +1,11 @@
+/** Keys of the exchange attachments the built-in handlers share. */
+export const Attachment = {
+  /** Logger with correlationId / traceabilityId bound (correlation handler). */
+  logger: 'logger',
+  /** VerifiedClaims of the record's token (security handler). */
+  claims: 'claims',
+  /** The caller_id the record arrived with (consume) or was sent with (produce). */
+  callerId: 'callerId',
+  /** The failure a later handler threw, as seen by the audit and metrics handlers. */
+  error: 'error',
+} as const;

@@ -1,0 +1,28 @@
+import { HeaderNames } from '../headers.js';
+import { currentContext } from '../request-context.js';
+
+export interface PropagatingFetchOptions {
+  /** Written as caller_id on every call: this service's serviceId. */
+  callerId?: string;
+  /** The fetch to wrap; default the global fetch (undici). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * A fetch that adds the current request context's headers (Authorization, X-Correlation-Id, X-Traceability-Id,
+ * trace context) and caller_id to downstream HTTP calls. Headers the caller set explicitly win.
+ */
+export function createPropagatingFetch(options: PropagatingFetchOptions = {}): typeof fetch {
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  return function propagatingFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+    const context = currentContext();
+    if (context) {
+      for (const [name, value] of context.headers) {
+        if (!headers.has(name)) headers.set(name, value.toString('utf8'));
+      }
+    }
+    if (options.callerId && !headers.has(HeaderNames.callerId)) headers.set(HeaderNames.callerId, options.callerId);
+    return baseFetch(input, { ...init, headers });
+  } as typeof fetch;
+}

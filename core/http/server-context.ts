@@ -1,0 +1,37 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { contextFromHttp, runWithContext } from '../request-context.js';
+
+/**
+ * Server adapters: each runs the rest of the request's handling inside a request context filled from the
+ * incoming headers, so records produced and HTTP calls made while handling it carry those headers on.
+ */
+
+/** node:http: `createServer(withRequestContext((req, res) => ...))`. */
+export function withRequestContext<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+  listener: RequestListener<typeof IncomingMessage, typeof ServerResponse> | ((req: Req, res: Res) => void),
+): (req: Req, res: Res) => void {
+  return function lightRequestContext(req: Req, res: Res): void {
+    runWithContext(contextFromHttp(req.headers), () => (listener as (req: Req, res: Res) => void)(req, res));
+  };
+}
+
+/** Express (4 or 5): `app.use(expressRequestContext())` before the routes. */
+export function expressRequestContext(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  return function lightRequestContext(req, _res, next): void {
+    runWithContext(contextFromHttp(req.headers), () => next());
+  };
+}
+
+interface FastifyLike {
+  addHook(name: 'onRequest', hook: (request: { raw: IncomingMessage }, reply: unknown, done: () => void) => void): unknown;
+}
+
+/**
+ * Fastify: `fastifyRequestContext(app)` (or `app.register` of a plugin that calls it, wrapped with fastify-plugin
+ * so it applies to every route). The rest of the request's lifecycle runs from inside `done`, hence inside the context.
+ */
+export function fastifyRequestContext(app: FastifyLike): void {
+  app.addHook('onRequest', function lightRequestContext(request, _reply, done) {
+    runWithContext(contextFromHttp(request.raw.headers), () => done());
+  });
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { createRemoteJWKSet, importJWK, importSPKI, importX509, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
+import { LightError } from '../../core/errors/light-error.js';
+import { ASYMMETRIC_ALGORITHMS, type SecurityYml } from './security-config.js';
+
+export type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | Uint8Array>;
+
+/**
+ * The keys tokens are verified with: local JWK/PEM files by kid, then the JWKS URL (jose caches it, refetches
+ * on an unknown kid, at most once per cooldown), or an HMAC secret when no asymmetric key is configured.
+ * HMAC and asymmetric keys never mix, so an HS256 token can never be checked against a public key.
+ */
+export async function createKeyResolver(config: SecurityYml, file: string, baseDir: string): Promise<{ resolve: KeyResolver; algorithms: string[] }> {
+  const { jwt } = config;
+  const asymmetric = jwt.keys.length > 0 || jwt.jwksUrl !== '';
+  const hmacAlgorithms = jwt.algorithms.filter((alg) => alg.startsWith('HS'));
+  if (jwt.algorithms.includes('none')) throw new LightError('ERR13001', { file, key: 'jwt.algorithms', reason: 'must not allow none' });
+  if (asymmetric && hmacAlgorithms.length > 0) {
+    throw new LightError('ERR13001', { file, key: 'jwt.algorithms', reason: `must not allow ${hmacAlgorithms.join(', ')} with asymmetric keys configured` });
+  }
+  if (!asymmetric && jwt.hmacSecret === '') {
+    throw new LightError('ERR13001', { file, key: 'jwt', reason: 'needs jwksUrl, keys or hmacSecret to verify tokens' });
+  }
+  if (!asymmetric) {
+    const algorithms = hmacAlgorithms.length > 0 ? hmacAlgorithms : ['HS256'];
+    const secret = new TextEncoder().encode(jwt.hmacSecret);
+    return { resolve: async () => secret, algorithms };
+  }
+  const unknownAlg = jwt.algorithms.find((alg) => !ASYMMETRIC_ALGORITHMS.includes(alg));
+  if (unknownAlg) throw new LightError('ERR13001', { file, key: 'jwt.algorithms', reason: `names an unknown algorithm ${unknownAlg}` });
+
+  const local = new Map<string, CryptoKey>();
+  for (const [index, key] of jwt.keys.entries()) {
+    local.set(key.kid, await importKeyFile(key.file, key.alg, file, `jwt.keys[${index}].file`, baseDir));
+  }
+  const remote = jwt.jwksUrl
+    ? createRemoteJWKSet(new URL(jwt.jwksUrl), {
+        cacheMaxAge: jwt.jwksCacheMaxAgeMs,
+        cooldownDuration: jwt.jwksCooldownMs,
+        timeoutDuration: jwt.jwksTimeoutMs,
+      })
+    : undefined;
+
+  return {
+    algorithms: jwt.algorithms,
+    resolve: async (header, token) => {
+      const localKey = header.kid === undefined ? (local.size === 1 ? [...local.values()][0] : undefined) : local.get(header.kid);
+      if (localKey) return localKey;
+      if (remote) return remote(header, token);
+      throw new LightError('ERR10007', { kid: header.kid ?? '(none)' });
+    },
+  };
+}
+
+async function importKeyFile(path: string, alg: string, file: string, key: string, baseDir: string): Promise<CryptoKey> {
+  const absolute = isAbsolute(path) ? path : resolve(baseDir, path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    throw new LightError('ERR13001', { file, key, reason: `names ${absolute}, which cannot be read: ${(error as Error).message}` }, { cause: error });
+  }
+  try {
+    if (text.trimStart().startsWith('{')) {
+      const jwk = JSON.parse(text) as JWK;
+      return (await importJWK(jwk, jwk.alg ?? alg)) as CryptoKey;
+    }
+    if (text.includes('BEGIN CERTIFICATE')) return await importX509(text, alg);
+    return await importSPKI(text, alg);
+  } catch (error) {
+    throw new LightError('ERR13001', { file, key, reason: `holds no usable ${alg} public key: ${(error as Error).message}` }, { cause: error });
+  }
+}
