@@ -27,6 +27,8 @@ export interface LocalKafkaOptions {
   heap?: string;
   /** How long to wait for the broker to answer. */
   readyTimeoutMs?: number;
+  /** Use KAFKA_BROKERS when set (default true); false always gives a local broker (tests that stop one). */
+  useKafkaBrokersEnv?: boolean;
   log?: (line: string) => void;
 }
 
@@ -46,11 +48,13 @@ interface Paths {
   log4j: string;
   pidFile: string;
   stdout: string;
+  brokerLog: string;
   fetchLog: string;
 }
 
 function resolveOptions(options: LocalKafkaOptions): Required<Omit<LocalKafkaOptions, 'log'>> & { log: (line: string) => void } {
   return {
+    useKafkaBrokersEnv: options.useKafkaBrokersEnv ?? true,
     dir: options.dir ?? process.env.LIGHT_KAFKA_LOCAL_DIR ?? join(PACKAGE_ROOT, '.kafka-local'),
     port: options.port ?? Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092),
     heap: options.heap ?? process.env.LIGHT_KAFKA_LOCAL_HEAP ?? '768m',
@@ -59,15 +63,18 @@ function resolveOptions(options: LocalKafkaOptions): Required<Omit<LocalKafkaOpt
   };
 }
 
-function pathsOf(dir: string): Paths {
+/** The jars are shared; each port has its own data, config, pid and log files, so brokers can run side by side. */
+function pathsOf(dir: string, port: number): Paths {
+  const suffix = port === 9092 ? '' : `-${port}`;
   return {
     dir,
     libs: join(dir, 'libs'),
-    data: join(dir, 'data'),
-    properties: join(dir, 'server.properties'),
-    log4j: join(dir, 'log4j.properties'),
-    pidFile: join(dir, 'broker.pid'),
-    stdout: join(dir, 'broker.out'),
+    data: join(dir, `data${suffix}`),
+    properties: join(dir, `server${suffix}.properties`),
+    log4j: join(dir, `log4j${suffix}.properties`),
+    pidFile: join(dir, `broker${suffix}.pid`),
+    stdout: join(dir, `broker${suffix}.out`),
+    brokerLog: join(dir, `broker${suffix}.log`),
     fetchLog: join(dir, 'fetch.log'),
   };
 }
@@ -75,13 +82,13 @@ function pathsOf(dir: string): Paths {
 /** Returns a broker that answers: KAFKA_BROKERS, one already running on the port, or a new local one. */
 export async function ensureKafka(options: LocalKafkaOptions = {}): Promise<KafkaHandle> {
   const opts = resolveOptions(options);
-  const external = process.env.KAFKA_BROKERS;
+  const external = opts.useKafkaBrokersEnv ? process.env.KAFKA_BROKERS : undefined;
   if (external) {
     if (!(await answersMetadata(external, 15_000))) throw new Error(`KAFKA_BROKERS=${external} does not answer a metadata request`);
     return { brokers: external, owned: false, stop: async () => undefined };
   }
   const brokers = `127.0.0.1:${opts.port}`;
-  const paths = pathsOf(opts.dir);
+  const paths = pathsOf(opts.dir, opts.port);
   const runningPid = readPid(paths);
   if ((await portOpen(opts.port)) || runningPid !== undefined) {
     if (await answersMetadata(brokers, opts.readyTimeoutMs)) {
@@ -105,7 +112,7 @@ export async function ensureKafka(options: LocalKafkaOptions = {}): Promise<Kafk
 /** Downloads the Kafka jars with Maven unless they are there already. */
 export async function fetchKafka(options: LocalKafkaOptions = {}): Promise<string> {
   const opts = resolveOptions(options);
-  const paths = pathsOf(opts.dir);
+  const paths = pathsOf(opts.dir, opts.port);
   if (hasJars(paths)) return paths.libs;
   requireTool('java', ['-version'], 'Java 17 or newer is needed to run the local Kafka broker (apt-get install openjdk-17-jre-headless)');
   requireTool('mvn', ['-v'], 'Maven is needed to fetch the Kafka jars from Maven Central (apt-get install maven)');
@@ -135,7 +142,7 @@ function startBroker(paths: Paths, opts: ReturnType<typeof resolveOptions>): voi
   rmSync(paths.data, { recursive: true, force: true });
   mkdirSync(paths.data, { recursive: true });
   writeFileSync(paths.properties, serverProperties(paths, opts.port));
-  writeFileSync(paths.log4j, log4jProperties(paths));
+  writeFileSync(paths.log4j, log4jProperties(paths.brokerLog));
   const classpath = join(paths.libs, '*');
   const clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync('java', ['-cp', classpath, `-Dlog4j.configuration=file:${paths.log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', paths.properties], {
@@ -159,7 +166,7 @@ async function waitUntilReady(paths: Paths, brokers: string, timeoutMs: number):
   const port = Number(brokers.split(':')[1]);
   while (Date.now() < deadline) {
     const pid = readPid(paths);
-    if (pid === undefined) throw new Error(`the Kafka broker exited during start; see ${paths.stdout} and ${join(paths.dir, 'broker.log')}:\n${tail(paths.stdout)}`);
+    if (pid === undefined) throw new Error(`the Kafka broker exited during start; see ${paths.stdout} and ${paths.brokerLog}:\n${tail(paths.stdout)}`);
     if ((await portOpen(port)) && (await answersMetadata(brokers, 5_000))) return;
     await sleep(500);
   }
@@ -167,7 +174,7 @@ async function waitUntilReady(paths: Paths, brokers: string, timeoutMs: number):
 }
 
 /** Stops the broker this script started (SIGTERM, then SIGKILL after 30 s). */
-export async function stopBroker(paths: Paths = pathsOf(resolveOptions({}).dir)): Promise<void> {
+export async function stopBroker(paths: Paths = defaultPaths()): Promise<void> {
   const pid = readPid(paths);
   if (pid === undefined) return;
   try {
@@ -260,8 +267,13 @@ function serverProperties(paths: Paths, port: number): string {
   ].join('\n');
 }
 
-function log4jProperties(paths: Paths): string {
-  const file = join(paths.dir, 'broker.log').replace(/\\/g, '/');
+function defaultPaths(): Paths {
+  const opts = resolveOptions({});
+  return pathsOf(opts.dir, opts.port);
+}
+
+function log4jProperties(brokerLog: string): string {
+  const file = brokerLog.replace(/\\/g, '/');
   return [
     'log4j.rootLogger=INFO, file',
     'log4j.appender.file=org.apache.log4j.RollingFileAppender',

@@ -7,11 +7,9 @@ import { contextFromHttp, runWithContext } from '../request-context.js';
  */
 
 /** node:http: `createServer(withRequestContext((req, res) => ...))`. */
-export function withRequestContext<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
-  listener: RequestListener<typeof IncomingMessage, typeof ServerResponse> | ((req: Req, res: Res) => void),
-): (req: Req, res: Res) => void {
-  return function lightRequestContext(req: Req, res: Res): void {
-    runWithContext(contextFromHttp(req.headers), () => (listener as (req: Req, res: Res) => void)(req, res));
+export function withRequestContext(listener: RequestListener): RequestListener {
+  return function lightRequestContext(req: IncomingMessage, res: ServerResponse): void {
+    runWithContext(contextFromHttp(req.headers), () => listener(req, res));
   };
 }
 

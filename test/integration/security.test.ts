@@ -1,0 +1,190 @@
+import { expect } from 'chai';
+import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
+import { LightService } from '../../core/service.js';
+import type { VerificationStats } from '../../handlers/security/token-verifier.js';
+import type { RecordClaims } from '../../handlers/security/security-handler.js';
+import { Attachment } from '../../core/attachments.js';
+import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
+import { AUDIENCE, hmacWithPublicKey, ISSUER, JwksServer, makeKey, signToken, unsecuredToken, type TestKey } from '../support/jwt.js';
+import { createTopics, headerText, produceRaw, readTopic, uniqueName, waitFor } from '../support/kafka.js';
+
+const HANDLER_YML = `handlers: [correlation, security, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, security, producer]
+  consume: [correlation, security]
+`;
+
+function securityYml(jwksUrl: string, topic: string, extra = ''): string {
+  const grace = /expiryGracePeriodSeconds/.test(extra) ? '' : 'expiryGracePeriodSeconds: 3600\n';
+  return `jwt:
+  jwksUrl: ${jwksUrl}
+  jwksCooldownMs: 0
+  issuer: [${ISSUER}]
+  audience: [${AUDIENCE}]
+  clockSkewInSeconds: 0
+${grace}topicScopes:
+  ${topic}: [order.r]
+${extra}`;
+}
+
+interface Seen {
+  label: string;
+  claims: RecordClaims;
+}
+
+async function startSecured(topic: string, jwksUrl: string, extraSecurity = ''): Promise<{ service: LightService; seen: Seen[] }> {
+  const dir = configDir({
+    'handler.yml': HANDLER_YML,
+    'security.yml': securityYml(jwksUrl, topic, extraSecurity),
+    'kafka-consumer.yml': consumerYml(uniqueName('sec')),
+    'kafka-producer.yml': producerYml(),
+    'service.yml': 'serviceId: secured-consumer\n',
+  });
+  const service = await LightService.create({ configDir: dir });
+  const seen: Seen[] = [];
+  service.consumer.handle(topic, (exchange) => {
+    seen.push({ label: (exchange.value as { label: string }).label, claims: exchange.attachments.get(Attachment.claims) as RecordClaims });
+  });
+  await service.start();
+  return { service, seen };
+}
+
+describe('JWT security on consumed records', function () {
+  this.timeout(120_000);
+  let signer: TestKey;
+  let stranger: TestKey;
+  let jwks: JwksServer;
+  const services: LightService[] = [];
+
+  before(async () => {
+    signer = await makeKey('key-1');
+    stranger = await makeKey('key-1'); // same kid, different key: a forged signature
+    jwks = await JwksServer.start([signer]);
+  });
+  after(async () => {
+    await jwks.stop();
+  });
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((service) => service.stop()));
+  });
+
+  it('lets valid tokens through with their claims and dead-letters every bad one with its code', async () => {
+    const topic = uniqueName('secure');
+    await createTopics([topic, `${topic}.dlq`]);
+    const { service, seen } = await startSecured(topic, jwks.url);
+    services.push(service);
+
+    const rotated = await makeKey('key-2');
+    const cases: { label: string; authorization?: string; expect: string }[] = [
+      { label: 'valid', authorization: `Bearer ${await signToken(signer)}`, expect: 'ok' },
+      { label: 'expired-within-grace', authorization: `Bearer ${await signToken(signer, {}, { expiresInSeconds: -1800 })}`, expect: 'ok' },
+      { label: 'expired-beyond-grace', authorization: `Bearer ${await signToken(signer, {}, { expiresInSeconds: -7200 })}`, expect: 'ERR10001' },
+      { label: 'wrong-signature', authorization: `Bearer ${await signToken(stranger)}`, expect: 'ERR10000' },
+      { label: 'alg-none', authorization: `Bearer ${unsecuredToken({ client_id: 'client-a', scope: 'order.r' })}`, expect: 'ERR10000' },
+      { label: 'hmac-with-rsa-public-key', authorization: `Bearer ${await hmacWithPublicKey(signer)}`, expect: 'ERR10000' },
+      { label: 'wrong-audience', authorization: `Bearer ${await signToken(signer, {}, { audience: 'urn:other' })}`, expect: 'ERR10000' },
+      { label: 'wrong-issuer', authorization: `Bearer ${await signToken(signer, {}, { issuer: 'urn:evil' })}`, expect: 'ERR10000' },
+      { label: 'missing-scope', authorization: `Bearer ${await signToken(signer, { scope: 'payment.r' })}`, expect: 'ERR10005' },
+      { label: 'scp-array-scope', authorization: `Bearer ${await signToken(signer, { scope: undefined, scp: ['order.r'] })}`, expect: 'ok' },
+      { label: 'missing-token', expect: 'ERR10002' },
+      { label: 'not-bearer', authorization: 'Basic dXNlcjpwYXNz', expect: 'ERR10000' },
+      { label: 'unknown-kid-before-rotation', authorization: `Bearer ${await signToken(rotated)}`, expect: 'ERR10007' },
+    ];
+    await produceRaw(
+      topic,
+      cases.map((c) => ({ value: JSON.stringify({ label: c.label }), headers: c.authorization ? { Authorization: c.authorization } : {} })),
+    );
+    const bad = cases.filter((c) => c.expect !== 'ok');
+    const dead = await readTopic(`${topic}.dlq`, { count: bad.length, timeoutMs: 30_000 });
+    await waitFor(() => seen.length === cases.length - bad.length, 20_000, 'the valid records');
+
+    expect(seen.map((s) => s.label)).to.deep.equal(['valid', 'expired-within-grace', 'scp-array-scope']);
+    expect(seen[0]!.claims).to.deep.include({ clientId: 'client-a', userId: 'user-1', issuer: ISSUER });
+    expect(seen[0]!.claims.scopes).to.deep.equal(['order.r', 'order.w']);
+    const codes = Object.fromEntries(dead.map((record) => [JSON.parse(record.value!).label, headerText(record.headers, DLQ.errorCode)]));
+    expect(codes).to.deep.equal(Object.fromEntries(bad.map((c) => [c.label, c.expect])));
+    for (const record of dead) expect(headerText(record.headers, DLQ.attempts), 'security failures are not retried').to.equal('1');
+
+    // Key rotation: the JWKS now also publishes key-2; a token signed with it is accepted without a restart.
+    jwks.setKeys([signer, rotated]);
+    await produceRaw(topic, [{ value: JSON.stringify({ label: 'rotated' }), headers: { Authorization: `Bearer ${await signToken(rotated)}` } }]);
+    await waitFor(() => seen.length === 4, 20_000, 'the record signed with the rotated key');
+    expect(seen[3]!.label).to.equal('rotated');
+  });
+
+  it('with ignoreJwtExpiry accepts a long-expired token; with expiryReference recordTimestamp judges expiry at production time', async () => {
+    const topic = uniqueName('secure');
+    await createTopics([topic, `${topic}.dlq`]);
+    const ignoring = await startSecured(topic, jwks.url, 'ignoreJwtExpiry: true\n');
+    services.push(ignoring.service);
+    await produceRaw(topic, [{ value: JSON.stringify({ label: 'old' }), headers: { Authorization: `Bearer ${await signToken(signer, {}, { expiresInSeconds: -86400 })}` } }]);
+    await waitFor(() => ignoring.seen.length === 1, 20_000, 'the expired-but-ignored record');
+
+    const other = uniqueName('secure');
+    await createTopics([other, `${other}.dlq`]);
+    const byRecordTime = await startSecured(other, jwks.url, 'expiryGracePeriodSeconds: 0\nexpiryReference: recordTimestamp\n');
+    services.push(byRecordTime.service);
+    // The token expired 2 hours ago; the record says it was produced 3 hours ago, when the token was valid.
+    const token = await signToken(signer, {}, { expiresInSeconds: -7200 });
+    const { Kafka, logLevel } = await import('kafkajs');
+    const producer = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    await producer.send({
+      topic: other,
+      messages: [
+        { value: JSON.stringify({ label: 'produced-in-time' }), timestamp: String(Date.now() - 3 * 3600_000), headers: { Authorization: `Bearer ${token}` } },
+        { value: JSON.stringify({ label: 'produced-too-late' }), headers: { Authorization: `Bearer ${token}` } },
+      ],
+    });
+    await producer.disconnect();
+    const [dead] = await readTopic(`${other}.dlq`, { count: 1 });
+    expect(JSON.parse(dead!.value!).label).to.equal('produced-too-late');
+    expect(headerText(dead!.headers, DLQ.errorCode)).to.equal('ERR10001');
+    await waitFor(() => byRecordTime.seen.length === 1, 20_000, 'the record produced in time');
+    expect(byRecordTime.seen[0]!.label).to.equal('produced-in-time');
+  });
+
+  it('verifies a token shared by 1,000 records once, and a changed token anew', async () => {
+    const topic = uniqueName('secure');
+    await createTopics([topic, `${topic}.dlq`]);
+    const { service, seen } = await startSecured(topic, jwks.url);
+    services.push(service);
+    const token = await signToken(signer);
+    const records = Array.from({ length: 1000 }, (_, n) => ({ value: JSON.stringify({ label: `r${n}` }), headers: { Authorization: `Bearer ${token}` } }));
+    await produceRaw(topic, records);
+    await waitFor(() => seen.length === 1000, 60_000, '1,000 records');
+    const stats = service.services.shared.get('security.stats') as VerificationStats;
+    expect(stats).to.deep.equal({ verifications: 1, cacheHits: 999 });
+
+    await produceRaw(topic, [{ value: JSON.stringify({ label: 'new-token' }), headers: { Authorization: `Bearer ${await signToken(signer, { user_id: 'user-2' })}` } }]);
+    await waitFor(() => seen.length === 1001, 20_000, 'the record with a new token');
+    expect(stats.verifications).to.equal(2);
+    expect(seen[1000]!.claims.userId).to.equal('user-2');
+  });
+
+  it('verifies with local key files keyed by kid, and refuses bad security.yml at startup', async () => {
+    const topic = uniqueName('secure');
+    await createTopics([topic, `${topic}.dlq`]);
+    const dir = configDir({
+      'handler.yml': HANDLER_YML,
+      'kafka-consumer.yml': consumerYml(uniqueName('sec')),
+      'kafka-producer.yml': producerYml(),
+      'security.yml': `jwt:\n  keys:\n    - kid: key-1\n      file: keys/key-1.jwk\n  issuer: [${ISSUER}]\n`,
+      'keys/key-1.jwk': JSON.stringify(signer.publicJwk),
+    });
+    const service = await LightService.create({ configDir: dir });
+    services.push(service);
+    const seen: string[] = [];
+    service.consumer.handle(topic, (exchange) => void seen.push((exchange.value as { label: string }).label));
+    await service.start();
+    await produceRaw(topic, [{ value: JSON.stringify({ label: 'local' }), headers: { Authorization: `Bearer ${await signToken(signer)}` } }]);
+    await waitFor(() => seen.length === 1, 20_000, 'the record verified with a local key');
+
+    const mixed = configDir({
+      'handler.yml': HANDLER_YML,
+      'security.yml': `jwt:\n  jwksUrl: ${jwks.url}\n  algorithms: [RS256, HS256]\n`,
+    });
+    const error = await LightService.create({ configDir: mixed }).then(() => undefined, (e: unknown) => e);
+    expect(String(error)).to.contain('ERR13001').and.contain('security.yml').and.contain('jwt.algorithms').and.contain('HS256');
+  });
+});

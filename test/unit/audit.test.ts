@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildChains } from '../../core/chain/chain-builder.js';
+import { compose } from '../../core/chain/compose.js';
+import { ConfigLoader } from '../../core/config/loader.js';
+import { LightError } from '../../core/errors/light-error.js';
+import { Exchange } from '../../core/exchange.js';
+import { RecordHeaders } from '../../core/headers.js';
+import { Attachment } from '../../core/attachments.js';
+import { formatTimestamp } from '../../handlers/audit/timestamp-format.js';
+import { configDir } from '../support/config-dir.js';
+import { testServices } from '../support/services.js';
+
+async function auditRun(auditYml: string, behaviour: (exchange: Exchange) => Promise<void>): Promise<{ dir: string; run: (e: Exchange) => Promise<void> }> {
+  const dir = configDir({ 'handler.yml': 'handlers: [audit]\ndefaultHandlers:\n  consume: [audit]\n' });
+  const loader = new ConfigLoader({ configDir: dir, env: {} });
+  // audit.yml refers to a file in the same temp folder
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dir, 'audit.yml'), auditYml.replace('AUDIT_FILE', join(dir, 'audit.log')));
+  const { table } = await buildChains(loader, testServices(loader, { serviceId: 'svc-audit' }));
+  const chain = compose([...table.resolve('consume', 'orders')!.handlers, (exchange) => behaviour(exchange)]);
+  return { dir, run: (exchange) => chain(exchange, async () => undefined) };
+}
+
+function consumed(): Exchange {
+  const exchange = new Exchange({
+    direction: 'consume',
+    topic: 'orders',
+    partition: 2,
+    offset: '41',
+    key: 'order-7',
+    headers: RecordHeaders.from({ 'X-Correlation-Id': 'c-9', 'X-Traceability-Id': 't-9', caller_id: 'svc-a', Authorization: 'Bearer secret' }),
+  });
+  exchange.attachments.set(Attachment.claims, { clientId: 'client-a', userId: 'user-1', scopeClientId: undefined, scopes: [] });
+  return exchange;
+}
+
+function lines(dir: string): Record<string, unknown>[] {
+  return readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('audit handler', () => {
+  it('writes one JSON line per record, field by field, with masking', async () => {
+    const { dir, run } = await auditRun('auditFile: AUDIT_FILE\nmask: [user_id, key]\n', async () => undefined);
+    await run(consumed());
+    const [line] = lines(dir);
+    expect(line).to.deep.include({
+      'X-Correlation-Id': 'c-9',
+      'X-Traceability-Id': 't-9',
+      caller_id: 'svc-a',
+      client_id: 'client-a',
+      user_id: '****',
+      serviceId: 'svc-audit',
+      direction: 'consume',
+      topic: 'orders',
+      partition: 2,
+      offset: '41',
+      key: '****',
+      statusCode: 200,
+    });
+    expect(line).to.not.have.property('Authorization');
+    expect(line).to.not.have.property('errorCode');
+    expect(line!.processingTime).to.be.a('number');
+    expect(Date.parse(line!.timestamp as string)).to.be.closeTo(Date.now(), 10_000);
+  });
+
+  it('records the failure status and code, and rethrows', async () => {
+    const { dir, run } = await auditRun('auditFile: AUDIT_FILE\n', async () => {
+      throw new LightError('ERR10005', { scopes: [], required: ['x'], topic: 'orders' });
+    });
+    const error = await run(consumed()).then(() => undefined, (e: unknown) => e);
+    expect((error as LightError).code).to.equal('ERR10005');
+    expect(lines(dir)[0]).to.deep.include({ statusCode: 403, errorCode: 'ERR10005' });
+  });
+
+  it('with auditOnError writes only failed records; fields and headers are configurable', async () => {
+    let fail = false;
+    const { dir, run } = await auditRun('auditFile: AUDIT_FILE\nauditOnError: true\nheaders: [caller_id]\naudit: [topic, statusCode]\ntimestampFormat: epochMillis\n', async () => {
+      if (fail) throw new Error('boom');
+    });
+    await run(consumed());
+    fail = true;
+    await run(consumed()).catch(() => undefined);
+    expect(lines(dir)).to.deep.equal([{ caller_id: 'svc-a', topic: 'orders', statusCode: 500 }]);
+  });
+
+  it('formats timestamps as iso, epoch millis or a light-4j pattern', () => {
+    const date = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6));
+    expect(formatTimestamp(date, 'iso')).to.equal('2026-01-02T03:04:05.006Z');
+    expect(formatTimestamp(date, 'epochMillis')).to.equal(date.getTime());
+    expect(formatTimestamp(date, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")).to.equal('2026-01-02T03:04:05.006Z');
+    expect(formatTimestamp(date, 'dd/MM/yyyy HH:mm')).to.equal('02/01/2026 03:04');
+  });
+});
