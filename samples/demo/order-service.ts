@@ -2,13 +2,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LightError, LightService, HeaderNames, type Exchange } from '../../core/index.js';
+import { LightError, LightService, withRequestContext, type Exchange } from '../../core/index.js';
 
 export const ORDERS_TOPIC = 'demo.orders';
 export const DEMO_CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), 'config');
-
-// Until a request context adapter fills them in, the demo carries these request headers on by hand.
-const PROPAGATED = [HeaderNames.authorization, HeaderNames.correlationId, HeaderNames.traceabilityId];
 
 export interface OrderService {
   service: LightService;
@@ -36,7 +33,9 @@ export async function startOrderService(options: { port?: number; onOrder?: (exc
   });
   await service.start();
 
-  const server = createServer((request, response) => {
+  // withRequestContext: the request's Authorization / X-Correlation-Id / X-Traceability-Id travel on to every
+  // record produced while handling it, with no header passed by hand.
+  const server = createServer(withRequestContext((request, response) => {
     handleRequest(service, request).then(
       ({ status, body }) => {
         response.writeHead(status, { 'content-type': 'application/json' });
@@ -48,7 +47,7 @@ export async function startOrderService(options: { port?: number; onOrder?: (exc
         response.end(JSON.stringify(status));
       },
     );
-  });
+  }));
   server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
@@ -65,12 +64,7 @@ async function handleRequest(service: LightService, request: IncomingMessage): P
   } catch {
     return { status: 400, body: { error: 'the body must be JSON' } };
   }
-  const headers: Record<string, string> = {};
-  for (const name of PROPAGATED) {
-    const value = request.headers[name.toLowerCase()];
-    if (typeof value === 'string') headers[name] = value;
-  }
-  const metadata = await service.producer.send(ORDERS_TOPIC, { key: order.id ?? null, value: order, headers });
+  const metadata = await service.producer.send(ORDERS_TOPIC, { key: order.id ?? null, value: order });
   return { status: 202, body: { accepted: true, ...metadata } };
 }
 

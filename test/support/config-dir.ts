@@ -14,14 +14,14 @@ export function configDir(files: Record<string, string>): string {
 }
 
 /** kafka-consumer.yml for a test: a fresh group, fast retries, plus any extra top-level lines. */
-export function consumerYml(groupId: string, extra = ''): string {
+export function consumerYml(groupId: string, extra = '', maxRetries = 2): string {
   return `properties:
   bootstrap.servers: \${kafka.brokers}
   group.id: ${groupId}
   auto.offset.reset: earliest
   session.timeout.ms: 10000
   heartbeat.interval.ms: 1000
-maxRetries: 2
+maxRetries: ${maxRetries}
 retryDelayMs: 20
 ${extra}`;
 }

@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
+import { LightService } from '../../core/service.js';
+import { configDir, consumerYml } from '../support/config-dir.js';
+import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.js';
+
+const HANDLER_YML = `handlers: [correlation, metrics, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, metrics, producer]
+  consume: [correlation, metrics]
+`;
+
+/** Prometheus text lines of one metric, with the label set as written. */
+function series(text: string, name: string): string[] {
+  return text.split('\n').filter((line) => line.startsWith(`${name}{`));
+}
+
+function valueOf(text: string, name: string, labels: Record<string, string>): number | undefined {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  const line = series(text, name).find((candidate) => wanted.every((label) => candidate.includes(label)));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, body: await response.text() };
+}
+
+describe('metrics and health over HTTP', function () {
+  this.timeout(180_000);
+
+  it('/metrics shows labelled record series, consumer lag and dead letters', async () => {
+    const topic = uniqueName('metrics');
+    await createTopics([topic, `${topic}.dlq`]);
+    const dir = configDir({
+      'handler.yml': HANDLER_YML,
+      'service.yml': 'serviceId: svc-metrics\n',
+      'kafka-consumer.yml': consumerYml(uniqueName('metrics'), '', 0),
+      'metrics.yml': 'server:\n  enabled: true\n  port: 0\n',
+    });
+    // Five records are in the log before the consumer starts, so they arrive in one batch.
+    await produceRaw(
+      topic,
+      [1, 2, 3, 4, 5].map((n) => ({ value: JSON.stringify({ n }), headers: { caller_id: 'svc-upstream', 'X-Correlation-Id': `c${n}` } })),
+    );
+    const service = await LightService.create({ configDir: dir });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let processed = 0;
+    service.consumer.handle(topic, async (exchange) => {
+      const { n } = exchange.value as { n: number };
+      if (n === 3) await gate;
+      if (n === 5) throw new Error('fails on purpose');
+      processed += 1;
+    });
+    await service.start();
+    try {
+      const port = service.healthPort!;
+      await waitFor(() => processed === 2, 30_000, 'two records before the gate');
+      // Record 2 of 5 is done and 3 waits: three records are still behind the high watermark.
+      const during = (await get(port, '/metrics')).body;
+      expect(valueOf(during, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(3);
+      release();
+      await waitFor(() => processed === 4, 30_000, 'the rest');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      const { status, body } = await get(port, '/metrics');
+      expect(status).to.equal(200);
+      const labels = { serviceId: 'svc-metrics', topic, direction: 'consume', clientId: '', callerId: 'svc-upstream' };
+      expect(valueOf(body, 'light_kafka_records_total', { ...labels, status: '200' })).to.equal(4);
+      expect(valueOf(body, 'light_kafka_records_total', { ...labels, status: '500' })).to.equal(1);
+      expect(valueOf(body, 'light_kafka_record_duration_seconds_count', { ...labels, status: '200' })).to.equal(4);
+      expect(valueOf(body, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(0);
+      expect(valueOf(body, 'light_kafka_dead_letter_total', { serviceId: 'svc-metrics', topic, code: 'ERR10010' })).to.equal(1);
+
+      await service.producer.send(topic, { value: { n: 6 } });
+      const afterSend = (await get(port, '/metrics')).body;
+      expect(valueOf(afterSend, 'light_kafka_records_total', { serviceId: 'svc-metrics', topic, direction: 'produce', callerId: 'svc-metrics', status: '200' })).to.equal(1);
+      expect((await get(port, '/health/liveness')).status).to.equal(200);
+    } finally {
+      release();
+      await service.stop();
+    }
+  });
+
+  it('readiness is true once the consumer joined its group, and false when the broker stops', async () => {
+    // A broker of its own, so stopping it disturbs no other test.
+    const port = 19092;
+    let kafka: KafkaHandle | undefined = await ensureKafka({ port, useKafkaBrokersEnv: false });
+    expect(kafka.owned, `a broker already runs on ${port}`).to.equal(true);
+    const topic = uniqueName('ready');
+    const dir = configDir({
+      'handler.yml': HANDLER_YML,
+      'service.yml': 'serviceId: svc-ready\nstopTimeoutMs: 5000\n',
+      'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${kafka.brokers}\n  group.id: ${uniqueName('ready')}\n  session.timeout.ms: 10000\n  heartbeat.interval.ms: 1000\n`,
+      'kafka-producer.yml': `properties:\n  bootstrap.servers: ${kafka.brokers}\n  retries: 1\n`,
+      'metrics.yml': 'server:\n  enabled: true\n  port: 0\nbrokerCheckTimeoutMs: 1000\n',
+    });
+    const service = await LightService.create({ configDir: dir });
+    service.consumer.handle(topic, () => undefined);
+    try {
+      await service.start();
+      const healthPort = service.healthPort!;
+      let readiness = await get(healthPort, '/health/readiness');
+      const deadline = Date.now() + 30_000;
+      while (readiness.status !== 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        readiness = await get(healthPort, '/health/readiness');
+      }
+      expect(readiness.status, readiness.body).to.equal(200);
+      expect(JSON.parse(readiness.body)).to.deep.include({ status: 'UP' });
+
+      await kafka.stop();
+      kafka = undefined;
+      const downDeadline = Date.now() + 30_000;
+      while (readiness.status === 200 && Date.now() < downDeadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        readiness = await get(healthPort, '/health/readiness');
+      }
+      expect(readiness.status).to.equal(503);
+      expect(JSON.parse(readiness.body).checks.broker).to.equal(false);
+      expect((await get(healthPort, '/health/liveness')).status).to.equal(200);
+    } finally {
+      await service.stop();
+      await kafka?.stop();
+    }
+  });
+});
