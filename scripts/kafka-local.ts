@@ -144,8 +144,8 @@ function startBroker(paths: Paths, opts: ReturnType<typeof resolveOptions>): voi
   writeFileSync(paths.properties, serverProperties(paths, opts.port));
   writeFileSync(paths.log4j, log4jProperties(paths.brokerLog));
   const classpath = join(paths.libs, '*');
-  const clusterId = randomBytes(16).toString('base64url');
-  const format = spawnSync('java', ['-cp', classpath, `-Dlog4j.configuration=file:${paths.log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', paths.properties], {
+  const clusterId = newClusterId();
+  const format = spawnSync('java', ['-cp', classpath, `-Dlog4j.configuration=file:${paths.log4j}`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', paths.properties], {
     encoding: 'utf8',
   });
   if (format.status !== 0) throw new Error(`formatting the Kafka log folder failed:\n${format.stdout}${format.stderr}`);
@@ -159,6 +159,14 @@ function startBroker(paths: Paths, opts: ReturnType<typeof resolveOptions>): voi
   child.unref();
   writeFileSync(paths.pidFile, String(child.pid));
   opts.log(`started Kafka (pid ${child.pid}, heap ${opts.heap}) on 127.0.0.1:${opts.port}`);
+}
+
+/** A Kafka cluster id: 16 random bytes, base64url. Like Kafka's Uuid.randomUuid, never one starting with '-'. */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 async function waitUntilReady(paths: Paths, brokers: string, timeoutMs: number): Promise<void> {
