@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { ConfigLoader } from '../../core/config/loader.js';
 import { envNameOf } from '../../core/config/placeholders.js';
-import { LightError } from '../../core/errors/light-error.js';
 import { configDir } from '../support/config-dir.js';
+import { lightErrorOf } from '../support/errors.js';
 
 const schema = {
   type: 'object',
@@ -14,16 +14,6 @@ const schema = {
     nested: { type: 'object', properties: { port: { type: 'integer' } } },
   },
 };
-
-function failure(work: () => unknown): LightError {
-  try {
-    work();
-  } catch (error) {
-    if (error instanceof LightError) return error;
-    throw error;
-  }
-  throw new Error('expected a LightError');
-}
 
 describe('ConfigLoader', () => {
   it('maps keys to environment names the light-4j way', () => {
@@ -67,14 +57,14 @@ describe('ConfigLoader', () => {
 
   it('reports a mandatory value that is missing with its message, file and key', () => {
     const dir = configDir({ 'demo.yml': 'nested:\n  secret: ${demo.secret:?the signing secret is required}\n' });
-    const error = failure(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo'));
+    const error = lightErrorOf(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo'));
     expect(error.code).to.equal('ERR13003');
     expect(error.message).to.contain('demo.yml').and.contain('nested.secret').and.contain('the signing secret is required');
   });
 
   it('reports an unresolvable placeholder with the environment name to set', () => {
     const dir = configDir({ 'demo.yml': 'name: ${demo.missing}\n' });
-    const error = failure(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo'));
+    const error = lightErrorOf(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo'));
     expect(error.code).to.equal('ERR13003');
     expect(error.message).to.contain('DEMO_MISSING');
   });
@@ -87,27 +77,27 @@ describe('ConfigLoader', () => {
 
   it('names the file and the key of an invalid value', () => {
     const dir = configDir({ 'demo.yml': 'nested:\n  port: eighty\n' });
-    const error = failure(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo', { schema }));
+    const error = lightErrorOf(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo', { schema }));
     expect(error.code).to.equal('ERR13001');
     expect(error.message).to.contain(`${dir}/demo.yml`).and.contain('nested.port').and.contain('integer');
   });
 
   it('names an unknown key', () => {
     const dir = configDir({ 'demo.yml': 'retires: 3\n' });
-    const error = failure(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo', { schema }));
+    const error = lightErrorOf(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo', { schema }));
     expect(error.message).to.contain('retires').and.contain('not a known key');
   });
 
   it('reports YAML syntax errors with the file', () => {
     const dir = configDir({ 'demo.yml': 'a: [1, 2\n' });
-    const error = failure(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo'));
+    const error = lightErrorOf(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('demo'));
     expect(error.code).to.equal('ERR13002');
     expect(error.message).to.contain('demo.yml');
   });
 
   it('a required file that is missing names the folders searched', () => {
     const dir = configDir({});
-    const error = failure(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('handler', { required: true }));
+    const error = lightErrorOf(() => new ConfigLoader({ configDir: dir, defaultDirs: [], env: {} }).load('handler', { required: true }));
     expect(error.code).to.equal('ERR13000');
     expect(error.message).to.contain(dir);
   });

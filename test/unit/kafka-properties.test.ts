@@ -2,18 +2,8 @@ import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LightError } from '../../core/errors/light-error.js';
+import { lightErrorOf } from '../support/errors.js';
 import { toConsumerSettings, toProducerSettings } from '../../handlers/kafka/properties.js';
-
-function failure(work: () => unknown): LightError {
-  try {
-    work();
-  } catch (error) {
-    if (error instanceof LightError) return error;
-    throw error;
-  }
-  throw new Error('expected a LightError');
-}
 
 describe('Kafka properties -> kafkajs options', () => {
   it('maps the producer properties', () => {
@@ -73,25 +63,25 @@ describe('Kafka properties -> kafkajs options', () => {
   });
 
   it('refuses an unknown property, naming it and the file', () => {
-    const error = failure(() => toProducerSettings({ 'bootstrap.servers': 'a:1', 'linger.msec': 5 }, '/cfg/kafka-producer.yml'));
+    const error = lightErrorOf(() => toProducerSettings({ 'bootstrap.servers': 'a:1', 'linger.msec': 5 }, '/cfg/kafka-producer.yml'));
     expect(error.code).to.equal('ERR13011');
     expect(error.message).to.contain('/cfg/kafka-producer.yml').and.contain('linger.msec').and.contain('bootstrap.servers');
   });
 
   it('refuses bad values with the key', () => {
-    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'session.timeout.ms': 'soon' }, 'f')).message).to.contain(
+    expect(lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'session.timeout.ms': 'soon' }, 'f')).message).to.contain(
       'session.timeout.ms',
     );
-    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'auto.offset.reset': 'none' }, 'f')).message).to.contain(
+    expect(lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'auto.offset.reset': 'none' }, 'f')).message).to.contain(
       'earliest, latest',
     );
-    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1' }, 'f')).message).to.contain('group.id');
-    expect(failure(() => toProducerSettings({}, 'f')).message).to.contain('bootstrap.servers');
-    expect(failure(() => toProducerSettings({ 'bootstrap.servers': 'a:1', acks: 1 }, 'f')).message).to.contain('enable.idempotence');
-    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'enable.auto.commit': true }, 'f')).message).to.contain(
+    expect(lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1' }, 'f')).message).to.contain('group.id');
+    expect(lightErrorOf(() => toProducerSettings({}, 'f')).message).to.contain('bootstrap.servers');
+    expect(lightErrorOf(() => toProducerSettings({ 'bootstrap.servers': 'a:1', acks: 1 }, 'f')).message).to.contain('enable.idempotence');
+    expect(lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'enable.auto.commit': true }, 'f')).message).to.contain(
       'enable.auto.commit',
     );
-    expect(failure(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'security.protocol': 'SASL_PLAINTEXT' }, 'f')).message).to.contain(
+    expect(lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'security.protocol': 'SASL_PLAINTEXT' }, 'f')).message).to.contain(
       'sasl',
     );
   });
