@@ -36,6 +36,9 @@ export const DeadLetterHeaderNames = {
   errorCode: 'x-dlq-error-code',
   errorMessage: 'x-dlq-error-message',
   errorStack: 'x-dlq-error-stack',
+  /** Validation failures: where in the record, and which schema keyword failed. */
+  errorPath: 'x-dlq-error-path',
+  errorKeyword: 'x-dlq-error-keyword',
   attempts: 'x-dlq-attempts',
   failedAt: 'x-dlq-failed-at',
 } as const;

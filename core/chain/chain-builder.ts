@@ -58,18 +58,23 @@ export async function buildChains(
     }
   }
 
-  const toHandlers = (aliases: string[]): Handler[] =>
-    aliases.filter((alias) => !disabled.includes(alias)).map((alias) => instances.get(alias)!);
-  const routes: ChainRoute[] = (yml.topics ?? []).map((entry, index) => ({
-    direction: entry.direction,
-    topic: entry.pattern ? new RegExp(`^(?:${entry.topic})$`) : entry.topic,
-    handlers: toHandlers(execLists.find((list) => list.key === `topics[${index}].exec`)!.aliases),
-    source: `topics[${index}]`,
-  }));
+  const enabled = (aliases: string[]): string[] => aliases.filter((alias) => !disabled.includes(alias));
+  const toHandlers = (aliases: string[]): Handler[] => enabled(aliases).map((alias) => instances.get(alias)!);
+  const decodesValue = (aliases: string[]): boolean => enabled(aliases).some((alias) => declared.get(alias)!.module.decodesValue === true);
+  const routes: ChainRoute[] = (yml.topics ?? []).map((entry, index) => {
+    const aliases = execLists.find((list) => list.key === `topics[${index}].exec`)!.aliases;
+    return {
+      direction: entry.direction,
+      topic: entry.pattern ? new RegExp(`^(?:${entry.topic})$`) : entry.topic,
+      handlers: toHandlers(aliases),
+      source: `topics[${index}]`,
+      decodesValue: decodesValue(aliases),
+    };
+  });
   const defaults: Partial<Record<Direction, ChainRoute>> = {};
   for (const direction of ['produce', 'consume'] as const) {
     const list = execLists.find((candidate) => candidate.key === `defaultHandlers.${direction}`);
-    if (list) defaults[direction] = { direction, topic: /.*/, handlers: toHandlers(list.aliases), source: list.key };
+    if (list) defaults[direction] = { direction, topic: /.*/, handlers: toHandlers(list.aliases), source: list.key, decodesValue: decodesValue(list.aliases) };
   }
   return { table: new ChainTable(routes, defaults), file, disabled };
 }

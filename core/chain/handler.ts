@@ -44,6 +44,11 @@ export interface HandlerModule<C = Record<string, unknown>> {
   configSchema?: object;
   /** A transport ends a produce chain; exactly one, always last. */
   transport?: boolean;
+  /**
+   * The handler decodes consumed values itself from `exchange.rawValue` (e.g. Avro): the consumer then leaves
+   * `exchange.value` as the raw bytes for topics whose chain holds it, instead of decoding per valueFormat.
+   */
+  decodesValue?: boolean;
   create: HandlerFactory<C>;
 }
 

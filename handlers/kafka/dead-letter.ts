@@ -40,6 +40,10 @@ export async function writeDeadLetter(producer: Producer, input: DeadLetterInput
     .set(H.errorStack, truncateUtf8(stack, options.stackTraceMaxBytes))
     .set(H.attempts, String(input.attempts))
     .set(H.failedAt, new Date().toISOString());
+  const args = input.error instanceof LightError ? input.error.args : {};
+  if (typeof args.instancePath === 'string') headers.set(H.errorPath, args.instancePath);
+  if (typeof args.keyword === 'string') headers.set(H.errorKeyword, args.keyword);
+
   try {
     await producer.send({
       topic: deadLetterTopic,

@@ -1,6 +1,6 @@
 import type { KafkaMessage, Producer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Handler } from '../../core/chain/handler.js';
+import type { ConsumeChain } from '../../core/consume-chains.js';
 import { LightError, reasonOf } from '../../core/errors/light-error.js';
 import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders } from '../../core/headers.js';
@@ -37,15 +37,15 @@ export class RecordProcessor {
     private readonly logger: Logger,
   ) {}
 
-  async process(source: RecordSource, chain: Handler, isRunning: () => boolean, heartbeat: () => Promise<void>): Promise<RecordOutcome> {
+  async process(source: RecordSource, chain: ConsumeChain, isRunning: () => boolean, heartbeat: () => Promise<void>): Promise<RecordOutcome> {
     let attempts = 0;
     for (;;) {
       attempts += 1;
       const exchange = this.toExchange(source);
       try {
         exchange.key = deserialize(source.message.key, this.config.keyFormat, source.topic, 'key') as string | Buffer | null;
-        exchange.value = deserialize(source.message.value, this.config.valueFormat, source.topic, 'value');
-        await runWithContext(contextFromRecord(exchange.headers), () => chain(exchange, async () => undefined));
+        exchange.value = chain.decodesValue ? source.message.value : deserialize(source.message.value, this.config.valueFormat, source.topic, 'value');
+        await runWithContext(contextFromRecord(exchange.headers), () => chain.handler(exchange, async () => undefined));
         return { kind: 'processed', attempts };
       } catch (error) {
         const retryable = !(error instanceof LightError) || error.retryable;

@@ -1,0 +1,173 @@
+import { dirname } from 'node:path';
+import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { defineHandler } from '../../core/chain/handler.js';
+import { LightError, reasonOf } from '../../core/errors/light-error.js';
+import type { Exchange } from '../../core/exchange.js';
+import { readSchemaFile, TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
+import { createSchemaRegistry, registryStatus, SCHEMA_REGISTRY_SCHEMA, unavailable, type SchemaRegistryYml } from './schema-registry.js';
+
+export interface AvroYml {
+  enabled: boolean;
+  autoRegister: boolean;
+  compatibility: string;
+  topics: Record<string, TopicSchemas>;
+}
+
+export const AVRO_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    enabled: { type: 'boolean', default: true },
+    autoRegister: { type: 'boolean', default: true },
+    compatibility: {
+      enum: ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'],
+      default: 'BACKWARD',
+    },
+    topics: TOPIC_SCHEMAS_SCHEMA,
+  },
+} as const;
+
+type Field = 'key' | 'value';
+
+/** One configured schema: the writer schema on produce, the reader schema on consume. */
+interface LocalSchema {
+  file: string;
+  text: string;
+  type: avro.Type;
+}
+
+const MAGIC_BYTE = 0;
+
+/**
+ * Avro in the Confluent wire format (magic byte 0, 4-byte schema id, Avro payload) with TopicNameStrategy
+ * subjects `<topic>-value` / `<topic>-key`. Produce: registers the configured schema (or, with autoRegister off,
+ * requires it to exist) and encodes. Consume: decodes with the writer's schema from the registry, resolved to
+ * the configured reader schema, so a consumer on v1 reads records written with a backward-compatible v2.
+ * Registry lookups are cached.
+ */
+export default defineHandler<AvroYml>({
+  name: 'validation/avro',
+  configName: 'avro',
+  configSchema: AVRO_SCHEMA,
+  decodesValue: true,
+  create(config, services) {
+    const configFile = services.config.find('avro') ?? 'avro.yml';
+    const baseDir = dirname(configFile);
+    const registryYml = services.config.load<SchemaRegistryYml>('schema-registry', { schema: SCHEMA_REGISTRY_SCHEMA, required: true }).config;
+    const registry: SchemaRegistry = createSchemaRegistry(registryYml, services.serviceId);
+
+    const schemas = new Map<string, LocalSchema>(); // `${topic}-${field}` = the subject
+    for (const [topic, files] of Object.entries(config.topics)) {
+      for (const field of ['value', 'key'] as const) {
+        const path = files[field];
+        if (!path) continue;
+        const { file, text } = readSchemaFile(path, baseDir, configFile, `topics.${topic}.${field}`);
+        try {
+          schemas.set(`${topic}-${field}`, { file, text, type: avro.Type.forSchema(JSON.parse(text)) });
+        } catch (error) {
+          throw new LightError('ERR13001', { file, key: '(schema)', reason: `is not a usable Avro schema: ${reasonOf(error)}` }, { cause: error });
+        }
+      }
+    }
+
+    const registeredIds = new Map<string, Promise<number>>();
+    const resolvers = new Map<string, avro.Resolver | null>();
+
+    function schemaIdFor(subject: string, local: LocalSchema): Promise<number> {
+      let id = registeredIds.get(subject);
+      if (!id) {
+        id = lookUpOrRegister(subject, local);
+        registeredIds.set(subject, id);
+        // A failure is not cached: the next record asks the registry again.
+        id.catch(() => registeredIds.delete(subject));
+      }
+      return id;
+    }
+
+    async function lookUpOrRegister(subject: string, local: LocalSchema): Promise<number> {
+      const schema = { type: SchemaType.AVRO, schema: local.text } as const;
+      try {
+        if (config.autoRegister) {
+          return (await registry.register(schema, { subject, compatibility: config.compatibility as never })).id;
+        }
+        return await registry.getRegistryIdBySchema(subject, schema);
+      } catch (error) {
+        const status = registryStatus(error);
+        if (status === undefined || status >= 500) throw unavailable(error, registryYml.url);
+        if (status === 404) throw new LightError('ERR11016', { schema: local.file, subject }, { cause: error });
+        throw new LightError('ERR11015', { schema: local.file, subject, reason: reasonOf(error) }, { cause: error });
+      }
+    }
+
+    async function encode(exchange: Exchange, field: Field, local: LocalSchema): Promise<void> {
+      const value = field === 'value' ? exchange.value : exchange.key;
+      if (value === null || value === undefined || Buffer.isBuffer(value)) return;
+      const invalidPaths: string[] = [];
+      if (!local.type.isValid(value, { errorHook: (path) => invalidPaths.push(path.join('.') || '(root)') })) {
+        throw new LightError('ERR11010', { field, topic: exchange.topic, schema: local.file, reason: `invalid at ${invalidPaths.join(', ')}`, instancePath: invalidPaths[0] });
+      }
+      const id = await schemaIdFor(`${exchange.topic}-${field}`, local);
+      const header = Buffer.alloc(5);
+      header.writeUInt8(MAGIC_BYTE, 0);
+      header.writeInt32BE(id, 1);
+      const bytes = Buffer.concat([header, local.type.toBuffer(value)]);
+      if (field === 'value') exchange.value = bytes;
+      else exchange.key = bytes;
+    }
+
+    async function decode(exchange: Exchange, field: Field, reader: LocalSchema | undefined): Promise<void> {
+      const raw = field === 'value' ? exchange.rawValue : exchange.key;
+      if (raw === null) return;
+      if (!Buffer.isBuffer(raw)) {
+        throw new LightError('ERR11014', { field, topic: exchange.topic, id: '?', reason: 'the key is not bytes: set kafka-consumer.yml keyFormat: buffer for Avro keys' });
+      }
+      if (raw.length < 5 || raw[0] !== MAGIC_BYTE) {
+        throw new LightError('ERR11011', { field, topic: exchange.topic, magic: raw.length === 0 ? '(empty)' : String(raw[0]) });
+      }
+      const id = raw.readInt32BE(1);
+      let writer: avro.Type;
+      try {
+        writer = (await registry.getSchema(id)) as unknown as avro.Type;
+      } catch (error) {
+        const status = registryStatus(error);
+        if (status === 404) throw new LightError('ERR11012', { field, topic: exchange.topic, id }, { cause: error });
+        throw unavailable(error, registryYml.url);
+      }
+      const resolver = reader ? resolverFor(reader, writer, id, exchange, field) : undefined;
+      let decoded: unknown;
+      try {
+        decoded = resolver ? reader!.type.fromBuffer(raw.subarray(5), resolver) : writer.fromBuffer(raw.subarray(5));
+      } catch (error) {
+        throw new LightError('ERR11014', { field, topic: exchange.topic, id, reason: reasonOf(error) }, { cause: error });
+      }
+      if (field === 'value') exchange.value = decoded;
+      else exchange.key = decoded as string;
+    }
+
+    function resolverFor(reader: LocalSchema, writer: avro.Type, id: number, exchange: Exchange, field: Field): avro.Resolver | undefined {
+      const key = `${reader.file}#${id}`;
+      if (!resolvers.has(key)) {
+        try {
+          resolvers.set(key, reader.type.createResolver(writer));
+        } catch (error) {
+          throw new LightError('ERR11017', { schema: reader.file, field, topic: exchange.topic, id, reason: reasonOf(error) }, { cause: error });
+        }
+      }
+      return resolvers.get(key) ?? undefined;
+    }
+
+    return async function avroSerde(exchange, next) {
+      for (const field of ['key', 'value'] as const) {
+        const local = schemas.get(`${exchange.topic}-${field}`);
+        if (exchange.direction === 'produce') {
+          if (local) await encode(exchange, field, local);
+        } else if (local || field === 'value') {
+          // Values are always decoded here (the chain takes over decoding); keys only where a schema is configured.
+          await decode(exchange, field, local);
+        }
+      }
+      await next();
+    };
+  },
+});
