@@ -1,4 +1,7 @@
 import type { Producer, Transaction } from 'kafkajs';
+import type { Span, Tracer } from 'opentracing';
+import { ContextValue } from './attachments.js';
+import { currentContext, runWithContext, type RequestContext } from './request-context.js';
 import { LightError } from './errors/light-error.js';
 import { Exchange, type OutgoingRecord, type RecordMetadata } from './exchange.js';
 import { RecordHeaders } from './headers.js';
@@ -110,6 +113,7 @@ export class TransactionalProducer {
     private readonly chains: ProduceChains,
     private readonly transactionalId: string,
     private readonly sendOptions: { timeout?: number; compression?: number },
+    private readonly tracer: () => Tracer | undefined = () => undefined,
   ) {}
 
   transaction<T>(work: (tx: LightTransaction) => Promise<T>): Promise<T> {
@@ -120,6 +124,30 @@ export class TransactionalProducer {
   }
 
   private async runOne<T>(work: (tx: LightTransaction) => Promise<T>): Promise<T> {
+    const span = this.startTransactionSpan();
+    try {
+      const result = await (span ? runWithContext(span.context, () => this.commitOrAbort(work)) : this.commitOrAbort(work));
+      span?.span.finish();
+      return result;
+    } catch (error) {
+      span?.span.setTag('error', true).log({ event: 'error', message: error instanceof Error ? error.message : String(error) }).finish();
+      throw error;
+    }
+  }
+
+  /** With a tracer: one span for the transaction, the parent of each record's producer span. */
+  private startTransactionSpan(): { span: Span; context: RequestContext } | undefined {
+    const tracer = this.tracer();
+    if (!tracer) return undefined;
+    const outer = currentContext();
+    const parent = outer?.values.get(ContextValue.span) as Span | undefined;
+    const span = tracer.startSpan(`transaction ${this.transactionalId}`, { ...(parent ? { childOf: parent } : {}), tags: { 'messaging.system': 'kafka', 'messaging.kafka.transactional_id': this.transactionalId } });
+    const values = new Map(outer?.values ?? []);
+    values.set(ContextValue.span, span);
+    return { span, context: { headers: outer?.headers.clone() ?? new RecordHeaders(), values } };
+  }
+
+  private async commitOrAbort<T>(work: (tx: LightTransaction) => Promise<T>): Promise<T> {
     const transaction = await this.producer.transaction();
     let result: T;
     try {

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Tracer } from 'opentracing';
 import { Registry } from 'prom-client';
 import { METRICS_SCHEMA, type MetricsYml } from '../handlers/metrics/metrics-config.js';
 import { startHealthServer } from './health-server.js';
@@ -62,6 +63,7 @@ export class LightService {
   private signalsInstalled = false;
   private healthServer: Server | undefined;
   private admin: Admin | undefined;
+  private readonly closeHooks: (() => Promise<void> | void)[];
 
   private constructor(
     readonly serviceId: string,
@@ -77,7 +79,10 @@ export class LightService {
     private readonly brokers: string[],
     private readonly metricsYml: MetricsYml,
     private readonly adminKafka: Kafka,
-  ) {}
+    closeHooks: (() => Promise<void> | void)[],
+  ) {
+    this.closeHooks = closeHooks;
+  }
 
   get metricsRegistry(): Registry {
     return this.services.metricsRegistry;
@@ -107,6 +112,7 @@ export class LightService {
     const { transactionalId, ...plainProducerConfig } = producerSettings.producer;
     const producerKafka = new Kafka(withLogging(producerSettings.client, logger, 'producer'));
     const plain = producerKafka.producer({ ...plainProducerConfig, createPartitioner: Partitioners.DefaultPartitioner });
+    const closeHooks: (() => Promise<void> | void)[] = [];
     const services: HandlerServices = {
       serviceId,
       logger,
@@ -117,6 +123,7 @@ export class LightService {
       metricsRegistry: options.metricsRegistry ?? new Registry(),
       rawProducer: { send: async (topic, messages) => void (await plain.send({ topic, messages, acks: -1 })) },
       fetch: createPropagatingFetch({ callerId: serviceId }),
+      addCloseHook: (hook) => void closeHooks.push(hook),
     };
     const { table, file } = await buildChains(config, services, new Map(Object.entries(options.handlerModules ?? {})));
     logger.debug('chains built', { file });
@@ -134,7 +141,7 @@ export class LightService {
         createPartitioner: Partitioners.DefaultPartitioner,
       });
       kafkaProducers.push(txProducer);
-      transactional = new TransactionalProducer(txProducer, produceChains, transactionalId, sendOptions);
+      transactional = new TransactionalProducer(txProducer, produceChains, transactionalId, sendOptions, () => services.shared.get('tracer') as Tracer | undefined);
     }
 
     const consumerKafka = new Kafka(withLogging(consumerSettings.client, logger, 'consumer'));
@@ -170,6 +177,7 @@ export class LightService {
       [...new Set([...(producerSettings.client.brokers as string[]), ...(consumerSettings.client.brokers as string[])])],
       metricsYml,
       adminKafka,
+      closeHooks,
     );
   }
 
@@ -268,6 +276,11 @@ export class LightService {
     const timedOut = await Promise.race([graceful, sleep(this.stopTimeoutMs, true, { ref: false })]);
     if (timedOut) this.logger.error('graceful stop timed out; disconnecting now', { stopTimeoutMs: this.stopTimeoutMs });
     await this.disconnectAll();
+    for (const hook of this.closeHooks) {
+      await Promise.resolve()
+        .then(hook)
+        .catch((error: unknown) => this.logger.error('close hook failed', { error: reasonOf(error) }));
+    }
     this.logger.info('service stopped');
   }
 

@@ -8,6 +8,7 @@ export const BUILTIN_HANDLERS: Readonly<Record<string, () => Promise<unknown>>> 
   security: () => import('../../handlers/security/security-handler.js'),
   audit: () => import('../../handlers/audit/audit-handler.js'),
   metrics: () => import('../../handlers/metrics/metrics-handler.js'),
+  tracing: () => import('../../handlers/tracing/tracing-handler.js'),
   'validation/json-schema': () => import('../../handlers/validation/json-schema-handler.js'),
   'validation/avro': () => import('../../handlers/validation/avro-handler.js'),
 };

@@ -25,6 +25,8 @@ export interface HandlerServices {
   rawProducer: { send(topic: string, messages: Message[]): Promise<void> };
   /** fetch that carries the current request context's headers and caller_id to downstream HTTP calls. */
   fetch: typeof fetch;
+  /** Registers work for the end of service.stop(), after the clients stopped (e.g. flush a tracer). */
+  addCloseHook(hook: () => Promise<void> | void): void;
   /** Anything the service passed in programmatically (LightService.create({ services })). */
   extra: Readonly<Record<string, unknown>>;
 }

@@ -2,6 +2,7 @@ import type { KafkaMessage, Producer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumeChain } from '../../core/consume-chains.js';
 import { LightError, reasonOf } from '../../core/errors/light-error.js';
+import { Attachment } from '../../core/attachments.js';
 import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders } from '../../core/headers.js';
 import type { Logger } from '../../core/logger.js';
@@ -90,7 +91,7 @@ export class RecordProcessor {
   }
 
   private toExchange({ topic, partition, message, highWatermark }: RecordSource): Exchange {
-    return new Exchange({
+    const exchange = new Exchange({
       direction: 'consume',
       topic,
       partition,
@@ -101,5 +102,7 @@ export class RecordProcessor {
       headers: RecordHeaders.from(message.headers),
       ...(highWatermark !== undefined ? { highWatermark } : {}),
     });
+    exchange.attachments.set(Attachment.consumerGroup, this.groupId);
+    return exchange;
   }
 }

@@ -20,6 +20,7 @@ export function testServices(loader: ConfigLoader, overrides: Partial<HandlerSer
       },
     },
     fetch: globalThis.fetch,
+    addCloseHook: () => undefined,
     ...overrides,
   };
 }

@@ -1,0 +1,79 @@
+export interface TracingYml {
+  enabled: boolean;
+  tracer: 'jaeger' | 'opentelemetry' | 'provided';
+  serviceName: string;
+  sampler: { type: 'const' | 'probabilistic' | 'ratelimiting'; param: number };
+  reporter: { agentHost: string; agentPort: number; collectorEndpoint: string; flushIntervalMs: number; logSpans: boolean };
+  otlp: { endpoint: string; headers: Record<string, string> };
+  tags: Record<string, string>;
+  tagNames: TagNames;
+}
+
+export interface TagNames {
+  system: string;
+  destination: string;
+  partition: string;
+  offset: string;
+  consumerGroup: string;
+  key: string;
+  operation: string;
+  correlationId: string;
+  traceabilityId: string;
+  statusCode: string;
+  errorCode: string;
+}
+
+export const DEFAULT_TAG_NAMES: TagNames = {
+  system: 'messaging.system',
+  destination: 'messaging.destination.name',
+  partition: 'messaging.kafka.destination.partition',
+  offset: 'messaging.kafka.message.offset',
+  consumerGroup: 'messaging.kafka.consumer.group',
+  key: 'messaging.kafka.message.key',
+  operation: 'messaging.operation',
+  correlationId: 'correlation_id',
+  traceabilityId: 'traceability_id',
+  statusCode: 'status_code',
+  errorCode: 'error_code',
+};
+
+const tagNameProperties = Object.fromEntries(Object.entries(DEFAULT_TAG_NAMES).map(([key, value]) => [key, { type: 'string', minLength: 1, default: value }]));
+
+export const TRACING_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    enabled: { type: 'boolean', default: true },
+    tracer: { enum: ['jaeger', 'opentelemetry', 'provided'], default: 'jaeger' },
+    serviceName: { type: 'string', default: '' },
+    sampler: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { type: { enum: ['const', 'probabilistic', 'ratelimiting'], default: 'const' }, param: { type: 'number', minimum: 0, default: 1 } },
+    },
+    reporter: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        agentHost: { type: 'string', default: '127.0.0.1' },
+        agentPort: { type: 'integer', minimum: 1, maximum: 65535, default: 6832 },
+        collectorEndpoint: { type: 'string', default: '' },
+        flushIntervalMs: { type: 'integer', minimum: 1, default: 1000 },
+        logSpans: { type: 'boolean', default: false },
+      },
+    },
+    otlp: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        endpoint: { type: 'string', default: 'http://127.0.0.1:4318/v1/traces' },
+        headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+      },
+    },
+    tags: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+    tagNames: { type: 'object', additionalProperties: false, default: {}, properties: tagNameProperties },
+  },
+} as const;

@@ -1,0 +1,197 @@
+import { expect } from 'chai';
+import { createServer } from 'node:http';
+import { withRequestContext } from '../../core/http/server-context.js';
+import { LightService } from '../../core/service.js';
+import type { Exchange } from '../../core/exchange.js';
+import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
+import { close, listen } from '../support/http.js';
+import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.js';
+import { JaegerAgentStub, OtlpHttpStub, type CollectedSpan } from '../support/trace-collectors.js';
+
+const HANDLER_YML = `handlers: [correlation, tracing, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, tracing, producer]
+  consume: [correlation, tracing]
+`;
+
+function tracingYml(tracer: 'jaeger' | 'opentelemetry', target: string, samplerParam = 1): string {
+  return `tracer: ${tracer}
+sampler:
+  type: const
+  param: ${samplerParam}
+reporter:
+  agentHost: 127.0.0.1
+  agentPort: ${tracer === 'jaeger' ? target : 6832}
+  flushIntervalMs: 100
+otlp:
+  endpoint: ${tracer === 'opentelemetry' ? target : 'http://127.0.0.1:4318/v1/traces'}
+`;
+}
+
+interface Hops {
+  receivedByC: Exchange[];
+  stopAll(): Promise<void>;
+  request(headers?: Record<string, string>): Promise<number>;
+}
+
+/** HTTP -> A -> Kafka(first) -> B -> Kafka(second) -> C, every service with the tracing handler. */
+async function startHops(tracer: 'jaeger' | 'opentelemetry', target: string, samplerParam = 1): Promise<Hops> {
+  const first = uniqueName('trace-a');
+  const second = uniqueName('trace-b');
+  await createTopics([first, second, `${first}.dlq`, `${second}.dlq`]);
+  const config = (serviceId: string): string =>
+    configDir({
+      'handler.yml': HANDLER_YML,
+      'service.yml': `serviceId: ${serviceId}\n`,
+      'tracing.yml': tracingYml(tracer, target, samplerParam),
+      'kafka-consumer.yml': consumerYml(uniqueName(serviceId)),
+      'kafka-producer.yml': producerYml(),
+    });
+  const a = await LightService.create({ configDir: config('trace-svc-a') });
+  const b = await LightService.create({ configDir: config('trace-svc-b') });
+  const c = await LightService.create({ configDir: config('trace-svc-c') });
+  b.consumer.handle(first, async (exchange) => {
+    await b.producer.send(second, { key: exchange.keyString, value: exchange.value });
+  });
+  const receivedByC: Exchange[] = [];
+  c.consumer.handle(second, (exchange) => void receivedByC.push(exchange));
+  const server = createServer(
+    withRequestContext((_req, res) => {
+      a.producer.send(first, { key: 'k1', value: { hop: 'a' } }).then(() => res.end('ok'), () => ((res.statusCode = 500), res.end()));
+    }),
+  );
+  const url = await listen(server);
+  for (const service of [a, b, c]) await service.start();
+  return {
+    receivedByC,
+    request: async (headers = {}) => (await fetch(url, { method: 'POST', headers })).status,
+    stopAll: async () => {
+      await close(server);
+      // Stopping flushes each tracer.
+      for (const service of [a, b, c]) await service.stop();
+    },
+  };
+}
+
+function byName(spans: CollectedSpan[], suffix: string, service: string): CollectedSpan {
+  const span = spans.find((candidate) => candidate.service === service && candidate.name.endsWith(suffix));
+  expect(span, `a span "${suffix}" of ${service} in ${JSON.stringify(spans.map((s) => `${s.service}:${s.name}`))}`).to.not.equal(undefined);
+  return span!;
+}
+
+/** The tree every scenario must form: A send -> B process -> B send -> C process, one trace. */
+function expectHopTree(spans: CollectedSpan[]): void {
+  const aSend = byName(spans, ' send', 'trace-svc-a');
+  const bProcess = byName(spans, ' process', 'trace-svc-b');
+  const bSend = byName(spans, ' send', 'trace-svc-b');
+  const cProcess = byName(spans, ' process', 'trace-svc-c');
+  expect(new Set([aSend, bProcess, bSend, cProcess].map((span) => span.traceId)).size, 'one trace id').to.equal(1);
+  expect(aSend.parentSpanId).to.equal(undefined);
+  expect(bProcess.parentSpanId).to.equal(aSend.spanId);
+  expect(bProcess.followsFrom).to.deep.equal([aSend.spanId]);
+  expect(bSend.parentSpanId).to.equal(bProcess.spanId);
+  expect(cProcess.parentSpanId).to.equal(bSend.spanId);
+  expect(cProcess.followsFrom).to.deep.equal([bSend.spanId]);
+  expect(bProcess.tags).to.include({ 'messaging.system': 'kafka', 'messaging.operation': 'process', 'messaging.kafka.message.key': 'k1', status_code: 200 });
+  expect(bProcess.tags['messaging.destination.name']).to.match(/^trace-a-/);
+  expect(bProcess.tags['messaging.kafka.consumer.group']).to.match(/^trace-svc-b-/);
+  expect(bProcess.tags['messaging.kafka.message.offset']).to.equal('0');
+  expect(bProcess.tags['messaging.kafka.destination.partition']).to.equal(0);
+  expect(aSend.tags).to.include({ 'messaging.operation': 'publish', 'messaging.kafka.destination.partition': 0 });
+  expect(aSend.tags.correlation_id).to.be.a('string');
+  expect(cProcess.tags.correlation_id).to.equal(aSend.tags.correlation_id);
+}
+
+describe('tracing across Kafka hops', function () {
+  this.timeout(120_000);
+
+  it('jaeger: spans reach the agent over UDP as one trace with the expected references and tags', async () => {
+    const agent = await JaegerAgentStub.start();
+    const hops = await startHops('jaeger', String(agent.port));
+    try {
+      expect(await hops.request()).to.equal(200);
+      await waitFor(() => hops.receivedByC.length === 1, 60_000, 'the record at C');
+      expect(hops.receivedByC[0]!.headers.get('uber-trace-id')).to.match(/^[0-9a-f]+:[0-9a-f]+:[0-9a-f]+:1$/);
+    } finally {
+      await hops.stopAll();
+    }
+    await waitFor(() => agent.spans.length >= 4, 10_000, 'four spans at the agent');
+    await agent.stop();
+    expectHopTree(agent.spans);
+  });
+
+  it('opentelemetry: spans reach an OTLP/HTTP endpoint as one trace; traceparent travels in the records', async () => {
+    const collector = await OtlpHttpStub.start();
+    const hops = await startHops('opentelemetry', collector.url);
+    try {
+      expect(await hops.request()).to.equal(200);
+      await waitFor(() => hops.receivedByC.length === 1, 60_000, 'the record at C');
+      expect(hops.receivedByC[0]!.headers.get('traceparent')).to.match(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    } finally {
+      await hops.stopAll();
+    }
+    await waitFor(() => collector.spans.length >= 4, 10_000, 'four spans at the collector');
+    await collector.stop();
+    expectHopTree(collector.spans);
+  });
+
+  it('continues the trace of an incoming HTTP request that carries trace context', async () => {
+    const agent = await JaegerAgentStub.start();
+    const hops = await startHops('jaeger', String(agent.port));
+    const callerTrace = 'aaaaaaaaaaaaaaaa';
+    try {
+      await hops.request({ 'uber-trace-id': `${callerTrace}:bbbbbbbbbbbbbbbb:0:1` });
+      await waitFor(() => hops.receivedByC.length === 1, 60_000, 'the record at C');
+    } finally {
+      await hops.stopAll();
+    }
+    await waitFor(() => agent.spans.length >= 4, 10_000, 'four spans');
+    await agent.stop();
+    const aSend = byName(agent.spans, ' send', 'trace-svc-a');
+    expect(aSend.traceId.endsWith(callerTrace)).to.equal(true);
+    expect(aSend.parentSpanId).to.equal('bbbbbbbbbbbbbbbb');
+  });
+
+  it('a garbage trace header starts a fresh trace and the record is processed; sampling off emits nothing but still propagates', async () => {
+    const agent = await JaegerAgentStub.start();
+    const topic = uniqueName('trace-garbage');
+    await createTopics([topic, `${topic}.dlq`]);
+    const service = await LightService.create({
+      configDir: configDir({
+        'handler.yml': HANDLER_YML,
+        'service.yml': 'serviceId: trace-garbage\n',
+        'tracing.yml': tracingYml('jaeger', String(agent.port)),
+        'kafka-consumer.yml': consumerYml(uniqueName('garbage')),
+        'kafka-producer.yml': producerYml(),
+      }),
+    });
+    const seen: Exchange[] = [];
+    service.consumer.handle(topic, (exchange) => void seen.push(exchange));
+    await service.start();
+    try {
+      await produceRaw(topic, [{ value: '{"n":1}', headers: { 'uber-trace-id': 'this-is-not:a-trace' } }, { value: '{"n":2}', headers: { traceparent: 'garbage' } }]);
+      await waitFor(() => seen.length === 2, 30_000, 'both records');
+    } finally {
+      await service.stop();
+    }
+    await waitFor(() => agent.spans.length >= 2, 10_000, 'two spans');
+    for (const span of agent.spans) {
+      expect(span.parentSpanId).to.equal(undefined);
+      expect(span.followsFrom).to.deep.equal([]);
+    }
+
+    const unsampledAgent = await JaegerAgentStub.start();
+    const hops = await startHops('jaeger', String(unsampledAgent.port), 0);
+    try {
+      await hops.request();
+      await waitFor(() => hops.receivedByC.length === 1, 60_000, 'the record at C');
+      expect(hops.receivedByC[0]!.headers.get('uber-trace-id')).to.match(/^[0-9a-f]+:[0-9a-f]+:[0-9a-f]+:0$/);
+    } finally {
+      await hops.stopAll();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(unsampledAgent.spans).to.deep.equal([]);
+    await unsampledAgent.stop();
+    await agent.stop();
+  });
+});

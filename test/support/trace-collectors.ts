@@ -1,0 +1,146 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** A span as either collector saw it, ids in hex. */
+export interface CollectedSpan {
+  service: string;
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  /** follows-from (jaeger) or link (OpenTelemetry) targets, as span ids. */
+  followsFrom: string[];
+  tags: Record<string, string | number | boolean>;
+}
+
+const hex = (buffer: Buffer | undefined): string => (buffer ? buffer.toString('hex') : '');
+
+/** A jaeger Thrift tag's value, by its declared type (thriftrw gives enum names). */
+function tagValue(tag: { vType: string | number; vStr?: string; vLong?: Buffer | number[]; vBool?: boolean; vDouble?: number }): string | number | boolean {
+  switch (tag.vType) {
+    case 'LONG':
+    case 3:
+      return Number(Buffer.from(tag.vLong as Buffer).readBigInt64BE());
+    case 'BOOL':
+    case 2:
+      return tag.vBool!;
+    case 'DOUBLE':
+    case 1:
+      return tag.vDouble!;
+    default:
+      return tag.vStr ?? '';
+  }
+}
+
+/**
+ * Stands in for the Jaeger agent: a UDP socket on loopback that decodes the Thrift `Agent.emitBatch` messages
+ * jaeger-client sends, with the IDL that ships with jaeger-client.
+ */
+export class JaegerAgentStub {
+  readonly spans: CollectedSpan[] = [];
+  packets = 0;
+
+  private constructor(private readonly socket: Socket) {}
+
+  static async start(): Promise<JaegerAgentStub> {
+    const { Thrift } = require('thriftrw') as { Thrift: new (options: object) => Record<string, any> };
+    const thriftPaths = require('jaeger-client/dist/src/thrift.js').default as { buildAgentThriftPath(): string };
+    const agent = new Thrift({ entryPoint: thriftPaths.buildAgentThriftPath(), allowOptionalArguments: true, allowFilesystemAccess: true });
+    const socket = createSocket('udp4');
+    const stub = new JaegerAgentStub(socket);
+    socket.on('message', (message: Buffer) => {
+      stub.packets += 1;
+      const result = agent.Agent.emitBatch.argumentsMessageRW.readFrom(message, 0);
+      if (result.err) throw result.err;
+      const batch = result.value.body.batch;
+      for (const span of batch.spans) {
+        const tags: Record<string, string | number | boolean> = {};
+        for (const tag of span.tags ?? []) tags[tag.key] = tagValue(tag);
+        const parent = hex(span.parentSpanId);
+        stub.spans.push({
+          service: batch.process.serviceName,
+          name: span.operationName,
+          traceId: hex(span.traceIdHigh) + hex(span.traceIdLow),
+          spanId: hex(span.spanId),
+          parentSpanId: /^0*$/.test(parent) ? undefined : parent,
+          followsFrom: (span.references ?? []).filter((ref: { refType: number | string }) => ref.refType === 1 || ref.refType === 'FOLLOWS_FROM').map((ref: { spanId: Buffer }) => hex(ref.spanId)),
+          tags,
+        });
+      }
+    });
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    return stub;
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+/** Stands in for an OpenTelemetry collector: OTLP/HTTP with JSON encoding on loopback. */
+export class OtlpHttpStub {
+  readonly spans: CollectedSpan[] = [];
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<OtlpHttpStub> {
+    let stub!: OtlpHttpStub;
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        stub.collect(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{}');
+      });
+    });
+    stub = new OtlpHttpStub(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return stub;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/traces`;
+  }
+
+  private collect(body: { resourceSpans: any[] }): void {
+    const id = (value: string | undefined): string | undefined => (value ? (/^[0-9a-f]+$/.test(value) ? value : Buffer.from(value, 'base64').toString('hex')) : undefined);
+    for (const resourceSpans of body.resourceSpans) {
+      const service = resourceSpans.resource.attributes.find((attribute: any) => attribute.key === 'service.name')?.value.stringValue;
+      for (const scope of resourceSpans.scopeSpans) {
+        for (const span of scope.spans) {
+          const tags: Record<string, string | number | boolean> = {};
+          for (const attribute of span.attributes ?? []) {
+            const value = attribute.value;
+            tags[attribute.key] = value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.boolValue ?? value.doubleValue);
+          }
+          this.spans.push({
+            service,
+            name: span.name,
+            traceId: id(span.traceId)!,
+            spanId: id(span.spanId)!,
+            parentSpanId: id(span.parentSpanId) || undefined,
+            followsFrom: (span.links ?? []).map((link: { spanId: string }) => id(link.spanId)!),
+            tags,
+          });
+        }
+      }
+    }
+  }
+
+  stop(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
