@@ -194,4 +194,36 @@ describe('tracing across Kafka hops', function () {
     await unsampledAgent.stop();
     await agent.stop();
   });
+
+  it('a transactional batch: one producer span per record under one transaction span', async () => {
+    const agent = await JaegerAgentStub.start();
+    const topic = uniqueName('trace-tx');
+    await createTopics([topic]);
+    const service = await LightService.create({
+      configDir: configDir({
+        'handler.yml': HANDLER_YML,
+        'service.yml': 'serviceId: trace-tx\n',
+        'tracing.yml': tracingYml('jaeger', String(agent.port)),
+        'kafka-producer.yml': producerYml(`  transactional.id: ${uniqueName('tx')}\n`),
+      }),
+    });
+    await service.start();
+    try {
+      await service.transactionalProducer.transaction(async (tx) => {
+        await tx.send(topic, [{ value: { n: 1 } }, { value: { n: 2 } }]);
+      });
+    } finally {
+      await service.stop();
+    }
+    await waitFor(() => agent.spans.length >= 3, 10_000, 'three spans');
+    await agent.stop();
+    const transaction = agent.spans.find((span) => span.name.startsWith('transaction '))!;
+    const sends = agent.spans.filter((span) => span.name === `${topic} send`);
+    expect(transaction, JSON.stringify(agent.spans.map((span) => span.name))).to.not.equal(undefined);
+    expect(sends).to.have.length(2);
+    for (const send of sends) {
+      expect(send.parentSpanId).to.equal(transaction.spanId);
+      expect(send.traceId).to.equal(transaction.traceId);
+    }
+  });
 });
