@@ -91,14 +91,8 @@ export default defineHandler<TracingYml>({
       span.finish();
     }
 
-    async function traceProduce(exchange: Exchange, next: () => Promise<void>): Promise<void> {
-      const context = currentContext();
-      const parent = (context?.values.get(ContextValue.span) as Span | undefined)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
-      const span = tracer.startSpan(`${exchange.topic} send`, {
-        ...(parent ? { childOf: parent } : {}),
-        tags: { ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER },
-      });
-      injectInto(tracer, span.context(), exchange.headers);
+    /** Runs the rest of the chain with `span` on the exchange, then finishes it with the outcome. */
+    async function runInSpan(span: Span, exchange: Exchange, next: () => Promise<void>): Promise<void> {
       exchange.attachments.set(Attachment.span, span);
       let failure: unknown;
       try {
@@ -109,6 +103,17 @@ export default defineHandler<TracingYml>({
       } finally {
         finish(span, exchange, failure);
       }
+    }
+
+    async function traceProduce(exchange: Exchange, next: () => Promise<void>): Promise<void> {
+      const context = currentContext();
+      const parent = (context?.values.get(ContextValue.span) as Span | undefined)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
+      const span = tracer.startSpan(`${exchange.topic} send`, {
+        ...(parent ? { childOf: parent } : {}),
+        tags: { ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER },
+      });
+      injectInto(tracer, span.context(), exchange.headers);
+      await runInSpan(span, exchange, next);
     }
 
     async function traceConsume(exchange: Exchange, next: () => Promise<void>): Promise<void> {
@@ -124,22 +129,13 @@ export default defineHandler<TracingYml>({
           ...(group ? { [names.consumerGroup]: group } : {}),
         },
       });
-      exchange.attachments.set(Attachment.span, span);
       const context = currentContext();
       if (context) {
         // Everything the rest of the chain produces or calls is a child of this span.
         context.values.set(ContextValue.span, span);
         injectInto(tracer, span.context(), context.headers);
       }
-      let failure: unknown;
-      try {
-        await next();
-      } catch (error) {
-        failure = error;
-        throw error;
-      } finally {
-        finish(span, exchange, failure);
-      }
+      await runInSpan(span, exchange, next);
     }
 
     return async function tracing(exchange, next) {
