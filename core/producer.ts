@@ -141,7 +141,8 @@ export class TransactionalProducer {
     if (!tracer) return undefined;
     const outer = currentContext();
     const parent = outer?.values.get(ContextValue.span) as Span | undefined;
-    const span = tracer.startSpan(`transaction ${this.transactionalId}`, { ...(parent ? { childOf: parent } : {}), tags: { 'messaging.system': 'kafka', 'messaging.kafka.transactional_id': this.transactionalId } });
+    const span = tracer.startSpan(`transaction ${this.transactionalId}`, parent ? { childOf: parent } : {});
+    span.addTags({ 'messaging.system': 'kafka', 'messaging.kafka.transactional_id': this.transactionalId });
     const values = new Map(outer?.values ?? []);
     values.set(ContextValue.span, span);
     return { span, context: { headers: outer?.headers.clone() ?? new RecordHeaders(), values } };

@@ -108,10 +108,9 @@ export default defineHandler<TracingYml>({
     async function traceProduce(exchange: Exchange, next: () => Promise<void>): Promise<void> {
       const context = currentContext();
       const parent = (context?.values.get(ContextValue.span) as Span | undefined)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
-      const span = tracer.startSpan(`${exchange.topic} send`, {
-        ...(parent ? { childOf: parent } : {}),
-        tags: { ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER },
-      });
+      // Tags are added after the start: every OpenTracing tracer supports addTags, not all read start-time tags.
+      const span = tracer.startSpan(`${exchange.topic} send`, parent ? { childOf: parent } : {});
+      span.addTags({ ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER });
       injectInto(tracer, span.context(), exchange.headers);
       await runInSpan(span, exchange, next);
     }
@@ -121,13 +120,14 @@ export default defineHandler<TracingYml>({
       const group = exchange.attachments.get(Attachment.consumerGroup) as string | undefined;
       // The parent is the producer's span (so both share one trace in every tracer); the reference says the
       // relation is follows-from (jaeger records it as such, OpenTelemetry as a link).
-      const span = tracer.startSpan(`${exchange.topic} process`, {
-        ...(producerContext ? { childOf: producerContext, references: [followsFrom(producerContext)] } : {}),
-        tags: {
-          ...commonTags(exchange, 'process'),
-          [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
-          ...(group ? { [names.consumerGroup]: group } : {}),
-        },
+      const span = tracer.startSpan(
+        `${exchange.topic} process`,
+        producerContext ? { childOf: producerContext, references: [followsFrom(producerContext)] } : {},
+      );
+      span.addTags({
+        ...commonTags(exchange, 'process'),
+        [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
+        ...(group ? { [names.consumerGroup]: group } : {}),
       });
       const context = currentContext();
       if (context) {

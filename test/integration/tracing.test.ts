@@ -4,7 +4,8 @@ import { withRequestContext } from '../../core/http/server-context.js';
 import { LightService } from '../../core/service.js';
 import type { Exchange } from '../../core/exchange.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
-import { close, listen } from '../support/http.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { close, listen, startRecorder } from '../support/http.js';
 import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.js';
 import { JaegerAgentStub, OtlpHttpStub, type CollectedSpan } from '../support/trace-collectors.js';
 
@@ -30,6 +31,8 @@ otlp:
 
 interface Hops {
   receivedByC: Exchange[];
+  /** Headers of the HTTP calls B made while processing (through service.fetch). */
+  httpFromB: IncomingHttpHeaders[];
   stopAll(): Promise<void>;
   request(headers?: Record<string, string>): Promise<number>;
 }
@@ -50,7 +53,9 @@ async function startHops(tracer: 'jaeger' | 'opentelemetry', target: string, sam
   const a = await LightService.create({ configDir: config('trace-svc-a') });
   const b = await LightService.create({ configDir: config('trace-svc-b') });
   const c = await LightService.create({ configDir: config('trace-svc-c') });
+  const recorder = await startRecorder();
   b.consumer.handle(first, async (exchange) => {
+    await b.fetch(recorder.url);
     await b.producer.send(second, { key: exchange.keyString, value: exchange.value });
   });
   const receivedByC: Exchange[] = [];
@@ -64,9 +69,11 @@ async function startHops(tracer: 'jaeger' | 'opentelemetry', target: string, sam
   for (const service of [a, b, c]) await service.start();
   return {
     receivedByC,
+    httpFromB: recorder.seen,
     request: async (headers = {}) => (await fetch(url, { method: 'POST', headers })).status,
     stopAll: async () => {
       await close(server);
+      await recorder.stop();
       // Stopping flushes each tracer.
       for (const service of [a, b, c]) await service.stop();
     },
@@ -118,6 +125,11 @@ describe('tracing across Kafka hops', function () {
     await waitFor(() => agent.spans.length >= 4, 10_000, 'four spans at the agent');
     await agent.stop();
     expectHopTree(agent.spans);
+    // The HTTP call B made while processing carries B's process span as its parent context.
+    const [traceId, spanId] = String(hops.httpFromB[0]!['uber-trace-id']).split(':');
+    const bProcess = byName(agent.spans, ' process', 'trace-svc-b');
+    expect(spanId!.padStart(16, '0')).to.equal(bProcess.spanId);
+    expect(bProcess.traceId.endsWith(traceId!.padStart(16, '0'))).to.equal(true);
   });
 
   it('opentelemetry: spans reach an OTLP/HTTP endpoint as one trace; traceparent travels in the records', async () => {
