@@ -1,4 +1,4 @@
-import { appendFile } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
 import { LightError } from '../../core/errors/light-error.js';
@@ -84,11 +84,21 @@ export default defineHandler<AuditYml>({
       return record;
     }
 
+    // One append stream for the service's life; each line is awaited until it reached the file.
+    let file: WriteStream | undefined;
+    if (config.auditTarget === 'logfile' && config.auditFile) {
+      const stream = createWriteStream(config.auditFile, { flags: 'a' });
+      stream.on('error', (error) => services.logger.error('audit file cannot be written', { file: config.auditFile, error }));
+      services.addCloseHook(() => new Promise<void>((resolve) => stream.end(() => resolve())));
+      file = stream;
+    }
+
     async function write(record: Record<string, unknown>, exchange: Exchange): Promise<void> {
       if (config.auditTarget === 'topic') {
         await services.rawProducer.send(config.auditTopic, [{ key: exchange.keyString, value: JSON.stringify(record) }]);
-      } else if (config.auditFile) {
-        await appendFile(config.auditFile, JSON.stringify(record) + '\n');
+      } else if (file) {
+        const stream = file;
+        await new Promise<void>((resolve, reject) => stream.write(JSON.stringify(record) + '\n', (error) => (error ? reject(error) : resolve())));
       } else {
         auditLogger.info('audit', record);
       }
