@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
@@ -84,7 +85,8 @@ export default defineHandler<AuditYml>({
       return record;
     }
 
-    // One append stream for the service's life; each line is awaited until it reached the file.
+    // One append stream for the service's life. Lines are buffered in order and flushed when the service stops;
+    // a record waits only when the buffer is full (backpressure), not for each line's write to the disk.
     let file: WriteStream | undefined;
     if (config.auditTarget === 'logfile' && config.auditFile) {
       const stream = createWriteStream(config.auditFile, { flags: 'a' });
@@ -97,8 +99,7 @@ export default defineHandler<AuditYml>({
       if (config.auditTarget === 'topic') {
         await services.rawProducer.send(config.auditTopic, [{ key: exchange.keyString, value: JSON.stringify(record) }]);
       } else if (file) {
-        const stream = file;
-        await new Promise<void>((resolve, reject) => stream.write(JSON.stringify(record) + '\n', (error) => (error ? reject(error) : resolve())));
+        if (!file.write(JSON.stringify(record) + '\n')) await once(file, 'drain');
       } else {
         auditLogger.info('audit', record);
       }

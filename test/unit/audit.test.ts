@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildChains } from '../../core/chain/chain-builder.js';
 import { compose } from '../../core/chain/compose.js';
@@ -36,15 +36,20 @@ function consumed(): Exchange {
   return exchange;
 }
 
-function lines(dir: string): Record<string, unknown>[] {
-  return readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+/** The audit lines once `count` of them reached the file (the stream buffers them). */
+async function lines(dir: string, count = 1): Promise<Record<string, unknown>[]> {
+  const file = join(dir, 'audit.log');
+  const read = (): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+  const deadline = Date.now() + 5_000;
+  while (read().length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  return read().map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('audit handler', () => {
   it('writes one JSON line per record, field by field, with masking', async () => {
     const { dir, run } = await auditRun('auditFile: AUDIT_FILE\nmask: [user_id, key]\n', async () => undefined);
     await run(consumed());
-    const [line] = lines(dir);
+    const [line] = await lines(dir);
     expect(line).to.deep.include({
       'X-Correlation-Id': 'c-9',
       'X-Traceability-Id': 't-9',
@@ -71,7 +76,7 @@ describe('audit handler', () => {
     });
     const error = await run(consumed()).then(() => undefined, (e: unknown) => e);
     expect((error as LightError).code).to.equal('ERR10005');
-    expect(lines(dir)[0]).to.deep.include({ statusCode: 403, errorCode: 'ERR10005' });
+    expect((await lines(dir))[0]).to.deep.include({ statusCode: 403, errorCode: 'ERR10005' });
   });
 
   it('with auditOnError writes only failed records; fields and headers are configurable', async () => {
@@ -82,7 +87,14 @@ describe('audit handler', () => {
     await run(consumed());
     fail = true;
     await run(consumed()).catch(() => undefined);
-    expect(lines(dir)).to.deep.equal([{ caller_id: 'svc-a', topic: 'orders', statusCode: 500 }]);
+    await run(consumed()).catch(() => undefined);
+    // Two failures, one success: exactly the two failed records are audited (and nothing follows).
+    await lines(dir, 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await lines(dir, 2)).to.deep.equal([
+      { caller_id: 'svc-a', topic: 'orders', statusCode: 500 },
+      { caller_id: 'svc-a', topic: 'orders', statusCode: 500 },
+    ]);
   });
 
   it('formats timestamps as iso, epoch millis or a light-4j pattern', () => {

@@ -1,0 +1,287 @@
+/**
+ * `npm run bench`: what the chain costs, against raw kafkajs and Kafka's own Java client, on the local real
+ * broker (or KAFKA_BROKERS). Writes bench/results/latest.{json,md}, throughput.png, and the table into
+ * bench/README.md. BENCH_REPS sets the repetitions (default 3, after one warm-up).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ensureKafka } from '../scripts/kafka-local.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
+import type { LightService } from '../core/service.js';
+import { benchConfigs, udpSink, validateTopics, valueOfSize } from './lib/fixtures.js';
+import { chainOverheadMicros, fullChainMicros } from './lib/in-process.js';
+import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';
+import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
+import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
+import {
+  consumeLight,
+  consumeRaw,
+  latency,
+  lightService,
+  produceLight,
+  produceRaw,
+  rawKafka,
+  rawProducer,
+  transactionsLight,
+  transactionsRaw,
+  type LatencyResult,
+} from './lib/workloads.js';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+process.env.LOG_LEVEL ??= 'error';
+
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const WARMUPS = 1;
+const SIZES = [100, 1024] as const;
+const BATCHED: Record<number, number> = { 100: 30_000, 1024: 15_000 };
+const BATCH_SIZE = 500;
+const SINGLE_COUNT = 1_500;
+const TX_SHAPES = [
+  { perTransaction: 1, transactions: 100 },
+  { perTransaction: 100, transactions: 20 },
+  { perTransaction: 1000, transactions: 4 },
+];
+const LATENCY_RATE = 400;
+const LATENCY_SECONDS = 4;
+const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
+
+const RAW = 'raw kafkajs';
+const EMPTY = 'light, empty chain';
+const UNSAMPLED = 'light, full chain (unsampled)';
+const SAMPLED = 'light, full chain (sampled)';
+const JAVA = 'java client';
+
+async function main(): Promise<void> {
+  const kafka = await ensureKafka({ log: () => undefined });
+  const brokers = kafka.brokers;
+  const sink = await udpSink();
+  const configs = await benchConfigs(brokers, sink.port);
+  const prefix = `bench-${Date.now().toString(36)}`;
+  const topics = {
+    produce: `${prefix}-produce`,
+    consume: Object.fromEntries(SIZES.map((size) => [size, `${prefix}-consume-${size}`])) as Record<number, string>,
+    tx: `${prefix}-tx`,
+    latency: { raw: `${prefix}-latency-raw`, empty: `${prefix}-latency-empty`, sampled: `${prefix}-latency-full` },
+    java: `${prefix}-java`,
+  };
+  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java];
+  for (const dir of [configs.fullSampled, configs.fullUnsampled]) validateTopics(dir, allTopics);
+  const raw = rawKafka(brokers);
+  const admin = raw.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: allTopics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })), waitForLeaders: true });
+  await admin.disconnect();
+
+  const headers = { Authorization: `Bearer ${configs.token}` };
+  const objects = Object.fromEntries(SIZES.map((size) => [size, Array.from({ length: 64 }, (_, n) => valueOfSize(n, size))])) as Record<number, object[]>;
+  const buffers = Object.fromEntries(SIZES.map((size) => [size, objects[size]!.map((value) => Buffer.from(JSON.stringify(value)))])) as Record<number, Buffer[]>;
+
+  const producer = await rawProducer(raw);
+  const services: Record<string, LightService> = {
+    [EMPTY]: await lightService(configs.empty),
+    [UNSAMPLED]: await lightService(configs.fullUnsampled),
+    [SAMPLED]: await lightService(configs.fullSampled),
+  };
+  for (const service of Object.values(services)) await service.start();
+  const lightImpls = [EMPTY, UNSAMPLED, SAMPLED];
+
+  const rows: Row[] = [];
+  const javaRss: number[] = [];
+  const tasks: { label: string; run: () => Promise<void> }[] = [];
+  const add = (label: string, run: () => Promise<void>): void => void tasks.push({ label, run });
+
+  // 1-3, 5: produce throughput.
+  const produceScenarios = [
+    ...SIZES.map((size) => ({ name: `produce ${size} B, batches of ${BATCH_SIZE}`, size, count: BATCHED[size]!, batchSize: BATCH_SIZE })),
+    { name: 'produce 100 B, single awaited sends', size: 100, count: SINGLE_COUNT, batchSize: 1 },
+  ];
+  for (const scenario of produceScenarios) {
+    const workload = { topic: topics.produce, count: scenario.count, size: scenario.size, batchSize: scenario.batchSize };
+    let baseline!: Summary;
+    add(`${scenario.name}: ${RAW}`, async () => {
+      baseline = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceRaw(producer, workload, buffers[scenario.size]!, headers)));
+      rows.push({ section: 'produce', name: scenario.name, impl: RAW, unit: 'records/s', value: baseline, recordSize: scenario.size, higherIsBetter: true });
+    });
+    for (const impl of lightImpls) {
+      add(`${scenario.name}: ${impl}`, async () => {
+        const value = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceLight(services[impl]!, workload, objects[scenario.size]!, headers)));
+        rows.push({ section: 'produce', name: scenario.name, impl, unit: 'records/s', value, baseline, recordSize: scenario.size, higherIsBetter: true });
+      });
+    }
+    if (scenario.batchSize > 1) {
+      add(`${scenario.name}: ${JAVA}`, async () => {
+        const results = await repeatJava(() => javaProducerPerformance(brokers, topics.java, scenario.count, scenario.size));
+        rows.push({ section: 'produce', name: scenario.name, impl: JAVA, unit: 'records/s', value: results.value, baseline, recordSize: scenario.size, higherIsBetter: true, note: '(ProducerPerformance, its own batching)' });
+        javaRss.push(...results.rss);
+      });
+    }
+  }
+
+  // 1-3, 5: consume throughput from a pre-filled topic (records carry the full chain's headers and a valid token).
+  for (const size of SIZES) {
+    const count = BATCHED[size]!;
+    const name = `consume ${size} B`;
+    add(`fill ${topics.consume[size]}`, async () => {
+      await produceLight(services[SAMPLED]!, { topic: topics.consume[size]!, count, size, batchSize: BATCH_SIZE }, objects[size]!, headers);
+    });
+    let baseline!: Summary;
+    add(`${name}: ${RAW}`, async () => {
+      baseline = throughput(count, await repeat(REPS, WARMUPS, () => consumeRaw(raw, topics.consume[size]!, count)));
+      rows.push({ section: 'consume', name, impl: RAW, unit: 'records/s', value: baseline, recordSize: size, higherIsBetter: true });
+    });
+    for (const [impl, dir] of [[EMPTY, configs.empty], [UNSAMPLED, configs.fullUnsampled], [SAMPLED, configs.fullSampled]] as const) {
+      add(`${name}: ${impl}`, async () => {
+        const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeLight(dir, topics.consume[size]!, count)));
+        rows.push({ section: 'consume', name, impl, unit: 'records/s', value, baseline, recordSize: size, higherIsBetter: true });
+      });
+    }
+    add(`${name}: ${JAVA}`, async () => {
+      const results = await repeatJava(() => javaConsumerPerformance(brokers, topics.consume[size]!, count));
+      rows.push({ section: 'consume', name, impl: JAVA, unit: 'records/s', value: results.value, baseline, recordSize: size, higherIsBetter: true, note: '(ConsumerPerformance, fetch rate)' });
+      javaRss.push(...results.rss);
+    });
+  }
+
+  // 4: transactional batches.
+  for (const shape of TX_SHAPES) {
+    const name = `transactions of ${shape.perTransaction} record${shape.perTransaction > 1 ? 's' : ''} (100 B)`;
+    const records = shape.transactions * shape.perTransaction;
+    let baseline!: Summary;
+    add(`${name}: ${RAW}`, async () => {
+      const txProducer = await rawProducer(raw, `${prefix}-raw-tx-${shape.perTransaction}`);
+      baseline = throughput(records, await repeat(REPS, WARMUPS, () => transactionsRaw(txProducer, topics.tx, shape.transactions, shape.perTransaction, buffers[100]![0]!)));
+      await txProducer.disconnect();
+      rows.push({ section: 'transactions', name, impl: RAW, unit: 'records/s', value: baseline, recordSize: 100, higherIsBetter: true });
+    });
+    for (const impl of [EMPTY, UNSAMPLED]) {
+      add(`${name}: ${impl}`, async () => {
+        const value = throughput(records, await repeat(REPS, WARMUPS, () => transactionsLight(services[impl]!, topics.tx, shape.transactions, shape.perTransaction, objects[100]![0]!, headers)));
+        rows.push({ section: 'transactions', name, impl, unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true });
+      });
+    }
+  }
+
+  // 6: in-process chain cost, no broker.
+  for (const size of [0, 1, 6, 12]) {
+    add(`in-process chain of ${size}`, async () => {
+      const value = summarize(await collect(REPS, () => chainOverheadMicros(size, 300_000)));
+      rows.push({ section: 'in-process', name: `chain of ${size} pass-through handlers`, impl: 'in-process', unit: 'µs/record', value, higherIsBetter: false });
+    });
+  }
+  add('in-process full consume chain', async () => {
+    const value = summarize(await collect(REPS, () => fullChainMicros(services[UNSAMPLED]!, topics.produce, configs.token, objects[100]![0]!, 20_000)));
+    rows.push({ section: 'in-process', name: 'full consume chain, token already verified (tracing unsampled)', impl: 'in-process', unit: 'µs/record', value, higherIsBetter: false });
+  });
+
+  // 7: produce-to-consume latency at a fixed rate.
+  const latencies: { impl: string; result: LatencyResult }[] = [];
+  const pad = 'x'.repeat(40);
+  // Each implementation has its own topic: a light consumer starts at the earliest offset of a new group.
+  add(`latency: ${RAW}`, async () => void latencies.push({ impl: RAW, result: await latency({ kind: 'raw', kafka: raw, producer }, topics.latency.raw, LATENCY_RATE, LATENCY_SECONDS, pad) }));
+  for (const [impl, dir, topic] of [[EMPTY, configs.empty, topics.latency.empty], [SAMPLED, configs.fullSampled, topics.latency.sampled]] as const) {
+    add(`latency: ${impl}`, async () => void latencies.push({ impl, result: await latency({ kind: 'light', configDir: dir, headers }, topic, LATENCY_RATE, LATENCY_SECONDS, pad) }));
+  }
+
+  const progress = new Progress(tasks.length);
+  for (const task of tasks) {
+    progress.next(task.label);
+    await task.run();
+  }
+  progress.done();
+
+  for (const service of Object.values(services)) await service.stop();
+  await producer.disconnect();
+  sink.close();
+
+  const rss = {
+    benchProcessMb: process.resourceUsage().maxRSS / 1024,
+    brokerMb: brokerPeakRssMb(),
+    javaToolsMb: javaRss.length ? Math.max(...javaRss) : undefined,
+  };
+  const latencyTable = ['| implementation | p50 ms | p99 ms | records |', '| --- | ---: | ---: | ---: |', ...latencies.map(({ impl, result }) => `| ${impl} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${result.records} |`)].join('\n');
+  const checks = targetChecks(rows);
+  const table = [
+    `Run ${new Date().toISOString()} on ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Apache Kafka 3.9.1 single-node KRaft on 127.0.0.1; ${REPS} repetitions after ${WARMUPS} warm-up, median with min - max.`,
+    '',
+    markdownTable(rows),
+    '',
+    `Produce-to-consume latency at ${LATENCY_RATE} records/s for ${LATENCY_SECONDS} s:`,
+    '',
+    latencyTable,
+    '',
+    `Peak RSS: bench process (all node clients) ${rss.benchProcessMb.toFixed(0)} MB; broker ${rss.brokerMb === undefined ? 'n/a (not started by this run)' : `${rss.brokerMb.toFixed(0)} MB`}; Java perf tools ${rss.javaToolsMb === undefined ? 'n/a' : `${rss.javaToolsMb.toFixed(0)} MB`} (max over runs).`,
+    '',
+    'Targets:',
+    '',
+    ...checks.map((check) => `- ${check}`),
+  ].join('\n');
+  writeResults(RESULTS_DIR, { date: new Date().toISOString(), machine: { cores: cpus().length, memoryGiB: totalmem() / 2 ** 30, node: process.version }, repetitions: REPS, rows: rows.map((row) => ({ ...row, ratio: ratioOf(row) })), latency: latencies, rss, checks }, table);
+  throughputChart(rows, join(RESULTS_DIR, 'throughput.png'), 'light-kafka throughput by configuration');
+  updateReadme(table);
+  console.log(table);
+  if (kafka.owned) await kafka.stop();
+}
+
+/** records/s from a summary of seconds (the fastest run has the highest rate). */
+function throughput(records: number, seconds: Summary): Summary {
+  return summarize(seconds.samples.map((s) => records / s));
+}
+
+async function collect(times: number, measure: () => Promise<number>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < times; i++) out.push(await measure());
+  return out;
+}
+
+async function repeatJava(measure: () => Promise<{ recordsPerSec: number; peakRssMb: number | undefined }>): Promise<{ value: Summary; rss: number[] }> {
+  const rates: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    const result = await measure();
+    rates.push(result.recordsPerSec);
+    if (result.peakRssMb !== undefined) rss.push(result.peakRssMb);
+  }
+  return { value: summarize(rates), rss };
+}
+
+function brokerPeakRssMb(): number | undefined {
+  const pidFile = join(process.env.LIGHT_KAFKA_LOCAL_DIR ?? join(PACKAGE_ROOT, '.kafka-local'), 'broker.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const status = `/proc/${readFileSync(pidFile, 'utf8').trim()}/status`;
+  if (!existsSync(status)) return undefined;
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(status, 'utf8'));
+  return hwm ? Number(hwm[1]) / 1024 : undefined;
+}
+
+function targetChecks(rows: Row[]): string[] {
+  const verdict = (ok: boolean): string => (ok ? 'met' : '**missed**');
+  const ratios = (impl: string): string[] =>
+    rows
+      .filter((row) => row.impl === impl && row.section !== 'transactions' && ratioOf(row) !== undefined)
+      .map((row) => `${row.name} ${ratioOf(row)!.toFixed(2)}x`);
+  const worst = (impl: string): number => Math.min(...rows.filter((row) => row.impl === impl && row.section !== 'transactions').map((row) => ratioOf(row) ?? Infinity));
+  const micros = (name: string): number => rows.find((row) => row.name.startsWith(name))?.value.median ?? NaN;
+  return [
+    `empty chain >= 0.97x raw kafkajs throughput: ${verdict(worst(EMPTY) >= 0.97)} (worst ${worst(EMPTY).toFixed(2)}x; ${ratios(EMPTY).join(', ')})`,
+    `full chain >= 0.85x: unsampled ${verdict(worst(UNSAMPLED) >= 0.85)} (worst ${worst(UNSAMPLED).toFixed(2)}x), sampled ${verdict(worst(SAMPLED) >= 0.85)} (worst ${worst(SAMPLED).toFixed(2)}x)`,
+    `in-process overhead <= 5 µs/record empty: ${verdict(micros('chain of 0') <= 5)} (${micros('chain of 0').toFixed(2)} µs)`,
+    `in-process overhead <= 30 µs/record full: ${verdict(micros('full consume chain') <= 30)} (${micros('full consume chain').toFixed(2)} µs)`,
+  ];
+}
+
+function updateReadme(table: string): void {
+  const file = join(PACKAGE_ROOT, 'bench', 'README.md');
+  if (!existsSync(file)) return;
+  const text = readFileSync(file, 'utf8');
+  const start = '<!-- latest:start -->';
+  const end = '<!-- latest:end -->';
+  if (!text.includes(start) || !text.includes(end)) return;
+  writeFileSync(file, text.slice(0, text.indexOf(start) + start.length) + '\n' + table + '\n' + text.slice(text.indexOf(end)));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write('\n');
+  console.error(error);
+  process.exit(1);
+});
