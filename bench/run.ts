@@ -10,7 +10,7 @@ import { ensureKafka } from '../scripts/kafka-local.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import type { LightService } from '../core/service.js';
 import { benchConfigs, udpSink, validateTopics, valueOfSize } from './lib/fixtures.js';
-import { chainOverheadMicros, fullChainMicros } from './lib/in-process.js';
+import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './lib/in-process.js';
 import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
@@ -169,6 +169,10 @@ async function main(): Promise<void> {
       rows.push({ section: 'in-process', name: `chain of ${size} pass-through handlers`, impl: 'in-process', unit: 'µs/record', value, higherIsBetter: false });
     });
   }
+  add('in-process consumer work per record', async () => {
+    const value = summarize(await collect(REPS, () => consumerRecordMicros(300_000)));
+    rows.push({ section: 'in-process', name: 'consumer work per record around an empty chain (decode, exchange, context)', impl: 'in-process', unit: 'µs/record', value, higherIsBetter: false });
+  });
   add('in-process full consume chain', async () => {
     const value = summarize(await collect(REPS, () => fullChainMicros(services[UNSAMPLED]!, topics.produce, configs.token, objects[100]![0]!, 20_000)));
     rows.push({ section: 'in-process', name: 'full consume chain, token already verified (tracing unsampled)', impl: 'in-process', unit: 'µs/record', value, higherIsBetter: false });

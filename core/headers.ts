@@ -47,6 +47,8 @@ export type HeaderValue = Buffer | string;
 
 interface HeaderEntry {
   name: string;
+  /** The name lower-cased once, for case-insensitive lookups. */
+  lower: string;
   value: Buffer;
 }
 
@@ -70,7 +72,7 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
 
   clone(): RecordHeaders {
     const copy = new RecordHeaders();
-    for (const entry of this.entries) copy.entries.push({ name: entry.name, value: entry.value });
+    for (const entry of this.entries) copy.entries.push(entry);
     return copy;
   }
 
@@ -80,7 +82,7 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
 
   /** Appends one more value under `name` (repeated headers are allowed). */
   add(name: string, value: HeaderValue): this {
-    this.entries.push({ name, value: toBuffer(value) });
+    this.entries.push({ name, lower: name.toLowerCase(), value: toBuffer(value) });
     return this;
   }
 
@@ -94,7 +96,7 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     const lower = name.toLowerCase();
     let removed = false;
     for (let i = this.entries.length - 1; i >= 0; i--) {
-      if (this.entries[i]!.name.toLowerCase() === lower) {
+      if (this.entries[i]!.lower === lower) {
         this.entries.splice(i, 1);
         removed = true;
       }
@@ -104,13 +106,14 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
 
   has(name: string): boolean {
     const lower = name.toLowerCase();
-    return this.entries.some((entry) => entry.name.toLowerCase() === lower);
+    return this.entries.some((entry) => entry.lower === lower);
   }
 
   /** The first value of `name` as raw bytes. */
   getBuffer(name: string): Buffer | undefined {
     const lower = name.toLowerCase();
-    return this.entries.find((entry) => entry.name.toLowerCase() === lower)?.value;
+    for (const entry of this.entries) if (entry.lower === lower) return entry.value;
+    return undefined;
   }
 
   /** The first value of `name` decoded as UTF-8. */
@@ -121,7 +124,7 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
   /** Every value of `name`, in record order, as raw bytes. */
   getAllBuffers(name: string): Buffer[] {
     const lower = name.toLowerCase();
-    return this.entries.filter((entry) => entry.name.toLowerCase() === lower).map((entry) => entry.value);
+    return this.entries.filter((entry) => entry.lower === lower).map((entry) => entry.value);
   }
 
   getAll(name: string): string[] {

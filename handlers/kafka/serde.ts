@@ -1,7 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { LightError, reasonOf } from '../../core/errors/light-error.js';
 import type { SerdeFormat } from './config-schemas.js';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Turns a value into record bytes. Buffers pass through untouched whatever the format. */
 export function serialize(value: unknown, format: SerdeFormat, topic: string, field: 'key' | 'value'): Buffer | null {
@@ -23,12 +22,9 @@ export function serialize(value: unknown, format: SerdeFormat, topic: string, fi
 export function deserialize(bytes: Buffer | null, format: SerdeFormat, topic: string, field: 'key' | 'value'): unknown {
   if (bytes === null) return null;
   if (format === 'buffer') return bytes;
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch (error) {
-    throw new LightError('ERR11005', { field, topic }, { cause: error });
-  }
+  // A native validity check, then a plain decode: much cheaper per record than a fatal TextDecoder.
+  if (!isUtf8(bytes)) throw new LightError('ERR11005', { field, topic });
+  const text = bytes.toString('utf8');
   if (format === 'string') return text;
   try {
     return JSON.parse(text);
