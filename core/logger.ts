@@ -25,22 +25,45 @@ export function createLogger(
   const envLevel = process.env.LOG_LEVEL;
   const level: LogLevel = options.level ?? (isLogLevel(envLevel) ? envLevel : 'info');
   const sink: LogSink = options.sink ?? ((line) => process.stdout.write(line + '\n'));
-  const bindings = options.bindings ?? {};
-  const threshold = LEVELS[level];
+  return new JsonLogger(level, sink, options.bindings ?? {});
+}
 
-  function write(lineLevel: LogLevel, message: string, fields?: Record<string, unknown>): void {
-    if (LEVELS[lineLevel] < threshold) return;
-    sink(JSON.stringify({ time: new Date().toISOString(), level: lineLevel, msg: message, ...bindings, ...serializeFields(fields) }));
+// A class, so a child logger (one per record in the correlation handler) is one small object, not five closures.
+class JsonLogger implements Logger {
+  private readonly threshold: number;
+
+  constructor(
+    readonly level: LogLevel,
+    private readonly sink: LogSink,
+    private readonly bindings: Record<string, unknown>,
+  ) {
+    this.threshold = LEVELS[level];
   }
 
-  return {
-    level,
-    debug: (message, fields) => write('debug', message, fields),
-    info: (message, fields) => write('info', message, fields),
-    warn: (message, fields) => write('warn', message, fields),
-    error: (message, fields) => write('error', message, fields),
-    child: (more) => createLogger({ level, sink, bindings: { ...bindings, ...more } }),
-  };
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.write('debug', message, fields);
+  }
+
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.write('info', message, fields);
+  }
+
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.write('warn', message, fields);
+  }
+
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.write('error', message, fields);
+  }
+
+  child(more: Record<string, unknown>): Logger {
+    return new JsonLogger(this.level, this.sink, { ...this.bindings, ...more });
+  }
+
+  private write(lineLevel: LogLevel, message: string, fields?: Record<string, unknown>): void {
+    if (LEVELS[lineLevel] < this.threshold) return;
+    this.sink(JSON.stringify({ time: new Date().toISOString(), level: lineLevel, msg: message, ...this.bindings, ...serializeFields(fields) }));
+  }
 }
 
 function serializeFields(fields?: Record<string, unknown>): Record<string, unknown> | undefined {

@@ -54,7 +54,7 @@ export function throughputChart(rows: Row[], file: string, title: string): void 
   const gap = 6;
   const groups = [...new Set(bars.map((row) => row.name))];
   const max = Math.max(...bars.map((row) => row.value.max));
-  const scale = (value: number): number => ((width - left - 40) * value) / max;
+  const scale = (value: number): number => ((width - left - 150) * value) / max;
   let y = 60;
   const parts: string[] = [];
   for (const group of groups) {
