@@ -57,6 +57,14 @@ export class LightError extends Error {
   }
 }
 
+/**
+ * How a failure is reported (dead-letter headers, audit, metrics, spans): a LightError's own status; anything
+ * else a handler threw is 500 / ERR10010.
+ */
+export function failureStatusOf(error: unknown): { statusCode: number; code: StatusCode } {
+  return error instanceof LightError ? { statusCode: error.statusCode, code: error.code } : { statusCode: 500, code: 'ERR10010' };
+}
+
 export function reasonOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
-import { LightError } from '../../core/errors/light-error.js';
+import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import type { RecordClaims } from '../security/security-handler.js';
 import { formatTimestamp } from './timestamp-format.js';
@@ -57,7 +57,7 @@ export default defineHandler<AuditYml>({
 
     function buildRecord(exchange: Exchange, error: unknown, elapsedMs: number): Record<string, unknown> {
       const claims = exchange.attachments.get(Attachment.claims) as RecordClaims | undefined;
-      const status = error === undefined ? undefined : error instanceof LightError ? error.status : undefined;
+      const failure = error === undefined ? undefined : failureStatusOf(error);
       const available: Record<string, unknown> = {
         client_id: claims?.clientId,
         user_id: claims?.userId,
@@ -68,8 +68,8 @@ export default defineHandler<AuditYml>({
         partition: exchange.partition,
         offset: exchange.offset,
         key: exchange.keyString ?? undefined,
-        statusCode: error === undefined ? 200 : (status?.statusCode ?? 500),
-        errorCode: error === undefined ? undefined : (status?.code ?? 'ERR10010'),
+        statusCode: failure?.statusCode ?? 200,
+        errorCode: failure?.code,
         processingTime: Math.round(elapsedMs * 1000) / 1000,
         timestamp: formatTimestamp(new Date(), config.timestampFormat),
       };

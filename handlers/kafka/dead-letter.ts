@@ -1,5 +1,5 @@
 import type { KafkaMessage, Producer } from 'kafkajs';
-import { LightError, reasonOf } from '../../core/errors/light-error.js';
+import { failureStatusOf, LightError, reasonOf } from '../../core/errors/light-error.js';
 import { DeadLetterHeaderNames as H, RecordHeaders } from '../../core/headers.js';
 
 export interface DeadLetterInput {
@@ -18,7 +18,7 @@ export interface DeadLetterOptions {
 
 /** The code a failure is reported with: its own catalogue code, or ERR10010 for an error a handler threw. */
 export function errorCodeOf(error: unknown): string {
-  return error instanceof LightError ? error.code : 'ERR10010';
+  return failureStatusOf(error).code;
 }
 
 /**

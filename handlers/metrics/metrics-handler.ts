@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
 import type { ConsumedEvent } from '../../core/consumer.js';
-import { LightError } from '../../core/errors/light-error.js';
+import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { RecordClaims } from '../security/security-handler.js';
 import { errorCodeOf } from '../kafka/dead-letter.js';
 import { METRICS_SCHEMA, type MetricsYml } from './metrics-config.js';
@@ -52,7 +52,7 @@ export default defineHandler<MetricsYml>({
       try {
         await next();
       } catch (error) {
-        status = String(error instanceof LightError ? error.statusCode : 500);
+        status = String(failureStatusOf(error).statusCode);
         throw error;
       } finally {
         const claims = exchange.attachments.get(Attachment.claims) as RecordClaims | undefined;

@@ -1,7 +1,7 @@
 import { FORMAT_TEXT_MAP, followsFrom, Tags, type Span, type SpanContext, type Tracer } from 'opentracing';
 import { Attachment, ContextValue } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
-import { LightError } from '../../core/errors/light-error.js';
+import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { HeaderNames, type RecordHeaders } from '../../core/headers.js';
 import { currentContext } from '../../core/request-context.js';
@@ -80,10 +80,10 @@ export default defineHandler<TracingYml>({
       if (exchange.partition !== undefined) span.setTag(names.partition, exchange.partition);
       if (exchange.offset !== undefined) span.setTag(names.offset, exchange.offset);
       if (error !== undefined) {
-        const status = error instanceof LightError ? error.status : undefined;
+        const status = failureStatusOf(error);
         span.setTag(Tags.ERROR, true);
-        span.setTag(names.statusCode, status?.statusCode ?? 500);
-        span.setTag(names.errorCode, status?.code ?? 'ERR10010');
+        span.setTag(names.statusCode, status.statusCode);
+        span.setTag(names.errorCode, status.code);
         span.log({ event: 'error', message: error instanceof Error ? error.message : String(error) });
       } else {
         span.setTag(names.statusCode, 200);
