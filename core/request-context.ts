@@ -29,7 +29,6 @@ export function contextFromRecord(headers: RecordHeaders, values = new Map<strin
     const value = headers.getBuffer(name);
     if (value) propagated.set(name, value);
   }
-  values.set('callerId', headers.get('caller_id'));
   return { headers: propagated, values };
 }
 
@@ -41,9 +40,5 @@ export function contextFromHttp(headers: IncomingHttpHeaders): RequestContext {
     const first = Array.isArray(value) ? value[0] : value;
     if (first !== undefined) propagated.set(name, first);
   }
-  return { headers: propagated, values: new Map([['callerId', firstOf(headers['caller_id'])]]) };
-}
-
-function firstOf(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+  return { headers: propagated, values: new Map() };
 }

@@ -53,6 +53,15 @@ export class ConfigLoader {
     return undefined;
   }
 
+  /**
+   * Where config `name` lives, for errors and for the files it names: the file found (or `<name>.yml` when only
+   * defaults apply) and the folder relative paths resolve from (the working directory when there is no file).
+   */
+  locate(name: string): { file: string; dir: string } {
+    const found = this.find(name);
+    return found ? { file: found, dir: dirname(found) } : { file: `${name}.yml`, dir: process.cwd() };
+  }
+
   /** The folder the file `name` was found in (handler.yml's relative module paths resolve from here). */
   dirOf(name: string): string | undefined {
     const file = this.find(name);

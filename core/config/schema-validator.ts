@@ -1,9 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import formatsModule from 'ajv-formats';
 import { LightError } from '../errors/light-error.js';
+import { addFormats } from './ajv-formats.js';
 
-type FormatsPlugin = (ajv: Ajv) => Ajv;
-const addFormats = ((formatsModule as unknown as { default?: FormatsPlugin }).default ?? formatsModule) as unknown as FormatsPlugin;
 
 /**
  * Validates config objects against their JSON Schemas: defaults filled in, strings from placeholders coerced

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { createRemoteJWKSet, importJWK, importSPKI, importX509, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
+import { readReferencedFile } from '../../core/config/referenced-file.js';
 import { LightError } from '../../core/errors/light-error.js';
 import { ASYMMETRIC_ALGORITHMS, type SecurityYml } from './security-config.js';
 
@@ -54,13 +53,7 @@ export async function createKeyResolver(config: SecurityYml, file: string, baseD
 }
 
 async function importKeyFile(path: string, alg: string, file: string, key: string, baseDir: string): Promise<CryptoKey> {
-  const absolute = isAbsolute(path) ? path : resolve(baseDir, path);
-  let text: string;
-  try {
-    text = readFileSync(absolute, 'utf8');
-  } catch (error) {
-    throw new LightError('ERR13001', { file, key, reason: `names ${absolute}, which cannot be read: ${(error as Error).message}` }, { cause: error });
-  }
+  const { text } = readReferencedFile(path, baseDir, file, key);
   try {
     if (text.trimStart().startsWith('{')) {
       const jwk = JSON.parse(text) as JWK;

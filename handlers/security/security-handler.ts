@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
 import { LightError } from '../../core/errors/light-error.js';
@@ -27,8 +26,8 @@ export default defineHandler<SecurityYml>({
   configName: 'security',
   configSchema: SECURITY_SCHEMA,
   async create(config, services) {
-    const file = services.config.find('security') ?? 'security.yml';
-    const { resolve, algorithms } = await createKeyResolver(config, file, services.config.find('security') ? dirname(file) : process.cwd());
+    const { file, dir } = services.config.locate('security');
+    const { resolve, algorithms } = await createKeyResolver(config, file, dir);
     const verifier = new TokenVerifier(config, resolve, algorithms);
     services.shared.set('security.stats', verifier.stats);
     const skip = new Set(config.skipTopics);

@@ -55,7 +55,7 @@ export default defineHandler<TracingYml>({
   configName: 'tracing',
   configSchema: TRACING_SCHEMA,
   async create(config, services) {
-    const file = services.config.find('tracing') ?? 'tracing.yml';
+    const { file } = services.config.locate('tracing');
     const managed = await createTracer(config, config.serviceName || services.serviceId, services.logger, services.extra.tracer, file);
     const { tracer } = managed;
     services.shared.set('tracer', tracer);

@@ -1,10 +1,10 @@
-import { dirname } from 'node:path';
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { defineHandler } from '../../core/chain/handler.js';
 import { LightError, reasonOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
-import { readSchemaFile, TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
+import { readReferencedFile } from '../../core/config/referenced-file.js';
+import { TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
 import { createSchemaRegistry, registryStatus, SCHEMA_REGISTRY_SCHEMA, unavailable, type SchemaRegistryYml } from './schema-registry.js';
 
 export interface AvroYml {
@@ -52,8 +52,7 @@ export default defineHandler<AvroYml>({
   configSchema: AVRO_SCHEMA,
   decodesValue: true,
   create(config, services) {
-    const configFile = services.config.find('avro') ?? 'avro.yml';
-    const baseDir = dirname(configFile);
+    const { file: configFile, dir: baseDir } = services.config.locate('avro');
     const registryYml = services.config.load<SchemaRegistryYml>('schema-registry', { schema: SCHEMA_REGISTRY_SCHEMA, required: true }).config;
     const registry: SchemaRegistry = createSchemaRegistry(registryYml, services.serviceId);
 
@@ -62,7 +61,7 @@ export default defineHandler<AvroYml>({
       for (const field of ['value', 'key'] as const) {
         const path = files[field];
         if (!path) continue;
-        const { file, text } = readSchemaFile(path, baseDir, configFile, `topics.${topic}.${field}`);
+        const { file, text } = readReferencedFile(path, baseDir, configFile, `topics.${topic}.${field}`);
         try {
           schemas.set(`${topic}-${field}`, { file, text, type: avro.Type.forSchema(JSON.parse(text)) });
         } catch (error) {

@@ -1,15 +1,13 @@
-import { dirname } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import formatsModule from 'ajv-formats';
 import { defineHandler } from '../../core/chain/handler.js';
+import { addFormats } from '../../core/config/ajv-formats.js';
 import { LightError, reasonOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { deserialize } from '../kafka/serde.js';
-import { readSchemaFile, TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
+import { readReferencedFile } from '../../core/config/referenced-file.js';
+import { TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
 
-type FormatsPlugin = (ajv: Ajv) => Ajv;
-const addFormats = ((formatsModule as unknown as { default?: FormatsPlugin }).default ?? formatsModule) as unknown as FormatsPlugin;
 
 export interface JsonSchemaYml {
   enabled: boolean;
@@ -38,15 +36,14 @@ export default defineHandler<JsonSchemaYml>({
   configName: 'json-schema',
   configSchema: JSON_SCHEMA_CONFIG_SCHEMA,
   create(config, services) {
-    const configFile = services.config.find('json-schema') ?? 'json-schema.yml';
-    const baseDir = dirname(configFile);
+    const { file: configFile, dir: baseDir } = services.config.locate('json-schema');
     const draft07 = new Ajv({ allErrors: false, strict: false });
     const draft2020 = new Ajv2020({ allErrors: false, strict: false });
     addFormats(draft07);
     addFormats(draft2020 as unknown as Ajv);
 
     const compile = (path: string, key: string): ValidateFunction => {
-      const { file, text } = readSchemaFile(path, baseDir, configFile, key);
+      const { file, text } = readReferencedFile(path, baseDir, configFile, key);
       try {
         const schema = JSON.parse(text) as { $schema?: string };
         const ajv = typeof schema.$schema === 'string' && schema.$schema.includes('2020-12') ? draft2020 : draft07;

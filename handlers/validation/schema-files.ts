@@ -1,17 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { LightError } from '../../core/errors/light-error.js';
-
-/** Reads a schema file named in a validation config, relative to that config's folder; errors name both. */
-export function readSchemaFile(path: string, baseDir: string, configFile: string, key: string): { file: string; text: string } {
-  const file = isAbsolute(path) ? path : resolve(baseDir, path);
-  try {
-    return { file, text: readFileSync(file, 'utf8') };
-  } catch (error) {
-    throw new LightError('ERR13001', { file: configFile, key, reason: `names ${file}, which cannot be read: ${(error as Error).message}` }, { cause: error });
-  }
-}
-
+/** The per-topic schema files a validation config names (value and optionally key). */
 export interface TopicSchemas {
   value?: string;
   key?: string;
