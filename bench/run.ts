@@ -8,7 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ensureKafka } from '../scripts/kafka-local.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
-import type { LightService } from '../core/service.js';
+import type { LightService } from '../index.js';
 import { benchConfigs, udpSink, validateTopics, valueOfSize } from './lib/fixtures.js';
 import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './lib/in-process.js';
 import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';

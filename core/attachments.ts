@@ -1,21 +1,79 @@
+import type { Span } from 'opentracing';
+import type { Logger } from './logger.js';
+import type { Identity, RecordClaims, VerificationStats } from './identity.js';
+
+/**
+ * A typed key: `get(key)` returns the type the key was declared with, so no call site casts. A handler declares
+ * the keys it publishes next to its code (or here, for the ones every built-in shares).
+ */
+export class TypedKey<T> {
+  /** Carries T for the compiler only. */
+  declare readonly valueType?: T;
+  constructor(readonly name: string) {}
+  toString(): string {
+    return `TypedKey(${this.name})`;
+  }
+}
+
+export function typedKey<T>(name: string): TypedKey<T> {
+  return new TypedKey<T>(name);
+}
+
+/**
+ * A map of typed values: exchange attachments, request-context values, services shared between handlers.
+ * Plain string keys still work for a service's own code (their values are `unknown`).
+ */
+export class TypedMap {
+  private readonly entries = new Map<TypedKey<unknown> | string, unknown>();
+
+  constructor(from?: TypedMap) {
+    if (from) for (const [key, value] of from.entries) this.entries.set(key, value);
+  }
+
+  get<T>(key: TypedKey<T>): T | undefined;
+  get(key: string): unknown;
+  get(key: TypedKey<unknown> | string): unknown {
+    return this.entries.get(key);
+  }
+
+  set<T>(key: TypedKey<T>, value: T): this;
+  set(key: string, value: unknown): this;
+  set(key: TypedKey<unknown> | string, value: unknown): this {
+    this.entries.set(key, value);
+    return this;
+  }
+
+  has(key: TypedKey<unknown> | string): boolean {
+    return this.entries.has(key);
+  }
+
+  delete(key: TypedKey<unknown> | string): boolean {
+    return this.entries.delete(key);
+  }
+}
+
 /** Keys of the exchange attachments the built-in handlers share. */
 export const Attachment = {
   /** Logger with correlationId / traceabilityId bound (correlation handler). */
-  logger: 'logger',
-  /** VerifiedClaims of the record's token (security handler). */
-  claims: 'claims',
-  /** The caller_id the record arrived with (consume) or was sent with (produce). */
-  callerId: 'callerId',
-  /** The failure a later handler threw, as seen by the audit and metrics handlers. */
-  error: 'error',
+  logger: typedKey<Logger>('logger'),
+  /** The correlation id, traceability id and caller of the record, as the correlation handler resolved them. */
+  identity: typedKey<Identity>('identity'),
+  /** The claims of the record's verified token (security handler, consume). */
+  claims: typedKey<RecordClaims>('claims'),
   /** Consume: the consumer group the record is processed in. */
-  consumerGroup: 'consumerGroup',
+  consumerGroup: typedKey<string>('consumerGroup'),
   /** The record's span (tracing handler). */
-  span: 'span',
+  span: typedKey<Span>('span'),
 } as const;
 
 /** Keys of the request context's values the built-in handlers share. */
 export const ContextValue = {
   /** The active span of the unit of work: records produced and calls made in it are its children. */
-  span: 'span',
+  span: typedKey<Span>('span'),
+} as const;
+
+/** Keys of what built-in handlers publish in `services.shared` at start. */
+export const Shared = {
+  /** How often the security handler really verified a token, and how often its cache answered. */
+  verificationStats: typedKey<VerificationStats>('verificationStats'),
 } as const;

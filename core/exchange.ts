@@ -1,4 +1,6 @@
+import { Attachment, TypedMap } from './attachments.js';
 import { RecordHeaders, type HeaderValue } from './headers.js';
+import { identityFromHeaders, type Identity } from './identity.js';
 
 export type Direction = 'produce' | 'consume';
 
@@ -19,9 +21,12 @@ export interface RecordMetadata {
   baseOffset?: string;
 }
 
+/** Turns a consumed record's bytes into the value the service works with (the consume transport's format). */
+export type ValueDecoder = (raw: Buffer | null) => unknown;
+
 /**
  * The per-record context that travels through a chain. Handlers read and change it and leave what later
- * handlers need in `attachments` (verified claims, span, audit info, timings).
+ * handlers need in `attachments` (verified claims, span, identity, timings), under typed keys.
  */
 export class Exchange {
   readonly direction: Direction;
@@ -32,16 +37,16 @@ export class Exchange {
   key: string | Buffer | null;
   /** The record's bytes as read from, or written to, Kafka (null for a tombstone). */
   rawValue: Buffer | null;
-  /** The decoded value the service works with. */
-  value: unknown;
   readonly headers: RecordHeaders;
-  readonly attachments = new Map<string | symbol, unknown>();
+  readonly attachments = new TypedMap();
   /** Consume: the partition's high watermark when the record was fetched (for consumer lag). */
   highWatermark: string | undefined;
   /** Filled on the produce path by the transport. */
   metadata: RecordMetadata | undefined;
   /** When the chain started, for timings (ms since epoch). */
   readonly startedAt = Date.now();
+  private currentValue: unknown;
+  private pendingDecoder: ValueDecoder | undefined;
 
   constructor(init: {
     direction: Direction;
@@ -62,9 +67,38 @@ export class Exchange {
     this.timestamp = init.timestamp;
     this.key = init.key ?? null;
     this.rawValue = init.rawValue ?? null;
-    this.value = init.value;
+    this.currentValue = init.value;
     this.headers = init.headers ?? new RecordHeaders();
     this.highWatermark = init.highWatermark;
+  }
+
+  /**
+   * The decoded value the service works with. On consume, the transport decodes `rawValue` when the value is
+   * first read, so a handler that decodes the bytes itself (Avro) sets it first and the format never applies.
+   * A value that cannot be decoded throws its LightError (ERR11004, ERR11005) on every read.
+   */
+  get value(): unknown {
+    const decoder = this.pendingDecoder;
+    if (decoder) {
+      this.currentValue = decoder(this.rawValue);
+      this.pendingDecoder = undefined;
+    }
+    return this.currentValue;
+  }
+
+  set value(value: unknown) {
+    this.pendingDecoder = undefined;
+    this.currentValue = value;
+  }
+
+  /** Consume transport: the value is `decoder(rawValue)`, computed on first read. */
+  decodeValueWith(decoder: ValueDecoder): void {
+    this.pendingDecoder = decoder;
+  }
+
+  /** The correlation id, traceability id and caller: as the correlation handler resolved them, else from the default headers. */
+  get identity(): Identity {
+    return this.attachments.get(Attachment.identity) ?? identityFromHeaders(this.headers);
   }
 
   /** The key as text (null when the record has no key). */

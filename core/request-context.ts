@@ -1,13 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
+import { TypedMap } from './attachments.js';
 import { PROPAGATED_HEADERS, RecordHeaders } from './headers.js';
 
 /** The propagated identity of the current unit of work (an HTTP request or a consumed record). */
 export interface RequestContext {
-  /** The headers that travel on: Authorization, X-Scope-Token, X-Correlation-Id, X-Traceability-Id, trace context. */
+  /** The headers that travel on: Authorization, X-Scope-Token, X-Correlation-Id, X-Traceability-Id, trace context, extras. */
   headers: RecordHeaders;
-  /** Values handlers leave for the rest of the unit of work (e.g. the active span, the caller's id). */
-  values: Map<string, unknown>;
+  /** Values handlers leave for the rest of the unit of work (e.g. the active span), under typed keys. */
+  values: TypedMap;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -22,10 +23,13 @@ export function currentContext(): RequestContext | undefined {
   return storage.getStore();
 }
 
-/** A context holding the propagated headers found in a record's headers. */
-export function contextFromRecord(headers: RecordHeaders, values = new Map<string, unknown>()): RequestContext {
+/**
+ * A context holding the propagated headers found in a record's headers. `names`: the service's propagated
+ * headers (LightService.propagatedHeaders); default the built-in list.
+ */
+export function contextFromRecord(headers: RecordHeaders, names: readonly string[] = PROPAGATED_HEADERS, values = new TypedMap()): RequestContext {
   const propagated = new RecordHeaders();
-  for (const name of PROPAGATED_HEADERS) {
+  for (const name of names) {
     const value = headers.getBuffer(name);
     if (value) propagated.set(name, value);
   }
@@ -33,12 +37,12 @@ export function contextFromRecord(headers: RecordHeaders, values = new Map<strin
 }
 
 /** A context holding the propagated headers of an incoming HTTP request (node lower-cases their names). */
-export function contextFromHttp(headers: IncomingHttpHeaders): RequestContext {
+export function contextFromHttp(headers: IncomingHttpHeaders, names: readonly string[] = PROPAGATED_HEADERS): RequestContext {
   const propagated = new RecordHeaders();
-  for (const name of PROPAGATED_HEADERS) {
+  for (const name of names) {
     const value = headers[name.toLowerCase()];
     const first = Array.isArray(value) ? value[0] : value;
     if (first !== undefined) propagated.set(name, first);
   }
-  return { headers: propagated, values: new Map() };
+  return { headers: propagated, values: new TypedMap() };
 }

@@ -1,25 +1,27 @@
-import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import { EventEmitter } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Tracer } from 'opentracing';
 import { Registry } from 'prom-client';
-import { METRICS_SCHEMA, type MetricsYml } from '../handlers/metrics/metrics-config.js';
-import { startHealthServer } from './health-server.js';
-import { createPropagatingFetch } from './http/propagating-fetch.js';
-import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from '../handlers/kafka/config-schemas.js';
-import { toConsumerSettings, toProducerSettings, type ProducerSettings } from '../handlers/kafka/properties.js';
-import { RecordProcessor } from '../handlers/kafka/record-processor.js';
+import { TypedMap } from './attachments.js';
 import { buildChains } from './chain/chain-builder.js';
+import { ConsumeChains } from './chain/consume-chains.js';
 import type { HandlerFactory, HandlerModule, HandlerServices } from './chain/handler.js';
+import { NO_BUILTINS, type HandlerCatalog } from './chain/module-loader.js';
+import { ProduceChains } from './chain/produce-chains.js';
 import { ConfigLoader } from './config/loader.js';
-import { ConsumeChains } from './consume-chains.js';
-import { LightConsumer } from './consumer.js';
-import { LightError, reasonOf } from './errors/light-error.js';
+import { LightError } from './errors/light-error.js';
+import { Health, type Readiness } from './health.js';
+import { createPropagatingFetch } from './http/propagating-fetch.js';
+import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from './kafka/client-config.js';
+import { KafkaClients } from './kafka/clients.js';
+import { LightConsumer } from './kafka/consumer.js';
+import { KafkaDeadLetterWriter } from './kafka/dead-letter.js';
+import { LightProducer, TransactionalProducer, type ProducePath } from './kafka/producer.js';
+import { toConsumerSettings, toProducerSettings } from './kafka/properties.js';
+import { RecordProcessor } from './kafka/record-processor.js';
+import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger } from './logger.js';
-import { ProduceChains } from './produce-chains.js';
-import { LightProducer, TransactionalProducer } from './producer.js';
+import { HeaderPropagation } from './propagation.js';
+import { SERVICE_SCHEMA, type ServiceYml } from './service-config.js';
+import { TransactionInterceptors } from './transactions.js';
 
 export interface LightServiceOptions {
   /** The service's config folder (searched before the package defaults). Default: LIGHT_KAFKA_CONFIG_DIR. */
@@ -37,65 +39,78 @@ export interface LightServiceOptions {
   metricsRegistry?: Registry;
 }
 
-interface ServiceYml {
-  serviceId: string;
-  stopTimeoutMs: number;
+/** The named parts a service is made of. */
+export interface ServiceParts {
+  /** serviceId, logger, config loader and the services every handler factory received. */
+  services: HandlerServices;
+  /** The Kafka clients and what runs on them. */
+  clients: KafkaClients;
+  producer: LightProducer;
+  consumer: LightConsumer;
+  transactional: TransactionalProducer | undefined;
+  lifecycle: Lifecycle;
+  health: Health;
 }
 
-const SERVICE_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    serviceId: { type: 'string', minLength: 1, default: 'light-kafka-service' },
-    stopTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
-  },
-} as const;
-
-type StopHook = () => Promise<void> | void;
-
 /**
- * A light-kafka service: its chains (composed once here), its producers and its consumer.
+ * A light-kafka service: a facade over its parts — handler services, Kafka clients (producer, consumer,
+ * transactional producer), lifecycle, health.
  * create() -> register business handlers on `consumer` -> start() -> ... -> stop().
  */
 export class LightService {
-  private stopHooks: StopHook[] = [];
-  private stopping: Promise<void> | undefined;
-  private signalsInstalled = false;
-  private healthServer: Server | undefined;
-  private admin: Admin | undefined;
-  private readonly closeHooks: (() => Promise<void> | void)[];
+  /** The built-in handlers this class's create() offers to handler.yml; the package entry sets them. */
+  protected static readonly handlerCatalog: HandlerCatalog = NO_BUILTINS;
 
-  private constructor(
-    readonly serviceId: string,
-    readonly logger: Logger,
-    readonly config: ConfigLoader,
-    readonly producer: LightProducer,
-    readonly consumer: LightConsumer,
-    /** The services every handler factory received (events, metrics registry, propagating fetch, ...). */
-    readonly services: HandlerServices,
-    private readonly transactional: TransactionalProducer | undefined,
-    private readonly kafkaProducers: Producer[],
-    private readonly stopTimeoutMs: number,
-    private readonly brokers: string[],
-    private readonly metricsYml: MetricsYml,
-    private readonly adminKafka: Kafka,
-    closeHooks: (() => Promise<void> | void)[],
-  ) {
-    this.closeHooks = closeHooks;
+  protected constructor(private readonly parts: ServiceParts) {}
+
+  get serviceId(): string {
+    return this.parts.services.serviceId;
+  }
+
+  get logger(): Logger {
+    return this.parts.services.logger;
+  }
+
+  get config(): ConfigLoader {
+    return this.parts.services.config;
+  }
+
+  /** The services every handler factory received (events, metrics registry, propagating fetch, ...). */
+  get services(): HandlerServices {
+    return this.parts.services;
+  }
+
+  get producer(): LightProducer {
+    return this.parts.producer;
+  }
+
+  get consumer(): LightConsumer {
+    return this.parts.consumer;
   }
 
   get metricsRegistry(): Registry {
-    return this.services.metricsRegistry;
+    return this.parts.services.metricsRegistry;
   }
 
   /** fetch for downstream HTTP calls: carries the current request context's headers and this service's caller_id. */
   get fetch(): typeof fetch {
-    return this.services.fetch;
+    return this.parts.services.fetch;
+  }
+
+  /** The headers a unit of work carries on; pass them to the HTTP server adapters (`{ headers: service.propagatedHeaders }`). */
+  get propagatedHeaders(): readonly string[] {
+    return this.parts.services.propagation.names;
   }
 
   /** The port of the built-in /metrics and health server, when metrics.yml enables it. */
   get healthPort(): number | undefined {
-    return (this.healthServer?.address() as AddressInfo | null)?.port;
+    return this.parts.health.port;
+  }
+
+  /** The transactional producer; kafka-producer.yml must set properties.transactional.id. */
+  get transactionalProducer(): TransactionalProducer {
+    if (!this.parts.transactional) throw new LightError('ERR12006');
+    return this.parts.transactional;
   }
 
   static async create(options: LightServiceOptions = {}): Promise<LightService> {
@@ -105,135 +120,90 @@ export class LightService {
     const logger = (options.logger ?? createLogger()).child({ serviceId });
     const producerYml = config.load<KafkaProducerYml>('kafka-producer', { schema: KAFKA_PRODUCER_SCHEMA });
     const consumerYml = config.load<KafkaConsumerYml>('kafka-consumer', { schema: KAFKA_CONSUMER_SCHEMA });
-    const metricsYml = config.load<MetricsYml>('metrics', { schema: METRICS_SCHEMA }).config;
-    const producerSettings = toProducerSettings(producerYml.config.properties, producerYml.file ?? 'kafka-producer.yml');
     const consumerSettings = toConsumerSettings(consumerYml.config.properties, consumerYml.file ?? 'kafka-consumer.yml');
+    const clients = new KafkaClients(toProducerSettings(producerYml.config.properties, producerYml.file ?? 'kafka-producer.yml'), consumerSettings, logger);
 
-    const { transactionalId, ...plainProducerConfig } = producerSettings.producer;
-    const producerKafka = new Kafka(withLogging(producerSettings.client, logger, 'producer'));
-    const plain = producerKafka.producer({ ...plainProducerConfig, createPartitioner: Partitioners.DefaultPartitioner });
-    const closeHooks: (() => Promise<void> | void)[] = [];
+    const lifecycle = new Lifecycle(serviceYml.stopTimeoutMs, logger);
+    // The consumer it probes is made once the chains exist.
+    const probed: { consumer?: LightConsumer } = {};
+    const health = new Health((timeoutMs) => readinessOf(probed.consumer, clients, lifecycle, timeoutMs));
+    const propagation = new HeaderPropagation(serviceYml.propagatedHeaders);
     const services: HandlerServices = {
       serviceId,
       logger,
       config,
-      shared: new Map(),
+      shared: new TypedMap(),
       extra: options.services ?? {},
       events: new EventEmitter(),
       metricsRegistry: options.metricsRegistry ?? new Registry(),
-      rawProducer: { send: async (topic, messages) => void (await plain.send({ topic, messages, acks: -1 })) },
+      rawProducer: clients.rawSender,
       fetch: createPropagatingFetch({ callerId: serviceId }),
-      addCloseHook: (hook) => void closeHooks.push(hook),
+      propagation,
+      health,
+      transactions: new TransactionInterceptors(),
+      addCloseHook: (hook) => lifecycle.onClose(hook),
     };
-    const { table, file } = await buildChains(config, services, new Map(Object.entries(options.handlerModules ?? {})));
+    const catalog = (this as typeof LightService).handlerCatalog;
+    const { table, file } = await buildChains(config, services, catalog, new Map(Object.entries(options.handlerModules ?? {})));
+    propagation.freeze();
     logger.debug('chains built', { file });
 
-    const produceChains = new ProduceChains(table);
-    const sendOptions = sendOptionsOf(producerSettings);
-    const kafkaProducers = [plain];
-    let transactional: TransactionalProducer | undefined;
-    if (transactionalId) {
-      const txProducer = producerKafka.producer({
-        ...plainProducerConfig,
-        transactionalId,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      kafkaProducers.push(txProducer);
-      transactional = new TransactionalProducer(txProducer, produceChains, transactionalId, sendOptions, () => services.shared.get('tracer') as Tracer | undefined);
-    }
-
-    const consumerKafka = new Kafka(withLogging(consumerSettings.client, logger, 'consumer'));
-    const processor = new RecordProcessor(consumerYml.config, plain, consumerSettings.consumer.groupId, logger);
-    const consumer = new LightConsumer(
-      consumerKafka.consumer(consumerSettings.consumer),
-      new ConsumeChains(table),
-      processor,
-      consumerSettings,
-      consumerYml.config.partitionsConsumedConcurrently,
+    const path: ProducePath = { chains: new ProduceChains(table), extraHeaders: propagation.extras };
+    const processor = new RecordProcessor({
+      policy: consumerYml.config,
+      deadLetters: new KafkaDeadLetterWriter(clients.rawSender, { topicExt: consumerYml.config.deadLetterTopicExt, stackTraceMaxBytes: consumerYml.config.stackTraceMaxBytes }),
+      groupId: consumerSettings.consumer.groupId,
+      propagatedHeaders: propagation.names,
       logger,
-      consumerYml.config.subscribeTimeoutMs,
-    );
+    });
+    const consumer = new LightConsumer({
+      consumer: clients.consumer,
+      chains: new ConsumeChains(table),
+      processor,
+      settings: consumerSettings,
+      partitionsConsumedConcurrently: consumerYml.config.partitionsConsumedConcurrently,
+      subscribeTimeoutMs: consumerYml.config.subscribeTimeoutMs,
+      logger,
+    });
+    probed.consumer = consumer;
     for (const event of ['record', 'groupJoin', 'crash', 'partitionStopped']) {
       consumer.on(event, (payload: unknown) => services.events.emit(event, payload));
     }
-    const adminKafka = new Kafka({
-      ...withLogging(producerSettings.client, logger, 'admin'),
-      retry: { retries: 0 },
-      connectionTimeout: Math.min(metricsYml.brokerCheckTimeoutMs, 3000),
-      requestTimeout: metricsYml.brokerCheckTimeoutMs,
-    });
-    return new LightService(
-      serviceId,
-      logger,
-      config,
-      new LightProducer(plain, produceChains, { acks: producerSettings.acks, ...sendOptions }),
-      consumer,
-      services,
-      transactional,
-      kafkaProducers,
-      serviceYml.stopTimeoutMs,
-      [...new Set([...(producerSettings.client.brokers as string[]), ...(consumerSettings.client.brokers as string[])])],
-      metricsYml,
-      adminKafka,
-      closeHooks,
-    );
-  }
-
-  /** The transactional producer; kafka-producer.yml must set properties.transactional.id. */
-  get transactionalProducer(): TransactionalProducer {
-    if (!this.transactional) throw new LightError('ERR12006');
-    return this.transactional;
+    const { transactional: txProducer, transactionalId } = clients;
+    const transactional =
+      txProducer && transactionalId
+        ? new TransactionalProducer({ producer: txProducer, path, transactionalId, sendOptions: clients.sendOptions, interceptors: services.transactions })
+        : undefined;
+    const producer = new LightProducer(clients.plain, path, clients.sendOptions);
+    return new this({ services, clients, producer, consumer, transactional, lifecycle, health });
   }
 
   /** Connects the producers, then joins the consumer group for every topic with a business handler. */
   async start(): Promise<void> {
+    const { clients, consumer, health, services } = this.parts;
     try {
-      await Promise.all(this.kafkaProducers.map((producer) => producer.connect()));
-      await this.consumer.start();
+      await clients.connectProducers();
+      await consumer.start();
     } catch (error) {
       await this.disconnectAll();
-      throw LightError.wrap(error, 'ERR12004', { brokers: this.brokers.join(',') });
+      throw LightError.wrap(error, 'ERR12004', { brokers: clients.brokers.join(',') });
     }
-    const server = this.metricsYml.server;
-    if (server.enabled) {
-      this.healthServer = await startHealthServer(this.services.metricsRegistry, this, server.host, server.port);
-      this.logger.info('metrics and health server listening', { url: `http://${server.host}:${this.healthPort}` });
-    }
-    this.logger.info('service started', { consumerGroup: this.consumer.groupId });
+    await health.start();
+    if (health.url) services.logger.info('metrics and health server listening', { url: health.url });
+    services.logger.info('service started', { consumerGroup: consumer.groupId });
   }
 
   /**
    * Ready when the consumer is in its group (if it consumes anything) and the broker answers a metadata request
    * within metrics.yml brokerCheckTimeoutMs. Used by /health/readiness.
    */
-  async readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
-    const consumer = !this.consumer.isSubscribed || this.consumer.hasJoinedGroup;
-    const broker = await this.brokerAnswers();
-    return { ready: consumer && broker && !this.stopping, checks: { consumer, broker, stopping: this.stopping !== undefined } };
-  }
-
-  private async brokerAnswers(): Promise<boolean> {
-    try {
-      if (!this.admin) {
-        this.admin = this.adminKafka.admin();
-        await this.admin.connect();
-      }
-      const cluster = await this.admin.describeCluster();
-      return cluster.brokers.length > 0;
-    } catch {
-      // Reconnect on the next probe: a broken connection is not reused.
-      const admin = this.admin;
-      this.admin = undefined;
-      await admin?.disconnect().catch(() => undefined);
-      return false;
-    }
+  readiness(): Promise<Readiness> {
+    return this.parts.health.readiness();
   }
 
   /** Runs before the consumer stops (e.g. close an HTTP server so no new work comes in). */
-  onStop(hook: StopHook): this {
-    this.stopHooks.push(hook);
+  onStop(hook: () => Promise<void> | void): this {
+    this.parts.lifecycle.onStop(hook);
     return this;
   }
 
@@ -242,79 +212,31 @@ export class LightService {
    * the group is left), then the producers (sends under way finish). Bounded by service.yml stopTimeoutMs.
    */
   stop(): Promise<void> {
-    this.stopping ??= this.stopGracefully();
-    return this.stopping;
+    const { producer, consumer, transactional, lifecycle } = this.parts;
+    return lifecycle.stop({
+      drain: async () => {
+        producer.markStopping();
+        await consumer.stop();
+        await transactional?.markStopping();
+      },
+      disconnect: () => this.disconnectAll(),
+    });
   }
 
   /** Stops gracefully on SIGTERM or SIGINT, then lets the process exit. */
   installSignalHandlers(): this {
-    if (this.signalsInstalled) return this;
-    this.signalsInstalled = true;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      this.logger.info('signal received, stopping', { signal });
-      this.stop().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    this.parts.lifecycle.installSignalHandlers(() => this.stop());
     return this;
   }
 
-  private async stopGracefully(): Promise<void> {
-    const graceful = (async () => {
-      for (const hook of this.stopHooks) await hook();
-      this.producer.markStopping();
-      await this.consumer.stop();
-      await this.transactional?.markStopping();
-      return false;
-    })().catch((error: unknown) => {
-      this.logger.error('graceful stop failed; disconnecting now', { error: reasonOf(error) });
-      return false;
-    });
-    const timedOut = await Promise.race([graceful, sleep(this.stopTimeoutMs, true, { ref: false })]);
-    if (timedOut) this.logger.error('graceful stop timed out; disconnecting now', { stopTimeoutMs: this.stopTimeoutMs });
-    await this.disconnectAll();
-    for (const hook of this.closeHooks) {
-      await Promise.resolve()
-        .then(hook)
-        .catch((error: unknown) => this.logger.error('close hook failed', { error: reasonOf(error) }));
-    }
-    this.logger.info('service stopped');
-  }
-
   private async disconnectAll(): Promise<void> {
-    const server = this.healthServer;
-    this.healthServer = undefined;
-    await Promise.allSettled([
-      this.consumer.stop(),
-      ...this.kafkaProducers.map((producer) => producer.disconnect()),
-      this.admin?.disconnect(),
-      server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,
-    ]);
+    const { consumer, clients, health } = this.parts;
+    await Promise.allSettled([consumer.stop(), clients.disconnect(), health.stop()]);
   }
 }
 
-function sendOptionsOf(settings: ProducerSettings): { timeout?: number; compression?: number } {
-  return {
-    ...(settings.timeoutMs !== undefined ? { timeout: settings.timeoutMs } : {}),
-    ...(settings.compression !== undefined ? { compression: settings.compression } : {}),
-  };
-}
-
-/**
- * kafkajs logs through the service logger. It logs protocol errors it retries (a coordinator still loading,
- * a topic being created) at ERROR; they are warnings here. What it gives up on surfaces as an error of ours.
- */
-function withLogging(client: KafkaConfig, logger: Logger, role: string): KafkaConfig {
-  const kafkaLogger = logger.child({ component: `kafkajs-${role}` });
-  return {
-    ...client,
-    logLevel: KafkaLogLevel.WARN,
-    logCreator: () => (entry: LogEntry) => {
-      const { message, ...fields } = entry.log;
-      kafkaLogger.warn(`${entry.namespace}: ${message}`, fields);
-    },
-  };
+async function readinessOf(consumer: LightConsumer | undefined, clients: KafkaClients, lifecycle: Lifecycle, timeoutMs: number): Promise<Readiness> {
+  const consumerReady = consumer !== undefined && (!consumer.isSubscribed || consumer.hasJoinedGroup);
+  const broker = await clients.brokerAnswers(timeoutMs);
+  return { ready: consumerReady && broker && !lifecycle.isStopping, checks: { consumer: consumerReady, broker, stopping: lifecycle.isStopping } };
 }

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 
 const ASSET = /\.(ya?ml|json|avsc|pem|jwk)$/;
-const FOLDERS = ['samples', 'test', 'bench'];
+const FOLDERS = ['handlers', 'samples', 'test', 'bench'];
 
 function copyAssets(dir: string): number {
   let copied = 0;

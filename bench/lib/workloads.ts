@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { LightService } from '../../core/service.js';
+import { LightService } from '../../index.js';
 import type { OutgoingRecord } from '../../core/exchange.js';
 import { percentile } from './stats.js';
 

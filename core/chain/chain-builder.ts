@@ -2,12 +2,14 @@ import { dirname } from 'node:path';
 import type { ConfigLoader } from '../config/loader.js';
 import { LightError } from '../errors/light-error.js';
 import type { Direction } from '../exchange.js';
-import { isBuiltinHandler } from './builtin-handlers.js';
 import { ChainTable, type ChainRoute } from './chain-table.js';
-import type { Handler, HandlerModule, HandlerServices } from './handler.js';
+import { transportKind, type Handler, type HandlerModule, type HandlerServices } from './handler.js';
 import { parseHandlerSpec, type HandlerSpec } from './handler-spec.js';
 import { HANDLER_YML_SCHEMA, type HandlerYml } from './handler-yml.js';
-import { loadHandlerModule } from './module-loader.js';
+import { loadHandlerModule, type HandlerCatalog } from './module-loader.js';
+
+/** The alias of the consume transport added in front of consume chains that name none. */
+export const IMPLICIT_CONSUME_TRANSPORT = '(consume transport)';
 
 interface DeclaredHandler {
   spec: HandlerSpec;
@@ -37,11 +39,12 @@ export interface BuiltChains {
 export async function buildChains(
   loader: ConfigLoader,
   services: HandlerServices,
+  catalog: HandlerCatalog,
   registered: ReadonlyMap<string, unknown> = new Map(),
 ): Promise<BuiltChains> {
   const { config: yml, file: found } = loader.load<HandlerYml>('handler', { schema: HANDLER_YML_SCHEMA, required: true });
   const file = found!;
-  const declared = await declareHandlers(yml, file, registered);
+  const declared = await declareHandlers(yml, file, catalog, registered);
   const chains = yml.chains ?? {};
   for (const name of Object.keys(chains)) {
     if (declared.has(name)) throw new LightError('ERR13012', { file, key: `chains.${name}`, alias: name });
@@ -49,10 +52,11 @@ export async function buildChains(
 
   const execLists = collectExecLists(yml, file, declared, chains);
   for (const list of execLists) checkExecList(list, file, declared);
+  await addConsumeTransport(execLists, declared, file, catalog, registered);
 
   const { instances, disabled } = await instantiate(declared, loader, services, file);
   for (const list of execLists) {
-    const transport = list.aliases.find((alias) => declared.get(alias)!.module.transport && disabled.includes(alias));
+    const transport = list.aliases.find((alias) => transportKind(declared.get(alias)!.module) && disabled.includes(alias));
     if (transport) {
       throw new LightError('ERR13009', { file, key: list.key, module: transport, reason: 'is a transport and cannot be disabled' });
     }
@@ -60,7 +64,6 @@ export async function buildChains(
 
   const enabled = (aliases: string[]): string[] => aliases.filter((alias) => !disabled.includes(alias));
   const toHandlers = (aliases: string[]): Handler[] => enabled(aliases).map((alias) => instances.get(alias)!);
-  const decodesValue = (aliases: string[]): boolean => enabled(aliases).some((alias) => declared.get(alias)!.module.decodesValue === true);
   const routes: ChainRoute[] = (yml.topics ?? []).map((entry, index) => {
     const aliases = execLists.find((list) => list.key === `topics[${index}].exec`)!.aliases;
     return {
@@ -68,25 +71,31 @@ export async function buildChains(
       topic: entry.pattern ? new RegExp(`^(?:${entry.topic})$`) : entry.topic,
       handlers: toHandlers(aliases),
       source: `topics[${index}]`,
-      decodesValue: decodesValue(aliases),
     };
   });
   const defaults: Partial<Record<Direction, ChainRoute>> = {};
   for (const direction of ['produce', 'consume'] as const) {
     const list = execLists.find((candidate) => candidate.key === `defaultHandlers.${direction}`);
-    if (list) defaults[direction] = { direction, topic: /.*/, handlers: toHandlers(list.aliases), source: list.key, decodesValue: decodesValue(list.aliases) };
+    if (list) defaults[direction] = { direction, topic: /.*/, handlers: toHandlers(list.aliases), source: list.key };
   }
+  // A consumed topic no entry names still gets its records decoded.
+  defaults.consume ??= { direction: 'consume', topic: /.*/, handlers: toHandlers(consumeTransportOnly(declared)), source: 'consume transport' };
   return { table: new ChainTable(routes, defaults), file, disabled };
 }
 
-async function declareHandlers(yml: HandlerYml, file: string, registered: ReadonlyMap<string, unknown>): Promise<Map<string, DeclaredHandler>> {
+async function declareHandlers(
+  yml: HandlerYml,
+  file: string,
+  catalog: HandlerCatalog,
+  registered: ReadonlyMap<string, unknown>,
+): Promise<Map<string, DeclaredHandler>> {
   const declared = new Map<string, DeclaredHandler>();
   const baseDir = dirname(file);
   for (const [index, raw] of yml.handlers.entries()) {
     const key = `handlers[${index}]`;
-    const spec = parseHandlerSpec(raw, (name) => registered.has(name) || isBuiltinHandler(name));
+    const spec = parseHandlerSpec(raw, (name) => registered.has(name) || Object.hasOwn(catalog.builtins, name));
     if (declared.has(spec.alias)) throw new LightError('ERR13012', { file, key, alias: spec.alias });
-    const module = await loadHandlerModule(spec, { file, key, baseDir, registered });
+    const module = await loadHandlerModule(spec, { file, key, baseDir, registered, catalog });
     declared.set(spec.alias, { spec, key, module });
   }
   return declared;
@@ -130,15 +139,50 @@ function checkExecList(list: ExecList, file: string, declared: ReadonlyMap<strin
     if (seen.has(alias)) throw new LightError('ERR13007', { file, key, alias });
     seen.add(alias);
   }
-  const isTransport = (alias: string): boolean => declared.get(alias)!.module.transport === true;
+  const kind = (alias: string): 'produce' | 'consume' | undefined => transportKind(declared.get(alias)!.module);
   if (direction === 'produce') {
     const last = aliases[aliases.length - 1]!;
-    if (!isTransport(last)) throw new LightError('ERR13006', { file, key, alias: last });
+    if (kind(last) !== 'produce') throw new LightError('ERR13006', { file, key, alias: last });
   }
-  const misplaced = aliases.find((alias, index) => isTransport(alias) && (direction === 'consume' || index !== aliases.length - 1));
-  if (misplaced) {
-    throw new LightError('ERR13009', { file, key, module: misplaced, reason: 'is a transport: it may only stand last in a produce chain' });
+  for (const [index, alias] of aliases.entries()) {
+    const role = kind(alias);
+    if (role === 'produce' && (direction === 'consume' || index !== aliases.length - 1)) {
+      throw new LightError('ERR13009', { file, key, module: alias, reason: 'is a produce transport: it may only stand last in a produce chain' });
+    }
+    if (role === 'consume' && (direction === 'produce' || index !== 0)) {
+      throw new LightError('ERR13009', { file, key, module: alias, reason: 'is a consume transport: it may only stand first in a consume chain' });
+    }
   }
+}
+
+/**
+ * Every consume chain begins with a consume transport. One that names none gets the consume transport handler.yml
+ * declares, or the built-in one (kafka/consumer) declared implicitly.
+ */
+async function addConsumeTransport(
+  lists: ExecList[],
+  declared: Map<string, DeclaredHandler>,
+  file: string,
+  catalog: HandlerCatalog,
+  registered: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  const consumeLists = lists.filter((list) => list.direction === 'consume');
+  const isConsumeTransport = (alias: string | undefined): boolean => alias !== undefined && transportKind(declared.get(alias)!.module) === 'consume';
+  let transport = [...declared.keys()].find(isConsumeTransport);
+  if (!transport) {
+    const spec = parseHandlerSpec(`${catalog.consumeTransport}@${IMPLICIT_CONSUME_TRANSPORT}`, () => true);
+    const module = await loadHandlerModule(spec, { file, key: 'handlers', baseDir: dirname(file), registered, catalog });
+    if (transportKind(module) !== 'consume') {
+      throw new LightError('ERR13009', { file, key: 'handlers', module: spec.module, reason: 'is not a consume transport' });
+    }
+    declared.set(IMPLICIT_CONSUME_TRANSPORT, { spec, key: 'handlers', module });
+    transport = IMPLICIT_CONSUME_TRANSPORT;
+  }
+  for (const list of consumeLists) if (!isConsumeTransport(list.aliases[0])) list.aliases.unshift(transport);
+}
+
+function consumeTransportOnly(declared: ReadonlyMap<string, DeclaredHandler>): string[] {
+  return [...declared.keys()].filter((alias) => transportKind(declared.get(alias)!.module) === 'consume').slice(0, 1);
 }
 
 /** Loads each handler's own config; drops those with `enabled: false`; calls the factories once. */
@@ -152,7 +196,10 @@ async function instantiate(
   const disabled: string[] = [];
   for (const [alias, { module, key, spec }] of declared) {
     const configName = module.configName ?? alias;
-    const { config } = loader.load<Record<string, unknown>>(configName, module.configSchema ? { schema: module.configSchema } : {});
+    const { config } = loader.load<Record<string, unknown>>(configName, {
+      ...(module.configSchema ? { schema: module.configSchema } : {}),
+      ...(module.defaultConfigDir ? { defaultDir: module.defaultConfigDir } : {}),
+    });
     if (config.enabled === false) {
       disabled.push(alias);
       continue;

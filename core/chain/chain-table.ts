@@ -8,8 +8,6 @@ export interface ChainRoute {
   handlers: readonly Handler[];
   /** Where it was declared, for logs (e.g. `topics[2]`). */
   source: string;
-  /** A handler in the chain decodes values itself (see HandlerModule.decodesValue). */
-  decodesValue: boolean;
 }
 
 /**

@@ -2,9 +2,21 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LightError, reasonOf } from '../errors/light-error.js';
-import { BUILTIN_HANDLERS } from './builtin-handlers.js';
 import type { HandlerModule } from './handler.js';
 import type { HandlerSpec } from './handler-spec.js';
+
+/**
+ * The handler modules a service can name without a path: the package entry hands the engine its built-ins
+ * (handlers/index.ts), each imported only when a handler.yml names it.
+ */
+export interface HandlerCatalog {
+  builtins: Readonly<Record<string, () => Promise<unknown>>>;
+  /** The built-in put in front of consume chains that name no consume transport. */
+  consumeTransport: string;
+}
+
+/** An empty catalog: only modules by path, package or registered in code. */
+export const NO_BUILTINS: HandlerCatalog = { builtins: {}, consumeTransport: 'kafka/consumer' };
 
 export interface ModuleLoadContext {
   /** handler.yml's path, for errors. */
@@ -15,6 +27,7 @@ export interface ModuleLoadContext {
   baseDir: string;
   /** Modules the service registered programmatically, by name; they win over built-ins. */
   registered: ReadonlyMap<string, unknown>;
+  catalog: HandlerCatalog;
 }
 
 /** Loads the module a handler.yml entry names and checks it has the handler contract's shape. */
@@ -27,7 +40,11 @@ export async function loadHandlerModule(spec: HandlerSpec, context: ModuleLoadCo
 async function importModule(spec: HandlerSpec, context: ModuleLoadContext): Promise<unknown> {
   if (context.registered.has(spec.module)) return { default: context.registered.get(spec.module) };
   try {
-    if (spec.kind === 'builtin') return await BUILTIN_HANDLERS[spec.module]!();
+    if (spec.kind === 'builtin') {
+      const load = context.catalog.builtins[spec.module];
+      if (!load) throw new Error(`no built-in handler named ${spec.module}`);
+      return await load();
+    }
     if (spec.kind === 'path') return await import(pathToFileURL(resolve(context.baseDir, spec.module)).href);
     return await import(resolvePackage(spec.module, context.baseDir));
   } catch (error) {

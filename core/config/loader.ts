@@ -30,6 +30,7 @@ const EXTENSIONS = ['.yml', '.yaml', '.json'];
  */
 export class ConfigLoader {
   readonly searchDirs: string[];
+  private readonly externalDirs: number;
   private readonly env: NodeJS.ProcessEnv;
   private readonly validator = new ConfigSchemaValidator();
   private readonly cache = new Map<string, LoadedConfig<unknown>>();
@@ -40,11 +41,16 @@ export class ConfigLoader {
     const external = options.configDir ?? this.env.LIGHT_KAFKA_CONFIG_DIR;
     const defaults = options.defaultDirs ?? [DEFAULT_CONFIG_DIR];
     this.searchDirs = [...(external ? [resolve(external)] : []), ...defaults.map((dir) => resolve(dir))];
+    this.externalDirs = external ? 1 : 0;
   }
 
-  /** The first file named `name` (.yml, .yaml or .json) in the search folders. */
-  find(name: string): string | undefined {
-    for (const dir of this.searchDirs) {
+  /**
+   * The first file named `name` (.yml, .yaml or .json) in the search folders; `defaultDir` (a handler's own
+   * folder with its default yml) is searched after the service's folder and before the package's config/.
+   */
+  find(name: string, defaultDir?: string): string | undefined {
+    const dirs = defaultDir ? [...this.searchDirs.slice(0, this.externalDirs), resolve(defaultDir), ...this.searchDirs.slice(this.externalDirs)] : this.searchDirs;
+    for (const dir of dirs) {
       for (const ext of EXTENSIONS) {
         const file = join(dir, name + ext);
         if (existsSync(file)) return file;
@@ -57,8 +63,8 @@ export class ConfigLoader {
    * Where config `name` lives, for errors and for the files it names: the file found (or `<name>.yml` when only
    * defaults apply) and the folder relative paths resolve from (the working directory when there is no file).
    */
-  locate(name: string): { file: string; dir: string } {
-    const found = this.find(name);
+  locate(name: string, defaultDir?: string): { file: string; dir: string } {
+    const found = this.find(name, defaultDir);
     return found ? { file: found, dir: dirname(found) } : { file: `${name}.yml`, dir: process.cwd() };
   }
 
@@ -72,10 +78,10 @@ export class ConfigLoader {
    * Loads, resolves and validates config `name`. With `required`, a missing file is ERR13000; otherwise the
    * schema's defaults make the config.
    */
-  load<T = Record<string, unknown>>(name: string, options: { schema?: object; required?: boolean } = {}): LoadedConfig<T> {
+  load<T = Record<string, unknown>>(name: string, options: { schema?: object; required?: boolean; defaultDir?: string } = {}): LoadedConfig<T> {
     const cached = this.cache.get(name);
     if (cached) return cached as LoadedConfig<T>;
-    const file = this.find(name);
+    const file = this.find(name, options.defaultDir);
     if (!file && options.required) {
       throw new LightError('ERR13000', { file: `${name}.yml`, searched: this.searchDirs.join(', ') });
     }

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, importJWK, importSPKI, importX509, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
 import { readReferencedFile } from '../../core/config/referenced-file.js';
 import { LightError } from '../../core/errors/light-error.js';
-import { ASYMMETRIC_ALGORITHMS, type SecurityYml } from './security-config.js';
+import { ASYMMETRIC_ALGORITHMS, type SecurityYml } from './config.js';
 
 export type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | Uint8Array>;
 

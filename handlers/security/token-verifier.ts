@@ -1,25 +1,9 @@
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import { LightError, reasonOf } from '../../core/errors/light-error.js';
+import type { VerificationStats, VerifiedClaims } from '../../core/identity.js';
 import type { KeyResolver } from './key-resolver.js';
-import type { SecurityYml } from './security-config.js';
+import type { SecurityYml } from './config.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
-
-/** What later handlers need of a verified token. */
-export interface VerifiedClaims {
-  clientId: string | undefined;
-  userId: string | undefined;
-  subject: string | undefined;
-  issuer: string | undefined;
-  scopes: string[];
-  expiresAt: number | undefined;
-  payload: JWTPayload;
-}
-
-/** Counts published for tests and metrics: how often a signature was really checked. */
-export interface VerificationStats {
-  verifications: number;
-  cacheHits: number;
-}
 
 type TokenKind = 'jwt' | 'scope';
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Tracer } from 'opentracing';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Logger } from '../../core/logger.js';
-import type { TracingYml } from './tracing-config.js';
+import type { TracingYml } from './config.js';
 
 export interface ManagedTracer {
   tracer: Tracer;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LightError, LightService, withRequestContext, type Exchange } from '../../core/index.js';
+import { LightError, LightService, withRequestContext, type Exchange } from '../../index.js';
 
 export const ORDERS_TOPIC = 'demo.orders';
 export const DEMO_CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), 'config');

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ensureKafka } from '../../scripts/kafka-local.js';
-import type { ConsumedEvent, Exchange } from '../../core/index.js';
+import type { ConsumedEvent, Exchange } from '../../index.js';
 import { ORDERS_TOPIC, startOrderService } from './order-service.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';

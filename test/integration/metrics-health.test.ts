@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
-import { LightService } from '../../core/service.js';
+import { LightService } from '../../index.js';
 import { configDir, consumerYml } from '../support/config-dir.js';
 import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.js';
 

@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import { expressRequestContext, withRequestContext } from '../../core/http/server-context.js';
-import { LightService } from '../../core/service.js';
+import { LightService } from '../../index.js';
 import type { Exchange } from '../../core/exchange.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
 import { close, listen } from '../support/http.js';

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
-import { LightService } from '../../core/service.js';
-import type { VerificationStats } from '../../handlers/security/token-verifier.js';
-import type { RecordClaims } from '../../handlers/security/security-handler.js';
-import { Attachment } from '../../core/attachments.js';
+import { LightService } from '../../index.js';
+import type { RecordClaims } from '../../core/identity.js';
+import { Attachment, Shared } from '../../core/attachments.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
 import { AUDIENCE, hmacWithPublicKey, ISSUER, JwksServer, makeKey, signToken, unsecuredToken, type TestKey } from '../support/jwt.js';
 import { createTopics, headerText, produceRaw, readTopic, uniqueName, waitFor } from '../support/kafka.js';
@@ -43,7 +42,7 @@ async function startSecured(topic: string, jwksUrl: string, extraSecurity = ''):
   const service = await LightService.create({ configDir: dir });
   const seen: Seen[] = [];
   service.consumer.handle(topic, (exchange) => {
-    seen.push({ label: (exchange.value as { label: string }).label, claims: exchange.attachments.get(Attachment.claims) as RecordClaims });
+    seen.push({ label: (exchange.value as { label: string }).label, claims: exchange.attachments.get(Attachment.claims)! });
   });
   await service.start();
   return { service, seen };
@@ -153,7 +152,7 @@ describe('JWT security on consumed records', function () {
     const records = Array.from({ length: 1000 }, (_, n) => ({ value: JSON.stringify({ label: `r${n}` }), headers: { Authorization: `Bearer ${token}` } }));
     await produceRaw(topic, records);
     await waitFor(() => seen.length === 1000, 60_000, '1,000 records');
-    const stats = service.services.shared.get('security.stats') as VerificationStats;
+    const stats = service.services.shared.get(Shared.verificationStats)!;
     expect(stats).to.deep.equal({ verifications: 1, cacheHits: 999 });
 
     await produceRaw(topic, [{ value: JSON.stringify({ label: 'new-token' }), headers: { Authorization: `Bearer ${await signToken(signer, { user_id: 'user-2' })}` } }]);

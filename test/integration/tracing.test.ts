@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer } from 'node:http';
 import { withRequestContext } from '../../core/http/server-context.js';
-import { LightService } from '../../core/service.js';
+import { LightService } from '../../index.js';
 import type { Exchange } from '../../core/exchange.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
 import type { IncomingHttpHeaders } from 'node:http';

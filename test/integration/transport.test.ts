@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
-import { LightService } from '../../core/service.js';
-import type { ConsumedEvent } from '../../core/consumer.js';
+import { LightService } from '../../index.js';
+import type { ConsumedEvent } from '../../core/kafka/consumer.js';
 import { createTopics, headerText, produceRaw, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 const FIXTURE_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'e2e', 'config');

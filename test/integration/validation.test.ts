@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LightError } from '../../core/errors/light-error.js';
 import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
-import { LightService } from '../../core/service.js';
+import { LightService } from '../../index.js';
 import type { Exchange } from '../../core/exchange.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
 import { TestSchemaRegistry } from '../support/schema-registry-server.js';

@@ -1,8 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
+import { TypedMap } from '../../core/attachments.js';
 import type { HandlerServices } from '../../core/chain/handler.js';
 import type { ConfigLoader } from '../../core/config/loader.js';
+import { Health } from '../../core/health.js';
 import { createLogger, type Logger } from '../../core/logger.js';
+import { HeaderPropagation } from '../../core/propagation.js';
+import { TransactionInterceptors } from '../../core/transactions.js';
 
 /** Handler services for unit tests that build chains without a service (no Kafka: rawProducer refuses). */
 export function testServices(loader: ConfigLoader, overrides: Partial<HandlerServices> & { logger?: Logger } = {}): HandlerServices {
@@ -10,7 +14,7 @@ export function testServices(loader: ConfigLoader, overrides: Partial<HandlerSer
     serviceId: 'test-service',
     logger: createLogger({ level: 'silent' }),
     config: loader,
-    shared: new Map(),
+    shared: new TypedMap(),
     extra: {},
     events: new EventEmitter(),
     metricsRegistry: new Registry(),
@@ -20,6 +24,9 @@ export function testServices(loader: ConfigLoader, overrides: Partial<HandlerSer
       },
     },
     fetch: globalThis.fetch,
+    propagation: new HeaderPropagation(),
+    health: new Health(async () => ({ ready: true, checks: {} })),
+    transactions: new TransactionInterceptors(),
     addCloseHook: () => undefined,
     ...overrides,
   };

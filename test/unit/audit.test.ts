@@ -1,3 +1,4 @@
+import { BUILTIN_CATALOG } from '../../handlers/index.js';
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ async function auditRun(auditYml: string, behaviour: (exchange: Exchange) => Pro
   // audit.yml refers to a file in the same temp folder
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'audit.yml'), auditYml.replace('AUDIT_FILE', join(dir, 'audit.log')));
-  const { table } = await buildChains(loader, testServices(loader, { serviceId: 'svc-audit' }));
+  const { table } = await buildChains(loader, testServices(loader, { serviceId: 'svc-audit' }), BUILTIN_CATALOG);
   const chain = compose([...table.resolve('consume', 'orders')!.handlers, (exchange) => behaviour(exchange)]);
   return { dir, run: (exchange) => chain(exchange, async () => undefined) };
 }
@@ -32,7 +33,17 @@ function consumed(): Exchange {
     key: 'order-7',
     headers: RecordHeaders.from({ 'X-Correlation-Id': 'c-9', 'X-Traceability-Id': 't-9', caller_id: 'svc-a', Authorization: 'Bearer secret' }),
   });
-  exchange.attachments.set(Attachment.claims, { clientId: 'client-a', userId: 'user-1', scopeClientId: undefined, scopes: [] });
+  exchange.attachments.set(Attachment.claims, {
+    clientId: 'client-a',
+    userId: 'user-1',
+    scopeClientId: undefined,
+    scopes: [],
+    callerId: 'svc-a',
+    subject: undefined,
+    issuer: undefined,
+    expiresAt: undefined,
+    payload: {},
+  });
   return exchange;
 }
 

@@ -1,3 +1,4 @@
+import { BUILTIN_CATALOG } from '../../handlers/index.js';
 import { expect } from 'chai';
 import { buildChains } from '../../core/chain/chain-builder.js';
 import { compose } from '../../core/chain/compose.js';
@@ -12,7 +13,7 @@ import { testServices } from '../support/services.js';
 async function correlationChain(extraYml = ''): Promise<(exchange: Exchange) => Promise<void>> {
   const dir = configDir({ 'handler.yml': 'handlers: [correlation]\ndefaultHandlers:\n  consume: [correlation]\n', 'correlation.yml': extraYml });
   const loader = new ConfigLoader({ configDir: dir, env: {} });
-  const { table } = await buildChains(loader, testServices(loader, { serviceId: 'svc-b' }));
+  const { table } = await buildChains(loader, testServices(loader, { serviceId: 'svc-b' }), BUILTIN_CATALOG);
   const chain = compose(table.resolve('consume', 'any')!.handlers);
   return (exchange) => chain(exchange, async () => undefined);
 }
@@ -29,7 +30,7 @@ describe('correlation handler', () => {
     expect(exchange.headers.get('X-Correlation-Id')).to.equal('c-1');
     expect(exchange.headers.get('X-Traceability-Id')).to.equal('t-1');
     expect(exchange.headers.getAll('caller_id')).to.deep.equal(['svc-b']);
-    expect(exchange.attachments.get(Attachment.callerId)).to.equal('svc-b');
+    expect(exchange.attachments.get(Attachment.identity)?.callerId).to.equal('svc-b');
   });
 
   it('generates a missing correlation id once per unit of work and keeps it', async () => {
@@ -68,7 +69,7 @@ describe('correlation handler', () => {
       await run(exchange);
       contextId = currentContext()!.headers.get('X-Correlation-Id');
     });
-    expect(exchange.attachments.get(Attachment.callerId)).to.equal('svc-a');
+    expect(exchange.attachments.get(Attachment.identity)?.callerId).to.equal('svc-a');
     expect(contextId).to.equal(exchange.headers.get('X-Correlation-Id'));
     expect(exchange.attachments.get(Attachment.logger)).to.have.property('info');
   });

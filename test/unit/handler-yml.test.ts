@@ -1,3 +1,4 @@
+import { BUILTIN_CATALOG } from '../../handlers/index.js';
 import { expect } from 'chai';
 import { buildChains } from '../../core/chain/chain-builder.js';
 import { compose } from '../../core/chain/compose.js';
@@ -38,7 +39,7 @@ const registered = new Map<string, unknown>([
 async function build(files: Record<string, string>) {
   const dir = configDir(files);
   const loader = new ConfigLoader({ configDir: dir, env: {} });
-  return { dir, built: await buildChains(loader, testServices(loader), registered) };
+  return { dir, built: await buildChains(loader, testServices(loader), BUILTIN_CATALOG, registered) };
 }
 
 async function buildError(files: Record<string, string>): Promise<LightError> {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lightErrorOf } from '../support/errors.js';
-import { toConsumerSettings, toProducerSettings } from '../../handlers/kafka/properties.js';
+import { toConsumerSettings, toProducerSettings } from '../../core/kafka/properties.js';
 
 describe('Kafka properties -> kafkajs options', () => {
   it('maps the producer properties', () => {

@@ -1,3 +1,4 @@
+import { BUILTIN_CATALOG } from '../../handlers/index.js';
 import { expect } from 'chai';
 import { buildChains } from '../../core/chain/chain-builder.js';
 import { compose } from '../../core/chain/compose.js';
@@ -7,7 +8,6 @@ import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders } from '../../core/headers.js';
 import { Attachment } from '../../core/attachments.js';
 import { contextFromRecord, runWithContext } from '../../core/request-context.js';
-import type { RecordClaims } from '../../handlers/security/security-handler.js';
 import { configDir } from '../support/config-dir.js';
 import { AUDIENCE, ISSUER, makeKey, signToken, type TestKey } from '../support/jwt.js';
 import { testServices } from '../support/services.js';
@@ -19,7 +19,7 @@ async function securityChain(securityYml: string, key: TestKey): Promise<(exchan
     'keys/signer.pem': key.publicPem,
   });
   const loader = new ConfigLoader({ configDir: dir, env: {} });
-  const { table } = await buildChains(loader, testServices(loader));
+  const { table } = await buildChains(loader, testServices(loader), BUILTIN_CATALOG);
   const chain = compose(table.resolve('consume', 'any')!.handlers);
   return (exchange) => chain(exchange, async () => undefined);
 }
@@ -64,7 +64,7 @@ describe('security handler options', () => {
     const scopeToken = await signToken(key, { scope: 'order.w', client_id: 'svc-a-client' });
     const exchange = record('orders', { Authorization: `Bearer ${user}`, 'X-Scope-Token': `Bearer ${scopeToken}`, caller_id: 'svc-a' });
     await run(exchange);
-    const claims = exchange.attachments.get(Attachment.claims) as RecordClaims;
+    const claims = exchange.attachments.get(Attachment.claims)!;
     expect(claims).to.deep.include({ clientId: 'web', scopeClientId: 'svc-a-client', callerId: 'svc-a' });
     expect(claims.scopes).to.deep.equal(['order.w']);
     // Without the scope token the user's own scopes do not reach order.w.

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { LightError } from '../../core/errors/light-error.js';
-import { deserialize, serialize } from '../../handlers/kafka/serde.js';
+import { deserialize, serialize } from '../../core/kafka/serde.js';
 
 function codeOf(work: () => unknown): string | undefined {
   try {

@@ -1,3 +1,4 @@
+import { BUILTIN_CATALOG } from '../../handlers/index.js';
 import { expect } from 'chai';
 import { MockTracer } from 'opentracing';
 import { buildChains } from '../../core/chain/chain-builder.js';
@@ -22,7 +23,7 @@ describe('tracing handler with a provided tracer', () => {
       'tracing.yml': 'tracer: provided\ntagNames:\n  destination: kafka.topic\n',
     });
     const loader = new ConfigLoader({ configDir: dir, env: {} });
-    const { table } = await buildChains(loader, testServices(loader, { extra: { tracer } }));
+    const { table } = await buildChains(loader, testServices(loader, { extra: { tracer } }), BUILTIN_CATALOG);
     const failing = compose([
       ...table.resolve('consume', 'orders')!.handlers,
       async () => {
@@ -49,7 +50,7 @@ describe('tracing handler with a provided tracer', () => {
   it('refuses tracer: provided without a tracer', async () => {
     const dir = configDir({ 'handler.yml': 'handlers: [tracing]\n', 'tracing.yml': 'tracer: provided\n' });
     const loader = new ConfigLoader({ configDir: dir, env: {} });
-    const error = await buildChains(loader, testServices(loader)).then(() => undefined, (e: unknown) => e);
+    const error = await buildChains(loader, testServices(loader), BUILTIN_CATALOG).then(() => undefined, (e: unknown) => e);
     expect(String(error)).to.contain('ERR13001').and.contain('tracing.yml').and.contain('tracer');
   });
 });

@@ -2,44 +2,13 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
+import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
-import type { RecordClaims } from '../security/security-handler.js';
+import { DEFAULT_IDENTITY_HEADERS, type Identity } from '../../core/identity.js';
+import { AUDIT_SCHEMA, type AuditYml } from './config.js';
 import { formatTimestamp } from './timestamp-format.js';
 
-export interface AuditYml {
-  enabled: boolean;
-  headers: string[];
-  audit: string[];
-  mask: string[];
-  auditOnError: boolean;
-  timestampFormat: string;
-  auditTarget: 'logfile' | 'topic';
-  auditFile: string;
-  auditTopic: string;
-}
-
-const AUDIT_FIELDS = ['client_id', 'user_id', 'scope_client_id', 'serviceId', 'direction', 'topic', 'partition', 'offset', 'key', 'statusCode', 'errorCode', 'processingTime', 'timestamp'];
-
-export const AUDIT_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    enabled: { type: 'boolean', default: true },
-    headers: { type: 'array', items: { type: 'string' }, default: ['X-Correlation-Id', 'X-Traceability-Id', 'caller_id'] },
-    audit: {
-      type: 'array',
-      items: { enum: AUDIT_FIELDS },
-      default: ['client_id', 'user_id', 'scope_client_id', 'serviceId', 'direction', 'topic', 'partition', 'offset', 'key', 'statusCode', 'errorCode', 'processingTime', 'timestamp'],
-    },
-    mask: { type: 'array', items: { type: 'string' }, default: [] },
-    auditOnError: { type: 'boolean', default: false },
-    timestampFormat: { type: 'string', minLength: 1, default: 'iso' },
-    auditTarget: { enum: ['logfile', 'topic'], default: 'logfile' },
-    auditFile: { type: 'string', default: '' },
-    auditTopic: { type: 'string', default: 'light-kafka-audit' },
-  },
-} as const;
 
 const MASK = '****';
 
@@ -51,12 +20,13 @@ export default defineHandler<AuditYml>({
   name: 'audit',
   configName: 'audit',
   configSchema: AUDIT_SCHEMA,
+  defaultConfigDir: folderOf(import.meta.url),
   create(config, services) {
     const masked = new Set(config.mask.map((name) => name.toLowerCase()));
     const auditLogger = services.logger.child({ audit: true });
 
     function buildRecord(exchange: Exchange, error: unknown, elapsedMs: number): Record<string, unknown> {
-      const claims = exchange.attachments.get(Attachment.claims) as RecordClaims | undefined;
+      const claims = exchange.attachments.get(Attachment.claims);
       const failure = error === undefined ? undefined : failureStatusOf(error);
       const available: Record<string, unknown> = {
         client_id: claims?.clientId,
@@ -74,8 +44,9 @@ export default defineHandler<AuditYml>({
         timestamp: formatTimestamp(new Date(), config.timestampFormat),
       };
       const record: Record<string, unknown> = {};
+      const identity = exchange.identity;
       for (const name of config.headers) {
-        const value = exchange.headers.get(name);
+        const value = identityValue(identity, name) ?? exchange.headers.get(name);
         if (value !== undefined) record[name] = masked.has(name.toLowerCase()) ? MASK : value;
       }
       for (const field of config.audit) {
@@ -127,3 +98,18 @@ export default defineHandler<AuditYml>({
     };
   },
 });
+
+/**
+ * The correlation id, traceability id and caller come from the resolved identity, so an audit `headers` entry
+ * that names one of them by its default name (X-Correlation-Id, ...) or by the name correlation.yml gives it
+ * finds the value whatever header it travelled under.
+ */
+function identityValue(identity: Identity, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  const matches = (field: keyof typeof DEFAULT_IDENTITY_HEADERS): boolean =>
+    lower === DEFAULT_IDENTITY_HEADERS[field].toLowerCase() || lower === identity.headers[field].toLowerCase();
+  if (matches('correlationId')) return identity.correlationId;
+  if (matches('traceabilityId')) return identity.traceabilityId;
+  if (matches('callerId')) return identity.callerId;
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CompressionTypes, ConsumerConfig, KafkaConfig, ProducerConfig, SASLOptions } from 'kafkajs';
-import { LightError } from '../../core/errors/light-error.js';
+import { LightError } from '../errors/light-error.js';
 
 /**
  * The one place where Kafka's own dotted client property names (as light-4j and the Java client use them)

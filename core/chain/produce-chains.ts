@@ -1,7 +1,7 @@
-import { compose } from './chain/compose.js';
-import type { ChainTable } from './chain/chain-table.js';
-import type { Handler } from './chain/handler.js';
-import { LightError } from './errors/light-error.js';
+import { compose } from './compose.js';
+import type { ChainTable } from './chain-table.js';
+import type { Handler } from './handler.js';
+import { LightError } from '../errors/light-error.js';
 
 /** The composed produce chain of each topic, composed on first use and kept. */
 export class ProduceChains {

@@ -1,12 +1,14 @@
 import { FORMAT_TEXT_MAP, followsFrom, Tags, type Span, type SpanContext, type Tracer } from 'opentracing';
-import { Attachment, ContextValue } from '../../core/attachments.js';
+import { Attachment, ContextValue, TypedMap } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
+import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
-import { HeaderNames, type RecordHeaders } from '../../core/headers.js';
-import { currentContext } from '../../core/request-context.js';
+import { HeaderNames, RecordHeaders } from '../../core/headers.js';
+import { currentContext, runWithContext } from '../../core/request-context.js';
+import type { TransactionInfo } from '../../core/transactions.js';
+import { TRACING_SCHEMA, type TagNames, type TracingYml } from './config.js';
 import { createTracer } from './tracer-factory.js';
-import { TRACING_SCHEMA, type TagNames, type TracingYml } from './tracing-config.js';
 
 /** Trace headers of any supported tracer; only these are read from or written to records. */
 const TRACE_HEADERS: readonly string[] = [HeaderNames.jaegerTrace, HeaderNames.traceparent, HeaderNames.tracestate];
@@ -54,12 +56,13 @@ export default defineHandler<TracingYml>({
   name: 'tracing',
   configName: 'tracing',
   configSchema: TRACING_SCHEMA,
+  defaultConfigDir: folderOf(import.meta.url),
   async create(config, services) {
-    const { file } = services.config.locate('tracing');
+    const { file } = services.config.locate('tracing', folderOf(import.meta.url));
     const managed = await createTracer(config, config.serviceName || services.serviceId, services.logger, services.extra.tracer, file);
     const { tracer } = managed;
-    services.shared.set('tracer', tracer);
     services.addCloseHook(() => managed.close());
+    services.transactions.add(<T>(info: TransactionInfo, run: () => Promise<T>) => traceTransaction(tracer, info, run));
     const names: TagNames = config.tagNames;
 
     function commonTags(exchange: Exchange, operation: string): Record<string, unknown> {
@@ -68,8 +71,7 @@ export default defineHandler<TracingYml>({
         [names.destination]: exchange.topic,
         [names.operation]: operation,
       };
-      const correlationId = exchange.headers.get(HeaderNames.correlationId);
-      const traceabilityId = exchange.headers.get(HeaderNames.traceabilityId);
+      const { correlationId, traceabilityId } = exchange.identity;
       if (correlationId) tags[names.correlationId] = correlationId;
       if (traceabilityId) tags[names.traceabilityId] = traceabilityId;
       if (exchange.keyString !== null && !Buffer.isBuffer(exchange.key)) tags[names.key] = exchange.keyString;
@@ -107,7 +109,7 @@ export default defineHandler<TracingYml>({
 
     async function traceProduce(exchange: Exchange, next: () => Promise<void>): Promise<void> {
       const context = currentContext();
-      const parent = (context?.values.get(ContextValue.span) as Span | undefined)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
+      const parent = context?.values.get(ContextValue.span)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
       // Tags are added after the start: every OpenTracing tracer supports addTags, not all read start-time tags.
       const span = tracer.startSpan(`${exchange.topic} send`, parent ? { childOf: parent } : {});
       span.addTags({ ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER });
@@ -117,7 +119,7 @@ export default defineHandler<TracingYml>({
 
     async function traceConsume(exchange: Exchange, next: () => Promise<void>): Promise<void> {
       const producerContext = extractFrom(tracer, exchange.headers);
-      const group = exchange.attachments.get(Attachment.consumerGroup) as string | undefined;
+      const group = exchange.attachments.get(Attachment.consumerGroup);
       // The parent is the producer's span (so both share one trace in every tracer); the reference says the
       // relation is follows-from (jaeger records it as such, OpenTelemetry as a link).
       const span = tracer.startSpan(
@@ -144,3 +146,24 @@ export default defineHandler<TracingYml>({
     };
   },
 });
+
+/**
+ * One span per transaction of the transactional producer, active while the transaction's work runs, so each
+ * record's producer span is its child. Errors mark it.
+ */
+async function traceTransaction<T>(tracer: Tracer, info: TransactionInfo, run: () => Promise<T>): Promise<T> {
+  const outer = currentContext();
+  const parent = outer?.values.get(ContextValue.span);
+  const span = tracer.startSpan(`transaction ${info.transactionalId}`, parent ? { childOf: parent } : {});
+  span.addTags({ 'messaging.system': 'kafka', 'messaging.kafka.transactional_id': info.transactionalId });
+  const values = new TypedMap(outer?.values);
+  values.set(ContextValue.span, span);
+  try {
+    const result = await runWithContext({ headers: outer?.headers.clone() ?? new RecordHeaders(), values }, run);
+    span.finish();
+    return result;
+  } catch (error) {
+    span.setTag(Tags.ERROR, true).log({ event: 'error', message: error instanceof Error ? error.message : String(error) }).finish();
+    throw error;
+  }
+}

@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, EachBatchPayload } from 'kafkajs';
-import type { ConsumerSettings } from '../handlers/kafka/properties.js';
-import type { RecordOutcome, RecordProcessor } from '../handlers/kafka/record-processor.js';
-import { LightError, reasonOf } from './errors/light-error.js';
-import type { BusinessHandler, ConsumeChains } from './consume-chains.js';
-import type { Logger } from './logger.js';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { BusinessHandler, ConsumeChains } from '../chain/consume-chains.js';
+import { LightError, reasonOf } from '../errors/light-error.js';
+import { RecordHeaders } from '../headers.js';
+import type { Logger } from '../logger.js';
+import type { ConsumedRecord } from './dead-letter.js';
+import type { ConsumerSettings } from './properties.js';
+import type { RecordOutcome, RecordProcessor } from './record-processor.js';
 
 const HEARTBEAT_EVERY_MS = 100;
 
@@ -24,20 +26,29 @@ export interface ConsumedEvent {
  * Events: 'record' (ConsumedEvent, after each record), 'partitionStopped' (failurePolicy: stop), 'groupJoin',
  * 'crash' (kafkajs gave up; it restarts unless the error is not retriable).
  */
+export interface LightConsumerParts {
+  consumer: Consumer;
+  chains: ConsumeChains;
+  processor: RecordProcessor;
+  settings: ConsumerSettings;
+  partitionsConsumedConcurrently: number;
+  subscribeTimeoutMs: number;
+  logger: Logger;
+}
+
 export class LightConsumer extends EventEmitter {
   private started = false;
   private joined = false;
+  private readonly consumer: Consumer;
+  private readonly chains: ConsumeChains;
+  private readonly processor: RecordProcessor;
+  private readonly settings: ConsumerSettings;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly consumer: Consumer,
-    private readonly chains: ConsumeChains,
-    private readonly processor: RecordProcessor,
-    private readonly settings: ConsumerSettings,
-    private readonly partitionsConsumedConcurrently: number,
-    private readonly logger: Logger,
-    private readonly subscribeTimeoutMs = 30_000,
-  ) {
+  constructor(private readonly parts: LightConsumerParts) {
     super();
+    ({ consumer: this.consumer, chains: this.chains, processor: this.processor, settings: this.settings, logger: this.logger } = parts);
+    const consumer = this.consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       this.joined = true;
       this.emit('groupJoin', event.payload);
@@ -80,7 +91,7 @@ export class LightConsumer extends EventEmitter {
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.partitionsConsumedConcurrently,
+      partitionsConsumedConcurrently: this.parts.partitionsConsumedConcurrently,
       ...(this.settings.autoCommitInterval !== undefined ? { autoCommitInterval: this.settings.autoCommitInterval } : {}),
       ...(this.settings.autoCommitThreshold !== undefined ? { autoCommitThreshold: this.settings.autoCommitThreshold } : {}),
       eachBatch: (payload) => this.consumeBatch(payload),
@@ -92,7 +103,7 @@ export class LightConsumer extends EventEmitter {
    * use has them a moment after the first metadata request; anything else fails with ERR12007.
    */
   private async subscribe(topics: (string | RegExp)[]): Promise<void> {
-    const deadline = Date.now() + this.subscribeTimeoutMs;
+    const deadline = Date.now() + this.parts.subscribeTimeoutMs;
     for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
       try {
         await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
@@ -100,7 +111,7 @@ export class LightConsumer extends EventEmitter {
       } catch (error) {
         const missingTopic = (error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
         if (!missingTopic || Date.now() + wait > deadline) {
-          throw new LightError('ERR12007', { topics: topics.map(String).join(', '), timeoutMs: this.subscribeTimeoutMs, reason: reasonOf(error) }, { cause: error });
+          throw new LightError('ERR12007', { topics: topics.map(String).join(', '), timeoutMs: this.parts.subscribeTimeoutMs, reason: reasonOf(error) }, { cause: error });
         }
         this.logger.warn('topic not there yet; subscribing again', { topics: topics.map(String), retryInMs: wait });
         await sleep(wait);
@@ -129,7 +140,7 @@ export class LightConsumer extends EventEmitter {
         pause();
         return;
       }
-      const outcome = await this.processor.process({ topic, partition, message, highWatermark: batch.highWatermark }, chain, isRunning, heartbeat);
+      const outcome = await this.processor.process(consumedRecord(topic, partition, message), chain, { isRunning, heartbeat }, batch.highWatermark);
       if (outcome.kind === 'interrupted') break;
       if (outcome.kind === 'stopped') {
         pause();
@@ -150,4 +161,16 @@ export class LightConsumer extends EventEmitter {
     }
     await heartbeat();
   }
+}
+
+function consumedRecord(topic: string, partition: number, message: KafkaMessage): ConsumedRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key ?? null,
+    value: message.value,
+    headers: RecordHeaders.from(message.headers),
+  };
 }

@@ -1,24 +1,15 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { defineHandler } from '../../core/chain/handler.js';
-import { addFormats } from '../../core/config/ajv-formats.js';
-import { LightError, reasonOf } from '../../core/errors/light-error.js';
-import type { Exchange } from '../../core/exchange.js';
-import { deserialize } from '../kafka/serde.js';
-import { readReferencedFile } from '../../core/config/referenced-file.js';
-import { TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
+import { defineHandler } from '../../../core/chain/handler.js';
+import { addFormats } from '../../../core/config/ajv-formats.js';
+import { LightError, reasonOf } from '../../../core/errors/light-error.js';
+import type { Exchange } from '../../../core/exchange.js';
+import { deserialize } from '../../../core/kafka/serde.js';
+import { folderOf } from '../../../core/config/folder-of.js';
+import { readReferencedFile } from '../../../core/config/referenced-file.js';
+import { JSON_SCHEMA_CONFIG_SCHEMA, type JsonSchemaYml } from './config.js';
 
 
-export interface JsonSchemaYml {
-  enabled: boolean;
-  topics: Record<string, TopicSchemas>;
-}
-
-export const JSON_SCHEMA_CONFIG_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { enabled: { type: 'boolean', default: true }, topics: TOPIC_SCHEMAS_SCHEMA },
-} as const;
 
 interface TopicValidators {
   value?: ValidateFunction;
@@ -35,8 +26,9 @@ export default defineHandler<JsonSchemaYml>({
   name: 'validation/json-schema',
   configName: 'json-schema',
   configSchema: JSON_SCHEMA_CONFIG_SCHEMA,
+  defaultConfigDir: folderOf(import.meta.url),
   create(config, services) {
-    const { file: configFile, dir: baseDir } = services.config.locate('json-schema');
+    const { file: configFile, dir: baseDir } = services.config.locate('json-schema', folderOf(import.meta.url));
     const draft07 = new Ajv({ allErrors: false, strict: false });
     const draft2020 = new Ajv2020({ allErrors: false, strict: false });
     addFormats(draft07);

@@ -1,46 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
+import { folderOf } from '../../core/config/folder-of.js';
 import type { Exchange } from '../../core/exchange.js';
+import { identityFromHeaders, type IdentityHeaderNames } from '../../core/identity.js';
 import { currentContext } from '../../core/request-context.js';
-
-export interface CorrelationYml {
-  enabled: boolean;
-  autogenCorrelationID: boolean;
-  correlationIdHeader: string;
-  traceabilityIdHeader: string;
-  callerIdHeader: string;
-  setCallerId: boolean;
-  callerId: string;
-}
-
-export const CORRELATION_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    enabled: { type: 'boolean', default: true },
-    autogenCorrelationID: { type: 'boolean', default: true },
-    correlationIdHeader: { type: 'string', minLength: 1, default: 'X-Correlation-Id' },
-    traceabilityIdHeader: { type: 'string', minLength: 1, default: 'X-Traceability-Id' },
-    callerIdHeader: { type: 'string', minLength: 1, default: 'caller_id' },
-    setCallerId: { type: 'boolean', default: true },
-    callerId: { type: 'string', default: '' },
-  },
-} as const;
+import { CORRELATION_SCHEMA, type CorrelationYml } from './config.js';
 
 /**
  * X-Correlation-Id / X-Traceability-Id / caller_id. Produce: copies the ids from the request context onto the
  * record, generates a correlation id where none exists (once per unit of work: it goes back into the context),
  * and writes this service's id as caller_id. Consume: generates a missing correlation id the same way and
- * leaves the caller's id on the exchange. Both: a logger with the ids bound.
+ * keeps the caller's id. Both: publishes the resolved ids as the exchange's identity (Attachment.identity), which
+ * tracing, security, metrics and audit read, and a logger with the ids bound.
  */
 export default defineHandler<CorrelationYml>({
   name: 'correlation',
   configName: 'correlation',
   configSchema: CORRELATION_SCHEMA,
+  defaultConfigDir: folderOf(import.meta.url),
   create(config, services) {
     const callerId = config.callerId || services.serviceId;
+    const names: IdentityHeaderNames = {
+      correlationId: config.correlationIdHeader,
+      traceabilityId: config.traceabilityIdHeader,
+      callerId: config.callerIdHeader,
+    };
     const idHeaders = [config.correlationIdHeader, config.traceabilityIdHeader];
+    // Renamed ids must still be taken from incoming requests and records into the unit of work.
+    services.propagation.add(...idHeaders);
 
     function ensureCorrelationId(exchange: Exchange): void {
       const context = currentContext();
@@ -63,19 +51,11 @@ export default defineHandler<CorrelationYml>({
 
     return async function correlation(exchange, next) {
       ensureCorrelationId(exchange);
-      if (exchange.direction === 'produce') {
-        if (config.setCallerId) exchange.headers.set(config.callerIdHeader, callerId);
-        exchange.attachments.set(Attachment.callerId, callerId);
-      } else {
-        exchange.attachments.set(Attachment.callerId, exchange.headers.get(config.callerIdHeader));
-      }
-      exchange.attachments.set(
-        Attachment.logger,
-        services.logger.child({
-          correlationId: exchange.headers.get(config.correlationIdHeader),
-          traceabilityId: exchange.headers.get(config.traceabilityIdHeader),
-        }),
-      );
+      if (exchange.direction === 'produce' && config.setCallerId) exchange.headers.set(config.callerIdHeader, callerId);
+      const identity = identityFromHeaders(exchange.headers, names);
+      if (exchange.direction === 'produce') identity.callerId = callerId;
+      exchange.attachments.set(Attachment.identity, identity);
+      exchange.attachments.set(Attachment.logger, services.logger.child({ correlationId: identity.correlationId, traceabilityId: identity.traceabilityId }));
       await next();
     };
   },

@@ -1,6 +1,6 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { createRequire } from 'node:module';
-import { LightError, reasonOf } from '../../core/errors/light-error.js';
+import { LightError, reasonOf } from '../../../core/errors/light-error.js';
 
 type Middleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
 // The CommonJS build of mappersmith, the one the registry client itself runs on.

@@ -1,32 +1,13 @@
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
-import { defineHandler } from '../../core/chain/handler.js';
-import { LightError, reasonOf } from '../../core/errors/light-error.js';
-import type { Exchange } from '../../core/exchange.js';
-import { readReferencedFile } from '../../core/config/referenced-file.js';
-import { TOPIC_SCHEMAS_SCHEMA, type TopicSchemas } from './schema-files.js';
+import { defineHandler } from '../../../core/chain/handler.js';
+import { LightError, reasonOf } from '../../../core/errors/light-error.js';
+import type { Exchange } from '../../../core/exchange.js';
+import { folderOf } from '../../../core/config/folder-of.js';
+import { readReferencedFile } from '../../../core/config/referenced-file.js';
+import { AVRO_SCHEMA, type AvroYml } from './config.js';
 import { createSchemaRegistry, registryStatus, SCHEMA_REGISTRY_SCHEMA, unavailable, type SchemaRegistryYml } from './schema-registry.js';
 
-export interface AvroYml {
-  enabled: boolean;
-  autoRegister: boolean;
-  compatibility: string;
-  topics: Record<string, TopicSchemas>;
-}
-
-export const AVRO_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    enabled: { type: 'boolean', default: true },
-    autoRegister: { type: 'boolean', default: true },
-    compatibility: {
-      enum: ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'],
-      default: 'BACKWARD',
-    },
-    topics: TOPIC_SCHEMAS_SCHEMA,
-  },
-} as const;
 
 type Field = 'key' | 'value';
 
@@ -50,10 +31,11 @@ export default defineHandler<AvroYml>({
   name: 'validation/avro',
   configName: 'avro',
   configSchema: AVRO_SCHEMA,
-  decodesValue: true,
+  defaultConfigDir: folderOf(import.meta.url),
   create(config, services) {
-    const { file: configFile, dir: baseDir } = services.config.locate('avro');
-    const registryYml = services.config.load<SchemaRegistryYml>('schema-registry', { schema: SCHEMA_REGISTRY_SCHEMA, required: true }).config;
+    const folder = folderOf(import.meta.url);
+    const { file: configFile, dir: baseDir } = services.config.locate('avro', folder);
+    const registryYml = services.config.load<SchemaRegistryYml>('schema-registry', { schema: SCHEMA_REGISTRY_SCHEMA, defaultDir: folder }).config;
     const registry: SchemaRegistry = createSchemaRegistry(registryYml, services.serviceId);
 
     const schemas = new Map<string, LocalSchema>(); // `${topic}-${field}` = the subject

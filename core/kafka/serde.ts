@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import { LightError, reasonOf } from '../../core/errors/light-error.js';
-import type { SerdeFormat } from './config-schemas.js';
+import { LightError, reasonOf } from '../errors/light-error.js';
+import type { SerdeFormat } from './client-config.js';
 
 /** Turns a value into record bytes. Buffers pass through untouched whatever the format. */
 export function serialize(value: unknown, format: SerdeFormat, topic: string, field: 'key' | 'value'): Buffer | null {

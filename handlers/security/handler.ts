@@ -1,20 +1,13 @@
-import { Attachment } from '../../core/attachments.js';
+import { Attachment, Shared } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
+import { folderOf } from '../../core/config/folder-of.js';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { HeaderNames } from '../../core/headers.js';
 import { currentContext } from '../../core/request-context.js';
+import { SECURITY_SCHEMA, type SecurityYml } from './config.js';
 import { createKeyResolver } from './key-resolver.js';
-import { SECURITY_SCHEMA, type SecurityYml } from './security-config.js';
-import { TokenVerifier, type VerifiedClaims } from './token-verifier.js';
-
-/** The claims a consumed record's token carried, as the security handler leaves them on the exchange. */
-export interface RecordClaims extends VerifiedClaims {
-  /** client_id of the X-Scope-Token, when one was verified. */
-  scopeClientId: string | undefined;
-  /** The caller_id header of the record. */
-  callerId: string | undefined;
-}
+import { TokenVerifier } from './token-verifier.js';
 
 /**
  * JWT security. Consume: verifies the Bearer token in Authorization (and X-Scope-Token when configured), checks
@@ -25,11 +18,12 @@ export default defineHandler<SecurityYml>({
   name: 'security',
   configName: 'security',
   configSchema: SECURITY_SCHEMA,
+  defaultConfigDir: folderOf(import.meta.url),
   async create(config, services) {
-    const { file, dir } = services.config.locate('security');
+    const { file, dir } = services.config.locate('security', folderOf(import.meta.url));
     const { resolve, algorithms } = await createKeyResolver(config, file, dir);
     const verifier = new TokenVerifier(config, resolve, algorithms);
-    services.shared.set('security.stats', verifier.stats);
+    services.shared.set(Shared.verificationStats, verifier.stats);
     const skip = new Set(config.skipTopics);
 
     async function verifyConsumed(exchange: Exchange): Promise<void> {
@@ -44,10 +38,10 @@ export default defineHandler<SecurityYml>({
         scopes = scopeClaims.scopes;
         scopeClientId = scopeClaims.clientId;
       }
-      const callerId = exchange.headers.get(HeaderNames.callerId);
+      const { callerId } = exchange.identity;
       checkScopes(config, exchange.topic, scopes);
       checkCaller(config, exchange.topic, callerId);
-      exchange.attachments.set(Attachment.claims, { ...claims, scopes, scopeClientId, callerId } satisfies RecordClaims);
+      exchange.attachments.set(Attachment.claims, { ...claims, scopes, scopeClientId, callerId });
     }
 
     function attachToken(exchange: Exchange): void {

@@ -1,11 +1,10 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { Attachment } from '../../core/attachments.js';
 import { defineHandler } from '../../core/chain/handler.js';
-import type { ConsumedEvent } from '../../core/consumer.js';
+import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
-import type { RecordClaims } from '../security/security-handler.js';
-import { errorCodeOf } from '../kafka/dead-letter.js';
-import { METRICS_SCHEMA, type MetricsYml } from './metrics-config.js';
+import type { ConsumedEvent } from '../../core/kafka/consumer.js';
+import { METRICS_SCHEMA, type MetricsYml } from './config.js';
 
 const RECORD_LABELS = ['serviceId', 'topic', 'direction', 'clientId', 'callerId', 'status'] as const;
 
@@ -22,8 +21,12 @@ export default defineHandler<MetricsYml>({
   name: 'metrics',
   configName: 'metrics',
   configSchema: METRICS_SCHEMA,
+  defaultConfigDir: folderOf(import.meta.url),
   create(config, services) {
     const registry = services.metricsRegistry;
+    if (config.server.enabled) {
+      services.health.serve({ registry, host: config.server.host, port: config.server.port, brokerCheckTimeoutMs: config.brokerCheckTimeoutMs });
+    }
     const p = config.prefix;
     if (config.collectDefaultMetrics && !registry.getSingleMetric(`${p}process_cpu_user_seconds_total`)) {
       collectDefaultMetrics({ register: registry, prefix: p });
@@ -42,7 +45,7 @@ export default defineHandler<MetricsYml>({
     );
     services.events.on('record', (event: ConsumedEvent) => {
       if (event.outcome.kind === 'deadLettered') {
-        deadLettered.inc({ serviceId: services.serviceId, topic: event.topic, code: errorCodeOf(event.outcome.error) });
+        deadLettered.inc({ serviceId: services.serviceId, topic: event.topic, code: failureStatusOf(event.outcome.error).code });
       }
     });
 
@@ -55,13 +58,13 @@ export default defineHandler<MetricsYml>({
         status = String(failureStatusOf(error).statusCode);
         throw error;
       } finally {
-        const claims = exchange.attachments.get(Attachment.claims) as RecordClaims | undefined;
+        const claims = exchange.attachments.get(Attachment.claims);
         const labels = {
           serviceId: services.serviceId,
           topic: exchange.topic,
           direction: exchange.direction,
           clientId: claims?.clientId ?? '',
-          callerId: (exchange.attachments.get(Attachment.callerId) as string | undefined) ?? exchange.headers.get('caller_id') ?? '',
+          callerId: exchange.identity.callerId ?? '',
           status,
         };
         records.inc(labels);
