@@ -9,12 +9,17 @@ import type { Identity, RecordClaims, VerificationStats } from './identity.js';
 export class TypedKey<T> {
   /** Carries T for the compiler only. */
   declare readonly valueType?: T;
-  constructor(readonly name: string) {}
+  /** Registered by name, so two copies of the package (or a handler package of its own) share the key. */
+  readonly id: symbol;
+  constructor(readonly name: string) {
+    this.id = Symbol.for(name);
+  }
   toString(): string {
     return `TypedKey(${this.name})`;
   }
 }
 
+/** A typed key; give it a name of your own namespace (e.g. 'my-company.tenant'): keys with one name are one key. */
 export function typedKey<T>(name: string): TypedKey<T> {
   return new TypedKey<T>(name);
 }
@@ -24,7 +29,7 @@ export function typedKey<T>(name: string): TypedKey<T> {
  * Plain string keys still work for a service's own code (their values are `unknown`).
  */
 export class TypedMap {
-  private readonly entries = new Map<TypedKey<unknown> | string, unknown>();
+  private readonly entries = new Map<symbol | string, unknown>();
 
   constructor(from?: TypedMap) {
     if (from) for (const [key, value] of from.entries) this.entries.set(key, value);
@@ -33,47 +38,51 @@ export class TypedMap {
   get<T>(key: TypedKey<T>): T | undefined;
   get(key: string): unknown;
   get(key: TypedKey<unknown> | string): unknown {
-    return this.entries.get(key);
+    return this.entries.get(idOf(key));
   }
 
   set<T>(key: TypedKey<T>, value: T): this;
   set(key: string, value: unknown): this;
   set(key: TypedKey<unknown> | string, value: unknown): this {
-    this.entries.set(key, value);
+    this.entries.set(idOf(key), value);
     return this;
   }
 
   has(key: TypedKey<unknown> | string): boolean {
-    return this.entries.has(key);
+    return this.entries.has(idOf(key));
   }
 
   delete(key: TypedKey<unknown> | string): boolean {
-    return this.entries.delete(key);
+    return this.entries.delete(idOf(key));
   }
+}
+
+function idOf(key: TypedKey<unknown> | string): symbol | string {
+  return typeof key === 'string' ? key : key.id;
 }
 
 /** Keys of the exchange attachments the built-in handlers share. */
 export const Attachment = {
   /** Logger with correlationId / traceabilityId bound (correlation handler). */
-  logger: typedKey<Logger>('logger'),
+  logger: typedKey<Logger>('light-kafka.logger'),
   /** The correlation id, traceability id and caller of the record, as the correlation handler resolved them. */
-  identity: typedKey<Identity>('identity'),
+  identity: typedKey<Identity>('light-kafka.identity'),
   /** The claims of the record's verified token (security handler, consume). */
-  claims: typedKey<RecordClaims>('claims'),
+  claims: typedKey<RecordClaims>('light-kafka.claims'),
   /** Consume: the consumer group the record is processed in. */
-  consumerGroup: typedKey<string>('consumerGroup'),
+  consumerGroup: typedKey<string>('light-kafka.consumerGroup'),
   /** The record's span (tracing handler). */
-  span: typedKey<Span>('span'),
+  span: typedKey<Span>('light-kafka.span'),
 } as const;
 
 /** Keys of the request context's values the built-in handlers share. */
 export const ContextValue = {
   /** The active span of the unit of work: records produced and calls made in it are its children. */
-  span: typedKey<Span>('span'),
+  span: typedKey<Span>('light-kafka.span'),
 } as const;
 
 /** Keys of what built-in handlers publish in `services.shared` at start. */
 export const Shared = {
   /** How often the security handler really verified a token, and how often its cache answered. */
-  verificationStats: typedKey<VerificationStats>('verificationStats'),
+  verificationStats: typedKey<VerificationStats>('light-kafka.verificationStats'),
 } as const;

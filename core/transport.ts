@@ -54,7 +54,7 @@ export interface RawSender {
 }
 
 /** Attachment under which LightProducer and LightTransaction hand each record's send call to the produce transport. */
-export const SEND_CALL = typedKey<SendCall>('sendCall');
+export const SEND_CALL = typedKey<SendCall>('light-kafka.sendCall');
 
 export type { SendCall };
 export type { Exchange, RecordMetadata };

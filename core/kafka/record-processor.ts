@@ -37,6 +37,8 @@ export interface RecordProcessorParts {
   /** The headers a record's request context takes (the service's propagated headers). */
   propagatedHeaders: readonly string[];
   logger: Logger;
+  /** Waits between attempts; default a timer (tests pass their own to see the backoff). */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 /**
@@ -89,7 +91,7 @@ export class RecordProcessor {
     let remaining = Math.min(retryDelayMs * retryBackoffMultiplier ** (attempt - 1), maxRetryDelayMs);
     while (remaining > 0 && control.isRunning()) {
       const slice = Math.min(remaining, 1000);
-      await sleep(slice);
+      await (this.parts.sleep ?? sleep)(slice);
       remaining -= slice;
       await control.heartbeat();
     }
