@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ensureKafka } from '../../scripts/kafka-local.js';
 import type { ConsumedEvent, Exchange } from '../../index.js';
+import { PROCESSING_MS } from './handlers/stamp.js';
 import { ORDERS_TOPIC, startOrderService } from './order-service.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     say(`  key:     ${exchange.keyString}`);
     say(`  value:   ${JSON.stringify(exchange.value)}`);
     for (const [name, value] of exchange.headers) say(`  header:  ${name}: ${value.toString('utf8')}`);
-    say(`  consume chain took ${(exchange.attachments.get('processingMs') as number).toFixed(2)} ms`);
+    say(`  consume chain took ${(exchange.attachments.get(PROCESSING_MS) ?? 0).toFixed(2)} ms`);
   } finally {
     say('stopping the service');
     await orderService.stop();

@@ -1,4 +1,8 @@
+import { typedKey } from '../../../core/attachments.js';
 import { defineHandler } from '../../../core/chain/handler.js';
+
+/** Where the timing handler leaves how long the rest of the chain took (ms): a typed attachment key. */
+export const PROCESSING_MS = typedKey<number>('demo.processingMs');
 
 /** A custom produce handler: stamps each outgoing record with a header whose value comes from stamp.yml. */
 export default defineHandler<{ stamp: string }>({
@@ -19,7 +23,7 @@ export const timing = defineHandler({
     return async function timing(exchange, next) {
       const started = process.hrtime.bigint();
       await next();
-      exchange.attachments.set('processingMs', Number(process.hrtime.bigint() - started) / 1e6);
+      exchange.attachments.set(PROCESSING_MS, Number(process.hrtime.bigint() - started) / 1e6);
     };
   },
 });
