@@ -7,7 +7,7 @@ import type { HandlerSpec } from './handler-spec.js';
 
 /**
  * The handler modules a service can name without a path: the package entry hands the engine its built-ins
- * (handlers/index.ts), each imported only when a handler.yml names it.
+ * (the built-in table of the handlers folder), each imported only when a handler.yml names it.
  */
 export interface HandlerCatalog {
   builtins: Readonly<Record<string, () => Promise<unknown>>>;
