@@ -158,6 +158,7 @@ export class LightService {
     });
     const consumer = new LightConsumer({
       consumer: clients.consumer,
+      stopRestarts: () => clients.stopConsumerRestarts(),
       chains: new ConsumeChains(table),
       processor,
       settings: consumerSettings,

@@ -58,7 +58,8 @@ export async function buildChains(
   for (const list of execLists) {
     const transport = list.aliases.find((alias) => transportKind(declared.get(alias)!.module) && disabled.includes(alias));
     if (transport) {
-      throw new LightError('ERR13009', { file, key: list.key, module: transport, reason: 'is a transport and cannot be disabled' });
+      const module = declared.get(transport)!.spec.module;
+      throw new LightError('ERR13009', { file, key: list.key, module, reason: `(alias ${transport}) is a transport and cannot be disabled by enabled: false` });
     }
   }
 

@@ -18,6 +18,7 @@ export class KafkaClients {
   /** Sends past every chain, acks from all in-sync replicas. */
   readonly rawSender: RawSender;
   private admin: Admin | undefined;
+  private consumerRestarts = true;
   private adminTimeoutMs: number | undefined;
 
   constructor(
@@ -32,7 +33,13 @@ export class KafkaClients {
     this.transactional = transactionalId
       ? producerKafka.producer({ ...plainConfig, transactionalId, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
       : undefined;
-    this.consumer = new Kafka(withLogging(consumerSettings.client, logger, 'consumer')).consumer(consumerSettings.consumer);
+    // kafkajs restarts a crashed consumer on a timer; a crash that lands while the service stops would bring the
+    // consumer back after stop() returned, so restarts end once the consumer stops.
+    const restartOnFailure = async (): Promise<boolean> => this.consumerRestarts;
+    this.consumer = new Kafka(withLogging(consumerSettings.client, logger, 'consumer')).consumer({
+      ...consumerSettings.consumer,
+      retry: { ...consumerSettings.consumer.retry, restartOnFailure },
+    });
     this.brokers = [...new Set([...producerSettings.client.brokers as string[], ...(consumerSettings.client.brokers as string[])])];
     const plain = this.plain;
     this.rawSender = {
@@ -44,6 +51,11 @@ export class KafkaClients {
         });
       },
     };
+  }
+
+  /** A crash of the consumer no longer restarts it (it is stopping for good). */
+  stopConsumerRestarts(): void {
+    this.consumerRestarts = false;
   }
 
   /** kafka-producer.yml's per-send options. */

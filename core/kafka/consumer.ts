@@ -28,6 +28,8 @@ export interface ConsumedEvent {
  */
 export interface LightConsumerParts {
   consumer: Consumer;
+  /** Ends kafkajs's restarts after a crash, so a consumer that stopped stays stopped. */
+  stopRestarts?: () => void;
   chains: ConsumeChains;
   processor: RecordProcessor;
   settings: ConsumerSettings;
@@ -121,6 +123,7 @@ export class LightConsumer extends EventEmitter {
 
   /** Waits for the records in flight, commits their offsets, leaves the group and disconnects. */
   async stop(): Promise<void> {
+    this.parts.stopRestarts?.();
     if (!this.started) return;
     this.started = false;
     await this.consumer.disconnect();

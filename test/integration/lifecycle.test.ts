@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 
-describe('service lifecycle', function () {
+describe('service lifecycle @broker', function () {
   this.timeout(90_000);
 
   it('stops gracefully on SIGTERM: logs the stop and exits 0', async () => {

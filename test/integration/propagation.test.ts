@@ -9,7 +9,7 @@ import type { Exchange } from '../../core/exchange.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
 import { close, listen } from '../support/http.js';
 import { AUDIENCE, ISSUER, JwksServer, makeKey, signToken } from '../support/jwt.js';
-import { createTopics, headerText, readTopic, uniqueName, waitFor } from '../support/kafka.js';
+import { createTopics, readTopic, uniqueName, waitFor } from '../support/kafka.js';
 
 const HANDLER_YML = `handlers: [correlation, security, metrics, audit, kafka/producer@producer]
 chains:
@@ -31,7 +31,7 @@ function serviceConfig(serviceId: string, jwksUrl: string, auditYml: string): st
   });
 }
 
-describe('one business request across HTTP and Kafka hops', function () {
+describe('one business request across HTTP and Kafka hops @broker', function () {
   this.timeout(120_000);
   const cleanup: (() => Promise<void>)[] = [];
 

@@ -37,29 +37,77 @@ export interface ReadRecord {
 
 /**
  * Reads a topic from the beginning with a plain kafkajs consumer in a fresh group (independent of the
- * code under test) until `count` records arrived or `timeoutMs` passed; waits `settleMs` more for extras.
+ * code under test) until `count` records arrived or `timeoutMs` passed.
  */
-export async function readTopic(
-  topic: string,
-  options: { count: number; timeoutMs?: number; settleMs?: number; readUncommitted?: boolean },
-): Promise<ReadRecord[]> {
-  const consumer = rawKafka().consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false });
+export async function readTopic(topic: string, options: { count: number; timeoutMs?: number; readUncommitted?: boolean }): Promise<ReadRecord[]> {
   const records: ReadRecord[] = [];
+  await reading(topic, options.readUncommitted ?? false, records, async () => {
+    const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+    while (records.length < options.count && Date.now() < deadline) await sleep(50);
+  });
+  return records;
+}
+
+const READ_MARKER = 'x-test-read-marker';
+
+/**
+ * Everything a topic holds now, with nothing left to chance: it appends a marker record to every partition and
+ * reads until each marker arrived, so a record written before the call is never missed and no sleep decides.
+ * Markers (of this and earlier calls) are left out of the result. Under read_committed a marker is seen only once
+ * every transaction before it ended, so open transactions make this wait (and time out after `timeoutMs`).
+ */
+export async function readToEnd(topic: string, options: { timeoutMs?: number; readUncommitted?: boolean } = {}): Promise<ReadRecord[]> {
+  const marker = randomUUID();
+  const admin = rawKafka().admin();
+  await admin.connect();
+  let partitions: number[];
+  try {
+    const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+    partitions = metadata!.partitions.map((partition) => partition.partitionId);
+  } finally {
+    await admin.disconnect();
+  }
+  const producer = rawKafka().producer({ idempotent: true });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: partitions.map((partition) => ({ partition, value: null, headers: { [READ_MARKER]: marker } })) });
+  } finally {
+    await producer.disconnect();
+  }
+  const records: ReadRecord[] = [];
+  const markersSeen = new Set<number>();
+  await reading(topic, options.readUncommitted ?? false, records, async () => {
+    await waitFor(() => markersSeen.size === partitions.length, options.timeoutMs ?? 20_000, `the read markers of ${topic}`);
+  }, (record) => {
+    const seen = record.headers[READ_MARKER];
+    if (seen === undefined) return true;
+    if (seen.toString() === marker) markersSeen.add(record.partition);
+    return false;
+  });
+  return records;
+}
+
+async function reading(
+  topic: string,
+  readUncommitted: boolean,
+  records: ReadRecord[],
+  until: () => Promise<void>,
+  keep: (record: ReadRecord) => boolean = () => true,
+): Promise<void> {
+  const consumer = rawKafka().consumer({ groupId: uniqueName('reader'), readUncommitted });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ topic: t, partition, message }) => {
-        records.push(toRecord(t, partition, message));
+        const record = toRecord(t, partition, message);
+        if (keep(record)) records.push(record);
       },
     });
-    const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-    while (records.length < options.count && Date.now() < deadline) await sleep(100);
-    if (options.settleMs) await sleep(options.settleMs);
+    await until();
   } finally {
     await consumer.disconnect();
   }
-  return records;
 }
 
 function toRecord(topic: string, partition: number, message: KafkaMessage): ReadRecord {

@@ -82,6 +82,26 @@ export class JaegerAgentStub {
     return this.socket.address().port;
   }
 
+  /**
+   * Sends one sampled span named `sentinel` from a fresh jaeger tracer and waits until it arrived. UDP on loopback
+   * keeps the order of one receiving socket's queue, so every packet a tracer flushed before this call is in
+   * `spans` once it returns: an absence of spans is then a fact, not the outcome of a sleep.
+   */
+  async sentinel(timeoutMs = 10_000): Promise<void> {
+    const { initTracer } = require('jaeger-client') as typeof import('jaeger-client');
+    const tracer = initTracer(
+      { serviceName: 'sentinel', sampler: { type: 'const', param: 1 }, reporter: { agentHost: '127.0.0.1', agentPort: this.port, flushIntervalMs: 10 } },
+      { logger: { info: () => undefined, error: () => undefined } },
+    );
+    tracer.startSpan('sentinel').finish();
+    await new Promise<void>((resolve) => tracer.close(() => resolve()));
+    const deadline = Date.now() + timeoutMs;
+    while (!this.spans.some((span) => span.service === 'sentinel')) {
+      if (Date.now() > deadline) throw new Error(`the sentinel span did not reach the agent stub in ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   stop(): Promise<void> {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }

@@ -13,15 +13,30 @@ import { formatTimestamp } from '../../handlers/audit/timestamp-format.js';
 import { configDir } from '../support/config-dir.js';
 import { testServices } from '../support/services.js';
 
-async function auditRun(auditYml: string, behaviour: (exchange: Exchange) => Promise<void>): Promise<{ dir: string; run: (e: Exchange) => Promise<void> }> {
+interface AuditRun {
+  dir: string;
+  run: (e: Exchange) => Promise<void>;
+  /** Runs the close hooks, as a stopping service does: the audit file is complete after it. */
+  close: () => Promise<void>;
+}
+
+async function auditRun(auditYml: string, behaviour: (exchange: Exchange) => Promise<void>): Promise<AuditRun> {
   const dir = configDir({ 'handler.yml': 'handlers: [audit]\ndefaultHandlers:\n  consume: [audit]\n' });
   const loader = new ConfigLoader({ configDir: dir, env: {} });
   // audit.yml refers to a file in the same temp folder
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'audit.yml'), auditYml.replace('AUDIT_FILE', join(dir, 'audit.log')));
-  const { table } = await buildChains(loader, testServices(loader, { serviceId: 'svc-audit' }), BUILTIN_CATALOG);
+  const closeHooks: (() => Promise<void> | void)[] = [];
+  const services = testServices(loader, { serviceId: 'svc-audit', addCloseHook: (hook) => void closeHooks.push(hook) });
+  const { table } = await buildChains(loader, services, BUILTIN_CATALOG);
   const chain = compose([...table.resolve('consume', 'orders')!.handlers, (exchange) => behaviour(exchange)]);
-  return { dir, run: (exchange) => chain(exchange, async () => undefined) };
+  return {
+    dir,
+    run: (exchange) => chain(exchange, async () => undefined),
+    close: async () => {
+      for (const hook of closeHooks.splice(0)) await hook();
+    },
+  };
 }
 
 function consumed(): Exchange {
@@ -92,17 +107,16 @@ describe('audit handler', () => {
 
   it('with auditOnError writes only failed records; fields and headers are configurable', async () => {
     let fail = false;
-    const { dir, run } = await auditRun('auditFile: AUDIT_FILE\nauditOnError: true\nheaders: [caller_id]\naudit: [topic, statusCode]\ntimestampFormat: epochMillis\n', async () => {
+    const { dir, run, close } = await auditRun('auditFile: AUDIT_FILE\nauditOnError: true\nheaders: [caller_id]\naudit: [topic, statusCode]\ntimestampFormat: epochMillis\n', async () => {
       if (fail) throw new Error('boom');
     });
     await run(consumed());
     fail = true;
     await run(consumed()).catch(() => undefined);
     await run(consumed()).catch(() => undefined);
-    // Two failures, one success: exactly the two failed records are audited (and nothing follows).
-    await lines(dir, 2);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await lines(dir, 2)).to.deep.equal([
+    // Two failures, one success: exactly the two failed records are audited (closing flushed everything).
+    await close();
+    expect(await lines(dir, 0)).to.deep.equal([
       { caller_id: 'svc-a', topic: 'orders', statusCode: 500 },
       { caller_id: 'svc-a', topic: 'orders', statusCode: 500 },
     ]);

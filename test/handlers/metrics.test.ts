@@ -26,7 +26,7 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
   return { status: response.status, body: await response.text() };
 }
 
-describe('metrics and health over HTTP', function () {
+describe('metrics handler and health over HTTP @broker', function () {
   this.timeout(180_000);
 
   it('/metrics shows labelled record series, consumer lag and dead letters', async () => {
@@ -53,6 +53,9 @@ describe('metrics and health over HTTP', function () {
       if (n === 5) throw new Error('fails on purpose');
       processed += 1;
     });
+    // The consumer's 'record' event comes once a record's outcome is final (dead letter written included).
+    let finished = 0;
+    service.consumer.on('record', () => void (finished += 1));
     await service.start();
     try {
       const port = service.healthPort!;
@@ -61,8 +64,8 @@ describe('metrics and health over HTTP', function () {
       const during = (await get(port, '/metrics')).body;
       expect(valueOf(during, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(3);
       release();
-      await waitFor(() => processed === 4, 30_000, 'the rest');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await waitFor(() => finished === 5, 30_000, 'all five records, the dead letter of the fifth included');
+      expect(processed).to.equal(4);
 
       const { status, body } = await get(port, '/metrics');
       expect(status).to.equal(200);
@@ -84,8 +87,9 @@ describe('metrics and health over HTTP', function () {
   });
 
   it('readiness is true once the consumer joined its group, and false when the broker stops', async () => {
-    // A broker of its own, so stopping it disturbs no other test.
-    const port = 19092;
+    // A broker of its own, so stopping it disturbs no other test: 10000 above the suite's (helpers running side by
+    // side each set their own LIGHT_KAFKA_LOCAL_PORT, so each gets its own second broker too).
+    const port = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092) + 10_000;
     let kafka: KafkaHandle | undefined = await ensureKafka({ port, useKafkaBrokersEnv: false });
     expect(kafka.owned, `a broker already runs on ${port}`).to.equal(true);
     const topic = uniqueName('ready');

@@ -194,11 +194,21 @@ defaultHandlers:
 
     it('a transport that is disabled', async () => {
       const error = await buildError({
+        'wire.mjs': "export default { name: 'wire', transport: 'produce', create: () => async () => undefined };\n",
+        'wire.yml': 'enabled: false\n',
+        'handler.yml': 'handlers: [./wire.mjs@wire]\ndefaultHandlers:\n  produce: [wire]\n',
+      });
+      expect(error.code).to.equal('ERR13009');
+      expect(error.message).to.contain('defaultHandlers.produce').and.contain('./wire.mjs').and.contain('cannot be disabled');
+    });
+
+    it('kafka-producer.yml has no enabled key: the Kafka transport cannot be switched off', async () => {
+      const error = await buildError({
         'kafka-producer.yml': 'enabled: false\n',
         'handler.yml': 'handlers: [kafka/producer@producer]\ndefaultHandlers:\n  produce: [producer]\n',
       });
-      expect(error.code).to.be.oneOf(['ERR13001', 'ERR13009']);
-      expect(error.message).to.contain('kafka-producer.yml');
+      expect(error.code).to.equal('ERR13001');
+      expect(error.message).to.contain('kafka-producer.yml').and.contain('enabled');
     });
   });
 });
