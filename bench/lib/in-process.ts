@@ -4,6 +4,7 @@ import { buildChains } from '../../core/chain/chain-builder.js';
 import type { Handler } from '../../core/chain/handler.js';
 import { Exchange } from '../../core/exchange.js';
 import { PROPAGATED_HEADERS, RecordHeaders } from '../../core/headers.js';
+import { HeaderPropagation } from '../../core/propagation.js';
 import { contextFromRecord, runWithContext } from '../../core/request-context.js';
 import type { LightService } from '../../index.js';
 
@@ -29,7 +30,10 @@ export async function chainOverheadMicros(size: number, iterations: number): Pro
  * token already verified, JSON Schema) as the consumer runs it: a fresh exchange and request context per record.
  */
 export async function fullChainMicros(service: LightService, topic: string, token: string, value: object, iterations: number): Promise<number> {
-  const { table } = await buildChains(service.config, service.services, BUILTIN_CATALOG);
+  // A second build of the service's chains: handlers register their header names in a propagation of their own
+  // (the service's is frozen once it started).
+  const services = { ...service.services, propagation: new HeaderPropagation(service.services.propagation.extras) };
+  const { table } = await buildChains(service.config, services, BUILTIN_CATALOG);
   const chain = compose([...table.resolve('consume', topic)!.handlers, async () => undefined]);
   const raw = Buffer.from(JSON.stringify(value));
   const run = async (n: number): Promise<void> => {

@@ -66,11 +66,21 @@ export default defineHandler<AuditYml>({
       file = stream;
     }
 
+    // Every writer that meets a full buffer waits on one shared 'drain', not a listener each.
+    let draining: Promise<void> | undefined;
+    function drained(stream: WriteStream): Promise<void> {
+      draining ??= once(stream, 'drain').then(
+        () => void (draining = undefined),
+        () => void (draining = undefined),
+      );
+      return draining;
+    }
+
     async function write(record: Record<string, unknown>, exchange: Exchange): Promise<void> {
       if (config.auditTarget === 'topic') {
         await services.rawProducer.send(config.auditTopic, [{ key: exchange.keyString, value: JSON.stringify(record) }]);
       } else if (file) {
-        if (!file.write(JSON.stringify(record) + '\n')) await once(file, 'drain');
+        if (!file.write(JSON.stringify(record) + '\n')) await drained(file);
       } else {
         auditLogger.info('audit', record);
       }
