@@ -18,9 +18,8 @@ export interface SchemaRegistryYml {
 export const SCHEMA_REGISTRY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['url'],
   properties: {
-    url: { type: 'string', format: 'uri' },
+    url: { type: 'string', format: 'uri', default: 'http://127.0.0.1:8081' },
     username: { type: 'string', default: '' },
     password: { type: 'string', default: '' },
     timeoutMs: { type: 'integer', minimum: 1, default: 5000 },
