@@ -1,8 +1,10 @@
 /**
- * A real single-node Apache Kafka (KRaft, broker + controller) on 127.0.0.1 for the demo, the tests and the
- * benchmarks. The jars come from Maven Central through Maven into .kafka-local/ (git-ignored).
+ * A real Apache Kafka on 127.0.0.1 for the demo, the tests and the benchmarks: one KRaft node (broker +
+ * controller), or a cluster of 3 such nodes (replication factor 3, min.insync.replicas 2) for fault tests.
+ * The jars come from Maven Central through Maven into .kafka-local/ (git-ignored). A node's data is kept across a
+ * stop and a start; `fresh` (--fresh) starts from empty log folders.
  *
- *   node dist/scripts/kafka-local.js start|stop|status|fetch
+ *   node dist/scripts/kafka-local.js start [--brokers 3] [--fresh] | stop | status | fetch
  *
  * KAFKA_BROKERS points everything at an existing cluster instead; a broker already answering on the port is reused.
  */
@@ -21,9 +23,16 @@ export const KAFKA_VERSION_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom.xml
 export interface LocalKafkaOptions {
   /** Where jars, data and logs go. Default: LIGHT_KAFKA_LOCAL_DIR or <package>/.kafka-local. */
   dir?: string;
-  /** Broker port on 127.0.0.1 (the controller uses port + 1). Default: LIGHT_KAFKA_LOCAL_PORT or 9092. */
+  /**
+   * The first node's broker port on 127.0.0.1. Node i (1-based) listens on port + 2(i-1), its controller on the
+   * port after it. Default: LIGHT_KAFKA_LOCAL_PORT or 9092.
+   */
   port?: number;
-  /** Java heap, e.g. 768m. Default: LIGHT_KAFKA_LOCAL_HEAP or 768m. */
+  /** Nodes in the cluster: 1 or 3. Default: LIGHT_KAFKA_LOCAL_BROKERS or 1. */
+  brokers?: number;
+  /** Empty every node's log folder before it starts (default: keep the data of an earlier run). */
+  fresh?: boolean;
+  /** Java heap per node, e.g. 768m. Default: LIGHT_KAFKA_LOCAL_HEAP, or 768m for one node and 512m each for 3. */
   heap?: string;
   /** How long to wait for the broker to answer. */
   readyTimeoutMs?: number;
@@ -37,7 +46,20 @@ export interface KafkaHandle {
   brokers: string;
   /** True when this call started the broker (and `stop` will stop it). */
   owned: boolean;
+  /** The local nodes, for fault tests (empty for KAFKA_BROKERS). */
+  nodes: LocalNode[];
   stop(): Promise<void>;
+}
+
+/** One local KRaft node: kill it (SIGKILL by default, as a crash) and start it again with its data. */
+export interface LocalNode {
+  nodeId: number;
+  /** host:port of its broker listener. */
+  address: string;
+  pid(): number | undefined;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the node again (keeping its data) and waits until its broker answers. */
+  restart(): Promise<void>;
 }
 
 interface Paths {
@@ -52,20 +74,44 @@ interface Paths {
   fetchLog: string;
 }
 
-function resolveOptions(options: LocalKafkaOptions): Required<Omit<LocalKafkaOptions, 'log'>> & { log: (line: string) => void } {
+type ResolvedOptions = Required<Omit<LocalKafkaOptions, 'log'>> & { log: (line: string) => void };
+
+function resolveOptions(options: LocalKafkaOptions): ResolvedOptions {
+  const brokers = options.brokers ?? Number(process.env.LIGHT_KAFKA_LOCAL_BROKERS ?? 1);
+  if (brokers !== 1 && brokers !== 3) throw new Error(`a local cluster has 1 or 3 brokers, not ${brokers}`);
   return {
     useKafkaBrokersEnv: options.useKafkaBrokersEnv ?? true,
     dir: options.dir ?? process.env.LIGHT_KAFKA_LOCAL_DIR ?? join(PACKAGE_ROOT, '.kafka-local'),
     port: options.port ?? Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092),
-    heap: options.heap ?? process.env.LIGHT_KAFKA_LOCAL_HEAP ?? '768m',
+    brokers,
+    fresh: options.fresh ?? false,
+    heap: options.heap ?? process.env.LIGHT_KAFKA_LOCAL_HEAP ?? (brokers === 1 ? '768m' : '512m'),
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
     log: options.log ?? ((line) => process.stderr.write(`[kafka-local] ${line}\n`)),
   };
 }
 
-/** The jars are shared; each port has its own data, config, pid and log files, so brokers can run side by side. */
-function pathsOf(dir: string, port: number): Paths {
-  const suffix = port === 9092 ? '' : `-${port}`;
+/** Where node `nodeId` of a cluster of `size` nodes whose first broker port is `port` listens. */
+interface NodeLayout {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  paths: Paths;
+}
+
+function clusterLayout(opts: ResolvedOptions): NodeLayout[] {
+  return Array.from({ length: opts.brokers }, (_, index) => {
+    const port = opts.port + 2 * index;
+    return { nodeId: index + 1, port, controllerPort: port + 1, paths: pathsOf(opts.dir, opts.port, opts.brokers, index + 1) };
+  });
+}
+
+/**
+ * The jars are shared; each node has its own data, config, pid and log files, so clusters can run side by side.
+ * A single node on 9092 keeps the historical names (data/, broker.pid, broker.log).
+ */
+function pathsOf(dir: string, port: number, size = 1, nodeId = 1): Paths {
+  const suffix = (port === 9092 ? '' : `-${port}`) + (size === 1 ? '' : `-c${size}n${nodeId}`);
   return {
     dir,
     libs: join(dir, 'libs'),
@@ -79,34 +125,101 @@ function pathsOf(dir: string, port: number): Paths {
   };
 }
 
-/** Returns a broker that answers: KAFKA_BROKERS, one already running on the port, or a new local one. */
+/** Returns brokers that answer: KAFKA_BROKERS, a local cluster already running on the ports, or a new one. */
 export async function ensureKafka(options: LocalKafkaOptions = {}): Promise<KafkaHandle> {
   const opts = resolveOptions(options);
   const external = opts.useKafkaBrokersEnv ? process.env.KAFKA_BROKERS : undefined;
   if (external) {
     if (!(await answersMetadata(external, 15_000))) throw new Error(`KAFKA_BROKERS=${external} does not answer a metadata request`);
-    return { brokers: external, owned: false, stop: async () => undefined };
+    return { brokers: external, owned: false, nodes: [], stop: async () => undefined };
   }
-  const brokers = `127.0.0.1:${opts.port}`;
-  const paths = pathsOf(opts.dir, opts.port);
-  const runningPid = readPid(paths);
-  if ((await portOpen(opts.port)) || runningPid !== undefined) {
-    if (await answersMetadata(brokers, opts.readyTimeoutMs)) {
-      opts.log(`reusing the broker already running on ${brokers}`);
-      return { brokers, owned: false, stop: async () => undefined };
+  const layout = clusterLayout(opts);
+  const brokers = layout.map((node) => `127.0.0.1:${node.port}`).join(',');
+  const nodes = layout.map((node) => localNode(node, opts));
+  const running = layout.filter((node) => readPid(node.paths) !== undefined);
+  if ((await portOpen(opts.port)) || running.length > 0) {
+    const size = await clusterSize(`127.0.0.1:${opts.port}`, opts.readyTimeoutMs);
+    if (size === opts.brokers) {
+      opts.log(`reusing the ${size}-broker cluster already running on ${brokers}`);
+      return { brokers, owned: false, nodes, stop: async () => undefined };
+    }
+    if (size !== undefined) {
+      throw new Error(`a ${size}-broker Kafka already runs on 127.0.0.1:${opts.port}, not ${opts.brokers}: stop it (npm run kafka:stop) or set LIGHT_KAFKA_LOCAL_PORT`);
     }
     if (await portOpen(opts.port)) throw new Error(`port ${opts.port} is taken by something that is not a Kafka broker; set LIGHT_KAFKA_LOCAL_PORT`);
   }
   await fetchKafka(options);
-  startBroker(paths, opts);
+  const clusterId = prepareLogFolders(layout, opts);
   try {
-    await waitUntilReady(paths, brokers, opts.readyTimeoutMs);
+    for (const node of layout) startNode(node, layout, clusterId, opts);
+    await waitUntilReady(layout, opts.brokers, opts.readyTimeoutMs);
   } catch (error) {
-    await stopBroker(paths);
+    await Promise.all(layout.map((node) => stopBroker(node.paths)));
     throw error;
   }
-  opts.log(`broker ready on ${brokers} (logs in ${paths.dir})`);
-  return { brokers, owned: true, stop: () => stopBroker(paths) };
+  opts.log(`${opts.brokers === 1 ? 'broker' : `${opts.brokers}-broker cluster`} ready on ${brokers} (logs in ${opts.dir})`);
+  return { brokers, owned: true, nodes, stop: () => Promise.all(layout.map((node) => stopBroker(node.paths))).then(() => undefined) };
+}
+
+function localNode(node: NodeLayout, opts: ResolvedOptions): LocalNode {
+  const address = `127.0.0.1:${node.port}`;
+  return {
+    nodeId: node.nodeId,
+    address,
+    pid: () => readPid(node.paths),
+    kill: async (signal = 'SIGKILL') => {
+      const pid = readPid(node.paths);
+      if (pid === undefined) return;
+      process.kill(pid, signal);
+      const deadline = Date.now() + 30_000;
+      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    },
+    restart: async () => {
+      if (readPid(node.paths) !== undefined) throw new Error(`node ${node.nodeId} (${address}) is still running`);
+      const layout = clusterLayout(opts);
+      startNode(node, layout, clusterIdOf(node.paths)!, opts);
+      const deadline = Date.now() + opts.readyTimeoutMs;
+      while (!(await portOpen(node.port)) || !(await answersMetadata(address, 5_000))) {
+        if (readPid(node.paths) === undefined) throw new Error(`node ${node.nodeId} exited during start; see ${node.paths.brokerLog}:\n${tail(node.paths.stdout)}`);
+        if (Date.now() > deadline) throw new Error(`node ${node.nodeId} did not answer within ${opts.readyTimeoutMs} ms`);
+        await sleep(200);
+      }
+    },
+  };
+}
+
+/**
+ * Formats the nodes' log folders with one cluster id, unless they hold a formatted cluster already (its data is
+ * kept) and no fresh start was asked for. Returns the cluster id.
+ */
+function prepareLogFolders(layout: NodeLayout[], opts: ResolvedOptions): string {
+  const ids = layout.map((node) => (opts.fresh ? undefined : clusterIdOf(node.paths)));
+  const kept = ids[0];
+  if (kept !== undefined && ids.every((id) => id === kept)) {
+    opts.log(`keeping the data of cluster ${kept} (--fresh starts from empty log folders)`);
+    return kept;
+  }
+  const clusterId = newClusterId();
+  for (const node of layout) {
+    rmSync(node.paths.data, { recursive: true, force: true });
+    mkdirSync(node.paths.data, { recursive: true });
+    writeFileSync(node.paths.properties, serverProperties(node, layout));
+    writeFileSync(node.paths.log4j, log4jProperties(node.paths.brokerLog));
+    const format = spawnSync(
+      'java',
+      ['-cp', join(node.paths.libs, '*'), `-Dlog4j.configuration=file:${node.paths.log4j}`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', node.paths.properties],
+      { encoding: 'utf8' },
+    );
+    if (format.status !== 0) throw new Error(`formatting the Kafka log folder ${node.paths.data} failed:\n${format.stdout}${format.stderr}`);
+  }
+  return clusterId;
+}
+
+/** The cluster id a formatted log folder belongs to (meta.properties), if any. */
+function clusterIdOf(paths: Paths): string | undefined {
+  const meta = join(paths.data, 'meta.properties');
+  if (!existsSync(meta)) return undefined;
+  return /^cluster\.id=(.+)$/m.exec(readFileSync(meta, 'utf8'))?.[1]?.trim();
 }
 
 /** Downloads the Kafka jars with Maven unless they are there already. */
@@ -137,28 +250,20 @@ function requireTool(command: string, args: string[], message: string): void {
   if (result.error || result.status !== 0) throw new Error(`${message}: '${command}' is not available`);
 }
 
-function startBroker(paths: Paths, opts: ReturnType<typeof resolveOptions>): void {
-  // A fresh log folder each start: no state from an earlier run (topics, groups, a different cluster id).
-  rmSync(paths.data, { recursive: true, force: true });
-  mkdirSync(paths.data, { recursive: true });
-  writeFileSync(paths.properties, serverProperties(paths, opts.port));
+function startNode(node: NodeLayout, layout: NodeLayout[], clusterId: string, opts: ResolvedOptions): void {
+  const { paths } = node;
+  writeFileSync(paths.properties, serverProperties(node, layout));
   writeFileSync(paths.log4j, log4jProperties(paths.brokerLog));
-  const classpath = join(paths.libs, '*');
-  const clusterId = newClusterId();
-  const format = spawnSync('java', ['-cp', classpath, `-Dlog4j.configuration=file:${paths.log4j}`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', paths.properties], {
-    encoding: 'utf8',
-  });
-  if (format.status !== 0) throw new Error(`formatting the Kafka log folder failed:\n${format.stdout}${format.stderr}`);
   const out = openSync(paths.stdout, 'w');
   const child = spawn(
     'java',
-    [`-Xms256m`, `-Xmx${opts.heap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${paths.log4j}`, `-Dkafka.logs.dir=${paths.dir}`, '-cp', classpath, 'kafka.Kafka', paths.properties],
+    [`-Xms256m`, `-Xmx${opts.heap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${paths.log4j}`, `-Dkafka.logs.dir=${paths.dir}`, '-cp', join(paths.libs, '*'), 'kafka.Kafka', paths.properties],
     { detached: true, stdio: ['ignore', out, out] },
   );
   closeSync(out);
   child.unref();
   writeFileSync(paths.pidFile, String(child.pid));
-  opts.log(`started Kafka (pid ${child.pid}, heap ${opts.heap}) on 127.0.0.1:${opts.port}`);
+  opts.log(`started Kafka node ${node.nodeId} of cluster ${clusterId} (pid ${child.pid}, heap ${opts.heap}) on 127.0.0.1:${node.port}`);
 }
 
 /** A Kafka cluster id: 16 random bytes, base64url. Like Kafka's Uuid.randomUuid, never one starting with '-'. */
@@ -169,20 +274,23 @@ export function newClusterId(): string {
   }
 }
 
-async function waitUntilReady(paths: Paths, brokers: string, timeoutMs: number): Promise<void> {
+async function waitUntilReady(layout: NodeLayout[], size: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const port = Number(brokers.split(':')[1]);
+  const first = `127.0.0.1:${layout[0]!.port}`;
   while (Date.now() < deadline) {
-    const pid = readPid(paths);
-    if (pid === undefined) throw new Error(`the Kafka broker exited during start; see ${paths.stdout} and ${paths.brokerLog}:\n${tail(paths.stdout)}`);
-    if ((await portOpen(port)) && (await answersMetadata(brokers, 5_000))) return;
+    for (const node of layout) {
+      if (readPid(node.paths) === undefined) {
+        throw new Error(`Kafka node ${node.nodeId} exited during start; see ${node.paths.stdout} and ${node.paths.brokerLog}:\n${tail(node.paths.stdout)}`);
+      }
+    }
+    if ((await portOpen(layout[0]!.port)) && (await clusterSize(first, 5_000)) === size) return;
     await sleep(500);
   }
-  throw new Error(`the Kafka broker did not answer within ${timeoutMs} ms; see ${paths.dir}`);
+  throw new Error(`the local Kafka did not have ${size} broker(s) answering within ${timeoutMs} ms; see ${layout[0]!.paths.dir}`);
 }
 
 /** Stops the broker this script started (SIGTERM, then SIGKILL after 30 s). */
-export async function stopBroker(paths: Paths = defaultPaths()): Promise<void> {
+export async function stopBroker(paths: Paths): Promise<void> {
   const pid = readPid(paths);
   if (pid === undefined) return;
   try {
@@ -230,6 +338,11 @@ function portOpen(port: number): Promise<boolean> {
 
 /** Ready means a metadata request through the admin client answers. */
 export async function answersMetadata(brokers: string, timeoutMs: number): Promise<boolean> {
+  return (await clusterSize(brokers, timeoutMs)) !== undefined;
+}
+
+/** How many brokers the cluster reports, or undefined when no metadata request answers. */
+export async function clusterSize(brokers: string, timeoutMs: number): Promise<number | undefined> {
   const admin = new Kafka({
     brokers: brokers.split(','),
     clientId: 'light-kafka-local-check',
@@ -241,43 +354,51 @@ export async function answersMetadata(brokers: string, timeoutMs: number): Promi
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0;
+    return cluster.brokers.length > 0 ? cluster.brokers.length : undefined;
   } catch {
-    return false;
+    return undefined;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
 }
 
-function serverProperties(paths: Paths, port: number): string {
-  const controllerPort = port + 1;
+function serverProperties(node: NodeLayout, layout: NodeLayout[]): string {
+  const replicas = layout.length;
+  const minIsr = replicas === 1 ? 1 : 2;
   return [
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `node.id=${node.nodeId}`,
+    `controller.quorum.voters=${layout.map((peer) => `${peer.nodeId}@127.0.0.1:${peer.controllerPort}`).join(',')}`,
+    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    `log.dirs=${paths.data}`,
+    `log.dirs=${node.paths.data}`,
     'num.partitions=1',
+    `default.replication.factor=${replicas}`,
+    `min.insync.replicas=${minIsr}`,
     'auto.create.topics.enable=true',
-    'offsets.topic.replication.factor=1',
+    `offsets.topic.replication.factor=${replicas}`,
     'offsets.topic.num.partitions=4',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
+    `transaction.state.log.replication.factor=${replicas}`,
+    `transaction.state.log.min.isr=${minIsr}`,
     'transaction.state.log.num.partitions=4',
     'group.initial.rebalance.delay.ms=0',
+    // A killed leader's partitions move within seconds; unclean election stays off, so nothing acked is dropped.
+    'unclean.leader.election.enable=false',
     'log.retention.hours=2',
     'log.segment.bytes=67108864',
     '',
   ].join('\n');
 }
 
-function defaultPaths(): Paths {
-  const opts = resolveOptions({});
-  return pathsOf(opts.dir, opts.port);
+/** Stops every node this script started under `dir` (any port, any cluster size). */
+export async function stopAll(dir = resolveOptions({}).dir): Promise<number> {
+  if (!existsSync(dir)) return 0;
+  const pidFiles = readdirSync(dir).filter((file) => /^broker.*\.pid$/.test(file));
+  await Promise.all(pidFiles.map((file) => stopBroker({ ...pathsOf(dir, 9092), pidFile: join(dir, file) })));
+  return pidFiles.length;
 }
 
 function log4jProperties(brokerLog: string): string {
@@ -301,34 +422,46 @@ function tail(file: string, lines = 30): string {
   return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
 }
 
-async function main(command: string | undefined): Promise<void> {
+function cliOptions(args: string[]): LocalKafkaOptions {
+  const options: LocalKafkaOptions = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--fresh') options.fresh = true;
+    else if (arg === '--brokers') options.brokers = Number(args[++i]);
+    else if (arg.startsWith('--brokers=')) options.brokers = Number(arg.slice('--brokers='.length));
+    else throw new Error(`unknown option ${arg} (start takes --brokers 1|3 and --fresh)`);
+  }
+  return options;
+}
+
+async function main(command: string | undefined, args: string[]): Promise<void> {
   switch (command) {
     case 'fetch':
       console.log(await fetchKafka());
       return;
     case 'start': {
-      const handle = await ensureKafka();
+      const handle = await ensureKafka(cliOptions(args));
       console.log(handle.brokers);
       return;
     }
     case 'stop':
-      await stopBroker();
+      console.log(`stopped ${await stopAll()} local Kafka node(s)`);
       return;
     case 'status': {
       const brokers = process.env.KAFKA_BROKERS ?? `127.0.0.1:${resolveOptions({}).port}`;
-      const up = await answersMetadata(brokers, 5_000);
-      console.log(up ? `up ${brokers}` : `down ${brokers}`);
-      process.exitCode = up ? 0 : 1;
+      const size = await clusterSize(brokers, 5_000);
+      console.log(size ? `up ${brokers} (${size} broker${size === 1 ? '' : 's'})` : `down ${brokers}`);
+      process.exitCode = size ? 0 : 1;
       return;
     }
     default:
-      console.error('usage: kafka-local start|stop|status|fetch');
+      console.error('usage: kafka-local start [--brokers 1|3] [--fresh] | stop | status | fetch');
       process.exitCode = 2;
   }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main(process.argv[2]).catch((error: unknown) => {
+  main(process.argv[2], process.argv.slice(3)).catch((error: unknown) => {
     console.error(`[kafka-local] ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   });

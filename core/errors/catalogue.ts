@@ -3,7 +3,7 @@
  *   ERR10xxx framework and security, ERR11xxx validation, ERR12xxx transport and Kafka, ERR13xxx configuration.
  * `description` is a template: `{name}` is replaced by the argument of that name.
  * `retryable: false` means the consumer sends the record to the dead-letter topic at once.
- * The README's error table is checked against this file by test/unit/error-catalogue.test.ts.
+ * The README's error table is checked against this file by test/core/error-catalogue.test.ts.
  */
 export interface StatusDefinition {
   readonly statusCode: number;
@@ -54,6 +54,7 @@ export const STATUS_CATALOGUE = {
   ERR12005: status(500, 'CONSUMER_STOPPED_ON_ERROR', 'Consumer stopped partition {topic}-{partition} at offset {offset} (failurePolicy: stop): {reason}'),
   ERR12006: status(400, 'PRODUCER_NOT_TRANSACTIONAL', 'kafka-producer.yml has no transactional.id: transactions are not available'),
   ERR12007: status(500, 'SUBSCRIBE_FAILED', 'Cannot subscribe to {topics} within {timeoutMs} ms: {reason}'),
+  ERR12008: status(500, 'KAFKAJS_UNPATCHED', 'kafkajs at {path} lacks patches/kafkajs+2.2.4.patch: a leader failover could lose or duplicate acknowledged records; apply it with patch-package (README: What send guarantees)'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),

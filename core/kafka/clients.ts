@@ -1,5 +1,6 @@
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
+import { assertKafkajsPatched } from './kafkajs-patch.js';
 import type { RawSender } from '../transport.js';
 import type { ConsumerSettings, ProducerSettings } from './properties.js';
 import type { SendOptions } from './producer.js';
@@ -26,6 +27,7 @@ export class KafkaClients {
     consumerSettings: ConsumerSettings,
     private readonly logger: Logger,
   ) {
+    assertKafkajsPatched();
     const { transactionalId, ...plainConfig } = producerSettings.producer;
     const producerKafka = new Kafka(withLogging(producerSettings.client, logger, 'producer'));
     this.plain = producerKafka.producer({ ...plainConfig, createPartitioner: Partitioners.DefaultPartitioner });
