@@ -46,7 +46,7 @@ describe('leader failover on a 3-broker cluster @cluster', function () {
       const admin = raw(cluster.brokers).admin();
       await admin.connect();
       try {
-        await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: true });
+        await createTopic(admin, topic);
         const result = await sendThroughKill(topic, admin);
         const written = await readAll(topic, admin);
 
@@ -69,10 +69,27 @@ describe('leader failover on a 3-broker cluster @cluster', function () {
           lastPerKey.set(record.key, record.seq);
         }
         expect(result.acknowledged.length + result.failedCalls.length * PER_CALL).to.equal(RECORDS);
+        console.log(`      round ${round}: ${result.acknowledged.length} acknowledged, ${result.failedCalls.length} call(s) failed loudly, ${written.length} records in the log`);
       } finally {
         await admin.disconnect();
       }
     });
+  }
+
+  /** Creates the topic and waits until every broker's metadata names a leader for each partition. */
+  async function createTopic(admin: ReturnType<Kafka['admin']>, topic: string): Promise<void> {
+    // kafkajs's own waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION while the cluster spreads the metadata.
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: false });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const led = await admin
+        .fetchTopicMetadata({ topics: [topic] })
+        .then(({ topics }) => topics[0]!.partitions.length === PARTITIONS && topics[0]!.partitions.every((partition) => partition.leader >= 0 && partition.isr.length === 3))
+        .catch(() => false);
+      if (led) return;
+      if (Date.now() > deadline) throw new Error(`${topic} has no leader for every partition after 60 s`);
+      await sleep(200);
+    }
   }
 
   async function sendThroughKill(topic: string, admin: ReturnType<Kafka['admin']>): Promise<RoundResult> {
@@ -81,7 +98,7 @@ describe('leader failover on a 3-broker cluster @cluster', function () {
         'handler.yml': 'handlers: [kafka/producer@producer]\ndefaultHandlers:\n  produce: [producer]\n',
         'service.yml': 'serviceId: failover-producer\nstopTimeoutMs: 10000\n',
         'kafka-producer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  retries: 10\n  retry.backoff.max.ms: 2000\n`,
-        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n`,
+        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${uniqueName('failover-unused')}\n`,
       }),
     });
     await service.start();
