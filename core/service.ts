@@ -11,8 +11,9 @@ import { LightError } from './errors/light-error.js';
 import { Health, type Readiness } from './health.js';
 import { createPropagatingFetch } from './http/propagating-fetch.js';
 import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from './kafka/client-config.js';
-import { KafkaClients } from './kafka/clients.js';
+import { createKafkaDriver } from './kafka/clients.js';
 import { LightConsumer } from './kafka/consumer.js';
+import type { KafkaDriver } from './kafka/driver.js';
 import { KafkaDeadLetterWriter } from './kafka/dead-letter.js';
 import { LightProducer, TransactionalProducer, type ProducePath } from './kafka/producer.js';
 import { toConsumerSettings, toProducerSettings } from './kafka/properties.js';
@@ -43,8 +44,8 @@ export interface LightServiceOptions {
 export interface ServiceParts {
   /** serviceId, logger, config loader and the services every handler factory received. */
   services: HandlerServices;
-  /** The Kafka clients and what runs on them. */
-  clients: KafkaClients;
+  /** The Kafka clients (kafkajs or librdkafka, service.yml transport). */
+  clients: KafkaDriver;
   producer: LightProducer;
   consumer: LightConsumer;
   transactional: TransactionalProducer | undefined;
@@ -120,8 +121,10 @@ export class LightService {
     const logger = (options.logger ?? createLogger()).child({ serviceId });
     const producerYml = config.load<KafkaProducerYml>('kafka-producer', { schema: KAFKA_PRODUCER_SCHEMA });
     const consumerYml = config.load<KafkaConsumerYml>('kafka-consumer', { schema: KAFKA_CONSUMER_SCHEMA });
-    const consumerSettings = toConsumerSettings(consumerYml.config.properties, consumerYml.file ?? 'kafka-consumer.yml');
-    const clients = new KafkaClients(toProducerSettings(producerYml.config.properties, producerYml.file ?? 'kafka-producer.yml'), consumerSettings, logger);
+    const client = serviceYml.transport;
+    const consumerSettings = toConsumerSettings(consumerYml.config.properties, consumerYml.file ?? 'kafka-consumer.yml', client);
+    const producerSettings = toProducerSettings(producerYml.config.properties, producerYml.file ?? 'kafka-producer.yml', client);
+    const clients = createKafkaDriver(client, producerSettings, consumerSettings, logger);
 
     const lifecycle = new Lifecycle(serviceYml.stopTimeoutMs, logger);
     // The consumer it probes is made once the chains exist.
@@ -158,10 +161,8 @@ export class LightService {
     });
     const consumer = new LightConsumer({
       consumer: clients.consumer,
-      stopRestarts: () => clients.stopConsumerRestarts(),
       chains: new ConsumeChains(table),
       processor,
-      settings: consumerSettings,
       partitionsConsumedConcurrently: consumerYml.config.partitionsConsumedConcurrently,
       subscribeTimeoutMs: consumerYml.config.subscribeTimeoutMs,
       logger,
@@ -170,12 +171,10 @@ export class LightService {
     for (const event of ['record', 'groupJoin', 'crash', 'partitionStopped']) {
       consumer.on(event, (payload: unknown) => services.events.emit(event, payload));
     }
-    const { transactional: txProducer, transactionalId } = clients;
-    const transactional =
-      txProducer && transactionalId
-        ? new TransactionalProducer({ producer: txProducer, path, transactionalId, sendOptions: clients.sendOptions, interceptors: services.transactions })
-        : undefined;
-    const producer = new LightProducer(clients.plain, path, clients.sendOptions);
+    const transactional = clients.transactional
+      ? new TransactionalProducer({ producer: clients.transactional, path, interceptors: services.transactions })
+      : undefined;
+    const producer = new LightProducer(clients.producer, path);
     return new this({ services, clients, producer, consumer, transactional, lifecycle, health });
   }
 
@@ -236,7 +235,7 @@ export class LightService {
   }
 }
 
-async function readinessOf(consumer: LightConsumer | undefined, clients: KafkaClients, lifecycle: Lifecycle, timeoutMs: number): Promise<Readiness> {
+async function readinessOf(consumer: LightConsumer | undefined, clients: KafkaDriver, lifecycle: Lifecycle, timeoutMs: number): Promise<Readiness> {
   const consumerReady = consumer !== undefined && (!consumer.isSubscribed || consumer.hasJoinedGroup);
   const broker = await clients.brokerAnswers(timeoutMs);
   return { ready: consumerReady && broker && !lifecycle.isStopping, checks: { consumer: consumerReady, broker, stopping: lifecycle.isStopping } };

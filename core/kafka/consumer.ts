@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { BusinessHandler, ConsumeChains } from '../chain/consume-chains.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
 import { RecordHeaders } from '../headers.js';
 import type { Logger } from '../logger.js';
 import type { ConsumedRecord } from './dead-letter.js';
-import type { ConsumerSettings } from './properties.js';
+import type { DriverBatch, DriverConsumer, DriverMessage } from './driver.js';
 import type { RecordOutcome, RecordProcessor } from './record-processor.js';
 
 const HEARTBEAT_EVERY_MS = 100;
@@ -20,19 +19,17 @@ export interface ConsumedEvent {
 
 /**
  * Consumes the topics that have a business handler. Records of one partition run one after another through
- * their chain; an offset is resolved only after its record was processed or dead-lettered, and kafkajs commits
- * resolved offsets (at the end of each batch, on its interval, and when the consumer stops): at-least-once.
+ * their chain; an offset is resolved only after its record was processed or dead-lettered, and the client commits
+ * resolved offsets (kafkajs at the end of each batch and on its interval, librdkafka on its interval, both when the
+ * consumer stops): at-least-once.
  *
  * Events: 'record' (ConsumedEvent, after each record), 'partitionStopped' (failurePolicy: stop), 'groupJoin',
  * 'crash' (kafkajs gave up; it restarts unless the error is not retriable).
  */
 export interface LightConsumerParts {
-  consumer: Consumer;
-  /** Ends kafkajs's restarts after a crash, so a consumer that stopped stays stopped. */
-  stopRestarts?: () => void;
+  consumer: DriverConsumer;
   chains: ConsumeChains;
   processor: RecordProcessor;
-  settings: ConsumerSettings;
   partitionsConsumedConcurrently: number;
   subscribeTimeoutMs: number;
   logger: Logger;
@@ -41,26 +38,25 @@ export interface LightConsumerParts {
 export class LightConsumer extends EventEmitter {
   private started = false;
   private joined = false;
-  private readonly consumer: Consumer;
+  private readonly consumer: DriverConsumer;
   private readonly chains: ConsumeChains;
   private readonly processor: RecordProcessor;
-  private readonly settings: ConsumerSettings;
   private readonly logger: Logger;
 
   constructor(private readonly parts: LightConsumerParts) {
     super();
-    ({ consumer: this.consumer, chains: this.chains, processor: this.processor, settings: this.settings, logger: this.logger } = parts);
+    ({ consumer: this.consumer, chains: this.chains, processor: this.processor, logger: this.logger } = parts);
     const consumer = this.consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    consumer.on('groupJoin', (payload) => {
       this.joined = true;
-      this.emit('groupJoin', event.payload);
+      this.emit('groupJoin', payload);
     });
-    consumer.on(consumer.events.CRASH, (event) => {
+    consumer.on('crash', (payload) => {
       this.joined = false;
-      this.logger.error('consumer crashed', { error: event.payload.error, restart: event.payload.restart });
-      this.emit('crash', event.payload);
+      this.logger.error('consumer crashed', { error: payload.error, restart: payload.restart });
+      this.emit('crash', payload);
     });
-    consumer.on(consumer.events.STOP, () => (this.joined = false));
+    consumer.on('groupLeave', () => (this.joined = false));
   }
 
   /** Registers the business handler of a topic (exact name or pattern). Call before the service starts. */
@@ -81,7 +77,7 @@ export class LightConsumer extends EventEmitter {
   }
 
   get groupId(): string {
-    return this.settings.consumer.groupId;
+    return this.consumer.groupId;
   }
 
   async start(): Promise<void> {
@@ -91,12 +87,8 @@ export class LightConsumer extends EventEmitter {
     await this.consumer.connect();
     await this.subscribe(topics);
     await this.consumer.run({
-      autoCommit: true,
-      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.parts.partitionsConsumedConcurrently,
-      ...(this.settings.autoCommitInterval !== undefined ? { autoCommitInterval: this.settings.autoCommitInterval } : {}),
-      ...(this.settings.autoCommitThreshold !== undefined ? { autoCommitThreshold: this.settings.autoCommitThreshold } : {}),
-      eachBatch: (payload) => this.consumeBatch(payload),
+      eachBatch: (batch) => this.consumeBatch(batch),
     });
   }
 
@@ -108,10 +100,10 @@ export class LightConsumer extends EventEmitter {
     const deadline = Date.now() + this.parts.subscribeTimeoutMs;
     for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
       try {
-        await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
+        await this.consumer.subscribe(topics);
         return;
       } catch (error) {
-        const missingTopic = (error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
+        const missingTopic = this.consumer.isMissingTopic(error);
         if (!missingTopic || Date.now() + wait > deadline) {
           throw new LightError('ERR12007', { topics: topics.map(String).join(', '), timeoutMs: this.parts.subscribeTimeoutMs, reason: reasonOf(error) }, { cause: error });
         }
@@ -123,16 +115,15 @@ export class LightConsumer extends EventEmitter {
 
   /** Waits for the records in flight, commits their offsets, leaves the group and disconnects. */
   async stop(): Promise<void> {
-    this.parts.stopRestarts?.();
+    this.consumer.stopRestarts();
     if (!this.started) return;
     this.started = false;
     await this.consumer.disconnect();
     this.joined = false;
   }
 
-  private async consumeBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary } = payload;
-    const { topic, partition } = batch;
+  private async consumeBatch(batch: DriverBatch): Promise<void> {
+    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary } = batch;
     const chain = this.chains.chainFor(topic);
     let lastHeartbeat = Date.now();
     for (const message of batch.messages) {
@@ -154,7 +145,7 @@ export class LightConsumer extends EventEmitter {
       resolveOffset(message.offset);
       this.emit('record', { topic, partition, offset: message.offset, outcome } satisfies ConsumedEvent);
       // Heartbeat and interval commits between records, but not after every one: they are async round trips
-      // through kafkajs that a fast chain would pay per record. Slow records still heartbeat every 100 ms.
+      // through the client that a fast chain would pay per record. Slow records still heartbeat every 100 ms.
       const now = Date.now();
       if (now - lastHeartbeat >= HEARTBEAT_EVERY_MS) {
         lastHeartbeat = now;
@@ -166,7 +157,7 @@ export class LightConsumer extends EventEmitter {
   }
 }
 
-function consumedRecord(topic: string, partition: number, message: KafkaMessage): ConsumedRecord {
+function consumedRecord(topic: string, partition: number, message: DriverMessage): ConsumedRecord {
   return {
     topic,
     partition,

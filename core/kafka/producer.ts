@@ -1,4 +1,3 @@
-import type { Producer, RecordMetadata as KafkaRecordMetadata, Transaction } from 'kafkajs';
 import type { ProduceChains } from '../chain/produce-chains.js';
 import { LightError } from '../errors/light-error.js';
 import { Exchange, type OutgoingRecord, type RecordMetadata } from '../exchange.js';
@@ -6,13 +5,8 @@ import { RecordHeaders } from '../headers.js';
 import { currentContext } from '../request-context.js';
 import { SendCall } from '../send-call.js';
 import type { TransactionInterceptors } from '../transactions.js';
-import { SEND_CALL, type BatchWriter, type PartitionAck } from '../transport.js';
-
-/** Per-send options of kafka-producer.yml. */
-export interface SendOptions {
-  timeout?: number;
-  compression?: number;
-}
+import { SEND_CALL, type BatchWriter } from '../transport.js';
+import type { DriverProducer, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 
 /** How records enter the produce chains: the chains, and the extra headers copied from the unit of work. */
 export interface ProducePath {
@@ -70,41 +64,16 @@ async function sendThroughChains(path: ProducePath, topic: string, records: Outg
   return exchanges.map((exchange) => exchange.metadata ?? { topic, partition: -1 });
 }
 
-/** A BatchWriter over a kafkajs producer's or transaction's sendBatch. */
-function kafkaWriter(sendBatch: Producer['sendBatch'], options: SendOptions & { acks: number }): BatchWriter {
-  return async (batches) => {
-    const results = await sendBatch({
-      topicMessages: batches.map(({ topic, messages }) => ({
-        topic,
-        messages: messages.map((message) => ({
-          key: message.key,
-          value: message.value,
-          headers: message.headers.toKafka(),
-          ...(message.partition !== undefined ? { partition: message.partition } : {}),
-          ...(message.timestamp !== undefined ? { timestamp: message.timestamp } : {}),
-        })),
-      })),
-      ...options,
-    });
-    return results.map(toAck);
-  };
-}
-
-function toAck(result: KafkaRecordMetadata): PartitionAck {
-  return { topic: result.topicName, partition: result.partition, baseOffset: result.baseOffset };
-}
-
 /** Sends records through the produce chain of their topic. */
 export class LightProducer {
   private stopping = false;
   private readonly writer: BatchWriter;
 
   constructor(
-    producer: Producer,
+    producer: DriverProducer,
     private readonly path: ProducePath,
-    sendOptions: SendOptions & { acks: number },
   ) {
-    this.writer = kafkaWriter((request) => producer.sendBatch(request), sendOptions);
+    this.writer = producer.write;
   }
 
   send(topic: string, record: OutgoingRecord): Promise<RecordMetadata>;
@@ -124,35 +93,31 @@ export class LightProducer {
 
 /** One Kafka transaction: records sent through it are committed all together or not at all. */
 export class LightTransaction {
-  private readonly writer: BatchWriter;
-
   constructor(
-    private readonly transaction: Transaction,
+    private readonly transaction: DriverTransaction,
     private readonly path: ProducePath,
-    sendOptions: SendOptions,
-  ) {
-    this.writer = kafkaWriter((request) => transaction.sendBatch(request), { acks: -1, ...sendOptions });
-  }
+  ) {}
 
   send(topic: string, record: OutgoingRecord): Promise<RecordMetadata>;
   send(topic: string, records: OutgoingRecord[]): Promise<RecordMetadata[]>;
   async send(topic: string, input: OutgoingRecord | OutgoingRecord[]): Promise<RecordMetadata | RecordMetadata[]> {
     const records = Array.isArray(input) ? input : [input];
-    const results = await sendThroughChains(this.path, topic, records, this.writer);
+    const results = await sendThroughChains(this.path, topic, records, this.transaction.write);
     return Array.isArray(input) ? results : results[0]!;
   }
 
-  /** Commits consumed offsets inside the transaction (consume-transform-produce, exactly once). */
-  sendOffsets(offsets: Parameters<Transaction['sendOffsets']>[0]): Promise<void> {
+  /**
+   * Commits consumed offsets (of the next record to read) inside the transaction: consume-transform-produce,
+   * exactly once. They are the service consumer group's unless `consumerGroupId` names another (kafkajs only).
+   */
+  sendOffsets(offsets: { topics: TopicOffsets[]; consumerGroupId?: string }): Promise<void> {
     return this.transaction.sendOffsets(offsets);
   }
 }
 
 export interface TransactionalProducerParts {
-  producer: Producer;
+  producer: DriverTransactionalProducer;
   path: ProducePath;
-  transactionalId: string;
-  sendOptions: SendOptions;
   /** Work around each transaction that handlers registered (the tracing handler's transaction span). */
   interceptors: TransactionInterceptors;
 }
@@ -169,18 +134,20 @@ export class TransactionalProducer {
 
   transaction<T>(work: (tx: LightTransaction) => Promise<T>): Promise<T> {
     if (this.stopping) return Promise.reject(new LightError('ERR10013', { component: 'TransactionalProducer' }));
-    const { interceptors, transactionalId } = this.parts;
+    const { interceptors } = this.parts;
+    const { transactionalId } = this.parts.producer;
     const run = this.queue.then(() => interceptors.wrap({ transactionalId }, () => this.commitOrAbort(work)));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   private async commitOrAbort<T>(work: (tx: LightTransaction) => Promise<T>): Promise<T> {
-    const { producer, path, sendOptions, transactionalId } = this.parts;
-    const transaction = await producer.transaction();
+    const { producer, path } = this.parts;
+    const { transactionalId } = producer;
+    const transaction = await producer.begin();
     let result: T;
     try {
-      result = await work(new LightTransaction(transaction, path, sendOptions));
+      result = await work(new LightTransaction(transaction, path));
     } catch (error) {
       await transaction.abort().catch(() => undefined);
       // A failure of the caller's own records (validation, security) keeps its code; anything else is ERR12001.

@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { CompressionTypes, ConsumerConfig, KafkaConfig, ProducerConfig, SASLOptions } from 'kafkajs';
 import { LightError } from '../errors/light-error.js';
+import type { KafkaClientName } from './driver.js';
 
 /**
  * The one place where Kafka's own dotted client property names (as light-4j and the Java client use them)
- * become kafkajs options. Unknown names are a startup error, so a typo never silently does nothing.
+ * become client options: kafkajs options, and librdkafka's configuration (which uses mostly the same names).
+ * Both are checked by the same rules whichever client runs. Unknown names are a startup error, so a typo never
+ * silently does nothing.
  */
 export type KafkaProperties = Record<string, unknown>;
+
+/** librdkafka configuration: its own property names and values. */
+export type NativeConfig = Record<string, string | number | boolean>;
 
 export interface ProducerSettings {
   client: KafkaConfig;
@@ -15,6 +21,8 @@ export interface ProducerSettings {
   acks: number;
   timeoutMs: number | undefined;
   compression: CompressionTypes | undefined;
+  /** The same properties for librdkafka (with light-kafka's defaults: idempotent, acks all). */
+  librdkafka: NativeConfig;
 }
 
 export interface ConsumerSettings {
@@ -23,6 +31,8 @@ export interface ConsumerSettings {
   fromBeginning: boolean;
   autoCommitInterval: number | undefined;
   autoCommitThreshold: number | undefined;
+  /** The same properties for librdkafka (with light-kafka's defaults: earliest, read_committed). */
+  librdkafka: NativeConfig;
 }
 
 type Setter<T> = (value: unknown, target: T, reader: PropertyReader) => void;
@@ -30,8 +40,18 @@ type Setter<T> = (value: unknown, target: T, reader: PropertyReader) => void;
 class PropertyReader {
   constructor(
     readonly file: string,
+    readonly client: KafkaClientName,
     private key = '',
   ) {}
+
+  get name(): string {
+    return this.key;
+  }
+
+  /** A property only one client has. */
+  only(client: KafkaClientName, why: string): void {
+    if (this.client !== client) this.fail(`is supported by the ${client} transport only (service.yml transport: ${client}): ${why}`);
+  }
 
   at(key: string): this {
     this.key = key;
@@ -133,9 +153,14 @@ const PRODUCER_PROPERTIES: Record<string, Setter<ProducerSettings>> = {
   'allow.auto.create.topics': (value, settings, read) => (settings.producer.allowAutoTopicCreation = read.bool(value)),
   'delivery.timeout.ms': (value, settings, read) => (settings.timeoutMs = read.int(value)),
   'compression.type': (value, settings, read) => {
+    const type = read.oneOf(value, ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const);
     // kafkajs ships gzip only; the other codecs need an external package registered with kafkajs.
-    const type = read.oneOf(value, ['none', 'gzip'] as const);
+    if (type !== 'none' && type !== 'gzip') read.only('librdkafka', 'kafkajs ships gzip only');
     settings.compression = type === 'gzip' ? (1 as CompressionTypes) : undefined;
+  },
+  'linger.ms': (value, _settings, read) => {
+    read.int(value);
+    read.only('librdkafka', 'kafkajs writes each send call at once');
   },
 };
 
@@ -158,11 +183,86 @@ const CONSUMER_PROPERTIES: Record<string, Setter<ConsumerSettings>> = {
     // Offsets are committed by light-kafka after each record's chain; a Kafka auto-commit would lose records.
     if (read.bool(value)) read.fail('cannot be true: light-kafka commits each offset after the record was processed');
   },
+  'max.poll.records': (value, _settings, read) => {
+    if (read.int(value) === 0) read.fail('must be at least 1');
+    read.only('librdkafka', 'kafkajs hands over the records of each fetch response');
+  },
 };
 
-function applyClient(properties: KafkaProperties, file: string, unknown: Set<string>): KafkaConfig {
+type Role = 'producer' | 'consumer';
+type NativeSetter = (value: unknown, native: NativeConfig, read: PropertyReader, role: Role) => void;
+
+const sameText: NativeSetter = (value, native, read) => (native[read.name] = read.text(value));
+const sameInt: NativeSetter = (value, native, read) => (native[read.name] = read.int(value));
+const sameBool: NativeSetter = (value, native, read) => (native[read.name] = read.bool(value));
+const renamedInt = (name: string): NativeSetter => (value, native, read) => (native[name] = read.int(value));
+
+/**
+ * The same properties in librdkafka's terms. Values were already checked by the tables above; most names are
+ * librdkafka's own, a few are renamed (CONFIGURATION.md of librdkafka 2.x).
+ */
+const NATIVE_PROPERTIES: Record<string, NativeSetter> = {
+  'bootstrap.servers': (value, native, read) =>
+    (native['bootstrap.servers'] = read.text(value).split(',').map((broker) => broker.trim()).filter(Boolean).join(',')),
+  'client.id': sameText,
+  // The Java client's request.timeout.ms is the producer's ack timeout and, for a consumer, the socket timeout.
+  'request.timeout.ms': (value, native, read, role) => (native[role === 'producer' ? 'request.timeout.ms' : 'socket.timeout.ms'] = read.int(value)),
+  'socket.connection.setup.timeout.ms': sameInt,
+  'retries': (value, native, read, role) => {
+    if (role === 'producer') native.retries = read.int(value);
+  },
+  'retry.backoff.ms': sameInt,
+  'retry.backoff.max.ms': sameInt,
+  'security.protocol': (value, native, read) => (native['security.protocol'] = read.text(value).toLowerCase()),
+  'sasl.mechanism': sameText,
+  'sasl.username': sameText,
+  'sasl.password': sameText,
+  'sasl.jaas.config': (value, native, read) => {
+    const text = read.text(value);
+    native['sasl.username'] = /username\s*=\s*"([^"]*)"/.exec(text)?.[1] ?? '';
+    native['sasl.password'] = /password\s*=\s*"([^"]*)"/.exec(text)?.[1] ?? '';
+  },
+  'ssl.ca.location': sameText,
+  'ssl.certificate.location': sameText,
+  'ssl.key.location': sameText,
+  'ssl.key.password': sameText,
+  'ssl.endpoint.identification.algorithm': (value, native, read) =>
+    (native['ssl.endpoint.identification.algorithm'] = read.text(value) === '' ? 'none' : read.text(value).toLowerCase()),
+  'acks': (value, native, read) => (native.acks = read.text(value) === 'all' ? -1 : Number(read.text(value))),
+  'enable.idempotence': sameBool,
+  'transactional.id': sameText,
+  'transaction.timeout.ms': sameInt,
+  'max.in.flight.requests.per.connection': sameInt,
+  'allow.auto.create.topics': sameBool,
+  'delivery.timeout.ms': sameInt,
+  'compression.type': sameText,
+  'linger.ms': sameInt,
+  'group.id': sameText,
+  'auto.offset.reset': sameText,
+  'isolation.level': sameText,
+  'session.timeout.ms': sameInt,
+  'heartbeat.interval.ms': sameInt,
+  // librdkafka bounds a rebalance by the poll interval, as the Java client does.
+  'rebalance.timeout.ms': renamedInt('max.poll.interval.ms'),
+  'fetch.min.bytes': sameInt,
+  'fetch.max.bytes': sameInt,
+  'max.partition.fetch.bytes': sameInt,
+  'fetch.max.wait.ms': renamedInt('fetch.wait.max.ms'),
+  'auto.commit.interval.ms': sameInt,
+  // Always false (checked above); the librdkafka driver commits the offsets light-kafka resolved.
+  'enable.auto.commit': () => undefined,
+  // The KafkaJS-compatible API of @confluentinc/kafka-javascript batches consumed records client-side.
+  'max.poll.records': renamedInt('js.consumer.max.batch.size'),
+};
+
+function toNative(properties: KafkaProperties, read: PropertyReader, role: Role, defaults: NativeConfig): NativeConfig {
+  const native: NativeConfig = { ...defaults };
+  for (const [key, value] of Object.entries(properties)) NATIVE_PROPERTIES[key]?.(value, native, read.at(key), role);
+  return native;
+}
+
+function applyClient(properties: KafkaProperties, read: PropertyReader, unknown: Set<string>): KafkaConfig {
   const draft: ClientDraft = { client: { brokers: [] }, securityProtocol: 'PLAINTEXT', sasl: {}, ssl: {} };
-  const read = new PropertyReader(file);
   for (const [key, value] of Object.entries(properties)) {
     const setter = CLIENT_PROPERTIES[key];
     if (!setter) continue;
@@ -191,16 +291,17 @@ function reportUnknown(unknown: Set<string>, file: string, supported: string[]):
   throw new LightError('ERR13011', { file, key: first, reason: `is not supported; supported properties: ${supported.sort().join(', ')}` });
 }
 
-export function toProducerSettings(properties: KafkaProperties, file: string): ProducerSettings {
+export function toProducerSettings(properties: KafkaProperties, file: string, client: KafkaClientName = 'kafkajs'): ProducerSettings {
   const unknown = new Set(Object.keys(properties));
+  const read = new PropertyReader(file, client);
   const settings: ProducerSettings = {
-    client: applyClient(properties, file, unknown),
+    client: applyClient(properties, read, unknown),
     producer: { idempotent: true },
     acks: -1,
     timeoutMs: undefined,
     compression: undefined,
+    librdkafka: {},
   };
-  const read = new PropertyReader(file);
   for (const [key, value] of Object.entries(properties)) {
     const setter = PRODUCER_PROPERTIES[key];
     if (!setter) continue;
@@ -209,23 +310,26 @@ export function toProducerSettings(properties: KafkaProperties, file: string): P
   }
   reportUnknown(unknown, file, [...Object.keys(CLIENT_PROPERTIES), ...Object.keys(PRODUCER_PROPERTIES)]);
   if (settings.producer.idempotent) {
-    // kafkajs keeps an idempotent producer's sequence numbers correct only with one request in flight.
-    settings.producer.maxInFlightRequests ??= 1;
+    // kafkajs keeps an idempotent producer's sequence numbers correct only with one request in flight
+    // (librdkafka keeps them with up to 5).
+    if (client === 'kafkajs') settings.producer.maxInFlightRequests ??= 1;
     if (settings.acks !== -1) read.at('acks').fail('must be all when enable.idempotence is true');
   }
+  settings.librdkafka = toNative(properties, read, 'producer', { 'enable.idempotence': true, acks: -1 });
   return settings;
 }
 
-export function toConsumerSettings(properties: KafkaProperties, file: string): ConsumerSettings {
+export function toConsumerSettings(properties: KafkaProperties, file: string, client: KafkaClientName = 'kafkajs'): ConsumerSettings {
   const unknown = new Set(Object.keys(properties));
+  const read = new PropertyReader(file, client);
   const settings: ConsumerSettings = {
-    client: applyClient(properties, file, unknown),
+    client: applyClient(properties, read, unknown),
     consumer: { groupId: '', readUncommitted: false },
     fromBeginning: true,
     autoCommitInterval: undefined,
     autoCommitThreshold: undefined,
+    librdkafka: {},
   };
-  const read = new PropertyReader(file);
   for (const [key, value] of Object.entries(properties)) {
     const setter = CONSUMER_PROPERTIES[key];
     if (!setter) continue;
@@ -234,5 +338,6 @@ export function toConsumerSettings(properties: KafkaProperties, file: string): C
   }
   reportUnknown(unknown, file, [...Object.keys(CLIENT_PROPERTIES), ...Object.keys(CONSUMER_PROPERTIES)]);
   if (!settings.consumer.groupId) read.at('group.id').fail('is required');
+  settings.librdkafka = toNative(properties, read, 'consumer', { 'auto.offset.reset': 'earliest', 'isolation.level': 'read_committed' });
   return settings;
 }

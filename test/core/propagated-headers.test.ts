@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { LightService, withRequestContext, type Exchange } from '../../index.js';
 import { useBroker } from '../support/broker.js';
-import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { close, listen, startRecorder } from '../support/http.js';
 import { createTopics, uniqueName, waitFor } from '../support/kafka.js';
 
@@ -16,7 +16,7 @@ defaultHandlers:
   produce: [produce]
   consume: [consume]
 `,
-    'service.yml': `serviceId: ${serviceId}\nstopTimeoutMs: 10000\n${serviceYmlExtra}`,
+    'service.yml': serviceYml(serviceId, `stopTimeoutMs: 10000\n${serviceYmlExtra}`),
     'kafka-consumer.yml': consumerYml(uniqueName(serviceId)),
     'kafka-producer.yml': producerYml(),
   });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { LightError, LightService } from '../../index.js';
-import { configDir, producerYml } from '../support/config-dir.js';
+import { configDir, producerYml, serviceYml } from '../support/config-dir.js';
 import type { MemoryTopics } from '../fixtures/memory-transport/memory-transport.js';
 
 const FIXTURES = join(PACKAGE_ROOT, 'dist', 'test', 'fixtures', 'memory-transport');
@@ -20,7 +20,7 @@ chains:
 defaultHandlers:
   produce: [produce]
 `,
-    'service.yml': 'serviceId: memory-svc\n',
+    'service.yml': serviceYml('memory-svc'),
     'kafka-producer.yml': producerYml(),
     'memory-transport.yml': memoryTransportYml,
   });

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LightError } from '../../core/errors/light-error.js';
 import { LightService } from '../../index.js';
 import { ensureKafka, type KafkaHandle, type LocalNode } from '../../scripts/kafka-local.js';
-import { configDir } from '../support/config-dir.js';
+import { configDir, serviceYml } from '../support/config-dir.js';
 import { uniqueName } from '../support/kafka.js';
 
 /**
@@ -96,7 +96,7 @@ describe('leader failover on a 3-broker cluster @cluster', function () {
     const service = await LightService.create({
       configDir: configDir({
         'handler.yml': 'handlers: [kafka/producer@producer]\ndefaultHandlers:\n  produce: [producer]\n',
-        'service.yml': 'serviceId: failover-producer\nstopTimeoutMs: 10000\n',
+        'service.yml': serviceYml('failover-producer', 'stopTimeoutMs: 10000\n'),
         'kafka-producer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  retries: 10\n  retry.backoff.max.ms: 2000\n`,
         'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${uniqueName('failover-unused')}\n`,
       }),

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
 import { LightService } from '../../index.js';
-import { configDir, consumerYml } from '../support/config-dir.js';
+import { configDir, consumerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.js';
 
 const HANDLER_YML = `handlers: [correlation, metrics, kafka/producer@producer]
@@ -34,7 +34,7 @@ describe('metrics handler and health over HTTP @broker', function () {
     await createTopics([topic, `${topic}.dlq`]);
     const dir = configDir({
       'handler.yml': HANDLER_YML,
-      'service.yml': 'serviceId: svc-metrics\n',
+      'service.yml': serviceYml('svc-metrics'),
       'kafka-consumer.yml': consumerYml(uniqueName('metrics'), '', 0),
       'metrics.yml': 'server:\n  enabled: true\n  port: 0\n',
     });
@@ -95,7 +95,7 @@ describe('metrics handler and health over HTTP @broker', function () {
     const topic = uniqueName('ready');
     const dir = configDir({
       'handler.yml': HANDLER_YML,
-      'service.yml': 'serviceId: svc-ready\nstopTimeoutMs: 5000\n',
+      'service.yml': serviceYml('svc-ready', 'stopTimeoutMs: 5000\n'),
       'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${kafka.brokers}\n  group.id: ${uniqueName('ready')}\n  session.timeout.ms: 10000\n  heartbeat.interval.ms: 1000\n`,
       'kafka-producer.yml': `properties:\n  bootstrap.servers: ${kafka.brokers}\n  retries: 1\n`,
       'metrics.yml': 'server:\n  enabled: true\n  port: 0\nbrokerCheckTimeoutMs: 1000\n',

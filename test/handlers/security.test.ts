@@ -8,7 +8,7 @@ import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders, DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
 import { Attachment, Shared } from '../../core/attachments.js';
 import { contextFromRecord, runWithContext } from '../../core/request-context.js';
-import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { AUDIENCE, ISSUER, makeKey, signToken, type TestKey, hmacWithPublicKey, JwksServer, unsecuredToken } from '../support/jwt.js';
 import { testServices } from '../support/services.js';
 import { VerifiedTokenCache } from '../../handlers/security/verified-token-cache.js';
@@ -160,7 +160,7 @@ async function startSecured(topic: string, jwksUrl: string, extraSecurity = ''):
     'security.yml': securityYml(jwksUrl, topic, extraSecurity),
     'kafka-consumer.yml': consumerYml(uniqueName('sec')),
     'kafka-producer.yml': producerYml(),
-    'service.yml': 'serviceId: secured-consumer\n',
+    'service.yml': serviceYml('secured-consumer'),
   });
   const service = await LightService.create({ configDir: dir });
   const seen: Seen[] = [];

@@ -7,7 +7,7 @@ import { ConfigLoader } from '../../core/config/loader.js';
 import { LightError } from '../../core/errors/light-error.js';
 import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders } from '../../core/headers.js';
-import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { testServices } from '../support/services.js';
 import { createServer } from 'node:http';
 import { withRequestContext } from '../../core/http/server-context.js';
@@ -98,7 +98,7 @@ async function startHops(tracer: 'jaeger' | 'opentelemetry', target: string, sam
   const config = (serviceId: string): string =>
     configDir({
       'handler.yml': HANDLER_YML,
-      'service.yml': `serviceId: ${serviceId}\n`,
+      'service.yml': serviceYml(serviceId),
       'tracing.yml': tracingYml(tracer, target, samplerParam),
       'kafka-consumer.yml': consumerYml(uniqueName(serviceId)),
       'kafka-producer.yml': producerYml(),
@@ -224,7 +224,7 @@ describe('tracing across Kafka hops @broker', function () {
     const service = await LightService.create({
       configDir: configDir({
         'handler.yml': HANDLER_YML,
-        'service.yml': 'serviceId: trace-garbage\n',
+        'service.yml': serviceYml('trace-garbage'),
         'tracing.yml': tracingYml('jaeger', String(agent.port)),
         'kafka-consumer.yml': consumerYml(uniqueName('garbage')),
         'kafka-producer.yml': producerYml(),
@@ -268,7 +268,7 @@ describe('tracing across Kafka hops @broker', function () {
     const service = await LightService.create({
       configDir: configDir({
         'handler.yml': HANDLER_YML,
-        'service.yml': 'serviceId: trace-tx\n',
+        'service.yml': serviceYml('trace-tx'),
         'tracing.yml': tracingYml('jaeger', String(agent.port)),
         'kafka-producer.yml': producerYml(`  transactional.id: ${uniqueName('tx')}\n`),
       }),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expressRequestContext, withRequestContext } from '../../core/http/server-context.js';
 import { LightService } from '../../index.js';
 import type { Exchange } from '../../core/exchange.js';
-import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { close, listen } from '../support/http.js';
 import { AUDIENCE, ISSUER, JwksServer, makeKey, signToken } from '../support/jwt.js';
 import { createTopics, readTopic, uniqueName, waitFor } from '../support/kafka.js';
@@ -23,7 +23,7 @@ defaultHandlers:
 function serviceConfig(serviceId: string, jwksUrl: string, auditYml: string): string {
   return configDir({
     'handler.yml': HANDLER_YML,
-    'service.yml': `serviceId: ${serviceId}\nstopTimeoutMs: 10000\n`,
+    'service.yml': serviceYml(serviceId, 'stopTimeoutMs: 10000\n'),
     'kafka-consumer.yml': consumerYml(uniqueName(serviceId)),
     'kafka-producer.yml': producerYml(),
     'security.yml': `jwt:\n  jwksUrl: ${jwksUrl}\n  issuer: [${ISSUER}]\n  audience: [${AUDIENCE}]\n`,

@@ -31,3 +31,8 @@ export function producerYml(extra = ''): string {
   bootstrap.servers: \${kafka.brokers}
 ${extra}`;
 }
+
+/** service.yml for a test: its id and the Kafka client the run selects (SERVICE_TRANSPORT, default kafkajs). */
+export function serviceYml(serviceId: string, extra = ''): string {
+  return `serviceId: ${serviceId}\ntransport: \${service.transport:kafkajs}\n${extra}`;
+}

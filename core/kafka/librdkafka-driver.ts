@@ -1,0 +1,249 @@
+import { createRequire } from 'node:module';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { LightError, reasonOf } from '../errors/light-error.js';
+import type { Logger } from '../logger.js';
+import type { BatchWriter, RawSender } from '../transport.js';
+import type { DriverBatch, DriverConsumer, DriverConsumerEvents, DriverProducer, DriverTransaction, DriverTransactionalProducer, KafkaDriver } from './driver.js';
+import type { ConsumerSettings, NativeConfig, ProducerSettings } from './properties.js';
+import { rawSenderOver } from './raw-sender.js';
+
+type Module = typeof import('@confluentinc/kafka-javascript');
+
+const require = createRequire(import.meta.url);
+
+/**
+ * @confluentinc/kafka-javascript is an optional dependency (a native build): it is loaded only by a service whose
+ * service.yml says `transport: librdkafka`, and its absence is a clear startup error.
+ */
+function loadClient(): Module {
+  try {
+    return require('@confluentinc/kafka-javascript') as Module;
+  } catch (error) {
+    throw new LightError('ERR12009', { reason: reasonOf(error) }, { cause: error });
+  }
+}
+
+/** librdkafka's logs go to the service logger; its retried errors are warnings, as kafkajs's are. */
+function loggerFor(logger: Logger, role: string): KafkaJS.Logger {
+  const log = logger.child({ component: `librdkafka-${role}` });
+  const adapter: KafkaJS.Logger = {
+    info: () => undefined,
+    debug: () => undefined,
+    warn: (message, extra) => log.warn(message, extra as Record<string, unknown> | undefined),
+    error: (message, extra) => log.warn(message, extra as Record<string, unknown> | undefined),
+    namespace: () => adapter,
+    setLogLevel: () => undefined,
+  };
+  return adapter;
+}
+
+/**
+ * The librdkafka clients of one service, through the KafkaJS-compatible API of @confluentinc/kafka-javascript:
+ * librdkafka does the batching, retries and idempotence (up to 5 requests in flight per partition, sequence
+ * numbers kept across leader changes). Properties come from properties.ts in librdkafka's own names.
+ */
+export class LibrdkafkaDriver implements KafkaDriver {
+  readonly name = 'librdkafka';
+  readonly brokers: string[];
+  readonly producer: DriverProducer;
+  readonly transactional: DriverTransactionalProducer | undefined;
+  readonly consumer: LibrdkafkaConsumer;
+  /** With the plain producer's acks (librdkafka sets acks per producer; all unless kafka-producer.yml says otherwise). */
+  readonly rawSender: RawSender;
+  private readonly plain: KafkaJS.Producer;
+  private readonly producers: KafkaJS.Producer[];
+
+  constructor(producerSettings: ProducerSettings, consumerSettings: ConsumerSettings, logger: Logger) {
+    const client = loadClient();
+    const kafka = new client.KafkaJS.Kafka({});
+    const { 'transactional.id': transactionalId, ...plainConfig } = producerSettings.librdkafka;
+    const producerOf = (config: NativeConfig): KafkaJS.Producer =>
+      kafka.producer({ kafkaJS: { logger: loggerFor(logger, 'producer') }, ...config } as KafkaJS.ProducerConstructorConfig);
+    this.plain = producerOf(plainConfig);
+    this.producers = [this.plain];
+    this.producer = { connect: () => this.plain.connect(), disconnect: () => this.plain.disconnect(), write: writerOf(this.plain) };
+    this.rawSender = rawSenderOver(this.producer.write);
+    this.consumer = new LibrdkafkaConsumer(client, kafka, consumerSettings, logger);
+    if (transactionalId !== undefined) {
+      const producer = producerOf({ ...plainConfig, 'transactional.id': String(transactionalId) });
+      this.producers.push(producer);
+      this.transactional = transactionalProducer(producer, String(transactionalId), this.consumer, Number(producerSettings.librdkafka['transaction.timeout.ms'] ?? 60000));
+    }
+    const brokersOf = (config: NativeConfig): string[] => String(config['bootstrap.servers']).split(',');
+    this.brokers = [...new Set([...brokersOf(producerSettings.librdkafka), ...brokersOf(consumerSettings.librdkafka)])];
+  }
+
+  async connectProducers(): Promise<void> {
+    await Promise.all(this.producers.map((producer) => producer.connect()));
+  }
+
+  async disconnect(): Promise<void> {
+    await Promise.allSettled(this.producers.map((producer) => producer.disconnect()));
+  }
+
+  /** A metadata request on the plain producer's connections (librdkafka reconnects them by itself). */
+  brokerAnswers(timeoutMs: number): Promise<boolean> {
+    const native = nativeOf(this.plain);
+    if (!native) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      native.getMetadata({ allTopics: false, timeout: timeoutMs }, (error, metadata) => resolve(!error && (metadata?.brokers.length ?? 0) > 0));
+    });
+  }
+}
+
+interface NativeMetadata {
+  brokers: unknown[];
+  topics: { name: string; partitions: unknown[] }[];
+}
+
+/** The node-rdkafka client under a compatible-API client (a metadata request is not in the compatible API). */
+interface NativeClient {
+  getMetadata(options: { topic?: string; allTopics: boolean; timeout: number }, callback: (error: unknown, metadata?: NativeMetadata) => void): void;
+}
+
+function nativeOf(client: KafkaJS.Producer | KafkaJS.Consumer): NativeClient | null {
+  return (client as unknown as { _getInternalClient(): NativeClient | null })._getInternalClient();
+}
+
+/** A BatchWriter over the compatible API's sendBatch: every record is produced, then every delivery report awaited. */
+function writerOf(producer: KafkaJS.Producer): BatchWriter {
+  return async (batches) => {
+    const results = await producer.sendBatch({
+      topicMessages: batches.map(({ topic, messages }) => ({
+        topic,
+        messages: messages.map((message) => ({
+          key: message.key,
+          value: message.value,
+          headers: message.headers.toKafka(),
+          ...(message.partition !== undefined ? { partition: message.partition } : {}),
+          ...(message.timestamp !== undefined ? { timestamp: message.timestamp } : {}),
+        })),
+      })),
+    });
+    return results.map((result) => ({ topic: result.topicName, partition: result.partition, baseOffset: result.baseOffset }));
+  };
+}
+
+/** librdkafka marks errors it may be asked to repeat (a commit that timed out during a leader change). */
+function isRetriable(error: unknown): boolean {
+  return (error as { retriable?: boolean }).retriable === true;
+}
+
+function transactionalProducer(producer: KafkaJS.Producer, transactionalId: string, consumer: LibrdkafkaConsumer, transactionTimeoutMs: number): DriverTransactionalProducer {
+  const write = writerOf(producer);
+  return {
+    transactionalId,
+    connect: () => producer.connect(),
+    disconnect: () => producer.disconnect(),
+    async begin(): Promise<DriverTransaction> {
+      await producer.transaction();
+      return {
+        write,
+        async sendOffsets({ topics, consumerGroupId }) {
+          // KIP-447: the offsets go with the consumer's group metadata (generation, member id), so a consumer that
+          // lost its partitions in a rebalance cannot commit them any more.
+          if (consumerGroupId !== undefined && consumerGroupId !== consumer.groupId) {
+            throw new LightError('ERR12010', { groupId: consumerGroupId, serviceGroupId: consumer.groupId });
+          }
+          await producer.sendOffsets({ consumer: consumer.client, topics });
+        },
+        async commit() {
+          // A commit cut short by a coordinator or leader change may be called again (librdkafka's contract).
+          const deadline = Date.now() + transactionTimeoutMs;
+          for (;;) {
+            try {
+              return await producer.commit();
+            } catch (error) {
+              if (!isRetriable(error) || Date.now() > deadline) throw error;
+            }
+          }
+        },
+        abort: () => producer.abort(),
+      };
+    },
+  };
+}
+
+/**
+ * The compatible API's consumer: it stores the offsets LightConsumer resolves and librdkafka commits them on its
+ * interval and when the consumer leaves; unprocessed records of a batch are fetched again (it seeks back).
+ */
+class LibrdkafkaConsumer implements DriverConsumer {
+  readonly groupId: string;
+  readonly client: KafkaJS.Consumer;
+  private readonly listeners: { [E in keyof DriverConsumerEvents]: DriverConsumerEvents[E][] } = { groupJoin: [], groupLeave: [], crash: [] };
+
+  constructor(client: Module, kafka: KafkaJS.Kafka, settings: ConsumerSettings, logger: Logger) {
+    this.groupId = settings.consumer.groupId;
+    const { ERR__ASSIGN_PARTITIONS } = client.CODES.ERRORS;
+    const onRebalance = (error: { code: number }, assignment: unknown): void => {
+      if (error.code === ERR__ASSIGN_PARTITIONS) for (const listener of this.listeners.groupJoin) listener({ assignment });
+      else for (const listener of this.listeners.groupLeave) listener();
+    };
+    this.client = kafka.consumer({
+      kafkaJS: { groupId: this.groupId, logger: loggerFor(logger, 'consumer'), autoCommit: true },
+      ...settings.librdkafka,
+      'enable.auto.commit': true,
+      rebalance_cb: onRebalance,
+    } as unknown as KafkaJS.ConsumerConstructorConfig);
+  }
+
+  connect(): Promise<void> {
+    return this.client.connect();
+  }
+
+  /**
+   * librdkafka joins the group only once a subscribed topic is in its metadata, which it refreshes every 5 minutes
+   * (topic.metadata.refresh.interval.ms), and its consumer does not ask the broker to create one. So each named
+   * topic is first asked for by name — a broker that creates topics on first use creates it — and a topic with no
+   * partitions yet is reported missing, for LightConsumer to ask again until subscribeTimeoutMs, as with kafkajs.
+   */
+  async subscribe(topics: (string | RegExp)[]): Promise<void> {
+    const native = nativeOf(this.client);
+    for (const topic of topics) {
+      if (typeof topic !== 'string' || !native) continue;
+      const metadata = await new Promise<NativeMetadata>((resolve, reject) =>
+        native.getMetadata({ topic, allTopics: false, timeout: 5000 }, (error, result) => (error || !result ? reject(error) : resolve(result))),
+      );
+      const partitions = metadata.topics.find((entry) => entry.name === topic)?.partitions.length ?? 0;
+      if (partitions === 0) throw Object.assign(new Error(`topic ${topic} has no partitions (yet)`), { missingTopic: true });
+    }
+    await this.client.subscribe({ topics });
+  }
+
+  isMissingTopic(error: unknown): boolean {
+    return (error as { missingTopic?: boolean }).missingTopic === true;
+  }
+
+  run(options: { partitionsConsumedConcurrently: number; eachBatch: (batch: DriverBatch) => Promise<void> }): Promise<void> {
+    return this.client.run({
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
+      eachBatch: ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) =>
+        options.eachBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          messages: batch.messages as DriverBatch['messages'],
+          resolveOffset,
+          heartbeat,
+          commitOffsetsIfNecessary: () => commitOffsetsIfNecessary(),
+          isRunning,
+          isStale,
+          pause: () => void pause(),
+        }),
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    await this.client.disconnect();
+    for (const listener of this.listeners.groupLeave) listener();
+  }
+
+  /** The compatible API restarts its consume loop itself and never reports a crash: nothing to switch off. */
+  stopRestarts(): void {}
+
+  on<E extends keyof DriverConsumerEvents>(event: E, listener: DriverConsumerEvents[E]): void {
+    this.listeners[event].push(listener);
+  }
+}
