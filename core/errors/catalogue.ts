@@ -47,7 +47,8 @@ export const STATUS_CATALOGUE = {
   ERR11017: status(400, 'AVRO_READER_INCOMPATIBLE', 'Reader schema {schema} cannot read {field} records on {topic} written with schema id {id}: {reason}'),
   // Transport and Kafka
   ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
-  ERR12001: status(500, 'KAFKA_TRANSACTION_FAILED', 'Transaction {transactionalId} failed and was aborted: {reason}'),
+  // Retryable: an aborted transaction left nothing visible to read_committed readers, so running it again is safe.
+  ERR12001: status(500, 'KAFKA_TRANSACTION_FAILED', 'Transaction {transactionalId} failed and was aborted: {reason}', true),
   ERR12002: status(500, 'DEAD_LETTER_FAILED', 'Writing record {topic}-{partition}@{offset} to {deadLetterTopic} failed: {reason}', true),
   ERR12003: status(500, 'RECORD_NOT_SENT', 'Record for {topic} was not sent because another record of the same batch failed'),
   ERR12004: status(500, 'KAFKA_CONNECT_FAILED', 'Cannot connect to Kafka at {brokers}: {reason}', true),

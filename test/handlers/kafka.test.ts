@@ -6,7 +6,7 @@ import type { Exchange } from '../../core/exchange.js';
 import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
 import { LightService } from '../../index.js';
 import type { ConsumedEvent } from '../../core/kafka/consumer.js';
-import { createTopics, headerText, produceRaw, readTopic, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
+import { committedOffsets, createTopics, headerText, produceRaw, readTopic, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const FIXTURE_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'e2e', 'config');
 
@@ -152,6 +152,48 @@ describe('kafka transport handlers on a real broker @broker', function () {
     // The aborted records were written (a read_uncommitted reader sees them) but never committed.
     const uncommitted = await readToEnd(first, { readUncommitted: true });
     expect(uncommitted.map((record) => JSON.parse(record.value!).n)).to.deep.equal([1, 2, 100, 4]);
+  });
+
+  it('consume-transform-produce: each record is transformed exactly once, its offset committed in the same transaction', async () => {
+    const input = uniqueName('ctp-in');
+    const output = uniqueName('ctp-out');
+    const groupId = uniqueName('group');
+    await createTopics([input, output]);
+    let failedOnce = false;
+    const { service, received } = await startService(input, groupId, {
+      handler: (exchange) =>
+        service.transactionalProducer.transaction(async (t) => {
+          await t.send(output, { key: String(exchange.key), value: { doubled: valueOf(exchange).n * 2 } });
+          await t.sendOffsets({ topics: [{ topic: input, partitions: [{ partition: exchange.partition!, offset: String(Number(exchange.offset) + 1) }] }] });
+          // The first attempt at record 2 fails after its output and offset went into the transaction: both are
+          // aborted, the consumer retries the record, and the retry commits them once.
+          if (valueOf(exchange).n === 2 && !failedOnce) {
+            failedOnce = true;
+            throw new Error('transient failure inside the transaction');
+          }
+        }),
+    });
+    await produceRaw(input, [1, 2, 3].map((n) => ({ key: `k${n}`, value: JSON.stringify({ n }) })));
+    await waitFor(() => received.length === 3, 30_000, 'three records processed');
+
+    const outputs = await readToEnd(output);
+    expect(outputs.map((record) => JSON.parse(record.value!).doubled)).to.deep.equal([2, 4, 6]);
+    expect(failedOnce).to.equal(true);
+    const uncommitted = await readToEnd(output, { readUncommitted: true });
+    expect(uncommitted.map((record) => JSON.parse(record.value!).doubled)).to.deep.equal([2, 4, 4, 6]);
+    // Committed by the transactions (the consumer's own commit may not have run yet).
+    expect((await committedOffsets(groupId, input)).get(0)).to.equal(3);
+  });
+
+  it('librdkafka: sendOffsets for another consumer group is refused (the offsets carry this consumer\'s group metadata)', async function () {
+    if (process.env.SERVICE_TRANSPORT !== 'librdkafka') this.skip();
+    const topic = uniqueName('ctp-group');
+    await createTopics([topic]);
+    const { service } = await startService(topic, uniqueName('group'), { consume: false });
+    const error = await service.transactionalProducer
+      .transaction((t) => t.sendOffsets({ consumerGroupId: 'someone-else', topics: [{ topic, partitions: [{ partition: 0, offset: '1' }] }] }))
+      .then(() => undefined, (e: unknown) => e);
+    expect((error as LightError).code).to.equal('ERR12010');
   });
 
   it('sends a record whose handler throws to <topic>.dlq with error headers, and goes on with the next', async () => {

@@ -147,3 +147,15 @@ export async function waitFor(predicate: () => boolean, timeoutMs: number, what:
     await sleep(50);
   }
 }
+
+/** The offsets a consumer group committed for a topic, by partition (-1 where none). */
+export async function committedOffsets(groupId: string, topic: string): Promise<Map<number, number>> {
+  const admin = rawKafka().admin();
+  await admin.connect();
+  try {
+    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((entry?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
