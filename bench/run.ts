@@ -13,6 +13,7 @@ import { benchConfigs, udpSink, validateTopics, valueOfSize } from './lib/fixtur
 import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './lib/in-process.js';
 import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
+import { consumeRd, produceRd, rawRdkafka, rdProducer, transactionsRd } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
 import {
   consumeLight,
@@ -51,6 +52,9 @@ const EMPTY = 'light, empty chain';
 const UNSAMPLED = 'light, full chain (unsampled)';
 const SAMPLED = 'light, full chain (sampled)';
 const JAVA = 'java client';
+const RD_RAW = 'raw librdkafka';
+const RD_EMPTY = 'librdkafka, empty chain';
+const RD_FULL = 'librdkafka, full chain (unsampled)';
 
 async function main(): Promise<void> {
   const kafka = await ensureKafka({ log: () => undefined });
@@ -62,11 +66,11 @@ async function main(): Promise<void> {
     produce: `${prefix}-produce`,
     consume: Object.fromEntries(SIZES.map((size) => [size, `${prefix}-consume-${size}`])) as Record<number, string>,
     tx: `${prefix}-tx`,
-    latency: { raw: `${prefix}-latency-raw`, empty: `${prefix}-latency-empty`, sampled: `${prefix}-latency-full` },
+    latency: { raw: `${prefix}-latency-raw`, empty: `${prefix}-latency-empty`, sampled: `${prefix}-latency-full`, rdEmpty: `${prefix}-latency-rd-empty` },
     java: `${prefix}-java`,
   };
   const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java];
-  for (const dir of [configs.fullSampled, configs.fullUnsampled]) validateTopics(dir, allTopics);
+  for (const dir of [configs.fullSampled, configs.fullUnsampled, configs.librdkafka.fullUnsampled]) validateTopics(dir, allTopics);
   const raw = rawKafka(brokers);
   const admin = raw.admin();
   await admin.connect();
@@ -78,13 +82,17 @@ async function main(): Promise<void> {
   const buffers = Object.fromEntries(SIZES.map((size) => [size, objects[size]!.map((value) => Buffer.from(JSON.stringify(value)))])) as Record<number, Buffer[]>;
 
   const producer = await rawProducer(raw);
+  const rd = rawRdkafka();
+  const rdPlain = await rdProducer(rd, brokers);
   const services: Record<string, LightService> = {
     [EMPTY]: await lightService(configs.empty),
     [UNSAMPLED]: await lightService(configs.fullUnsampled),
     [SAMPLED]: await lightService(configs.fullSampled),
+    [RD_EMPTY]: await lightService(configs.librdkafka.empty),
+    [RD_FULL]: await lightService(configs.librdkafka.fullUnsampled),
   };
   for (const service of Object.values(services)) await service.start();
-  const lightImpls = [EMPTY, UNSAMPLED, SAMPLED];
+  const lightImpls = [EMPTY, UNSAMPLED, SAMPLED, RD_EMPTY, RD_FULL];
 
   const rows: Row[] = [];
   const javaRss: number[] = [];
@@ -102,6 +110,10 @@ async function main(): Promise<void> {
     add(`${scenario.name}: ${RAW}`, async () => {
       baseline = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceRaw(producer, workload, buffers[scenario.size]!, headers)));
       rows.push({ section: 'produce', name: scenario.name, impl: RAW, unit: 'records/s', value: baseline, recordSize: scenario.size, higherIsBetter: true });
+    });
+    add(`${scenario.name}: ${RD_RAW}`, async () => {
+      const value = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceRd(rdPlain, workload, buffers[scenario.size]!, headers)));
+      rows.push({ section: 'produce', name: scenario.name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: scenario.size, higherIsBetter: true });
     });
     for (const impl of lightImpls) {
       add(`${scenario.name}: ${impl}`, async () => {
@@ -130,7 +142,12 @@ async function main(): Promise<void> {
       baseline = throughput(count, await repeat(REPS, WARMUPS, () => consumeRaw(raw, topics.consume[size]!, count)));
       rows.push({ section: 'consume', name, impl: RAW, unit: 'records/s', value: baseline, recordSize: size, higherIsBetter: true });
     });
-    for (const [impl, dir] of [[EMPTY, configs.empty], [UNSAMPLED, configs.fullUnsampled], [SAMPLED, configs.fullSampled]] as const) {
+    add(`${name}: ${RD_RAW}`, async () => {
+      const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeRd(rd, brokers, topics.consume[size]!, count)));
+      rows.push({ section: 'consume', name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: size, higherIsBetter: true });
+    });
+    const consumers = [[EMPTY, configs.empty], [UNSAMPLED, configs.fullUnsampled], [SAMPLED, configs.fullSampled], [RD_EMPTY, configs.librdkafka.empty], [RD_FULL, configs.librdkafka.fullUnsampled]] as const;
+    for (const [impl, dir] of consumers) {
       add(`${name}: ${impl}`, async () => {
         const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeLight(dir, topics.consume[size]!, count)));
         rows.push({ section: 'consume', name, impl, unit: 'records/s', value, baseline, recordSize: size, higherIsBetter: true });
@@ -154,7 +171,13 @@ async function main(): Promise<void> {
       await txProducer.disconnect();
       rows.push({ section: 'transactions', name, impl: RAW, unit: 'records/s', value: baseline, recordSize: 100, higherIsBetter: true });
     });
-    for (const impl of [EMPTY, UNSAMPLED]) {
+    add(`${name}: ${RD_RAW}`, async () => {
+      const txProducer = await rdProducer(rd, brokers, `${prefix}-rd-tx-${shape.perTransaction}`);
+      const value = throughput(records, await repeat(REPS, WARMUPS, () => transactionsRd(txProducer, topics.tx, shape.transactions, shape.perTransaction, buffers[100]![0]!)));
+      await txProducer.disconnect();
+      rows.push({ section: 'transactions', name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true });
+    });
+    for (const impl of [EMPTY, UNSAMPLED, RD_EMPTY, RD_FULL]) {
       add(`${name}: ${impl}`, async () => {
         const value = throughput(records, await repeat(REPS, WARMUPS, () => transactionsLight(services[impl]!, topics.tx, shape.transactions, shape.perTransaction, objects[100]![0]!, headers)));
         rows.push({ section: 'transactions', name, impl, unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true });
@@ -183,7 +206,8 @@ async function main(): Promise<void> {
   const pad = 'x'.repeat(40);
   // Each implementation has its own topic: a light consumer starts at the earliest offset of a new group.
   add(`latency: ${RAW}`, async () => void latencies.push({ impl: RAW, result: await latency({ kind: 'raw', kafka: raw, producer }, topics.latency.raw, LATENCY_RATE, LATENCY_SECONDS, pad) }));
-  for (const [impl, dir, topic] of [[EMPTY, configs.empty, topics.latency.empty], [SAMPLED, configs.fullSampled, topics.latency.sampled]] as const) {
+  const latencyRuns = [[EMPTY, configs.empty, topics.latency.empty], [SAMPLED, configs.fullSampled, topics.latency.sampled], [RD_EMPTY, configs.librdkafka.empty, topics.latency.rdEmpty]] as const;
+  for (const [impl, dir, topic] of latencyRuns) {
     add(`latency: ${impl}`, async () => void latencies.push({ impl, result: await latency({ kind: 'light', configDir: dir, headers }, topic, LATENCY_RATE, LATENCY_SECONDS, pad) }));
   }
 
@@ -196,6 +220,7 @@ async function main(): Promise<void> {
 
   for (const service of Object.values(services)) await service.stop();
   await producer.disconnect();
+  await rdPlain.disconnect();
   sink.close();
 
   const rss = {

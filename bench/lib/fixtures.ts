@@ -36,14 +36,16 @@ export interface BenchConfigs {
   fullSampled: string;
   /** The same with tracing sampling off. */
   fullUnsampled: string;
+  /** The empty and unsampled full chains on the librdkafka transport. */
+  librdkafka: { empty: string; fullUnsampled: string };
   /** Rotates group ids and transactional ids per use. */
   dirs: string[];
 }
 
-const KAFKA_FILES = (brokers: string): Record<string, string> => ({
+const KAFKA_FILES = (brokers: string, transport = 'kafkajs'): Record<string, string> => ({
   'kafka-producer.yml': `properties:\n  bootstrap.servers: ${brokers}\n  transactional.id: \${bench.transactionalId:bench-tx}\n`,
   'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${brokers}\n  group.id: \${bench.groupId:bench}\n  auto.offset.reset: earliest\n  max.partition.fetch.bytes: 4194304\n`,
-  'service.yml': 'serviceId: bench-service\n',
+  'service.yml': `serviceId: bench-service\ntransport: ${transport}\n`,
 });
 
 function writeDir(files: Record<string, string>): string {
@@ -65,10 +67,11 @@ export async function benchConfigs(brokers: string, tracerPort: number): Promise
     .setAudience('urn:bench')
     .setExpirationTime('2h')
     .sign(privateKey);
-  const empty = writeDir({ ...KAFKA_FILES(brokers), 'handler.yml': 'handlers: [kafka/producer@producer]\ndefaultHandlers:\n  produce: [producer]\n  consume: []\n' });
-  const full = (samplerParam: number): string => {
+  const emptyOn = (transport: string): string =>
+    writeDir({ ...KAFKA_FILES(brokers, transport), 'handler.yml': 'handlers: [kafka/producer@producer]\ndefaultHandlers:\n  produce: [producer]\n  consume: []\n' });
+  const full = (samplerParam: number, transport = 'kafkajs'): string => {
     const dir = writeDir({
-      ...KAFKA_FILES(brokers),
+      ...KAFKA_FILES(brokers, transport),
       'handler.yml': `handlers: [correlation, tracing, security, validation/json-schema@json, metrics, audit, kafka/producer@producer]
 defaultHandlers:
   produce: [correlation, tracing, security, json, metrics, audit, producer]
@@ -84,9 +87,11 @@ defaultHandlers:
     writeFileSync(join(dir, 'audit.yml'), `auditFile: ${join(dir, 'audit.log')}\n`);
     return dir;
   };
+  const empty = emptyOn('kafkajs');
   const fullSampled = full(1);
   const fullUnsampled = full(0);
-  return { token, empty, fullSampled, fullUnsampled, dirs: [empty, fullSampled, fullUnsampled] };
+  const librdkafka = { empty: emptyOn('librdkafka'), fullUnsampled: full(0, 'librdkafka') };
+  return { token, empty, fullSampled, fullUnsampled, librdkafka, dirs: [empty, fullSampled, fullUnsampled, librdkafka.empty, librdkafka.fullUnsampled] };
 }
 
 /** json-schema.yml naming the topics the full chain validates (topics are made per run). */

@@ -86,3 +86,79 @@ describe('Kafka properties -> kafkajs options', () => {
     );
   });
 });
+
+describe('Kafka properties -> librdkafka configuration', () => {
+  it('maps the producer properties to librdkafka names, with idempotence and acks all by default', () => {
+    const settings = toProducerSettings(
+      {
+        'bootstrap.servers': 'a:9092, b:9092',
+        'client.id': 'svc',
+        'transactional.id': 'tx-1',
+        'request.timeout.ms': 20000,
+        'delivery.timeout.ms': '5000',
+        'compression.type': 'zstd',
+        'linger.ms': 2,
+        'ssl.endpoint.identification.algorithm': '',
+        'security.protocol': 'SASL_SSL',
+        'sasl.mechanism': 'PLAIN',
+        'sasl.jaas.config': 'org.apache.kafka.common.security.plain.PlainLoginModule required username="bob" password="pw";',
+      },
+      'kafka-producer.yml',
+      'librdkafka',
+    );
+    expect(settings.librdkafka).to.deep.equal({
+      'enable.idempotence': true,
+      acks: -1,
+      'bootstrap.servers': 'a:9092,b:9092',
+      'client.id': 'svc',
+      'transactional.id': 'tx-1',
+      'request.timeout.ms': 20000,
+      'delivery.timeout.ms': 5000,
+      'compression.type': 'zstd',
+      'linger.ms': 2,
+      'ssl.endpoint.identification.algorithm': 'none',
+      'security.protocol': 'sasl_ssl',
+      'sasl.mechanism': 'PLAIN',
+      'sasl.username': 'bob',
+      'sasl.password': 'pw',
+    });
+    // librdkafka keeps sequence numbers with up to 5 requests in flight; only kafkajs is held to one.
+    expect(settings.producer.maxInFlightRequests).to.equal(undefined);
+  });
+
+  it('maps the consumer properties, renaming the few librdkafka names differently', () => {
+    const settings = toConsumerSettings(
+      {
+        'bootstrap.servers': 'a:9092',
+        'group.id': 'g',
+        'request.timeout.ms': 15000,
+        'rebalance.timeout.ms': 60000,
+        'fetch.max.wait.ms': 100,
+        'max.poll.records': 500,
+        'retries': 3,
+      },
+      'kafka-consumer.yml',
+      'librdkafka',
+    );
+    expect(settings.librdkafka).to.deep.equal({
+      'auto.offset.reset': 'earliest',
+      'isolation.level': 'read_committed',
+      'bootstrap.servers': 'a:9092',
+      'group.id': 'g',
+      'socket.timeout.ms': 15000,
+      'max.poll.interval.ms': 60000,
+      'fetch.wait.max.ms': 100,
+      'js.consumer.max.batch.size': 500,
+    });
+  });
+
+  it('refuses a property only librdkafka has when the service runs on kafkajs, naming the transport to choose', () => {
+    for (const [key, value] of [['linger.ms', 5], ['compression.type', 'lz4']] as const) {
+      const error = lightErrorOf(() => toProducerSettings({ 'bootstrap.servers': 'a:1', [key]: value }, 'kafka-producer.yml', 'kafkajs'));
+      expect(error.code).to.equal('ERR13011');
+      expect(error.message).to.contain(key).and.contain('transport: librdkafka');
+    }
+    const error = lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'max.poll.records': 100 }, 'kafka-consumer.yml'));
+    expect(error.message).to.contain('max.poll.records').and.contain('transport: librdkafka');
+  });
+});

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import type { Workload } from './workloads.js';
+
+type Module = typeof import('@confluentinc/kafka-javascript');
+const require = createRequire(import.meta.url);
+
+/**
+ * Raw @confluentinc/kafka-javascript (librdkafka) doing the same work as the raw kafkajs rows, through the same
+ * KafkaJS-compatible API and settings light-kafka's librdkafka transport uses: idempotent, acks all.
+ */
+export function rawRdkafka(): KafkaJS.Kafka {
+  return new (require('@confluentinc/kafka-javascript') as Module).KafkaJS.Kafka({});
+}
+
+const quiet = { kafkaJS: { logLevel: 0 } } as const;
+
+export async function rdProducer(kafka: KafkaJS.Kafka, brokers: string, transactionalId?: string): Promise<KafkaJS.Producer> {
+  const producer = kafka.producer({
+    ...quiet,
+    'bootstrap.servers': brokers,
+    'enable.idempotence': true,
+    acks: -1,
+    ...(transactionalId ? { 'transactional.id': transactionalId } : {}),
+  } as KafkaJS.ProducerConstructorConfig);
+  await producer.connect();
+  return producer;
+}
+
+export async function produceRd(producer: KafkaJS.Producer, workload: Workload, values: Buffer[], headers: Record<string, string> = {}): Promise<number> {
+  const started = process.hrtime.bigint();
+  for (let offset = 0; offset < workload.count; offset += workload.batchSize) {
+    const messages = [];
+    for (let i = offset; i < Math.min(offset + workload.batchSize, workload.count); i++) messages.push({ key: `k${i % 64}`, value: values[i % values.length]!, headers });
+    await producer.send({ topic: workload.topic, messages });
+  }
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Seconds from the first to the last of `count` records, read from the beginning in a fresh group (join excluded). */
+export async function consumeRd(kafka: KafkaJS.Kafka, brokers: string, topic: string, count: number): Promise<number> {
+  const consumer = kafka.consumer({
+    kafkaJS: { groupId: `bench-rd-${randomUUID()}`, fromBeginning: true, logLevel: 0 },
+    'bootstrap.servers': brokers,
+    'max.partition.fetch.bytes': 4 * 1024 * 1024,
+  } as KafkaJS.ConsumerConstructorConfig);
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic] });
+  let seen = 0;
+  let first = 0n;
+  let last = 0n;
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, isRunning }) => {
+      for (const message of batch.messages) {
+        if (!isRunning()) break;
+        if (seen === 0) first = process.hrtime.bigint();
+        JSON.parse(message.value!.toString('utf8'));
+        resolveOffset(message.offset);
+        seen += 1;
+        if (seen === count) last = process.hrtime.bigint();
+      }
+    },
+  });
+  const deadline = Date.now() + 120_000;
+  while (seen < count) {
+    if (Date.now() > deadline) throw new Error('bench: raw librdkafka consumer timed out');
+    await sleep(5);
+  }
+  await consumer.disconnect();
+  return Number(last - first) / 1e9;
+}
+
+export async function transactionsRd(producer: KafkaJS.Producer, topic: string, transactions: number, perTransaction: number, value: Buffer): Promise<number> {
+  const started = process.hrtime.bigint();
+  for (let t = 0; t < transactions; t++) {
+    const tx = await producer.transaction();
+    await tx.send({ topic, messages: Array.from({ length: perTransaction }, (_, i) => ({ key: `k${i % 64}`, value })) });
+    await tx.commit();
+  }
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
