@@ -3,6 +3,7 @@ export { LightService as CoreLightService, type LightServiceOptions, type Servic
 export { LightProducer, LightTransaction, TransactionalProducer } from './kafka/producer.js';
 export { LightConsumer, type ConsumedEvent } from './kafka/consumer.js';
 export type { RecordOutcome } from './kafka/record-processor.js';
+export type { KafkaClientName, TopicOffsets } from './kafka/driver.js';
 export type { BusinessHandler } from './chain/consume-chains.js';
 export { compose } from './chain/compose.js';
 export { defineHandler, type Handler, type HandlerFactory, type HandlerModule, type HandlerServices, type Next } from './chain/handler.js';

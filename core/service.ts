@@ -13,7 +13,7 @@ import { createPropagatingFetch } from './http/propagating-fetch.js';
 import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from './kafka/client-config.js';
 import { createKafkaDriver } from './kafka/clients.js';
 import { LightConsumer } from './kafka/consumer.js';
-import type { KafkaDriver } from './kafka/driver.js';
+import type { KafkaClientName, KafkaDriver } from './kafka/driver.js';
 import { KafkaDeadLetterWriter } from './kafka/dead-letter.js';
 import { LightProducer, TransactionalProducer, type ProducePath } from './kafka/producer.js';
 import { toConsumerSettings, toProducerSettings } from './kafka/properties.js';
@@ -101,6 +101,11 @@ export class LightService {
   /** The headers a unit of work carries on; pass them to the HTTP server adapters (`{ headers: service.propagatedHeaders }`). */
   get propagatedHeaders(): readonly string[] {
     return this.parts.services.propagation.names;
+  }
+
+  /** The Kafka client library under the service: service.yml `transport`, `kafkajs` or `librdkafka`. */
+  get transport(): KafkaClientName {
+    return this.parts.clients.name;
   }
 
   /** The port of the built-in /metrics and health server, when metrics.yml enables it. */

@@ -15,9 +15,9 @@ const require = createRequire(import.meta.url);
  * @confluentinc/kafka-javascript is an optional dependency (a native build): it is loaded only by a service whose
  * service.yml says `transport: librdkafka`, and its absence is a clear startup error.
  */
-function loadClient(): Module {
+export function loadLibrdkafkaClient(specifier = '@confluentinc/kafka-javascript'): Module {
   try {
-    return require('@confluentinc/kafka-javascript') as Module;
+    return require(specifier) as Module;
   } catch (error) {
     throw new LightError('ERR12009', { reason: reasonOf(error) }, { cause: error });
   }
@@ -54,7 +54,7 @@ export class LibrdkafkaDriver implements KafkaDriver {
   private readonly producers: KafkaJS.Producer[];
 
   constructor(producerSettings: ProducerSettings, consumerSettings: ConsumerSettings, logger: Logger) {
-    const client = loadClient();
+    const client = loadLibrdkafkaClient();
     const kafka = new client.KafkaJS.Kafka({});
     const { 'transactional.id': transactionalId, ...plainConfig } = producerSettings.librdkafka;
     const producerOf = (config: NativeConfig): KafkaJS.Producer =>
