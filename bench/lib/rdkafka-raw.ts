@@ -9,7 +9,8 @@ const require = createRequire(import.meta.url);
 
 /**
  * Raw @confluentinc/kafka-javascript (librdkafka) doing the same work as the raw kafkajs rows, through the same
- * KafkaJS-compatible API and settings light-kafka's librdkafka transport uses: idempotent, acks all.
+ * KafkaJS-compatible API and settings light-kafka's librdkafka transport uses: idempotent, acks all, linger.ms 0,
+ * whole fetched batches handed to the consumer.
  */
 export function rawRdkafka(): KafkaJS.Kafka {
   return new (require('@confluentinc/kafka-javascript') as Module).KafkaJS.Kafka({});
@@ -23,6 +24,7 @@ export async function rdProducer(kafka: KafkaJS.Kafka, brokers: string, transact
     'bootstrap.servers': brokers,
     'enable.idempotence': true,
     acks: -1,
+    'linger.ms': 0,
     ...(transactionalId ? { 'transactional.id': transactionalId } : {}),
   } as KafkaJS.ProducerConstructorConfig);
   await producer.connect();
@@ -45,6 +47,7 @@ export async function consumeRd(kafka: KafkaJS.Kafka, brokers: string, topic: st
     kafkaJS: { groupId: `bench-rd-${randomUUID()}`, fromBeginning: true, logLevel: 0 },
     'bootstrap.servers': brokers,
     'max.partition.fetch.bytes': 4 * 1024 * 1024,
+    'js.consumer.max.batch.size': -1,
   } as KafkaJS.ConsumerConstructorConfig);
   await consumer.connect();
   await consumer.subscribe({ topics: [topic] });

@@ -315,7 +315,9 @@ export function toProducerSettings(properties: KafkaProperties, file: string, cl
     if (client === 'kafkajs') settings.producer.maxInFlightRequests ??= 1;
     if (settings.acks !== -1) read.at('acks').fail('must be all when enable.idempotence is true');
   }
-  settings.librdkafka = toNative(properties, read, 'producer', { 'enable.idempotence': true, acks: -1 });
+  // Every send call is awaited and queues all its records at once: waiting for more (librdkafka's linger.ms 5)
+  // only adds latency (measured: single awaited sends 141/s with 5, 3,261/s with 0; batches of 500 faster too).
+  settings.librdkafka = toNative(properties, read, 'producer', { 'enable.idempotence': true, acks: -1, 'linger.ms': 0 });
   return settings;
 }
 
@@ -338,6 +340,13 @@ export function toConsumerSettings(properties: KafkaProperties, file: string, cl
   }
   reportUnknown(unknown, file, [...Object.keys(CLIENT_PROPERTIES), ...Object.keys(CONSUMER_PROPERTIES)]);
   if (!settings.consumer.groupId) read.at('group.id').fail('is required');
-  settings.librdkafka = toNative(properties, read, 'consumer', { 'auto.offset.reset': 'earliest', 'isolation.level': 'read_committed' });
+  // The compatible API hands over 32 records per batch by default; -1 hands over what it fetched for the partition
+  // (measured: 68k records/s with 32, 72k with 2000, 1.2M with -1, raw client). Records are still processed and
+  // committed one by one.
+  settings.librdkafka = toNative(properties, read, 'consumer', {
+    'auto.offset.reset': 'earliest',
+    'isolation.level': 'read_committed',
+    'js.consumer.max.batch.size': -1,
+  });
   return settings;
 }

@@ -109,13 +109,13 @@ describe('Kafka properties -> librdkafka configuration', () => {
     expect(settings.librdkafka).to.deep.equal({
       'enable.idempotence': true,
       acks: -1,
+      'linger.ms': 2,
       'bootstrap.servers': 'a:9092,b:9092',
       'client.id': 'svc',
       'transactional.id': 'tx-1',
       'request.timeout.ms': 20000,
       'delivery.timeout.ms': 5000,
       'compression.type': 'zstd',
-      'linger.ms': 2,
       'ssl.endpoint.identification.algorithm': 'none',
       'security.protocol': 'sasl_ssl',
       'sasl.mechanism': 'PLAIN',
@@ -143,12 +143,12 @@ describe('Kafka properties -> librdkafka configuration', () => {
     expect(settings.librdkafka).to.deep.equal({
       'auto.offset.reset': 'earliest',
       'isolation.level': 'read_committed',
+      'js.consumer.max.batch.size': 500,
       'bootstrap.servers': 'a:9092',
       'group.id': 'g',
       'socket.timeout.ms': 15000,
       'max.poll.interval.ms': 60000,
       'fetch.wait.max.ms': 100,
-      'js.consumer.max.batch.size': 500,
     });
   });
 
