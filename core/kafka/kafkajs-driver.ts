@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, RawSender } from '../transport.js';
 import type { DriverBatch, DriverConsumer, DriverConsumerEvents, DriverProducer, DriverTransaction, DriverTransactionalProducer, KafkaDriver } from './driver.js';
 import { assertKafkajsPatched } from './kafkajs-patch.js';
+import { toDriverBatch, toTopicMessages } from './client-shapes.js';
 import type { ConsumerSettings, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
 
@@ -114,16 +115,7 @@ export class KafkajsDriver implements KafkaDriver {
 function writerOf(sendBatch: Producer['sendBatch'], options: SendOptions): BatchWriter {
   return async (batches) => {
     const results = await sendBatch({
-      topicMessages: batches.map(({ topic, messages }) => ({
-        topic,
-        messages: messages.map((message) => ({
-          key: message.key,
-          value: message.value,
-          headers: message.headers.toKafka(),
-          ...(message.partition !== undefined ? { partition: message.partition } : {}),
-          ...(message.timestamp !== undefined ? { timestamp: message.timestamp } : {}),
-        })),
-      })),
+      topicMessages: toTopicMessages(batches),
       ...options,
     });
     return results.map(toAck);
@@ -171,19 +163,7 @@ class KafkajsConsumer implements DriverConsumer {
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
       ...(settings.autoCommitInterval !== undefined ? { autoCommitInterval: settings.autoCommitInterval } : {}),
       ...(settings.autoCommitThreshold !== undefined ? { autoCommitThreshold: settings.autoCommitThreshold } : {}),
-      eachBatch: ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) =>
-        options.eachBatch({
-          topic: batch.topic,
-          partition: batch.partition,
-          highWatermark: batch.highWatermark,
-          messages: batch.messages,
-          resolveOffset,
-          heartbeat,
-          commitOffsetsIfNecessary: () => commitOffsetsIfNecessary(),
-          isRunning,
-          isStale,
-          pause: () => void pause(),
-        }),
+      eachBatch: (payload) => options.eachBatch(toDriverBatch(payload)),
     });
   }
 

@@ -4,6 +4,7 @@ import { LightError, reasonOf } from '../errors/light-error.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, RawSender } from '../transport.js';
 import type { DriverBatch, DriverConsumer, DriverConsumerEvents, DriverProducer, DriverTransaction, DriverTransactionalProducer, KafkaDriver } from './driver.js';
+import { toDriverBatch, toTopicMessages } from './client-shapes.js';
 import type { ConsumerSettings, NativeConfig, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
 
@@ -109,16 +110,7 @@ function nativeOf(client: KafkaJS.Producer | KafkaJS.Consumer): NativeClient | n
 function writerOf(producer: KafkaJS.Producer): BatchWriter {
   return async (batches) => {
     const results = await producer.sendBatch({
-      topicMessages: batches.map(({ topic, messages }) => ({
-        topic,
-        messages: messages.map((message) => ({
-          key: message.key,
-          value: message.value,
-          headers: message.headers.toKafka(),
-          ...(message.partition !== undefined ? { partition: message.partition } : {}),
-          ...(message.timestamp !== undefined ? { timestamp: message.timestamp } : {}),
-        })),
-      })),
+      topicMessages: toTopicMessages(batches),
     });
     return results.map((result) => ({ topic: result.topicName, partition: result.partition, baseOffset: result.baseOffset }));
   };
@@ -219,19 +211,7 @@ class LibrdkafkaConsumer implements DriverConsumer {
     return this.client.run({
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
-      eachBatch: ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale, pause }) =>
-        options.eachBatch({
-          topic: batch.topic,
-          partition: batch.partition,
-          highWatermark: batch.highWatermark,
-          messages: batch.messages as DriverBatch['messages'],
-          resolveOffset,
-          heartbeat,
-          commitOffsetsIfNecessary: () => commitOffsetsIfNecessary(),
-          isRunning,
-          isStale,
-          pause: () => void pause(),
-        }),
+      eachBatch: (payload) => options.eachBatch(toDriverBatch(payload)),
     });
   }
 
