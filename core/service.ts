@@ -169,6 +169,8 @@ export class LightService {
       chains: new ConsumeChains(table),
       processor,
       partitionsConsumedConcurrently: consumerYml.config.partitionsConsumedConcurrently,
+      ordering: consumerYml.config.ordering,
+      maxConcurrency: consumerYml.config.maxConcurrency,
       subscribeTimeoutMs: consumerYml.config.subscribeTimeoutMs,
       logger,
     });

@@ -1,3 +1,5 @@
+import type { Ordering } from './concurrent-dispatch.js';
+
 /** kafka-producer.yml: Kafka client `properties` plus light-kafka's own keys. */
 export interface KafkaProducerYml {
   properties: Record<string, unknown>;
@@ -18,6 +20,8 @@ export interface KafkaConsumerYml {
   retryBackoffMultiplier: number;
   maxRetryDelayMs: number;
   partitionsConsumedConcurrently: number;
+  ordering: Ordering;
+  maxConcurrency: number;
   stackTraceMaxBytes: number;
   subscribeTimeoutMs: number;
 }
@@ -52,6 +56,8 @@ export const KAFKA_CONSUMER_SCHEMA = {
     retryBackoffMultiplier: { type: 'number', minimum: 1, default: 2 },
     maxRetryDelayMs: { type: 'integer', minimum: 0, default: 10000 },
     partitionsConsumedConcurrently: { type: 'integer', minimum: 1, default: 1 },
+    ordering: { enum: ['partition', 'key', 'unordered'], default: 'partition' },
+    maxConcurrency: { type: 'integer', minimum: 1, default: 16 },
     stackTraceMaxBytes: { type: 'integer', minimum: 0, default: 2048 },
     subscribeTimeoutMs: { type: 'integer', minimum: 0, default: 30000 },
   },

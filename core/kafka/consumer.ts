@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BusinessHandler, ConsumeChains } from '../chain/consume-chains.js';
+import type { Handler } from '../chain/handler.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
 import { RecordHeaders } from '../headers.js';
 import type { Logger } from '../logger.js';
 import type { ConsumedRecord } from './dead-letter.js';
+import { dispatchConcurrently, type Ordering } from './concurrent-dispatch.js';
 import type { DriverBatch, DriverConsumer, DriverMessage } from './driver.js';
 import type { RecordOutcome, RecordProcessor } from './record-processor.js';
 
@@ -31,6 +33,9 @@ export interface LightConsumerParts {
   chains: ConsumeChains;
   processor: RecordProcessor;
   partitionsConsumedConcurrently: number;
+  /** Within a partition: one record after another, per key, or unordered (kafka-consumer.yml). */
+  ordering?: Ordering;
+  maxConcurrency?: number;
   subscribeTimeoutMs: number;
   logger: Logger;
 }
@@ -123,23 +128,30 @@ export class LightConsumer extends EventEmitter {
   }
 
   private async consumeBatch(batch: DriverBatch): Promise<void> {
-    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary } = batch;
+    const { topic, partition, pause } = batch;
     const chain = this.chains.chainFor(topic);
+    if (!chain) {
+      // Subscribed by a pattern that no business handler claims for this topic: nothing can process it.
+      this.logger.error('no business handler for topic; pausing it', { topic, partition });
+      pause();
+      return;
+    }
+    const ordering = this.parts.ordering ?? 'partition';
+    if (ordering === 'partition') await this.consumeInOrder(batch, chain);
+    else await this.consumeConcurrently(batch, chain, ordering);
+  }
+
+  /** Records one after another; a failed record (failurePolicy: stop) pauses the partition before the next. */
+  private async consumeInOrder(batch: DriverBatch, chain: Handler): Promise<void> {
+    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary } = batch;
     let lastHeartbeat = Date.now();
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
-      if (!chain) {
-        // Subscribed by a pattern that no business handler claims for this topic: nothing can process it.
-        this.logger.error('no business handler for topic; pausing it', { topic, partition });
-        pause();
-        return;
-      }
       const outcome = await this.processor.process(consumedRecord(topic, partition, message), chain, { isRunning, heartbeat }, batch.highWatermark);
       if (outcome.kind === 'interrupted') break;
       if (outcome.kind === 'stopped') {
         pause();
-        const error = new LightError('ERR12005', { topic, partition, offset: message.offset, reason: reasonOf(outcome.error) }, { cause: outcome.error });
-        this.emit('partitionStopped', { topic, partition, offset: message.offset, error });
+        this.partitionStopped(topic, partition, message.offset, outcome.error);
         return;
       }
       resolveOffset(message.offset);
@@ -154,6 +166,38 @@ export class LightConsumer extends EventEmitter {
       }
     }
     await heartbeat();
+  }
+
+  /**
+   * Records of the batch concurrently (per key, or unordered), up to maxConcurrency at once; an offset is resolved
+   * once it and every record before it are done. A record that stops the partition pauses it after the records
+   * in flight finish; records after it that finished are processed again when it resumes (at-least-once).
+   */
+  private async consumeConcurrently(batch: DriverBatch, chain: Handler, ordering: 'key' | 'unordered'): Promise<void> {
+    const { topic, partition, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = batch;
+    const running = (): boolean => isRunning() && !isStale();
+    const result = await dispatchConcurrently(batch.messages, {
+      ordering,
+      maxConcurrency: this.parts.maxConcurrency ?? 16,
+      isRunning: running,
+      process: (message) => this.processor.process(consumedRecord(topic, partition, message), chain, { isRunning: running, heartbeat }, batch.highWatermark),
+      onDone: (message, outcome) => this.emit('record', { topic, partition, offset: message.offset, outcome } satisfies ConsumedEvent),
+      onCommittable: (offset) => batch.resolveOffset(offset),
+      heartbeat: async () => {
+        await commitOffsetsIfNecessary();
+        await heartbeat();
+      },
+      heartbeatMs: HEARTBEAT_EVERY_MS,
+    });
+    if (result.stopped) {
+      batch.pause();
+      this.partitionStopped(topic, partition, result.stopped.message.offset, result.stopped.error);
+    }
+  }
+
+  private partitionStopped(topic: string, partition: number, offset: string, cause: unknown): void {
+    const error = new LightError('ERR12005', { topic, partition, offset, reason: reasonOf(cause) }, { cause });
+    this.emit('partitionStopped', { topic, partition, offset, error });
   }
 }
 
