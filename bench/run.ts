@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureKafka } from '../scripts/kafka-local.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import type { LightService } from '../index.js';
@@ -32,7 +33,19 @@ import {
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 process.env.LOG_LEVEL ??= 'error';
 
-const REPS = Number(process.env.BENCH_REPS ?? 3);
+/** `npm run bench -- --quick`: the headline rows once each, results in bench/results/quick.{json,md}. */
+const QUICK = process.argv.includes('--quick');
+const REPS = QUICK ? 1 : Number(process.env.BENCH_REPS ?? 3);
+const HEADLINE_IMPLS = '(raw kafkajs|raw librdkafka|light, empty chain|light, full chain \\(unsampled\\)|librdkafka, empty chain)';
+const HEADLINE = [
+  new RegExp(`^produce 100 B, batches of 500: ${HEADLINE_IMPLS}$`),
+  /^fill .*-consume-100$/,
+  new RegExp(`^consume 100 B: ${HEADLINE_IMPLS}$`),
+  new RegExp(`^transactions of 1000 records \\(100 B\\): ${HEADLINE_IMPLS}$`),
+  /^in-process full consume chain$/,
+  /^fill .*-io$/,
+  /^handler awaiting/,
+];
 const WARMUPS = 1;
 const SIZES = [100, 1024] as const;
 const BATCHED: Record<number, number> = { 100: 30_000, 1024: 15_000 };
@@ -44,6 +57,8 @@ const TX_SHAPES = [
   { perTransaction: 1000, transactions: 4 },
 ];
 const LATENCY_RATE = 400;
+const IO_MS = 5;
+const IO_RECORDS = 1_000;
 const LATENCY_SECONDS = 4;
 const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
 
@@ -68,6 +83,7 @@ async function main(): Promise<void> {
     tx: `${prefix}-tx`,
     latency: { raw: `${prefix}-latency-raw`, empty: `${prefix}-latency-empty`, sampled: `${prefix}-latency-full`, rdEmpty: `${prefix}-latency-rd-empty` },
     java: `${prefix}-java`,
+    io: `${prefix}-io`,
   };
   const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java];
   for (const dir of [configs.fullSampled, configs.fullUnsampled, configs.librdkafka.fullUnsampled]) validateTopics(dir, allTopics);
@@ -75,6 +91,7 @@ async function main(): Promise<void> {
   const admin = raw.admin();
   await admin.connect();
   await admin.createTopics({ topics: allTopics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })), waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic: topics.io, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
   await admin.disconnect();
 
   const headers = { Authorization: `Bearer ${configs.token}` };
@@ -189,6 +206,25 @@ async function main(): Promise<void> {
     }
   }
 
+  // A business handler that awaits 5 ms of I/O, one partition, 100 keys: records one after another against
+  // records of one key in order with up to 64 keys at once.
+  {
+    const name = `handler awaiting ${IO_MS} ms of I/O, 1 partition, 100 keys`;
+    add(`fill ${topics.io}`, async () => {
+      await services[EMPTY]!.producer.send(topics.io, Array.from({ length: IO_RECORDS }, (_, i) => ({ key: `k${i % 100}`, value: objects[100]![i % 64] })));
+    });
+    const io = (): Promise<void> => sleep(IO_MS);
+    let baseline!: Summary;
+    add(`${name}: partition ordering`, async () => {
+      baseline = throughput(IO_RECORDS, await repeat(REPS, WARMUPS, () => consumeLight(configs.empty, topics.io, IO_RECORDS, io)));
+      rows.push({ section: 'concurrency', name, impl: 'light, ordering: partition', unit: 'records/s', value: baseline, higherIsBetter: true });
+    });
+    add(`${name}: key ordering`, async () => {
+      const value = throughput(IO_RECORDS, await repeat(REPS, WARMUPS, () => consumeLight(configs.keyOrdered, topics.io, IO_RECORDS, io)));
+      rows.push({ section: 'concurrency', name, impl: 'light, ordering: key, maxConcurrency 64', unit: 'records/s', value, baseline, higherIsBetter: true, note: '(ratio to ordering: partition)' });
+    });
+  }
+
   // 6: in-process chain cost, no broker.
   for (const size of [0, 1, 6, 12]) {
     add(`in-process chain of ${size}`, async () => {
@@ -216,8 +252,9 @@ async function main(): Promise<void> {
   }
 
   tasks.push(...lateTasks);
-  const progress = new Progress(tasks.length);
-  for (const task of tasks) {
+  const chosen = QUICK ? tasks.filter((task) => HEADLINE.some((pattern) => pattern.test(task.label))) : tasks;
+  const progress = new Progress(chosen.length);
+  for (const task of chosen) {
     progress.next(task.label);
     await task.run();
   }
@@ -250,6 +287,12 @@ async function main(): Promise<void> {
     '',
     ...checks.map((check) => `- ${check}`),
   ].join('\n');
+  if (QUICK) {
+    writeResults(RESULTS_DIR, { date: new Date().toISOString(), quick: true, rows: rows.map((row) => ({ ...row, ratio: ratioOf(row) })) }, table, 'quick');
+    console.log(table);
+    if (kafka.owned) await kafka.stop();
+    return;
+  }
   writeResults(RESULTS_DIR, { date: new Date().toISOString(), machine: { cores: cpus().length, memoryGiB: totalmem() / 2 ** 30, node: process.version }, repetitions: REPS, rows: rows.map((row) => ({ ...row, ratio: ratioOf(row) })), latency: latencies, rss, checks }, table);
   throughputChart(rows, join(RESULTS_DIR, 'throughput.png'), 'light-kafka throughput by configuration');
   updateReadme(table);

@@ -36,6 +36,8 @@ export interface BenchConfigs {
   fullSampled: string;
   /** The same with tracing sampling off. */
   fullUnsampled: string;
+  /** The empty chain with records of one key in order and up to 64 keys of a partition at once. */
+  keyOrdered: string;
   /** The empty and unsampled full chains on the librdkafka transport. */
   librdkafka: { empty: string; fullUnsampled: string };
   /** Rotates group ids and transactional ids per use. */
@@ -91,7 +93,17 @@ defaultHandlers:
   const fullSampled = full(1);
   const fullUnsampled = full(0);
   const librdkafka = { empty: emptyOn('librdkafka'), fullUnsampled: full(0, 'librdkafka') };
-  return { token, empty, fullSampled, fullUnsampled, librdkafka, dirs: [empty, fullSampled, fullUnsampled, librdkafka.empty, librdkafka.fullUnsampled] };
+  const keyOrdered = emptyOn('kafkajs');
+  writeFileSync(join(keyOrdered, 'kafka-consumer.yml'), `${KAFKA_FILES(brokers)['kafka-consumer.yml']}ordering: key\nmaxConcurrency: 64\n`);
+  return {
+    token,
+    empty,
+    fullSampled,
+    fullUnsampled,
+    keyOrdered,
+    librdkafka,
+    dirs: [empty, fullSampled, fullUnsampled, keyOrdered, librdkafka.empty, librdkafka.fullUnsampled],
+  };
 }
 
 /** json-schema.yml naming the topics the full chain validates (topics are made per run). */

@@ -87,7 +87,7 @@ function escape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function writeResults(dir: string, json: object, table: string): void {
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify(json, null, 2) + '\n');
-  writeFileSync(join(dir, 'latest.md'), table + '\n');
+export function writeResults(dir: string, json: object, table: string, name = 'latest'): void {
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(json, null, 2) + '\n');
+  writeFileSync(join(dir, `${name}.md`), table + '\n');
 }

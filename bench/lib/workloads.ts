@@ -84,13 +84,15 @@ export async function consumeRaw(kafka: Kafka, topic: string, count: number): Pr
   return Number(last - first) / 1e9;
 }
 
-export async function consumeLight(configDir: string, topic: string, count: number): Promise<number> {
+/** `work` is the business handler's own work per record (none by default). */
+export async function consumeLight(configDir: string, topic: string, count: number, work?: () => Promise<void>): Promise<number> {
   const service = await lightService(configDir);
   let seen = 0;
   let first = 0n;
   let last = 0n;
-  service.consumer.handle(topic, () => {
-    if (seen === 0) first = process.hrtime.bigint();
+  service.consumer.handle(topic, async () => {
+    if (seen === 0 && first === 0n) first = process.hrtime.bigint();
+    if (work) await work();
     seen += 1;
     if (seen === count) last = process.hrtime.bigint();
   });
