@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import type { LibrdkafkaKafka, LibrdkafkaModule, LibrdkafkaProducer } from '../../core/kafka/librdkafka-api.js';
 import type { Workload } from './workloads.js';
 
-type Module = typeof import('@confluentinc/kafka-javascript');
 const require = createRequire(import.meta.url);
 
 /**
@@ -12,13 +11,13 @@ const require = createRequire(import.meta.url);
  * KafkaJS-compatible API and settings light-kafka's librdkafka transport uses: idempotent, acks all, linger.ms 0,
  * whole fetched batches handed to the consumer.
  */
-export function rawRdkafka(): KafkaJS.Kafka {
-  return new (require('@confluentinc/kafka-javascript') as Module).KafkaJS.Kafka({});
+export function rawRdkafka(): LibrdkafkaKafka {
+  return new (require('@confluentinc/kafka-javascript') as LibrdkafkaModule).KafkaJS.Kafka({});
 }
 
 const quiet = { kafkaJS: { logLevel: 0 } } as const;
 
-export async function rdProducer(kafka: KafkaJS.Kafka, brokers: string, transactionalId?: string): Promise<KafkaJS.Producer> {
+export async function rdProducer(kafka: LibrdkafkaKafka, brokers: string, transactionalId?: string): Promise<LibrdkafkaProducer> {
   const producer = kafka.producer({
     ...quiet,
     'bootstrap.servers': brokers,
@@ -26,12 +25,12 @@ export async function rdProducer(kafka: KafkaJS.Kafka, brokers: string, transact
     acks: -1,
     'linger.ms': 0,
     ...(transactionalId ? { 'transactional.id': transactionalId } : {}),
-  } as KafkaJS.ProducerConstructorConfig);
+  });
   await producer.connect();
   return producer;
 }
 
-export async function produceRd(producer: KafkaJS.Producer, workload: Workload, values: Buffer[], headers: Record<string, string> = {}): Promise<number> {
+export async function produceRd(producer: LibrdkafkaProducer, workload: Workload, values: Buffer[], headers: Record<string, string> = {}): Promise<number> {
   const started = process.hrtime.bigint();
   for (let offset = 0; offset < workload.count; offset += workload.batchSize) {
     const messages = [];
@@ -42,13 +41,13 @@ export async function produceRd(producer: KafkaJS.Producer, workload: Workload, 
 }
 
 /** Seconds from the first to the last of `count` records, read from the beginning in a fresh group (join excluded). */
-export async function consumeRd(kafka: KafkaJS.Kafka, brokers: string, topic: string, count: number): Promise<number> {
+export async function consumeRd(kafka: LibrdkafkaKafka, brokers: string, topic: string, count: number): Promise<number> {
   const consumer = kafka.consumer({
     kafkaJS: { groupId: `bench-rd-${randomUUID()}`, fromBeginning: true, logLevel: 0 },
     'bootstrap.servers': brokers,
     'max.partition.fetch.bytes': 4 * 1024 * 1024,
     'js.consumer.max.batch.size': -1,
-  } as KafkaJS.ConsumerConstructorConfig);
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic] });
   let seen = 0;
@@ -57,7 +56,7 @@ export async function consumeRd(kafka: KafkaJS.Kafka, brokers: string, topic: st
   await consumer.run({
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, isRunning }) => {
-      for (const message of batch.messages) {
+      for (const message of batch.messages as { offset: string; value: Buffer | null }[]) {
         if (!isRunning()) break;
         if (seen === 0) first = process.hrtime.bigint();
         JSON.parse(message.value!.toString('utf8'));
@@ -76,7 +75,7 @@ export async function consumeRd(kafka: KafkaJS.Kafka, brokers: string, topic: st
   return Number(last - first) / 1e9;
 }
 
-export async function transactionsRd(producer: KafkaJS.Producer, topic: string, transactions: number, perTransaction: number, value: Buffer): Promise<number> {
+export async function transactionsRd(producer: LibrdkafkaProducer, topic: string, transactions: number, perTransaction: number, value: Buffer): Promise<number> {
   const started = process.hrtime.bigint();
   for (let t = 0; t < transactions; t++) {
     const tx = await producer.transaction();

@@ -1,14 +1,13 @@
 import { createRequire } from 'node:module';
-import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { LightError, reasonOf } from '../errors/light-error.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, RawSender } from '../transport.js';
 import type { DriverBatch, DriverConsumer, DriverConsumerEvents, DriverProducer, DriverTransaction, DriverTransactionalProducer, KafkaDriver } from './driver.js';
 import { toDriverBatch, toTopicMessages } from './client-shapes.js';
+import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaLogger, LibrdkafkaModule, LibrdkafkaProducer } from './librdkafka-api.js';
 import type { ConsumerSettings, NativeConfig, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
 
-type Module = typeof import('@confluentinc/kafka-javascript');
 
 const require = createRequire(import.meta.url);
 
@@ -16,18 +15,18 @@ const require = createRequire(import.meta.url);
  * @confluentinc/kafka-javascript is an optional dependency (a native build): it is loaded only by a service whose
  * service.yml says `transport: librdkafka`, and its absence is a clear startup error.
  */
-export function loadLibrdkafkaClient(specifier = '@confluentinc/kafka-javascript'): Module {
+export function loadLibrdkafkaClient(specifier = '@confluentinc/kafka-javascript'): LibrdkafkaModule {
   try {
-    return require(specifier) as Module;
+    return require(specifier) as LibrdkafkaModule;
   } catch (error) {
     throw new LightError('ERR12009', { reason: reasonOf(error) }, { cause: error });
   }
 }
 
 /** librdkafka's logs go to the service logger; its retried errors are warnings, as kafkajs's are. */
-function loggerFor(logger: Logger, role: string): KafkaJS.Logger {
+function loggerFor(logger: Logger, role: string): LibrdkafkaLogger {
   const log = logger.child({ component: `librdkafka-${role}` });
-  const adapter: KafkaJS.Logger = {
+  const adapter: LibrdkafkaLogger = {
     info: () => undefined,
     debug: () => undefined,
     warn: (message, extra) => log.warn(message, extra as Record<string, unknown> | undefined),
@@ -51,15 +50,15 @@ export class LibrdkafkaDriver implements KafkaDriver {
   readonly consumer: LibrdkafkaConsumer;
   /** With the plain producer's acks (librdkafka sets acks per producer; all unless kafka-producer.yml says otherwise). */
   readonly rawSender: RawSender;
-  private readonly plain: KafkaJS.Producer;
-  private readonly producers: KafkaJS.Producer[];
+  private readonly plain: LibrdkafkaProducer;
+  private readonly producers: LibrdkafkaProducer[];
 
   constructor(producerSettings: ProducerSettings, consumerSettings: ConsumerSettings, logger: Logger) {
     const client = loadLibrdkafkaClient();
     const kafka = new client.KafkaJS.Kafka({});
     const { 'transactional.id': transactionalId, ...plainConfig } = producerSettings.librdkafka;
-    const producerOf = (config: NativeConfig): KafkaJS.Producer =>
-      kafka.producer({ kafkaJS: { logger: loggerFor(logger, 'producer') }, ...config } as KafkaJS.ProducerConstructorConfig);
+    const producerOf = (config: NativeConfig): LibrdkafkaProducer =>
+      kafka.producer({ kafkaJS: { logger: loggerFor(logger, 'producer') }, ...config });
     this.plain = producerOf(plainConfig);
     this.producers = [this.plain];
     this.producer = { connect: () => this.plain.connect(), disconnect: () => this.plain.disconnect(), write: writerOf(this.plain) };
@@ -102,12 +101,12 @@ interface NativeClient {
   getMetadata(options: { topic?: string; allTopics: boolean; timeout: number }, callback: (error: unknown, metadata?: NativeMetadata) => void): void;
 }
 
-function nativeOf(client: KafkaJS.Producer | KafkaJS.Consumer): NativeClient | null {
+function nativeOf(client: LibrdkafkaProducer | LibrdkafkaConsumerClient): NativeClient | null {
   return (client as unknown as { _getInternalClient(): NativeClient | null })._getInternalClient();
 }
 
 /** A BatchWriter over the compatible API's sendBatch: every record is produced, then every delivery report awaited. */
-function writerOf(producer: KafkaJS.Producer): BatchWriter {
+function writerOf(producer: LibrdkafkaProducer): BatchWriter {
   return async (batches) => {
     const results = await producer.sendBatch({
       topicMessages: toTopicMessages(batches),
@@ -121,7 +120,7 @@ function isRetriable(error: unknown): boolean {
   return (error as { retriable?: boolean }).retriable === true;
 }
 
-function transactionalProducer(producer: KafkaJS.Producer, transactionalId: string, consumer: LibrdkafkaConsumer, transactionTimeoutMs: number): DriverTransactionalProducer {
+function transactionalProducer(producer: LibrdkafkaProducer, transactionalId: string, consumer: LibrdkafkaConsumer, transactionTimeoutMs: number): DriverTransactionalProducer {
   const write = writerOf(producer);
   return {
     transactionalId,
@@ -162,10 +161,10 @@ function transactionalProducer(producer: KafkaJS.Producer, transactionalId: stri
  */
 class LibrdkafkaConsumer implements DriverConsumer {
   readonly groupId: string;
-  readonly client: KafkaJS.Consumer;
+  readonly client: LibrdkafkaConsumerClient;
   private readonly listeners: { [E in keyof DriverConsumerEvents]: DriverConsumerEvents[E][] } = { groupJoin: [], groupLeave: [], crash: [] };
 
-  constructor(client: Module, kafka: KafkaJS.Kafka, settings: ConsumerSettings, logger: Logger) {
+  constructor(client: LibrdkafkaModule, kafka: LibrdkafkaKafka, settings: ConsumerSettings, logger: Logger) {
     this.groupId = settings.consumer.groupId;
     const { ERR__ASSIGN_PARTITIONS } = client.CODES.ERRORS;
     const onRebalance = (error: { code: number }, assignment: unknown): void => {
@@ -177,7 +176,7 @@ class LibrdkafkaConsumer implements DriverConsumer {
       ...settings.librdkafka,
       'enable.auto.commit': true,
       rebalance_cb: onRebalance,
-    } as unknown as KafkaJS.ConsumerConstructorConfig);
+    });
   }
 
   connect(): Promise<void> {
