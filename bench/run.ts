@@ -85,13 +85,13 @@ async function main(): Promise<void> {
     java: `${prefix}-java`,
     io: `${prefix}-io`,
   };
-  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java];
+  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java, topics.io];
   for (const dir of [configs.fullSampled, configs.fullUnsampled, configs.librdkafka.fullUnsampled]) validateTopics(dir, allTopics);
   const raw = rawKafka(brokers);
   const admin = raw.admin();
   await admin.connect();
-  await admin.createTopics({ topics: allTopics.map((topic) => ({ topic, numPartitions: 3, replicationFactor: 1 })), waitForLeaders: true });
-  await admin.createTopics({ topics: [{ topic: topics.io, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+  // The I/O concurrency rows read one partition; every other topic has three.
+  await admin.createTopics({ topics: allTopics.map((topic) => ({ topic, numPartitions: topic === topics.io ? 1 : 3, replicationFactor: 1 })), waitForLeaders: true });
   await admin.disconnect();
 
   const headers = { Authorization: `Bearer ${configs.token}` };
