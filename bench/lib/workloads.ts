@@ -23,7 +23,8 @@ export async function rawProducer(kafka: Kafka, transactionalId?: string): Promi
     idempotent: true,
     maxInFlightRequests: 1,
     createPartitioner: Partitioners.DefaultPartitioner,
-    ...(transactionalId ? { transactionalId } : {}),
+    // light-kafka's transactional producer starts its backoff at 20 ms (core/kafka/kafkajs-driver.ts): the same here.
+    ...(transactionalId ? { transactionalId, retry: { initialRetryTime: 20, retries: 9 } } : {}),
   });
   await producer.connect();
   return producer;
