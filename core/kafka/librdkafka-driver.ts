@@ -8,7 +8,6 @@ import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaLogger, Librd
 import type { ConsumerSettings, NativeConfig, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
 
-
 const require = createRequire(import.meta.url);
 
 /**
