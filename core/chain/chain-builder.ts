@@ -3,7 +3,7 @@ import type { ConfigLoader } from '../config/loader.js';
 import { LightError } from '../errors/light-error.js';
 import type { Direction } from '../exchange.js';
 import { ChainTable, type ChainRoute } from './chain-table.js';
-import { transportKind, type Handler, type HandlerModule, type HandlerServices } from './handler.js';
+import { transportKind, type ChainHandler, type HandlerModule, type HandlerServices } from './handler.js';
 import { parseHandlerSpec, type HandlerSpec } from './handler-spec.js';
 import { HANDLER_YML_SCHEMA, type HandlerYml } from './handler-yml.js';
 import { loadHandlerModule, type HandlerCatalog } from './module-loader.js';
@@ -64,7 +64,7 @@ export async function buildChains(
   }
 
   const enabled = (aliases: string[]): string[] => aliases.filter((alias) => !disabled.includes(alias));
-  const toHandlers = (aliases: string[]): Handler[] => enabled(aliases).map((alias) => instances.get(alias)!);
+  const toHandlers = (aliases: string[]): ChainHandler[] => enabled(aliases).map((alias) => instances.get(alias)!);
   const routes: ChainRoute[] = (yml.topics ?? []).map((entry, index) => {
     const aliases = execLists.find((list) => list.key === `topics[${index}].exec`)!.aliases;
     return {
@@ -192,8 +192,8 @@ async function instantiate(
   loader: ConfigLoader,
   services: HandlerServices,
   file: string,
-): Promise<{ instances: Map<string, Handler>; disabled: string[] }> {
-  const instances = new Map<string, Handler>();
+): Promise<{ instances: Map<string, ChainHandler>; disabled: string[] }> {
+  const instances = new Map<string, ChainHandler>();
   const disabled: string[] = [];
   for (const [alias, { module, key, spec }] of declared) {
     const configName = module.configName ?? alias;
@@ -206,10 +206,22 @@ async function instantiate(
       continue;
     }
     const handler = await module.create(config, services);
-    if (typeof handler !== 'function') {
-      throw new LightError('ERR13009', { file, key, module: spec.module, reason: 'factory did not return a handler function' });
-    }
+    const problem = handlerProblem(handler);
+    if (problem) throw new LightError('ERR13009', { file, key, module: spec.module, reason: problem });
     instances.set(alias, handler);
   }
   return { instances, disabled };
+}
+
+const PHASES = ['beginBatch', 'before', 'after', 'endBatch'] as const;
+
+/** Why a factory's result is no handler: neither a function nor an object of phase functions. */
+function handlerProblem(handler: unknown): string | undefined {
+  if (typeof handler === 'function') return undefined;
+  if (typeof handler !== 'object' || handler === null) return 'factory did not return a handler (a function or an object of phases)';
+  const phases = handler as Record<string, unknown>;
+  const present = PHASES.filter((phase) => phases[phase] !== undefined);
+  if (present.length === 0) return `factory returned an object with none of the phases ${PHASES.join(', ')}`;
+  const notFunction = present.find((phase) => typeof phases[phase] !== 'function');
+  return notFunction ? `phase ${notFunction} is not a function` : undefined;
 }

@@ -1,11 +1,11 @@
 import type { Direction } from '../exchange.js';
-import type { Handler } from './handler.js';
+import type { ChainHandler } from './handler.js';
 
 export interface ChainRoute {
   direction: Direction;
   /** Exact topic name, or a pattern matched against the whole name. */
   topic: string | RegExp;
-  handlers: readonly Handler[];
+  handlers: readonly ChainHandler[];
   /** Where it was declared, for logs (e.g. `topics[2]`). */
   source: string;
 }

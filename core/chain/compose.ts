@@ -1,34 +1,24 @@
-import { LightError } from '../errors/light-error.js';
 import type { Exchange } from '../exchange.js';
-import type { Handler } from './handler.js';
+import { Chain } from './chain.js';
+import type { ChainHandler, Handler } from './handler.js';
 
 /**
- * Composes handlers into one handler that runs them in order. The input is validated once here, so the
- * per-record path does no checks but the guard against a second `next()`.
+ * Composes handlers (around or phased) into one around handler that runs them in order, each record as a batch
+ * of its own. The input is validated once here. The consumer and producer run a Chain directly instead, so the
+ * records of a batch share their batch phases and synchronous handlers cost no promise.
  */
-export function compose(handlers: readonly Handler[]): Handler {
+export function compose(handlers: readonly ChainHandler[]): Handler {
   if (!Array.isArray(handlers)) throw new TypeError('compose expects an array of handlers');
-  for (const [index, handler] of handlers.entries()) {
-    if (typeof handler !== 'function') throw new TypeError(`compose: handler at index ${index} is not a function`);
-  }
-  const chain = handlers.slice();
-
-  return function composedChain(exchange: Exchange, next?: () => Promise<void>): Promise<void> {
-    let lastIndex = -1;
-    function dispatch(index: number): Promise<void> {
-      if (index <= lastIndex) {
-        const name = chain[index - 1]?.name || `#${index - 1}`;
-        return Promise.reject(new LightError('ERR10011', { handler: name }));
-      }
-      lastIndex = index;
-      const handler = index === chain.length ? next : chain[index];
-      if (!handler) return Promise.resolve();
-      try {
-        return Promise.resolve(handler(exchange, () => dispatch(index + 1)));
-      } catch (error) {
-        return Promise.reject(error);
-      }
+  const chain = new Chain(handlers);
+  return async function composedChain(exchange: Exchange, next?: () => Promise<void>): Promise<void> {
+    const batch = [exchange];
+    const scope = await chain.beginBatch(batch);
+    try {
+      await chain.run(exchange, next ?? endOfChain, scope);
+    } finally {
+      await chain.endBatch(batch, scope);
     }
-    return dispatch(0);
   };
 }
+
+async function endOfChain(): Promise<void> {}
