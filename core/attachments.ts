@@ -69,8 +69,6 @@ export const Attachment = {
   identity: typedKey<Identity>('light-kafka.identity'),
   /** The claims of the record's verified token (security handler, consume). */
   claims: typedKey<RecordClaims>('light-kafka.claims'),
-  /** Consume: the consumer group the record is processed in. */
-  consumerGroup: typedKey<string>('light-kafka.consumerGroup'),
   /** The record's span (tracing handler). */
   span: typedKey<Span>('light-kafka.span'),
 } as const;

@@ -1,6 +1,7 @@
 import { Attachment, TypedMap } from './attachments.js';
 import { RecordHeaders, type HeaderValue } from './headers.js';
 import { identityFromHeaders, type Identity } from './identity.js';
+import type { RequestContext } from './request-context.js';
 
 export type Direction = 'produce' | 'consume';
 
@@ -38,15 +39,21 @@ export class Exchange {
   /** The record's bytes as read from, or written to, Kafka (null for a tombstone). */
   rawValue: Buffer | null;
   readonly headers: RecordHeaders;
-  readonly attachments = new TypedMap();
+  /** Consume: the consumer group the record is processed in. */
+  readonly consumerGroup: string | undefined;
+  /**
+   * Consume: the record's request context (its propagated headers), current while its chain runs. A batch
+   * business handler runs outside any one record's context: `runWithContext(exchange.context, ...)` works on
+   * behalf of one record (what it produces carries that record's token, ids and trace).
+   */
+  context: RequestContext | undefined;
   /** Consume: the partition's high watermark when the record was fetched (for consumer lag). */
   highWatermark: string | undefined;
   /** Filled on the produce path by the transport. */
   metadata: RecordMetadata | undefined;
-  /** When the chain started, for timings (ms since epoch). */
-  readonly startedAt = Date.now();
   private currentValue: unknown;
   private pendingDecoder: ValueDecoder | undefined;
+  private attachmentMap: TypedMap | undefined;
 
   constructor(init: {
     direction: Direction;
@@ -59,6 +66,7 @@ export class Exchange {
     value?: unknown;
     headers?: RecordHeaders;
     highWatermark?: string;
+    consumerGroup?: string;
   }) {
     this.direction = init.direction;
     this.topic = init.topic;
@@ -70,6 +78,13 @@ export class Exchange {
     this.currentValue = init.value;
     this.headers = init.headers ?? new RecordHeaders();
     this.highWatermark = init.highWatermark;
+    this.consumerGroup = init.consumerGroup;
+    this.context = undefined;
+  }
+
+  /** What handlers leave for later handlers, under typed keys (made on first use). */
+  get attachments(): TypedMap {
+    return (this.attachmentMap ??= new TypedMap());
   }
 
   /**
@@ -98,7 +113,7 @@ export class Exchange {
 
   /** The correlation id, traceability id and caller: as the correlation handler resolved them, else from the default headers. */
   get identity(): Identity {
-    return this.attachments.get(Attachment.identity) ?? identityFromHeaders(this.headers);
+    return this.attachmentMap?.get(Attachment.identity) ?? identityFromHeaders(this.headers);
   }
 
   /** The key as text (null when the record has no key). */

@@ -45,6 +45,9 @@ export const DeadLetterHeaderNames = {
 
 export type HeaderValue = Buffer | string;
 
+/** Headers as Kafka clients hand them: one key per name, an array where a name repeats. */
+type KafkaHeaders = IHeaders | Record<string, HeaderValue | HeaderValue[] | undefined>;
+
 interface HeaderEntry {
   name: string;
   /** The name lower-cased once, for case-insensitive lookups. */
@@ -57,7 +60,30 @@ interface HeaderEntry {
  * binary headers survive; repeated names are never flattened to one value.
  */
 export class RecordHeaders implements Iterable<[string, Buffer]> {
-  private readonly entries: HeaderEntry[] = [];
+  private store: HeaderEntry[] = [];
+  /** Headers as a Kafka client handed them, turned into entries on first use (most records never need it). */
+  private unread: KafkaHeaders | undefined;
+
+  /** The headers of a consumed record, read only when something asks for them. */
+  static fromKafka(input: KafkaHeaders | undefined): RecordHeaders {
+    const headers = new RecordHeaders();
+    headers.unread = input;
+    return headers;
+  }
+
+  private get entries(): HeaderEntry[] {
+    const unread = this.unread;
+    if (unread !== undefined) {
+      this.unread = undefined;
+      for (const name in unread) {
+        const value = unread[name];
+        if (value === undefined || value === null) continue;
+        if (Array.isArray(value)) for (const item of value) this.add(name, item);
+        else this.add(name, value);
+      }
+    }
+    return this.store;
+  }
 
   static from(input?: IHeaders | RecordHeaders | Record<string, HeaderValue | HeaderValue[] | undefined>): RecordHeaders {
     if (input instanceof RecordHeaders) return input.clone();
@@ -72,7 +98,8 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
 
   clone(): RecordHeaders {
     const copy = new RecordHeaders();
-    for (const entry of this.entries) copy.entries.push(entry);
+    if (this.unread !== undefined) copy.unread = this.unread;
+    else copy.store = this.store.slice();
     return copy;
   }
 
@@ -82,7 +109,8 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
 
   /** Appends one more value under `name` (repeated headers are allowed). */
   add(name: string, value: HeaderValue): this {
-    this.entries.push({ name, lower: name.toLowerCase(), value: toBuffer(value) });
+    if (this.unread !== undefined) void this.entries;
+    this.store.push({ name, lower: name.toLowerCase(), value: toBuffer(value) });
     return this;
   }
 

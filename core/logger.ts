@@ -36,6 +36,7 @@ class JsonLogger implements Logger {
     readonly level: LogLevel,
     private readonly sink: LogSink,
     private readonly bindings: Record<string, unknown>,
+    private readonly parent?: JsonLogger,
   ) {
     this.threshold = LEVELS[level];
   }
@@ -57,12 +58,17 @@ class JsonLogger implements Logger {
   }
 
   child(more: Record<string, unknown>): Logger {
-    return new JsonLogger(this.level, this.sink, { ...this.bindings, ...more });
+    // The bindings are merged when a line is written, not here: most child loggers never write a line.
+    return new JsonLogger(this.level, this.sink, more, this);
   }
 
   private write(lineLevel: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (LEVELS[lineLevel] < this.threshold) return;
-    this.sink(JSON.stringify({ time: new Date().toISOString(), level: lineLevel, msg: message, ...this.bindings, ...serializeFields(fields) }));
+    this.sink(JSON.stringify({ time: new Date().toISOString(), level: lineLevel, msg: message, ...this.allBindings(), ...serializeFields(fields) }));
+  }
+
+  private allBindings(): Record<string, unknown> {
+    return this.parent ? { ...this.parent.allBindings(), ...this.bindings } : this.bindings;
   }
 }
 

@@ -36,6 +36,28 @@ export function contextFromRecord(headers: RecordHeaders, names: readonly string
   return { headers: propagated, values };
 }
 
+/**
+ * The request context of a consumed record: the propagated headers found in the record's headers, copied only
+ * when something reads them (a chain that never asks costs one small object per record).
+ */
+export class RecordContext implements RequestContext {
+  private copied: RecordHeaders | undefined;
+  private valueMap: TypedMap | undefined;
+
+  constructor(
+    private readonly source: RecordHeaders,
+    private readonly names: readonly string[] = PROPAGATED_HEADERS,
+  ) {}
+
+  get headers(): RecordHeaders {
+    return (this.copied ??= contextFromRecord(this.source, this.names).headers);
+  }
+
+  get values(): TypedMap {
+    return (this.valueMap ??= new TypedMap());
+  }
+}
+
 /** A context holding the propagated headers of an incoming HTTP request (node lower-cases their names). */
 export function contextFromHttp(headers: IncomingHttpHeaders, names: readonly string[] = PROPAGATED_HEADERS): RequestContext {
   const propagated = new RecordHeaders();

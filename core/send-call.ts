@@ -1,25 +1,29 @@
 import { LightError } from './errors/light-error.js';
-import type { RecordMetadata } from './exchange.js';
+import type { Exchange, RecordMetadata } from './exchange.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from './transport.js';
 
 interface Pending {
   topic: string;
   message: TransportMessage;
-  resolve: (metadata: RecordMetadata) => void;
-  reject: (error: unknown) => void;
+  /** The exchange whose metadata the write fills (records a phased transport queued). */
+  exchange: Exchange | undefined;
+  resolve: ((metadata: RecordMetadata) => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
 }
 
 /**
  * Collects the records of one `send` call as each reaches the produce transport, and writes them in one
- * request once every record has either arrived or failed. If any record's chain failed, none is written:
- * the caller gets the failure and nothing reaches Kafka. One object per call; nothing is shared.
+ * request: when the producer says so (every record of an all-phased chain passed its befores), or once every
+ * record has either arrived or failed (chains with around handlers). If any record's chain failed, none is
+ * written: the caller gets the failure and nothing reaches Kafka. One object per call; nothing is shared.
  */
 export class SendCall {
   private readonly pending: Pending[] = [];
-  private readonly arrived = new WeakSet<object>();
+  private readonly byRecord = new Map<object, Pending>();
   private settled = 0;
   private failed = false;
   private writer: BatchWriter;
+  private written: Promise<void> | undefined;
 
   constructor(
     private readonly expected: number,
@@ -29,50 +33,90 @@ export class SendCall {
   }
 
   /**
-   * Called by a produce transport: resolves with where the record landed once the batch is written. A transport
+   * Called by a phased produce transport: queues the record; the write fills `exchange.metadata`. A transport
    * that writes elsewhere than the call's Kafka producer passes its own `writer` (the first one given is used).
+   */
+  enqueue(exchange: Exchange, message: TransportMessage, writer?: BatchWriter): void {
+    if (writer && this.pending.length === 0) this.writer = writer;
+    const item: Pending = { topic: exchange.topic, message, exchange, resolve: undefined, reject: undefined };
+    this.pending.push(item);
+    this.byRecord.set(exchange, item);
+  }
+
+  /**
+   * Called by an around produce transport: queues the record and resolves with where it landed once the batch is
+   * written (`writer` as for enqueue).
    */
   add(record: object, topic: string, message: TransportMessage, writer?: BatchWriter): Promise<RecordMetadata> {
     if (writer && this.pending.length === 0) this.writer = writer;
-    this.arrived.add(record);
     return new Promise<RecordMetadata>((resolve, reject) => {
-      this.pending.push({ topic, message, resolve, reject });
+      const item: Pending = { topic, message, exchange: undefined, resolve, reject };
+      this.pending.push(item);
+      this.byRecord.set(record, item);
       this.settle();
     });
   }
 
+  /** The end of a record's chain (around mode) once its transport queued it: resolves when it was written. */
+  whenWritten(exchange: Exchange): Promise<void> {
+    const item = this.byRecord.get(exchange);
+    if (!item) return Promise.reject(new LightError('ERR10012', { component: `the produce transport (it did not queue the record for ${exchange.topic})` }));
+    const done = new Promise<void>((resolve, reject) => {
+      item.resolve = () => resolve();
+      item.reject = reject;
+    });
+    this.settle();
+    return done;
+  }
+
   /**
-   * Called when a record's chain ended. A record that never reached the transport either failed (then the
-   * batch is not written) or was deliberately dropped by a handler (then the others are written without it).
+   * Called when a record's chain ended (around mode). A record that never reached the transport either failed
+   * (then the batch is not written) or was deliberately dropped by a handler (then the others are written without it).
    */
   settleIfNotArrived(record: object, chainFailed: boolean): void {
-    if (this.arrived.has(record)) return;
+    if (this.byRecord.has(record)) return;
     if (chainFailed) this.failed = true;
     this.settle();
+  }
+
+  /** Writes every queued record now (staged mode); rejects with ERR12000 when the write failed. */
+  flush(): Promise<void> {
+    return (this.written ??= this.write());
   }
 
   private settle(): void {
     this.settled += 1;
     if (this.settled < this.expected) return;
     if (this.failed) {
-      for (const item of this.pending) item.reject(new LightError('ERR12003', { topic: item.topic }));
+      for (const item of this.pending) item.reject?.(new LightError('ERR12003', { topic: item.topic }));
       return;
     }
-    void this.flush();
+    this.flush().catch(() => undefined); // each record's promise carries the failure
   }
 
-  private async flush(): Promise<void> {
+  private async write(): Promise<void> {
     const byTopic = new Map<string, TransportMessage[]>();
     for (const item of this.pending) {
       const messages = byTopic.get(item.topic);
       if (messages) messages.push(item.message);
       else byTopic.set(item.topic, [item.message]);
     }
+    let acks: PartitionAck[];
     try {
-      const acks = await this.writer([...byTopic].map(([topic, messages]) => ({ topic, messages })));
-      for (const item of this.pending) item.resolve(metadataFor(item, acks, byTopic.get(item.topic)!.length));
+      acks = this.pending.length === 0 ? [] : await this.writer([...byTopic].map(([topic, messages]) => ({ topic, messages })));
     } catch (error) {
-      for (const item of this.pending) item.reject(LightError.wrap(error, 'ERR12000', { topic: item.topic }));
+      const failure = LightError.wrap(error, 'ERR12000', { topic: this.pending[0]?.topic ?? '' });
+      for (const item of this.pending) item.reject?.(failure);
+      throw failure;
+    }
+    for (const item of this.pending) {
+      const metadata = metadataFor(item, acks, byTopic.get(item.topic)!.length);
+      if (item.exchange) {
+        item.exchange.metadata = metadata;
+        item.exchange.partition = metadata.partition >= 0 ? metadata.partition : undefined;
+        item.exchange.offset = metadata.offset;
+      }
+      item.resolve?.(metadata);
     }
   }
 }

@@ -175,9 +175,17 @@ export class LightService {
       logger,
     });
     probed.consumer = consumer;
-    for (const event of ['record', 'groupJoin', 'crash', 'partitionStopped']) {
+    for (const event of ['groupJoin', 'crash', 'partitionStopped', 'deadLettered']) {
       consumer.on(event, (payload: unknown) => services.events.emit(event, payload));
     }
+    // 'record' comes once per record: forwarded only while the service's events have a listener for it.
+    const forwardRecord = (payload: unknown): boolean => services.events.emit('record', payload);
+    services.events.on('newListener', (event) => {
+      if (event === 'record' && services.events.listenerCount('record') === 0) consumer.on('record', forwardRecord);
+    });
+    services.events.on('removeListener', (event) => {
+      if (event === 'record' && services.events.listenerCount('record') === 0) consumer.off('record', forwardRecord);
+    });
     const transactional = clients.transactional
       ? new TransactionalProducer({ producer: clients.transactional, path, interceptors: services.transactions })
       : undefined;

@@ -70,7 +70,7 @@ export interface HandlerServices {
   config: ConfigLoader;
   /** What handler modules publish for each other at start (e.g. security's verification stats), under typed keys. */
   shared: TypedMap;
-  /** The service's events: 'record' (each consumed record's outcome), 'groupJoin', 'crash', 'partitionStopped'. */
+  /** The service's events: 'record' (each consumed record's outcome), 'deadLettered', 'groupJoin', 'crash', 'partitionStopped'. */
   events: EventEmitter;
   /** The prom-client registry metrics go to (the service's own when it passed one in). */
   metricsRegistry: Registry;

@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BusinessHandler, ConsumeChains } from '../chain/consume-chains.js';
-import type { Handler } from '../chain/handler.js';
+import type { BatchScope } from '../chain/chain.js';
+import type { BatchBusinessHandler, BusinessHandler, ConsumeChains, ConsumeRoute } from '../chain/consume-chains.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
-import { RecordHeaders } from '../headers.js';
+import type { Exchange } from '../exchange.js';
 import type { Logger } from '../logger.js';
-import type { ConsumedRecord } from './dead-letter.js';
+import { runWithContext } from '../request-context.js';
 import { dispatchConcurrently, type Ordering } from './concurrent-dispatch.js';
 import type { DriverBatch, DriverConsumer, DriverMessage } from './driver.js';
-import type { RecordOutcome, RecordProcessor } from './record-processor.js';
+import { consumedRecord, PROCESSED_FIRST_TIME, type ProcessingControl, type RecordOutcome, type RecordProcessor } from './record-processor.js';
 
 const HEARTBEAT_EVERY_MS = 100;
 
@@ -25,7 +25,8 @@ export interface ConsumedEvent {
  * resolved offsets (kafkajs at the end of each batch and on its interval, librdkafka on its interval, both when the
  * consumer stops): at-least-once.
  *
- * Events: 'record' (ConsumedEvent, after each record), 'partitionStopped' (failurePolicy: stop), 'groupJoin',
+ * Events: 'record' (ConsumedEvent, after each record), 'deadLettered' (ConsumedEvent, after a dead letter was
+ * written), 'partitionStopped' (failurePolicy: stop), 'groupJoin',
  * 'crash' (kafkajs gave up; it restarts unless the error is not retriable).
  */
 export interface LightConsumerParts {
@@ -68,6 +69,20 @@ export class LightConsumer extends EventEmitter {
   handle(topic: string | RegExp, handler: BusinessHandler): this {
     if (this.started) throw new LightError('ERR10012', { component: 'LightConsumer.handle (register handlers before start)' });
     this.chains.register(topic, handler);
+    return this;
+  }
+
+  /**
+   * Registers a business handler that takes the records of a fetched batch at once (see BatchBusinessHandler).
+   * Batches keep offset order, so it goes with kafka-consumer.yml `ordering: partition` only.
+   */
+  handleBatch(topic: string | RegExp, handler: BatchBusinessHandler): this {
+    if (this.started) throw new LightError('ERR10012', { component: 'LightConsumer.handleBatch (register handlers before start)' });
+    const ordering = this.parts.ordering ?? 'partition';
+    if (ordering !== 'partition') {
+      throw new LightError('ERR13001', { file: 'kafka-consumer.yml', key: 'ordering', reason: `is ${ordering}: a batch handler (handleBatch on ${String(topic)}) takes a partition's records in offset order and needs ordering: partition` });
+    }
+    this.chains.registerBatch(topic, handler);
     return this;
   }
 
@@ -129,41 +144,170 @@ export class LightConsumer extends EventEmitter {
 
   private async consumeBatch(batch: DriverBatch): Promise<void> {
     const { topic, partition, pause } = batch;
-    const chain = this.chains.chainFor(topic);
-    if (!chain) {
+    const route = this.chains.routeFor(topic);
+    if (!route) {
       // Subscribed by a pattern that no business handler claims for this topic: nothing can process it.
       this.logger.error('no business handler for topic; pausing it', { topic, partition });
       pause();
       return;
     }
     const ordering = this.parts.ordering ?? 'partition';
-    if (ordering === 'partition') await this.consumeInOrder(batch, chain);
-    else await this.consumeConcurrently(batch, chain, ordering);
+    if (route.batchHandler && route.chain.allPhased) await this.consumeStaged(batch, route, route.batchHandler);
+    else if (ordering === 'partition' || route.batchHandler) await this.consumeInOrder(batch, route);
+    else await this.consumeConcurrently(batch, route, ordering);
   }
 
-  /** Records one after another; a failed record (failurePolicy: stop) pauses the partition before the next. */
-  private async consumeInOrder(batch: DriverBatch, chain: Handler): Promise<void> {
-    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary } = batch;
+  /** The batch's exchanges and what the chain's beginBatch gave them; no scope when a beginBatch failed (logged). */
+  private async beginBatch(batch: DriverBatch, route: ConsumeRoute): Promise<{ exchanges: Exchange[]; scope: BatchScope | undefined }> {
+    const { topic, partition, highWatermark } = batch;
+    const exchanges = batch.messages.map((message) => this.processor.exchangeOf(topic, partition, message, highWatermark));
+    try {
+      return { exchanges, scope: await route.chain.beginBatch(exchanges) };
+    } catch (error) {
+      this.logger.warn('a handler failed to begin a batch; its records run one by one', { topic, partition, records: exchanges.length, error: reasonOf(error) });
+      return { exchanges, scope: undefined };
+    }
+  }
+
+  /**
+   * Records one after another; a failed record (failurePolicy: stop) pauses the partition before the next. A record
+   * whose chain is synchronous costs no promise. Handlers' endBatch runs before offsets may be committed.
+   */
+  private async consumeInOrder(batch: DriverBatch, route: ConsumeRoute): Promise<void> {
+    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary, highWatermark, messages } = batch;
+    const control: ProcessingControl = { isRunning, heartbeat };
+    const { exchanges, scope } = await this.beginBatch(batch, route);
+    let flushed = 0;
+    let attempted = 0;
+    const flush = async (): Promise<void> => {
+      if (scope === undefined || attempted <= flushed) return;
+      const done = exchanges.slice(flushed, attempted);
+      flushed = attempted;
+      await this.processor.endBatch(route, done, scope);
+    };
     let lastHeartbeat = Date.now();
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale()) break;
-      const outcome = await this.processor.process(consumedRecord(topic, partition, message), chain, { isRunning, heartbeat }, batch.highWatermark);
-      if (outcome.kind === 'interrupted') break;
+    try {
+      for (let i = 0; i < messages.length; i++) {
+        if (!isRunning() || isStale()) break;
+        const message = messages[i]!;
+        let outcome: RecordOutcome = PROCESSED_FIRST_TIME;
+        if (scope === undefined) {
+          outcome = await this.processor.process(consumedRecord(topic, partition, message), route, control, highWatermark);
+        } else {
+          attempted = i + 1;
+          try {
+            const pending = this.processor.runAttempt(exchanges[i]!, route, scope);
+            if (pending) await pending;
+          } catch (error) {
+            outcome = await this.processor.recover(consumedRecord(topic, partition, message), error, route, control, highWatermark);
+          }
+        }
+        if (outcome.kind === 'interrupted') break;
+        if (outcome.kind === 'stopped') {
+          await flush();
+          pause();
+          this.partitionStopped(topic, partition, message.offset, outcome.error);
+          return;
+        }
+        resolveOffset(message.offset);
+        this.recordDone(topic, partition, message.offset, outcome);
+        // Heartbeat and interval commits between records, but not after every one: they are async round trips
+        // through the client that a fast chain would pay per record. Slow records still heartbeat every 100 ms.
+        const now = Date.now();
+        if (now - lastHeartbeat >= HEARTBEAT_EVERY_MS) {
+          lastHeartbeat = now;
+          await flush();
+          await commitOffsetsIfNecessary();
+          await heartbeat();
+        }
+      }
+    } finally {
+      await flush();
+    }
+    await heartbeat();
+  }
+
+  /**
+   * A batch business handler over an all-phased chain: each record's befores run in offset order, then the
+   * handler takes the records that passed, then each record's afters. A record that fails before the handler is
+   * retried or dead-lettered alone after the records before it were handed over; if the handler throws, each of
+   * its records runs again alone, so only the one that fails is retried and dead-lettered.
+   */
+  private async consumeStaged(batch: DriverBatch, route: ConsumeRoute, handler: BatchBusinessHandler): Promise<void> {
+    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, highWatermark, messages } = batch;
+    const control: ProcessingControl = { isRunning, heartbeat };
+    const { exchanges, scope } = await this.beginBatch(batch, route);
+    if (scope === undefined) return this.consumeInOrder(batch, { ...route, batchHandler: undefined });
+    const { chain } = route;
+    let ready: number[] = [];
+    let stopped = false;
+    const finish = (index: number, outcome: RecordOutcome): boolean => {
+      const { offset } = messages[index]!;
+      if (outcome.kind === 'interrupted') return false;
       if (outcome.kind === 'stopped') {
         pause();
-        this.partitionStopped(topic, partition, message.offset, outcome.error);
-        return;
+        this.partitionStopped(topic, partition, offset, outcome.error);
+        return false;
       }
-      resolveOffset(message.offset);
-      this.emit('record', { topic, partition, offset: message.offset, outcome } satisfies ConsumedEvent);
-      // Heartbeat and interval commits between records, but not after every one: they are async round trips
-      // through the client that a fast chain would pay per record. Slow records still heartbeat every 100 ms.
-      const now = Date.now();
-      if (now - lastHeartbeat >= HEARTBEAT_EVERY_MS) {
-        lastHeartbeat = now;
-        await commitOffsetsIfNecessary();
-        await heartbeat();
+      resolveOffset(offset);
+      this.recordDone(topic, partition, offset, outcome);
+      return true;
+    };
+    const handOver = async (): Promise<boolean> => {
+      const indexes = ready;
+      ready = [];
+      if (indexes.length === 0) return true;
+      const handed = indexes.map((index) => exchanges[index]!);
+      let failure: { error: unknown } | undefined;
+      try {
+        await handler(handed);
+      } catch (error) {
+        failure = { error };
       }
+      if (failure) {
+        for (const exchange of handed) await settle(runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, failure)));
+        this.logger.warn('batch handler failed; running its records one by one', { topic, partition, records: handed.length, error: reasonOf(failure.error) });
+        for (const index of indexes) {
+          if (!finish(index, await this.processor.process(consumedRecord(topic, partition, messages[index]!), route, control, highWatermark))) return false;
+        }
+        return true;
+      }
+      for (const index of indexes) {
+        const exchange = exchanges[index]!;
+        let outcome: RecordOutcome = PROCESSED_FIRST_TIME;
+        try {
+          const pending = runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, undefined));
+          if (pending) await pending;
+        } catch (error) {
+          outcome = await this.processor.recover(consumedRecord(topic, partition, messages[index]!), error, route, control, highWatermark);
+        }
+        if (!finish(index, outcome)) return false;
+      }
+      return true;
+    };
+    try {
+      for (let i = 0; i < messages.length && !stopped; i++) {
+        if (!isRunning() || isStale()) break;
+        const exchange = exchanges[i]!;
+        try {
+          const pending = runWithContext(exchange.context!, () => chain.runBefores(exchange, scope));
+          if (pending) await pending;
+          try {
+            void exchange.value;
+          } catch (error) {
+            // A value that cannot be decoded fails its record before the handler: through its afters, alone.
+            await settle(runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, { error })));
+            throw error;
+          }
+          ready.push(i);
+        } catch (error) {
+          if (!(await handOver())) return;
+          stopped = !finish(i, await this.processor.recover(consumedRecord(topic, partition, messages[i]!), error, route, control, highWatermark));
+        }
+      }
+      if (!stopped) await handOver();
+    } finally {
+      await this.processor.endBatch(route, exchanges, scope);
     }
     await heartbeat();
   }
@@ -173,26 +317,60 @@ export class LightConsumer extends EventEmitter {
    * once it and every record before it are done. A record that stops the partition pauses it after the records
    * in flight finish; records after it that finished are processed again when it resumes (at-least-once).
    */
-  private async consumeConcurrently(batch: DriverBatch, chain: Handler, ordering: 'key' | 'unordered'): Promise<void> {
-    const { topic, partition, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = batch;
+  private async consumeConcurrently(batch: DriverBatch, route: ConsumeRoute, ordering: 'key' | 'unordered'): Promise<void> {
+    const { topic, partition, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, highWatermark } = batch;
     const running = (): boolean => isRunning() && !isStale();
-    const result = await dispatchConcurrently(batch.messages, {
-      ordering,
-      maxConcurrency: this.parts.maxConcurrency ?? 16,
-      isRunning: running,
-      process: (message) => this.processor.process(consumedRecord(topic, partition, message), chain, { isRunning: running, heartbeat }, batch.highWatermark),
-      onDone: (message, outcome) => this.emit('record', { topic, partition, offset: message.offset, outcome } satisfies ConsumedEvent),
-      onCommittable: (offset) => batch.resolveOffset(offset),
-      heartbeat: async () => {
-        await commitOffsetsIfNecessary();
-        await heartbeat();
-      },
-      heartbeatMs: HEARTBEAT_EVERY_MS,
-    });
+    const control: ProcessingControl = { isRunning: running, heartbeat };
+    const { exchanges, scope } = await this.beginBatch(batch, route);
+    const exchangeOf = new Map(batch.messages.map((message, i) => [message, exchanges[i]!]));
+    let done: Exchange[] = [];
+    const flush = async (): Promise<void> => {
+      if (scope === undefined || done.length === 0) return;
+      const finished = done;
+      done = [];
+      await this.processor.endBatch(route, finished, scope);
+    };
+    const process = async (message: DriverMessage): Promise<RecordOutcome> => {
+      if (scope === undefined) return this.processor.process(consumedRecord(topic, partition, message), route, control, highWatermark);
+      const exchange = exchangeOf.get(message)!;
+      try {
+        await this.processor.runAttempt(exchange, route, scope);
+        return PROCESSED_FIRST_TIME;
+      } catch (error) {
+        return this.processor.recover(consumedRecord(topic, partition, message), error, route, control, highWatermark);
+      } finally {
+        done.push(exchange);
+      }
+    };
+    let result: Awaited<ReturnType<typeof dispatchConcurrently>>;
+    try {
+      result = await dispatchConcurrently(batch.messages, {
+        ordering,
+        maxConcurrency: this.parts.maxConcurrency ?? 16,
+        isRunning: running,
+        process,
+        onDone: (message, outcome) => this.recordDone(topic, partition, message.offset, outcome),
+        onCommittable: (offset) => batch.resolveOffset(offset),
+        heartbeat: async () => {
+          await flush();
+          await commitOffsetsIfNecessary();
+          await heartbeat();
+        },
+        heartbeatMs: HEARTBEAT_EVERY_MS,
+      });
+    } finally {
+      await flush();
+    }
     if (result.stopped) {
       batch.pause();
       this.partitionStopped(topic, partition, result.stopped.message.offset, result.stopped.error);
     }
+  }
+
+  /** 'record' after each record (only built when someone listens), 'deadLettered' for the dead-lettered ones. */
+  private recordDone(topic: string, partition: number, offset: string, outcome: RecordOutcome): void {
+    if (outcome.kind === 'deadLettered') this.emit('deadLettered', { topic, partition, offset, outcome } satisfies ConsumedEvent);
+    if (this.listenerCount('record') > 0) this.emit('record', { topic, partition, offset, outcome } satisfies ConsumedEvent);
   }
 
   private partitionStopped(topic: string, partition: number, offset: string, cause: unknown): void {
@@ -201,14 +379,11 @@ export class LightConsumer extends EventEmitter {
   }
 }
 
-function consumedRecord(topic: string, partition: number, message: DriverMessage): ConsumedRecord {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    timestamp: message.timestamp,
-    key: message.key ?? null,
-    value: message.value,
-    headers: RecordHeaders.from(message.headers),
-  };
+/** Waits for what may be a promise, ignoring its failure (the caller already knows the record failed). */
+async function settle(pending: void | Promise<void>): Promise<void> {
+  try {
+    await pending;
+  } catch {
+    // expected: afters rethrow the failure they were given
+  }
 }

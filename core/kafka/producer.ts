@@ -1,3 +1,4 @@
+import type { BatchScope, Chain } from '../chain/chain.js';
 import type { ProduceChains } from '../chain/produce-chains.js';
 import { LightError } from '../errors/light-error.js';
 import { Exchange, type OutgoingRecord, type RecordMetadata } from '../exchange.js';
@@ -15,7 +16,7 @@ export interface ProducePath {
   extraHeaders: readonly string[];
 }
 
-function toExchange(topic: string, record: OutgoingRecord, extraHeaders: readonly string[]): Exchange {
+function toExchange(topic: string, record: OutgoingRecord, extraHeaders: readonly string[], call: SendCall): Exchange {
   const headers = RecordHeaders.from(record.headers);
   if (extraHeaders.length > 0) {
     const context = currentContext();
@@ -24,7 +25,7 @@ function toExchange(topic: string, record: OutgoingRecord, extraHeaders: readonl
       if (value && !headers.has(name)) headers.set(name, value);
     }
   }
-  return new Exchange({
+  const exchange = new Exchange({
     direction: 'produce',
     topic,
     key: record.key ?? null,
@@ -33,22 +34,70 @@ function toExchange(topic: string, record: OutgoingRecord, extraHeaders: readonl
     ...(record.partition !== undefined ? { partition: record.partition } : {}),
     ...(record.timestamp !== undefined ? { timestamp: record.timestamp } : {}),
   });
+  exchange.attachments.set(SEND_CALL, call);
+  return exchange;
 }
 
 /**
- * Runs every record through its produce chain; the transport at the end of each chain adds the record to one
- * send call, written in one request. If any record fails in its chain, nothing is sent and the first failure is thrown.
+ * Runs every record through its produce chain; the transport at the end of each chain queues the record in one
+ * send call, written in one request. If any record fails in its chain, nothing is sent and the first failure is
+ * thrown. An all-phased chain runs in stages: every record's befores, one write, every record's afters.
  */
 async function sendThroughChains(path: ProducePath, topic: string, records: OutgoingRecord[], writer: BatchWriter): Promise<RecordMetadata[]> {
   if (records.length === 0) return [];
   const chain = path.chains.chainFor(topic);
   const call = new SendCall(records.length, writer);
-  const exchanges = records.map((record) => toExchange(topic, record, path.extraHeaders));
+  const exchanges = records.map((record) => toExchange(topic, record, path.extraHeaders, call));
+  const scope = await chain.beginBatch(exchanges);
+  try {
+    if (chain.allPhased) await sendStaged(chain, exchanges, scope, call);
+    else await sendRecordByRecord(chain, exchanges, scope, call);
+  } finally {
+    await chain.endBatch(exchanges, scope);
+  }
+  return exchanges.map((exchange) => exchange.metadata ?? { topic, partition: -1 });
+}
+
+async function sendStaged(chain: Chain, exchanges: Exchange[], scope: BatchScope, call: SendCall): Promise<void> {
+  let failed: unknown[] | undefined;
+  const passed: Exchange[] = [];
+  for (const exchange of exchanges) {
+    try {
+      const pending = chain.runBefores(exchange, scope);
+      if (pending) await pending;
+      passed.push(exchange);
+    } catch (error) {
+      (failed ??= []).push(error);
+    }
+  }
+  if (failed) {
+    // Nothing is written; the records that passed learn why in their afters.
+    for (const exchange of passed) await settle(chain.runAfters(exchange, scope, { error: new LightError('ERR12003', { topic: exchange.topic }) }));
+    throw failed[0];
+  }
+  let writeFailure: { error: unknown } | undefined;
+  try {
+    await call.flush();
+  } catch (error) {
+    writeFailure = { error };
+  }
+  for (const exchange of exchanges) {
+    try {
+      const pending = chain.runAfters(exchange, scope, writeFailure);
+      if (pending) await pending;
+    } catch (error) {
+      (failed ??= []).push(error);
+    }
+  }
+  if (failed) throw failed[0];
+}
+
+async function sendRecordByRecord(chain: Chain, exchanges: Exchange[], scope: BatchScope, call: SendCall): Promise<void> {
+  const terminal = (exchange: Exchange): Promise<void> => call.whenWritten(exchange);
   const outcomes = await Promise.allSettled(
     exchanges.map(async (exchange) => {
-      exchange.attachments.set(SEND_CALL, call);
       try {
-        await chain(exchange, async () => undefined);
+        await chain.run(exchange, terminal, scope);
       } catch (error) {
         call.settleIfNotArrived(exchange, true);
         throw error;
@@ -61,7 +110,15 @@ async function sendThroughChains(path: ProducePath, topic: string, records: Outg
     // The records that were waiting for the batch fail with ERR12003; report the cause instead.
     throw failures.find((error) => !(error instanceof LightError && error.code === 'ERR12003')) ?? failures[0];
   }
-  return exchanges.map((exchange) => exchange.metadata ?? { topic, partition: -1 });
+}
+
+/** Waits for what may be a promise, ignoring its failure (afters rethrow the failure they were given). */
+async function settle(pending: void | Promise<void>): Promise<void> {
+  try {
+    await pending;
+  } catch {
+    // expected
+  }
 }
 
 /** Sends records through the produce chain of their topic. */

@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Attachment } from '../attachments.js';
-import type { Handler } from '../chain/handler.js';
+import type { BatchScope } from '../chain/chain.js';
+import type { ConsumeRoute } from '../chain/consume-chains.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
 import { Exchange } from '../exchange.js';
+import { RecordHeaders } from '../headers.js';
 import type { Logger } from '../logger.js';
-import { contextFromRecord, runWithContext } from '../request-context.js';
+import { RecordContext, runWithContext } from '../request-context.js';
 import { errorCodeOf, type ConsumedRecord, type DeadLetterWriter } from './dead-letter.js';
+import type { DriverMessage } from './driver.js';
 
 /** What happened to one record: processed (or dead-lettered) so its offset may be committed, or not. */
 export type RecordOutcome =
@@ -13,6 +15,9 @@ export type RecordOutcome =
   | { kind: 'deadLettered'; attempts: number; deadLetterTopic: string; error: unknown }
   | { kind: 'stopped'; attempts: number; error: unknown }
   | { kind: 'interrupted' };
+
+/** The outcome of a record that went through on its first attempt (shared: outcomes are never changed). */
+export const PROCESSED_FIRST_TIME: RecordOutcome = Object.freeze({ kind: 'processed', attempts: 1 });
 
 /** The failure policy of kafka-consumer.yml. */
 export interface FailurePolicy {
@@ -42,39 +47,94 @@ export interface RecordProcessorParts {
 }
 
 /**
- * Runs one consumed record through its chain under the consumer's failure policy: retry a retryable failure
+ * Runs consumed records through their chain under the consumer's failure policy: retry a retryable failure
  * with backoff, then write it to the dead-letter topic (or stop its partition with failurePolicy: stop).
- * Security and validation failures (non-retryable codes) skip the retries. Each attempt gets a fresh exchange.
+ * Security and validation failures (non-retryable codes) skip the retries. Each attempt gets a fresh exchange;
+ * a retried record runs as a batch of its own.
  */
 export class RecordProcessor {
   constructor(private readonly parts: RecordProcessorParts) {}
 
-  async process(record: ConsumedRecord, chain: Handler, control: ProcessingControl, highWatermark?: string): Promise<RecordOutcome> {
-    const { policy, logger } = this.parts;
-    let attempts = 0;
-    for (;;) {
-      attempts += 1;
+  /** The exchange of one attempt at a consumed record (its headers a copy, so the original stays for a dead letter). */
+  exchangeOf(topic: string, partition: number, message: DriverMessage, highWatermark?: string): Exchange {
+    return this.withContext(new Exchange({
+      direction: 'consume',
+      topic,
+      partition,
+      offset: message.offset,
+      timestamp: message.timestamp,
+      key: message.key ?? null,
+      rawValue: message.value,
+      headers: RecordHeaders.fromKafka(message.headers),
+      highWatermark,
+      consumerGroup: this.parts.groupId,
+    }));
+  }
+
+  private withContext(exchange: Exchange): Exchange {
+    exchange.context = new RecordContext(exchange.headers, this.parts.propagatedHeaders);
+    return exchange;
+  }
+
+  /** Runs one attempt inside the record's request context. Returns a promise only when some part was async. */
+  runAttempt(exchange: Exchange, route: ConsumeRoute, scope: BatchScope): void | Promise<void> {
+    return runWithContext(exchange.context!, () => route.chain.run(exchange, route.terminal, scope));
+  }
+
+  /** A record from its first attempt on, as a batch of its own. */
+  process(record: ConsumedRecord, route: ConsumeRoute, control: ProcessingControl, highWatermark?: string): Promise<RecordOutcome> {
+    return this.attempt(record, route, control, highWatermark, 1);
+  }
+
+  /** A record whose first attempt (in its batch) failed with `error`: retried alone per the policy. */
+  async recover(record: ConsumedRecord, error: unknown, route: ConsumeRoute, control: ProcessingControl, highWatermark?: string): Promise<RecordOutcome> {
+    const next = await this.afterFailure(record, error, 1, control);
+    return next === 'retry' ? this.attempt(record, route, control, highWatermark, 2) : next;
+  }
+
+  private async attempt(record: ConsumedRecord, route: ConsumeRoute, control: ProcessingControl, highWatermark: string | undefined, first: number): Promise<RecordOutcome> {
+    for (let attempts = first; ; attempts++) {
       const exchange = this.toExchange(record, highWatermark);
+      const batch = [exchange];
+      let scope: BatchScope | undefined;
+      let failure: { error: unknown } | undefined;
       try {
-        await runWithContext(contextFromRecord(exchange.headers, this.parts.propagatedHeaders), () => chain(exchange, endOfChain));
-        return { kind: 'processed', attempts };
+        scope = await route.chain.beginBatch(batch);
+        await this.runAttempt(exchange, route, scope);
       } catch (error) {
-        const retryable = !(error instanceof LightError) || error.retryable;
-        if (retryable && attempts <= policy.maxRetries) {
-          if (!control.isRunning()) return { kind: 'interrupted' };
-          logger.warn('record failed, retrying', { record: exchange.describe(), attempt: attempts, code: errorCodeOf(error), error: reasonOf(error) });
-          await this.backoff(attempts, control);
-          if (!control.isRunning()) return { kind: 'interrupted' };
-          continue;
-        }
-        return this.giveUp(record, error, attempts);
+        failure = { error };
       }
+      // The batch of one ends (audit lines written) before any backoff or dead letter.
+      if (scope) await this.endBatch(route, batch, scope);
+      if (!failure) return attempts === 1 ? PROCESSED_FIRST_TIME : { kind: 'processed', attempts };
+      const next = await this.afterFailure(record, failure.error, attempts, control);
+      if (next !== 'retry') return next;
     }
+  }
+
+  /** Runs the chain's endBatch; a failure there is logged, the records stay done. */
+  async endBatch(route: ConsumeRoute, exchanges: readonly Exchange[], scope: BatchScope): Promise<void> {
+    try {
+      await route.chain.endBatch(exchanges, scope);
+    } catch (error) {
+      this.parts.logger.error('a handler failed at the end of a batch', { topic: exchanges[0]?.topic, records: exchanges.length, error: reasonOf(error) });
+    }
+  }
+
+  /** After a failed attempt: 'retry' (after the backoff), or the final outcome. */
+  private async afterFailure(record: ConsumedRecord, error: unknown, attempts: number, control: ProcessingControl): Promise<RecordOutcome | 'retry'> {
+    const { policy, logger } = this.parts;
+    const retryable = !(error instanceof LightError) || error.retryable;
+    if (!retryable || attempts > policy.maxRetries) return this.giveUp(record, error, attempts);
+    if (!control.isRunning()) return { kind: 'interrupted' };
+    logger.warn('record failed, retrying', { record: nameOf(record), attempt: attempts, code: errorCodeOf(error), error: reasonOf(error) });
+    await this.backoff(attempts, control);
+    return control.isRunning() ? 'retry' : { kind: 'interrupted' };
   }
 
   private async giveUp(record: ConsumedRecord, error: unknown, attempts: number): Promise<RecordOutcome> {
     const { policy, logger } = this.parts;
-    const name = `${record.topic}-${record.partition}@${record.offset}`;
+    const name = nameOf(record);
     if (policy.failurePolicy === 'stop' || !policy.deadLetterEnabled) {
       logger.error('record failed, stopping its partition', { record: name, code: errorCodeOf(error), error });
       return { kind: 'stopped', attempts, error };
@@ -98,7 +158,7 @@ export class RecordProcessor {
   }
 
   private toExchange(record: ConsumedRecord, highWatermark: string | undefined): Exchange {
-    const exchange = new Exchange({
+    return this.withContext(new Exchange({
       direction: 'consume',
       topic: record.topic,
       partition: record.partition,
@@ -107,11 +167,25 @@ export class RecordProcessor {
       key: record.key,
       rawValue: record.value,
       headers: record.headers.clone(),
-      ...(highWatermark !== undefined ? { highWatermark } : {}),
-    });
-    exchange.attachments.set(Attachment.consumerGroup, this.parts.groupId);
-    return exchange;
+      highWatermark,
+      consumerGroup: this.parts.groupId,
+    }));
   }
 }
 
-async function endOfChain(): Promise<void> {}
+/** The record as consumed (headers read afresh from the client's message), for retries and dead letters. */
+export function consumedRecord(topic: string, partition: number, message: DriverMessage): ConsumedRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key ?? null,
+    value: message.value,
+    headers: RecordHeaders.fromKafka(message.headers),
+  };
+}
+
+function nameOf(record: ConsumedRecord): string {
+  return `${record.topic}-${record.partition}@${record.offset}`;
+}

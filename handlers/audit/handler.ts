@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { Attachment } from '../../core/attachments.js';
-import { defineHandler } from '../../core/chain/handler.js';
+import { Attachment, typedKey } from '../../core/attachments.js';
+import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
@@ -25,6 +25,18 @@ export default defineHandler<AuditYml>({
     const masked = new Set(config.mask.map((name) => name.toLowerCase()));
     const auditLogger = services.logger.child({ audit: true });
 
+    // Records of one millisecond share one formatted timestamp.
+    let lastMs = -1;
+    let lastTimestamp: string | number = '';
+    function timestampNow(): string | number {
+      const now = Date.now();
+      if (now !== lastMs) {
+        lastMs = now;
+        lastTimestamp = formatTimestamp(new Date(now), config.timestampFormat);
+      }
+      return lastTimestamp;
+    }
+
     function buildRecord(exchange: Exchange, error: unknown, elapsedMs: number): Record<string, unknown> {
       const claims = exchange.attachments.get(Attachment.claims);
       const failure = error === undefined ? undefined : failureStatusOf(error);
@@ -41,7 +53,7 @@ export default defineHandler<AuditYml>({
         statusCode: failure?.statusCode ?? 200,
         errorCode: failure?.code,
         processingTime: Math.round(elapsedMs * 1000) / 1000,
-        timestamp: formatTimestamp(new Date(), config.timestampFormat),
+        timestamp: timestampNow(),
       };
       const record: Record<string, unknown> = {};
       const identity = exchange.identity;
@@ -76,39 +88,58 @@ export default defineHandler<AuditYml>({
       return draining;
     }
 
-    async function write(record: Record<string, unknown>, exchange: Exchange): Promise<void> {
+    /** Writes the lines of a batch in one go: one append (waiting only on a full buffer), one send, or the log. */
+    async function writeBatch(batch: AuditBatch): Promise<void> {
+      if (batch.records.length === 0) return;
+      const { records, keys } = batch;
+      batch.records = [];
+      batch.keys = [];
       if (config.auditTarget === 'topic') {
-        await services.rawProducer.send(config.auditTopic, [{ key: exchange.keyString, value: JSON.stringify(record) }]);
+        await services.rawProducer.send(config.auditTopic, records.map((record, i) => ({ key: keys[i] ?? null, value: JSON.stringify(record) })));
       } else if (file) {
-        if (!file.write(JSON.stringify(record) + '\n')) await drained(file);
+        let text = '';
+        for (const record of records) text += JSON.stringify(record) + '\n';
+        if (!file.write(text)) await drained(file);
       } else {
-        auditLogger.info('audit', record);
+        for (const record of records) auditLogger.info('audit', record);
       }
     }
 
-    return async function audit(exchange, next) {
-      const started = process.hrtime.bigint();
-      let failure: unknown;
-      try {
-        await next();
-      } catch (error) {
-        failure = error;
-      }
-      const failed = failure !== undefined;
-      if (failed || !config.auditOnError) {
-        const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+    const STARTED = typedKey<number>('light-kafka.audit.started');
+
+    return phasedHandler<AuditBatch>({
+      name: 'audit',
+      beginBatch: () => ({ records: [], keys: [] }),
+      before(exchange) {
+        exchange.attachments.set(STARTED, performance.now());
+      },
+      after(exchange, failure, batch) {
+        if (failure === undefined && config.auditOnError) return;
+        const elapsedMs = performance.now() - exchange.attachments.get(STARTED)!;
         try {
-          await write(buildRecord(exchange, failure, elapsedMs), exchange);
+          batch.records.push(buildRecord(exchange, failure?.error, elapsedMs));
+          batch.keys.push(exchange.keyString);
         } catch (error) {
           // A lost audit line must not turn a processed record into a failed one; it is logged instead.
-          services.logger.error('audit record could not be written', { record: exchange.describe(), error });
+          services.logger.error('audit record could not be built', { record: exchange.describe(), error });
         }
-      }
-      if (failed) throw failure;
-    };
+      },
+      async endBatch(exchanges, batch) {
+        try {
+          await writeBatch(batch);
+        } catch (error) {
+          services.logger.error('audit records could not be written', { records: exchanges.length, topic: exchanges[0]?.topic, error });
+        }
+      },
+    });
   },
 });
 
+/** The audit lines of a batch's records, written together when the batch's records are flushed. */
+interface AuditBatch {
+  records: Record<string, unknown>[];
+  keys: (string | null)[];
+}
 /**
  * The correlation id, traceability id and caller come from the resolved identity, so an audit `headers` entry
  * that names one of them by its default name (X-Correlation-Id, ...) or by the name correlation.yml gives it

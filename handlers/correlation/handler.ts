@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Attachment } from '../../core/attachments.js';
-import { defineHandler } from '../../core/chain/handler.js';
+import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import type { Exchange } from '../../core/exchange.js';
 import { identityFromHeaders, type IdentityHeaderNames } from '../../core/identity.js';
@@ -49,14 +49,16 @@ export default defineHandler<CorrelationYml>({
       }
     }
 
-    return async function correlation(exchange, next) {
-      ensureCorrelationId(exchange);
-      if (exchange.direction === 'produce' && config.setCallerId) exchange.headers.set(config.callerIdHeader, callerId);
-      const identity = identityFromHeaders(exchange.headers, names);
-      if (exchange.direction === 'produce') identity.callerId = callerId;
-      exchange.attachments.set(Attachment.identity, identity);
-      exchange.attachments.set(Attachment.logger, services.logger.child({ correlationId: identity.correlationId, traceabilityId: identity.traceabilityId }));
-      await next();
-    };
+    return phasedHandler({
+      name: 'correlation',
+      before(exchange) {
+        ensureCorrelationId(exchange);
+        if (exchange.direction === 'produce' && config.setCallerId) exchange.headers.set(config.callerIdHeader, callerId);
+        const identity = identityFromHeaders(exchange.headers, names);
+        if (exchange.direction === 'produce') identity.callerId = callerId;
+        exchange.attachments.set(Attachment.identity, identity);
+        exchange.attachments.set(Attachment.logger, services.logger.child({ correlationId: identity.correlationId, traceabilityId: identity.traceabilityId }));
+      },
+    });
   },
 });

@@ -1,5 +1,5 @@
-import { defineHandler } from '../../core/chain/handler.js';
-import type { Exchange } from '../../core/exchange.js';
+import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
+import type { ValueDecoder } from '../../core/exchange.js';
 import { KAFKA_CONSUMER_SCHEMA, type KafkaConsumerYml } from '../../core/kafka/client-config.js';
 import { deserialize } from '../../core/kafka/serde.js';
 
@@ -18,11 +18,23 @@ export default defineHandler<KafkaConsumerYml>({
   transport: 'consume',
   create(config) {
     const { keyFormat, valueFormat } = config;
-    return async function kafkaConsumerTransport(exchange: Exchange, next): Promise<void> {
-      const { topic } = exchange;
-      if (Buffer.isBuffer(exchange.key)) exchange.key = deserialize(exchange.key, keyFormat, topic, 'key') as string | Buffer | null;
-      exchange.decodeValueWith((raw) => deserialize(raw, valueFormat, topic, 'value'));
-      await next();
+    // One decoder per topic, made once: a record costs no closure.
+    const decoders = new Map<string, ValueDecoder>();
+    const decoderOf = (topic: string): ValueDecoder => {
+      let decoder = decoders.get(topic);
+      if (!decoder) {
+        decoder = (raw) => deserialize(raw, valueFormat, topic, 'value');
+        decoders.set(topic, decoder);
+      }
+      return decoder;
     };
+    return phasedHandler({
+      name: 'kafkaConsumerTransport',
+      before(exchange) {
+        const { topic } = exchange;
+        if (Buffer.isBuffer(exchange.key)) exchange.key = deserialize(exchange.key, keyFormat, topic, 'key') as string | Buffer | null;
+        exchange.decodeValueWith(decoderOf(topic));
+      },
+    });
   },
 });

@@ -1,4 +1,4 @@
-import { defineHandler, type Handler } from '../../core/chain/handler.js';
+import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { KAFKA_PRODUCER_SCHEMA, type KafkaProducerYml } from '../../core/kafka/client-config.js';
@@ -7,8 +7,8 @@ import { SEND_CALL, type TransportMessage } from '../../core/transport.js';
 
 /**
  * The produce transport: the last handler of every produce chain. It serializes the record per kafka-producer.yml
- * keyFormat / valueFormat and hands it to the send call of the current LightProducer or LightTransaction call,
- * and returns once the broker acknowledged the batch, so handlers before it (metrics, audit) see the real outcome.
+ * keyFormat / valueFormat and queues it in the send call of the current LightProducer or LightTransaction call;
+ * the call writes its records in one request, and the handlers' afters (metrics, audit) see the real outcome.
  */
 export default defineHandler<KafkaProducerYml>({
   name: 'kafka/producer',
@@ -16,18 +16,18 @@ export default defineHandler<KafkaProducerYml>({
   configSchema: KAFKA_PRODUCER_SCHEMA,
   transport: 'produce',
   create(config) {
-    return async function kafkaProducerTransport(exchange: Exchange): Promise<void> {
-      const call = exchange.attachments.get(SEND_CALL);
-      if (!call) throw new LightError('ERR10012', { component: 'LightProducer (the transport ran outside a send call)' });
-      const message = toMessage(exchange, config);
-      exchange.rawValue = message.value;
-      exchange.metadata = await call.add(exchange, exchange.topic, message);
-      exchange.partition = exchange.metadata.partition >= 0 ? exchange.metadata.partition : undefined;
-      exchange.offset = exchange.metadata.offset;
-    } satisfies Handler;
+    return phasedHandler({
+      name: 'kafkaProducerTransport',
+      before(exchange) {
+        const call = exchange.attachments.get(SEND_CALL);
+        if (!call) throw new LightError('ERR10012', { component: 'LightProducer (the transport ran outside a send call)' });
+        const message = toMessage(exchange, config);
+        exchange.rawValue = message.value;
+        call.enqueue(exchange, message);
+      },
+    });
   },
 });
-
 function toMessage(exchange: Exchange, config: KafkaProducerYml): TransportMessage {
   const message: TransportMessage = {
     key: serialize(exchange.key, config.keyFormat, exchange.topic, 'key'),

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
-import { Attachment } from '../../core/attachments.js';
-import { defineHandler } from '../../core/chain/handler.js';
+import { Attachment, typedKey } from '../../core/attachments.js';
+import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
+import type { Exchange } from '../../core/exchange.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { ConsumedEvent } from '../../core/kafka/consumer.js';
@@ -43,36 +44,63 @@ export default defineHandler<MetricsYml>({
     const deadLettered = metric(registry, `${p}dead_letter_total`, () =>
       new Counter({ name: `${p}dead_letter_total`, help: 'Records written to a dead-letter topic', labelNames: ['serviceId', 'topic', 'code'], registers: [registry] }),
     );
-    services.events.on('record', (event: ConsumedEvent) => {
+    services.events.on('deadLettered', (event: ConsumedEvent) => {
       if (event.outcome.kind === 'deadLettered') {
         deadLettered.inc({ serviceId: services.serviceId, topic: event.topic, code: failureStatusOf(event.outcome.error).code });
       }
     });
 
-    return async function metrics(exchange, next) {
-      const started = process.hrtime.bigint();
-      let status = '200';
-      try {
-        await next();
-      } catch (error) {
-        status = String(failureStatusOf(error).statusCode);
-        throw error;
-      } finally {
-        const claims = exchange.attachments.get(Attachment.claims);
-        const labels = {
-          serviceId: services.serviceId,
-          topic: exchange.topic,
-          direction: exchange.direction,
-          clientId: claims?.clientId ?? '',
-          callerId: exchange.identity.callerId ?? '',
-          status,
-        };
-        records.inc(labels);
-        duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-        if (exchange.direction === 'consume' && exchange.highWatermark !== undefined && exchange.offset !== undefined) {
+    const STARTED = typedKey<number>('light-kafka.metrics.started');
+
+    /** One label set per distinct (status, client, caller) of a batch, counted once at the batch's end. */
+    function labelsOf(exchange: Exchange, status: string): RecordLabels {
+      return {
+        serviceId: services.serviceId,
+        topic: exchange.topic,
+        direction: exchange.direction,
+        clientId: exchange.attachments.get(Attachment.claims)?.clientId ?? '',
+        callerId: exchange.identity.callerId ?? '',
+        status,
+      };
+    }
+
+    return phasedHandler<MetricsBatch>({
+      name: 'metrics',
+      beginBatch: () => ({ groups: new Map() }),
+      before(exchange) {
+        exchange.attachments.set(STARTED, performance.now());
+      },
+      after(exchange, failure, batch) {
+        const seconds = (performance.now() - exchange.attachments.get(STARTED)!) / 1000;
+        const status = failure === undefined ? '200' : String(failureStatusOf(failure.error).statusCode);
+        const labels = labelsOf(exchange, status);
+        const key = `${labels.topic}\u0000${status}\u0000${labels.clientId}\u0000${labels.callerId}\u0000${labels.direction}`;
+        let group = batch.groups.get(key);
+        if (!group) batch.groups.set(key, (group = { labels, durations: [] }));
+        group.durations.push(seconds);
+      },
+      endBatch(exchanges, batch) {
+        for (const { labels, durations } of batch.groups.values()) {
+          records.inc(labels, durations.length);
+          for (const seconds of durations) duration.observe(labels, seconds);
+        }
+        batch.groups.clear();
+        // Lag once per partition of the batch, after its last record.
+        const last = new Map<string, Exchange>();
+        for (const exchange of exchanges) {
+          if (exchange.direction === 'consume' && exchange.highWatermark !== undefined && exchange.offset !== undefined) last.set(`${exchange.topic}:${exchange.partition}`, exchange);
+        }
+        for (const exchange of last.values()) {
           lag.set({ serviceId: services.serviceId, topic: exchange.topic, partition: String(exchange.partition) }, Math.max(0, Number(exchange.highWatermark) - Number(exchange.offset) - 1));
         }
-      }
-    };
+      },
+    });
   },
 });
+
+type RecordLabels = Record<(typeof RECORD_LABELS)[number], string>;
+
+/** A batch's records grouped by label set: counted once, their durations observed at the batch's end. */
+interface MetricsBatch {
+  groups: Map<string, { labels: RecordLabels; durations: number[] }>;
+}

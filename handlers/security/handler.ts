@@ -1,13 +1,14 @@
 import { Attachment, Shared } from '../../core/attachments.js';
-import { defineHandler } from '../../core/chain/handler.js';
+import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { HeaderNames } from '../../core/headers.js';
+import type { VerifiedClaims } from '../../core/identity.js';
 import { currentContext } from '../../core/request-context.js';
 import { SECURITY_SCHEMA, type SecurityYml } from './config.js';
 import { createKeyResolver } from './key-resolver.js';
-import { TokenVerifier } from './token-verifier.js';
+import { TokenVerifier, type Verdict } from './token-verifier.js';
 
 /**
  * JWT security. Consume: verifies the Bearer token in Authorization (and X-Scope-Token when configured), checks
@@ -26,22 +27,65 @@ export default defineHandler<SecurityYml>({
     services.shared.set(Shared.verificationStats, verifier.stats);
     const skip = new Set(config.skipTopics);
 
-    async function verifyConsumed(exchange: Exchange): Promise<void> {
-      const reference = config.expiryReference === 'recordTimestamp' && exchange.timestamp ? Number(exchange.timestamp) : Date.now();
-      const token = bearerToken(exchange.headers.get(HeaderNames.authorization), exchange.topic);
-      const claims = await verifier.verify(token, reference, 'jwt');
-      let scopes = claims.scopes;
-      let scopeClientId: string | undefined;
-      const scopeHeader = exchange.headers.get(HeaderNames.scopeToken);
-      if (config.enableVerifyScopeToken && scopeHeader) {
-        const scopeClaims = await verifier.verify(stripBearer(scopeHeader), reference, 'scope');
-        scopes = scopeClaims.scopes;
-        scopeClientId = scopeClaims.clientId;
+    const verifies = (exchange: Exchange): boolean => exchange.direction === 'consume' && config.enableVerifyJwt && !skip.has(exchange.topic);
+    const referenceOf = (exchange: Exchange): number =>
+      config.expiryReference === 'recordTimestamp' && exchange.timestamp ? Number(exchange.timestamp) : Date.now();
+
+    /**
+     * Each distinct token of a batch verified once (signature and claims), its verdict kept for the records that
+     * carry it; expiry is then judged per record, against each record's own reference time.
+     */
+    async function verifyBatch(exchanges: readonly Exchange[]): Promise<Verdicts> {
+      const distinct = new Map<string, { kind: 'jwt' | 'scope'; reference: number }>();
+      for (const exchange of exchanges) {
+        if (!verifies(exchange)) continue;
+        const jwt = exchange.headers.get(HeaderNames.authorization);
+        const token = jwt === undefined ? undefined : bearerTokenOrUndefined(jwt);
+        if (token !== undefined && !distinct.has(token)) distinct.set(token, { kind: 'jwt', reference: referenceOf(exchange) });
+        const scope = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
+        const scopeToken = scope === undefined ? undefined : stripBearer(scope);
+        if (scopeToken !== undefined && !distinct.has(scopeToken)) distinct.set(scopeToken, { kind: 'scope', reference: referenceOf(exchange) });
       }
+      const verdicts: Verdicts = new Map();
+      await Promise.all(
+        [...distinct].map(([token, { kind, reference }]) =>
+          verifier.verifyIgnoringExpiry(token, reference, kind).then(
+            (claims) => void verdicts.set(token, { claims }),
+            (error: unknown) => void verdicts.set(token, { error }),
+          ),
+        ),
+      );
+      return verdicts;
+    }
+
+    function verifyConsumed(exchange: Exchange, verdicts: Verdicts | undefined): void | Promise<void> {
+      const reference = referenceOf(exchange);
+      const token = bearerToken(exchange.headers.get(HeaderNames.authorization), exchange.topic);
+      const scopeHeader = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
+      const scopeToken = scopeHeader === undefined ? undefined : stripBearer(scopeHeader);
+      const jwtVerdict = verdicts?.get(token);
+      const scopeVerdict = scopeToken === undefined ? undefined : verdicts?.get(scopeToken);
+      if (jwtVerdict === undefined || (scopeToken !== undefined && scopeVerdict === undefined)) {
+        // Not seen by beginBatch (a record run on its own): verified now, asynchronously.
+        return verifyAlone(exchange, token, scopeToken, reference);
+      }
+      const claims = verifier.judge(jwtVerdict, reference, 'jwt');
+      const scopeClaims = scopeToken === undefined ? undefined : verifier.judge(scopeVerdict!, reference, 'scope');
+      admit(exchange, claims, scopeClaims);
+    }
+
+    async function verifyAlone(exchange: Exchange, token: string, scopeToken: string | undefined, reference: number): Promise<void> {
+      const claims = await verifier.verify(token, reference, 'jwt');
+      const scopeClaims = scopeToken === undefined ? undefined : await verifier.verify(scopeToken, reference, 'scope');
+      admit(exchange, claims, scopeClaims);
+    }
+
+    function admit(exchange: Exchange, claims: VerifiedClaims, scopeClaims: VerifiedClaims | undefined): void {
+      const scopes = scopeClaims?.scopes ?? claims.scopes;
       const { callerId } = exchange.identity;
       checkScopes(config, exchange.topic, scopes);
       checkCaller(config, exchange.topic, callerId);
-      exchange.attachments.set(Attachment.claims, { ...claims, scopes, scopeClientId, callerId });
+      exchange.attachments.set(Attachment.claims, { ...claims, scopes, scopeClientId: scopeClaims?.clientId, callerId });
     }
 
     function attachToken(exchange: Exchange): void {
@@ -55,19 +99,31 @@ export default defineHandler<SecurityYml>({
       }
     }
 
-    return async function security(exchange, next) {
-      if (exchange.direction === 'produce') attachToken(exchange);
-      else if (config.enableVerifyJwt && !skip.has(exchange.topic)) await verifyConsumed(exchange);
-      await next();
-    };
+    return phasedHandler<Verdicts | undefined>({
+      name: 'security',
+      beginBatch(exchanges) {
+        return exchanges.some(verifies) ? verifyBatch(exchanges) : undefined;
+      },
+      before(exchange, verdicts) {
+        if (exchange.direction === 'produce') attachToken(exchange);
+        else if (verifies(exchange)) return verifyConsumed(exchange, verdicts);
+      },
+    });
   },
 });
+
+/** What beginBatch learnt of each distinct token of the batch: its claims, or why it was refused. */
+type Verdicts = Map<string, Verdict>;
 
 function bearerToken(header: string | undefined, topic: string): string {
   if (!header) throw new LightError('ERR10002', { topic });
   const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
   if (!match) throw new LightError('ERR10000', { reason: 'Authorization is not a Bearer token' });
   return match[1]!;
+}
+
+function bearerTokenOrUndefined(header: string): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(header.trim())?.[1];
 }
 
 function stripBearer(header: string): string {

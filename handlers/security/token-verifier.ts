@@ -7,6 +7,9 @@ import { VerifiedTokenCache } from './verified-token-cache.js';
 
 type TokenKind = 'jwt' | 'scope';
 
+/** A token's verdict before its expiry is judged: its claims, or why it was refused. */
+export type Verdict = { claims: VerifiedClaims } | { error: unknown };
+
 /**
  * Verifies tokens with jose: signature, algorithm allow-list, issuer, audience, nbf, exp with clock skew.
  * Expiry can be judged against the record's timestamp instead of now, forgiven for a grace period, or ignored,
@@ -25,11 +28,17 @@ export class TokenVerifier {
   }
 
   async verify(token: string, referenceMs: number, kind: TokenKind = 'jwt'): Promise<VerifiedClaims> {
+    const claims = await this.verifyIgnoringExpiry(token, referenceMs, kind);
+    this.checkExpiry(claims.expiresAt, referenceMs, kind);
+    return claims;
+  }
+
+  /** Signature and every claim but the expiry, which `judge` checks per record (records of a batch differ in time). */
+  async verifyIgnoringExpiry(token: string, referenceMs: number, kind: TokenKind = 'jwt'): Promise<VerifiedClaims> {
     const nowSeconds = Date.now() / 1000;
     const cached = this.cache.get(token, nowSeconds);
     if (cached) {
       this.stats.cacheHits += 1;
-      this.checkExpiry(cached.expiresAt, referenceMs, kind);
       return cached;
     }
     this.stats.verifications += 1;
@@ -56,13 +65,16 @@ export class TokenVerifier {
       return claimsOf(payload);
     } catch (error) {
       // jose checks the signature, then iss, aud and nbf, and exp last: an expired token passed everything else.
-      if (error instanceof errors.JWTExpired && error.claim === 'exp') {
-        const claims = claimsOf(error.payload);
-        this.checkExpiry(claims.expiresAt, referenceMs, kind);
-        return claims;
-      }
+      if (error instanceof errors.JWTExpired && error.claim === 'exp') return claimsOf(error.payload);
       throw toLightError(error, kind);
     }
+  }
+
+  /** A record's verdict from its token's: the refusal, or the claims if the token had not expired at `referenceMs`. */
+  judge(verdict: Verdict, referenceMs: number, kind: TokenKind): VerifiedClaims {
+    if ('error' in verdict) throw verdict.error;
+    this.checkExpiry(verdict.claims.expiresAt, referenceMs, kind);
+    return verdict.claims;
   }
 
   private checkExpiry(expiresAt: number | undefined, referenceMs: number, kind: TokenKind): void {

@@ -21,6 +21,8 @@ export interface TagNames {
   traceabilityId: string;
   statusCode: string;
   errorCode: string;
+  /** On a batch's process span: how many records it stands for. */
+  batchCount: string;
 }
 
 export const DEFAULT_TAG_NAMES: TagNames = {
@@ -35,6 +37,7 @@ export const DEFAULT_TAG_NAMES: TagNames = {
   traceabilityId: 'traceability_id',
   statusCode: 'status_code',
   errorCode: 'error_code',
+  batchCount: 'messaging.batch.message_count',
 };
 
 const tagNameProperties = Object.fromEntries(Object.entries(DEFAULT_TAG_NAMES).map(([key, value]) => [key, { type: 'string', minLength: 1, default: value }]));

@@ -1,6 +1,6 @@
 import { FORMAT_TEXT_MAP, followsFrom, Tags, type Span, type SpanContext, type Tracer } from 'opentracing';
 import { Attachment, ContextValue, TypedMap } from '../../core/attachments.js';
-import { defineHandler } from '../../core/chain/handler.js';
+import { defineHandler, phasedHandler, type RecordFailure } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
@@ -86,40 +86,27 @@ export default defineHandler<TracingYml>({
         span.setTag(Tags.ERROR, true);
         span.setTag(names.statusCode, status.statusCode);
         span.setTag(names.errorCode, status.code);
-        span.log({ event: 'error', message: error instanceof Error ? error.message : String(error) });
+        span.log({ event: 'error', message: messageOf(error) });
       } else {
         span.setTag(names.statusCode, 200);
       }
       span.finish();
     }
 
-    /** Runs the rest of the chain with `span` on the exchange, then finishes it with the outcome. */
-    async function runInSpan(span: Span, exchange: Exchange, next: () => Promise<void>): Promise<void> {
-      exchange.attachments.set(Attachment.span, span);
-      let failure: unknown;
-      try {
-        await next();
-      } catch (error) {
-        failure = error;
-        throw error;
-      } finally {
-        finish(span, exchange, failure);
-      }
-    }
+    // A record that arrives without a trace context starts a trace of its own only when every root is sampled.
+    const sampleEveryRoot = config.tracer === 'provided' || (config.sampler.type === 'const' && config.sampler.param >= 1);
 
-    async function traceProduce(exchange: Exchange, next: () => Promise<void>): Promise<void> {
+    function startProduceSpan(exchange: Exchange): Span {
       const context = currentContext();
       const parent = context?.values.get(ContextValue.span)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
       // Tags are added after the start: every OpenTracing tracer supports addTags, not all read start-time tags.
       const span = tracer.startSpan(`${exchange.topic} send`, parent ? { childOf: parent } : {});
       span.addTags({ ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER });
       injectInto(tracer, span.context(), exchange.headers);
-      await runInSpan(span, exchange, next);
+      return span;
     }
 
-    async function traceConsume(exchange: Exchange, next: () => Promise<void>): Promise<void> {
-      const producerContext = extractFrom(tracer, exchange.headers);
-      const group = exchange.attachments.get(Attachment.consumerGroup);
+    function startRecordSpan(exchange: Exchange, producerContext: SpanContext | undefined): Span {
       // The parent is the producer's span (so both share one trace in every tracer); the reference says the
       // relation is follows-from (jaeger records it as such, OpenTelemetry as a link).
       const span = tracer.startSpan(
@@ -129,23 +116,126 @@ export default defineHandler<TracingYml>({
       span.addTags({
         ...commonTags(exchange, 'process'),
         [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
-        ...(group ? { [names.consumerGroup]: group } : {}),
+        ...(exchange.consumerGroup ? { [names.consumerGroup]: exchange.consumerGroup } : {}),
       });
-      const context = currentContext();
-      if (context) {
-        // Everything the rest of the chain produces or calls is a child of this span.
-        context.values.set(ContextValue.span, span);
-        injectInto(tracer, span.context(), context.headers);
-      }
-      await runInSpan(span, exchange, next);
+      return span;
     }
 
-    return async function tracing(exchange, next) {
-      if (exchange.direction === 'produce') await traceProduce(exchange, next);
-      else await traceConsume(exchange, next);
-    };
+    /**
+     * The process span of the records of a batch that are not traced one by one, as OpenTelemetry's messaging
+     * conventions trace a batch: linked to each of their producers' spans (jaeger, which has no links, takes the
+     * first as its parent). Started when its first record runs, finished when the batch's records are flushed.
+     */
+    function startBatchSpan(batch: TraceBatch, exchange: Exchange): Span {
+      const span = tracer.startSpan(`${exchange.topic} process`, { references: batch.links.map((link) => followsFrom(link)) });
+      span.addTags({
+        [names.system]: 'kafka',
+        [names.destination]: exchange.topic,
+        [names.operation]: 'process',
+        [names.partition]: exchange.partition,
+        [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
+        ...(exchange.consumerGroup ? { [names.consumerGroup]: exchange.consumerGroup } : {}),
+      });
+      return span;
+    }
+
+    function beginConsumeBatch(exchanges: readonly Exchange[]): TraceBatch {
+      const batch: TraceBatch = { producers: new Map(), links: [], span: undefined, inSpan: 0, failed: 0 };
+      for (const exchange of exchanges) {
+        const producerContext = extractFrom(tracer, exchange.headers);
+        const oneByOne = producerContext ? isSampled(producerContext) : sampleEveryRoot;
+        batch.producers.set(exchange, { producerContext, oneByOne });
+        if (!oneByOne && producerContext && batch.links.length < MAX_LINKS) batch.links.push(producerContext);
+      }
+      return batch;
+    }
+
+    function beforeConsume(exchange: Exchange, batch: TraceBatch): void {
+      const known = batch.producers.get(exchange);
+      const producerContext = known ? known.producerContext : extractFrom(tracer, exchange.headers);
+      const oneByOne = known ? known.oneByOne : producerContext ? isSampled(producerContext) : sampleEveryRoot;
+      let span: Span;
+      if (oneByOne) {
+        span = startRecordSpan(exchange, producerContext);
+      } else {
+        span = batch.span ??= startBatchSpan(batch, exchange);
+        batch.inSpan += 1;
+      }
+      exchange.attachments.set(Attachment.span, span);
+      const context = currentContext();
+      if (context) {
+        // Everything the rest of the chain produces or calls is a child of this span; a span that is not sampled
+        // leaves the context's trace headers as they came (downstream keeps the upstream decision).
+        context.values.set(ContextValue.span, span);
+        if (oneByOne || isSampled(span.context())) injectInto(tracer, span.context(), context.headers);
+      }
+    }
+
+    function afterRecord(exchange: Exchange, failure: RecordFailure | undefined, batch: TraceBatch | undefined): void {
+      const span = exchange.attachments.get(Attachment.span);
+      if (!span) return;
+      if (batch !== undefined && span === batch.span) {
+        if (failure !== undefined) {
+          batch.failed += 1;
+          span.log({ event: 'error', offset: exchange.offset, message: messageOf(failure.error) });
+        }
+        return;
+      }
+      finish(span, exchange, failure?.error);
+    }
+
+    function endConsumeBatch(batch: TraceBatch): void {
+      const span = batch.span;
+      if (!span) return;
+      batch.span = undefined;
+      span.setTag(names.batchCount, batch.inSpan);
+      if (batch.failed > 0) span.setTag(Tags.ERROR, true);
+      batch.inSpan = 0;
+      batch.failed = 0;
+      span.finish();
+    }
+
+    return phasedHandler<TraceBatch | undefined>({
+      name: 'tracing',
+      beginBatch(exchanges) {
+        return exchanges[0]?.direction === 'consume' ? beginConsumeBatch(exchanges) : undefined;
+      },
+      before(exchange, batch) {
+        if (exchange.direction === 'produce') exchange.attachments.set(Attachment.span, startProduceSpan(exchange));
+        else beforeConsume(exchange, batch ?? beginConsumeBatch([]));
+      },
+      after: afterRecord,
+      endBatch(_exchanges, batch) {
+        if (batch) endConsumeBatch(batch);
+      },
+    });
   },
 });
+
+/** At most this many producer spans are linked from one batch span. */
+const MAX_LINKS = 128;
+
+/** A consumed batch: each record's producer context and whether it is traced one by one; the shared span. */
+interface TraceBatch {
+  producers: Map<Exchange, { producerContext: SpanContext | undefined; oneByOne: boolean }>;
+  links: SpanContext[];
+  span: Span | undefined;
+  inSpan: number;
+  failed: number;
+}
+
+/** Whether a span context is sampled: jaeger's and OpenTelemetry's; any other tracer's is taken as sampled. */
+function isSampled(context: SpanContext): boolean {
+  const jaeger = context as { isSampled?: () => boolean };
+  if (typeof jaeger.isSampled === 'function') return jaeger.isSampled();
+  const otel = context as { getSpanContext?: () => { traceFlags: number } };
+  if (typeof otel.getSpanContext === 'function') return (otel.getSpanContext().traceFlags & 1) === 1;
+  return true;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 /**
  * One span per transaction of the transactional producer, active while the transaction's work runs, so each

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { Attachment } from '../../core/attachments.js';
+import { Chain } from '../../core/chain/chain.js';
+import type { ConsumeRoute } from '../../core/chain/consume-chains.js';
 import type { Handler } from '../../core/chain/handler.js';
 import { LightError } from '../../core/errors/light-error.js';
 import { PROPAGATED_HEADERS, RecordHeaders } from '../../core/headers.js';
@@ -45,6 +46,9 @@ function processor(policy: Partial<FailurePolicy> = {}, deadLetters = new Record
   return { instance, deadLetters };
 }
 
+/** The fake chain as a route whose business handler does nothing. */
+const route = (handler: Handler): ConsumeRoute => ({ chain: new Chain([handler]), terminal: () => undefined });
+
 const running = { isRunning: () => true, heartbeat: async () => undefined };
 
 /** A chain that throws `errors[n]` on attempt n (undefined: succeeds), counting attempts. */
@@ -65,10 +69,10 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const { instance, deadLetters } = processor({}, undefined, [...PROPAGATED_HEADERS, 'x-extra']);
     let seen: string[] = [];
     let group: string | undefined;
-    const outcome = await instance.process(record(), async (exchange) => {
+    const outcome = await instance.process(record(), route(async (exchange) => {
       seen = currentContext()!.headers.names();
-      group = exchange.attachments.get(Attachment.consumerGroup);
-    }, running);
+      group = exchange.consumerGroup;
+    }), running);
     expect(outcome).to.deep.equal({ kind: 'processed', attempts: 1 });
     expect(seen).to.have.members(['X-Correlation-Id', 'x-extra']);
     expect(group).to.equal('group-a');
@@ -78,7 +82,7 @@ describe('record processor (retry, dead letter, stop policy)', () => {
   it('retries a retryable failure and succeeds without a dead letter', async () => {
     const chain = failing(new Error('flaky'), undefined);
     const { instance, deadLetters } = processor();
-    const outcome = await instance.process(record(), chain, running);
+    const outcome = await instance.process(record(), route(chain), running);
     expect(outcome).to.deep.equal({ kind: 'processed', attempts: 2 });
     expect(chain.attempts).to.equal(2);
     expect(deadLetters.written).to.have.length(0);
@@ -88,12 +92,12 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const { instance } = processor();
     const tags: string[][] = [];
     let attempt = 0;
-    await instance.process(record(), async (exchange) => {
+    await instance.process(record(), route(async (exchange) => {
       tags.push(exchange.headers.getAll('x-tag'));
       exchange.headers.add('x-tag', 'changed');
       attempt += 1;
       if (attempt === 1) throw new Error('once');
-    }, running);
+    }), running);
     expect(tags).to.deep.equal([['a', 'b'], ['a', 'b']]);
   });
 
@@ -101,7 +105,7 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const error = new Error('always');
     const chain = failing(error, error, error, error);
     const { instance, deadLetters } = processor();
-    const outcome = await instance.process(record(), chain, running);
+    const outcome = await instance.process(record(), route(chain), running);
     expect(chain.attempts).to.equal(3);
     expect(outcome).to.include({ kind: 'deadLettered', attempts: 3, deadLetterTopic: 'orders.dlq' });
     expect(deadLetters.written).to.have.length(1);
@@ -116,7 +120,7 @@ describe('record processor (retry, dead letter, stop policy)', () => {
   it('does not retry a non-retryable LightError (security, validation): one attempt, then the dead letter', async () => {
     const chain = failing(new LightError('ERR11004', { field: 'value', topic: 'orders', reason: 'bad' }));
     const { instance, deadLetters } = processor();
-    const outcome = await instance.process(record(), chain, running);
+    const outcome = await instance.process(record(), route(chain), running);
     expect(chain.attempts).to.equal(1);
     expect(outcome).to.include({ kind: 'deadLettered', attempts: 1 });
     expect((deadLetters.written[0]!.error as LightError).code).to.equal('ERR11004');
@@ -126,14 +130,14 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const unavailable = new LightError('ERR11013', { url: 'http://registry', reason: 'down' });
     const chain = failing(unavailable, unavailable, undefined);
     const { instance } = processor();
-    expect(await instance.process(record(), chain, running)).to.deep.equal({ kind: 'processed', attempts: 3 });
+    expect(await instance.process(record(), route(chain), running)).to.deep.equal({ kind: 'processed', attempts: 3 });
   });
 
   it('with failurePolicy stop, or the dead letter disabled, stops instead of writing', async () => {
     for (const policy of [{ failurePolicy: 'stop' as const }, { deadLetterEnabled: false }]) {
       const error = new Error('poison');
       const { instance, deadLetters } = processor({ ...policy, maxRetries: 0 });
-      const outcome = await instance.process(record(), failing(error), running);
+      const outcome = await instance.process(record(), route(failing(error)), running);
       expect(outcome).to.deep.equal({ kind: 'stopped', attempts: 1, error });
       expect(deadLetters.written).to.have.length(0);
     }
@@ -143,7 +147,7 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const deadLetters = new RecordingDeadLetters();
     deadLetters.failWith = new LightError('ERR12002', { topic: 'orders', partition: 3, offset: '17', deadLetterTopic: 'orders.dlq', reason: 'too large' });
     const { instance } = processor({ maxRetries: 0 }, deadLetters);
-    const result = await instance.process(record(), failing(new Error('x')), running).then(
+    const result = await instance.process(record(), route(failing(new Error('x'))), running).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -155,10 +159,10 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const control = { isRunning: () => runningNow, heartbeat: async () => undefined };
     const chain = failing(new Error('first'), new Error('second'));
     const { instance, deadLetters } = processor({ retryDelayMs: 1 });
-    const pending = instance.process(record(), async (exchange, next) => {
+    const pending = instance.process(record(), route(async (exchange, next) => {
       runningNow = false; // the stop arrives while the first attempt runs
       await chain(exchange, next);
-    }, control);
+    }), control);
     expect(await pending).to.deep.equal({ kind: 'interrupted' });
     expect(deadLetters.written).to.have.length(0);
   });
@@ -168,7 +172,7 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const control = { isRunning: () => true, heartbeat: async () => void (heartbeats += 1) };
     const waits: number[] = [];
     const { instance } = processor({ maxRetries: 4, retryDelayMs: 10, retryBackoffMultiplier: 3, maxRetryDelayMs: 2500 }, undefined, PROPAGATED_HEADERS, waits);
-    await instance.process(record(), failing(new Error('a'), new Error('b'), new Error('c'), new Error('d'), undefined), control);
+    await instance.process(record(), route(failing(new Error('a'), new Error('b'), new Error('c'), new Error('d'), undefined)), control);
     // 10, 30, 90, 270 ms; a wait over a second would be cut in slices of 1000 ms, each followed by a heartbeat.
     expect(waits).to.deep.equal([10, 30, 90, 270]);
     expect(heartbeats).to.equal(4);
@@ -179,7 +183,7 @@ describe('record processor (retry, dead letter, stop policy)', () => {
     const control = { isRunning: () => true, heartbeat: async () => void (heartbeats += 1) };
     const waits: number[] = [];
     const { instance } = processor({ maxRetries: 2, retryDelayMs: 1500, retryBackoffMultiplier: 2, maxRetryDelayMs: 2500 }, undefined, PROPAGATED_HEADERS, waits);
-    await instance.process(record(), failing(new Error('a'), new Error('b'), undefined), control);
+    await instance.process(record(), route(failing(new Error('a'), new Error('b'), undefined)), control);
     expect(waits).to.deep.equal([1000, 500, 1000, 1000, 500]);
     expect(heartbeats).to.equal(5);
   });

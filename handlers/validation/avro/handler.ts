@@ -1,6 +1,6 @@
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
-import { defineHandler } from '../../../core/chain/handler.js';
+import { defineHandler, phasedHandler } from '../../../core/chain/handler.js';
 import { LightError, reasonOf } from '../../../core/errors/light-error.js';
 import type { Exchange } from '../../../core/exchange.js';
 import { folderOf } from '../../../core/config/folder-of.js';
@@ -138,17 +138,19 @@ export default defineHandler<AvroYml>({
       return resolvers.get(key) ?? undefined;
     }
 
-    return async function avroSerde(exchange, next) {
-      for (const field of ['key', 'value'] as const) {
-        const local = schemas.get(`${exchange.topic}-${field}`);
-        if (exchange.direction === 'produce') {
-          if (local) await encode(exchange, field, local);
-        } else if (local || field === 'value') {
-          // Values are always decoded here (the chain takes over decoding); keys only where a schema is configured.
-          await decode(exchange, field, local);
+    return phasedHandler({
+      name: 'avroSerde',
+      async before(exchange) {
+        for (const field of ['key', 'value'] as const) {
+          const local = schemas.get(`${exchange.topic}-${field}`);
+          if (exchange.direction === 'produce') {
+            if (local) await encode(exchange, field, local);
+          } else if (local || field === 'value') {
+            // Values are always decoded here (the chain takes over decoding); keys only where a schema is configured.
+            await decode(exchange, field, local);
+          }
         }
-      }
-      await next();
-    };
+      },
+    });
   },
 });

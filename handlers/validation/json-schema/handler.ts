@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { defineHandler } from '../../../core/chain/handler.js';
+import { defineHandler, phasedHandler } from '../../../core/chain/handler.js';
 import { addFormats } from '../../../core/config/ajv-formats.js';
 import { LightError, reasonOf } from '../../../core/errors/light-error.js';
 import type { Exchange } from '../../../core/exchange.js';
@@ -52,15 +52,17 @@ export default defineHandler<JsonSchemaYml>({
       });
     }
 
-    return async function jsonSchemaValidation(exchange, next) {
-      const topicValidators = validators.get(exchange.topic);
-      if (topicValidators?.value) {
-        exchange.value = asJson(exchange.value, exchange.topic, 'value');
-        check(topicValidators.value, exchange.value, exchange, 'ERR11000');
-      }
-      if (topicValidators?.key) check(topicValidators.key, asJson(exchange.key, exchange.topic, 'key'), exchange, 'ERR11001');
-      await next();
-    };
+    return phasedHandler({
+      name: 'jsonSchemaValidation',
+      before(exchange) {
+        const topicValidators = validators.get(exchange.topic);
+        if (topicValidators?.value) {
+          exchange.value = asJson(exchange.value, exchange.topic, 'value');
+          check(topicValidators.value, exchange.value, exchange, 'ERR11000');
+        }
+        if (topicValidators?.key) check(topicValidators.key, asJson(exchange.key, exchange.topic, 'key'), exchange, 'ERR11001');
+      },
+    });
   },
 });
 
