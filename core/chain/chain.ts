@@ -237,3 +237,12 @@ export class Chain {
     return found;
   }
 }
+
+/** Runs what may return a promise and waits for it, ignoring a failure (afters rethrow the failure they were given). */
+export async function runIgnoringFailure(run: () => void | Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch {
+    // the caller already knows the record failed
+  }
+}

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchScope } from '../chain/chain.js';
+import { runIgnoringFailure, type BatchScope } from '../chain/chain.js';
 import type { BatchBusinessHandler, BusinessHandler, ConsumeChains, ConsumeRoute } from '../chain/consume-chains.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
 import type { Exchange } from '../exchange.js';
@@ -177,14 +177,26 @@ export class LightConsumer extends EventEmitter {
     const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary, highWatermark, messages } = batch;
     const control: ProcessingControl = { isRunning, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
+    const events: ConsumedEvent[] = [];
     let flushed = 0;
     let attempted = 0;
-    const flush = async (): Promise<void> => {
-      if (scope === undefined || attempted <= flushed) return;
-      const done = exchanges.slice(flushed, attempted);
-      flushed = attempted;
-      await this.processor.endBatch(route, done, scope);
-    };
+    let flushing: Promise<void> = Promise.resolve();
+    // Flushes (endBatch, then the 'record' events) of the records before `upTo`, one flush at a time.
+    const flushUpTo = (upTo: number): Promise<void> =>
+      (flushing = flushing.then(async () => {
+        if (scope !== undefined && upTo > flushed) {
+          const done = exchanges.slice(flushed, upTo);
+          flushed = upTo;
+          await this.processor.endBatch(route, done, scope);
+        }
+        this.emitRecords(events);
+      }));
+    const flush = (): Promise<void> => flushUpTo(attempted);
+    // While a slow record is awaited, the records done before it are flushed (audit, metrics, lag) every 100 ms.
+    let awaiting = -1;
+    const ticker = setInterval(() => {
+      if (awaiting > flushed) void flushUpTo(awaiting);
+    }, HEARTBEAT_EVERY_MS);
     let lastHeartbeat = Date.now();
     try {
       for (let i = 0; i < messages.length; i++) {
@@ -197,8 +209,13 @@ export class LightConsumer extends EventEmitter {
           attempted = i + 1;
           try {
             const pending = this.processor.runAttempt(exchanges[i]!, route, scope);
-            if (pending) await pending;
+            if (pending) {
+              awaiting = i;
+              await pending;
+              awaiting = -1;
+            }
           } catch (error) {
+            awaiting = -1;
             outcome = await this.processor.recover(consumedRecord(topic, partition, message), error, route, control, highWatermark);
           }
         }
@@ -210,7 +227,7 @@ export class LightConsumer extends EventEmitter {
           return;
         }
         resolveOffset(message.offset);
-        this.recordDone(topic, partition, message.offset, outcome);
+        this.recordDone(topic, partition, message.offset, outcome, events);
         // Heartbeat and interval commits between records, but not after every one: they are async round trips
         // through the client that a fast chain would pay per record. Slow records still heartbeat every 100 ms.
         const now = Date.now();
@@ -222,6 +239,7 @@ export class LightConsumer extends EventEmitter {
         }
       }
     } finally {
+      clearInterval(ticker);
       await flush();
     }
     await heartbeat();
@@ -239,6 +257,7 @@ export class LightConsumer extends EventEmitter {
     const { exchanges, scope } = await this.beginBatch(batch, route);
     if (scope === undefined) return this.consumeInOrder(batch, { ...route, batchHandler: undefined });
     const { chain } = route;
+    const events: ConsumedEvent[] = [];
     let ready: number[] = [];
     let stopped = false;
     const finish = (index: number, outcome: RecordOutcome): boolean => {
@@ -250,7 +269,7 @@ export class LightConsumer extends EventEmitter {
         return false;
       }
       resolveOffset(offset);
-      this.recordDone(topic, partition, offset, outcome);
+      this.recordDone(topic, partition, offset, outcome, events);
       return true;
     };
     const handOver = async (): Promise<boolean> => {
@@ -265,7 +284,7 @@ export class LightConsumer extends EventEmitter {
         failure = { error };
       }
       if (failure) {
-        for (const exchange of handed) await settle(runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, failure)));
+        for (const exchange of handed) await runIgnoringFailure(() => runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, failure)));
         this.logger.warn('batch handler failed; running its records one by one', { topic, partition, records: handed.length, error: reasonOf(failure.error) });
         for (const index of indexes) {
           if (!finish(index, await this.processor.process(consumedRecord(topic, partition, messages[index]!), route, control, highWatermark))) return false;
@@ -296,7 +315,7 @@ export class LightConsumer extends EventEmitter {
             void exchange.value;
           } catch (error) {
             // A value that cannot be decoded fails its record before the handler: through its afters, alone.
-            await settle(runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, { error })));
+            await runIgnoringFailure(() => runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, { error })));
             throw error;
           }
           ready.push(i);
@@ -308,6 +327,7 @@ export class LightConsumer extends EventEmitter {
       if (!stopped) await handOver();
     } finally {
       await this.processor.endBatch(route, exchanges, scope);
+      this.emitRecords(events);
     }
     await heartbeat();
   }
@@ -324,11 +344,14 @@ export class LightConsumer extends EventEmitter {
     const { exchanges, scope } = await this.beginBatch(batch, route);
     const exchangeOf = new Map(batch.messages.map((message, i) => [message, exchanges[i]!]));
     let done: Exchange[] = [];
+    const events: ConsumedEvent[] = [];
     const flush = async (): Promise<void> => {
-      if (scope === undefined || done.length === 0) return;
-      const finished = done;
-      done = [];
-      await this.processor.endBatch(route, finished, scope);
+      if (scope !== undefined && done.length > 0) {
+        const finished = done;
+        done = [];
+        await this.processor.endBatch(route, finished, scope);
+      }
+      this.emitRecords(events);
     };
     const process = async (message: DriverMessage): Promise<RecordOutcome> => {
       if (scope === undefined) return this.processor.process(consumedRecord(topic, partition, message), route, control, highWatermark);
@@ -349,7 +372,7 @@ export class LightConsumer extends EventEmitter {
         maxConcurrency: this.parts.maxConcurrency ?? 16,
         isRunning: running,
         process,
-        onDone: (message, outcome) => this.recordDone(topic, partition, message.offset, outcome),
+        onDone: (message, outcome) => this.recordDone(topic, partition, message.offset, outcome, events),
         onCommittable: (offset) => batch.resolveOffset(offset),
         heartbeat: async () => {
           await flush();
@@ -367,23 +390,24 @@ export class LightConsumer extends EventEmitter {
     }
   }
 
-  /** 'record' after each record (only built when someone listens), 'deadLettered' for the dead-lettered ones. */
-  private recordDone(topic: string, partition: number, offset: string, outcome: RecordOutcome): void {
+  /**
+   * 'deadLettered' for a dead-lettered record; 'record' for each record (only built when someone listens), held in
+   * `deferred` until the handlers' endBatch ran for it, so a listener sees its audit line and metrics written.
+   */
+  private recordDone(topic: string, partition: number, offset: string, outcome: RecordOutcome, deferred?: ConsumedEvent[]): void {
     if (outcome.kind === 'deadLettered') this.emit('deadLettered', { topic, partition, offset, outcome } satisfies ConsumedEvent);
-    if (this.listenerCount('record') > 0) this.emit('record', { topic, partition, offset, outcome } satisfies ConsumedEvent);
+    if (this.listenerCount('record') === 0) return;
+    const event: ConsumedEvent = { topic, partition, offset, outcome };
+    if (deferred) deferred.push(event);
+    else this.emit('record', event);
+  }
+
+  private emitRecords(events: ConsumedEvent[]): void {
+    for (const event of events.splice(0)) this.emit('record', event);
   }
 
   private partitionStopped(topic: string, partition: number, offset: string, cause: unknown): void {
     const error = new LightError('ERR12005', { topic, partition, offset, reason: reasonOf(cause) }, { cause });
     this.emit('partitionStopped', { topic, partition, offset, error });
-  }
-}
-
-/** Waits for what may be a promise, ignoring its failure (the caller already knows the record failed). */
-async function settle(pending: void | Promise<void>): Promise<void> {
-  try {
-    await pending;
-  } catch {
-    // expected: afters rethrow the failure they were given
   }
 }

@@ -1,4 +1,4 @@
-import type { BatchScope, Chain } from '../chain/chain.js';
+import { runIgnoringFailure, type BatchScope, type Chain } from '../chain/chain.js';
 import type { ProduceChains } from '../chain/produce-chains.js';
 import { LightError } from '../errors/light-error.js';
 import { Exchange, type OutgoingRecord, type RecordMetadata } from '../exchange.js';
@@ -72,7 +72,7 @@ async function sendStaged(chain: Chain, exchanges: Exchange[], scope: BatchScope
   }
   if (failed) {
     // Nothing is written; the records that passed learn why in their afters.
-    for (const exchange of passed) await settle(chain.runAfters(exchange, scope, { error: new LightError('ERR12003', { topic: exchange.topic }) }));
+    for (const exchange of passed) await runIgnoringFailure(() => chain.runAfters(exchange, scope, { error: new LightError('ERR12003', { topic: exchange.topic }) }));
     throw failed[0];
   }
   let writeFailure: { error: unknown } | undefined;
@@ -109,15 +109,6 @@ async function sendRecordByRecord(chain: Chain, exchanges: Exchange[], scope: Ba
   if (failures.length > 0) {
     // The records that were waiting for the batch fail with ERR12003; report the cause instead.
     throw failures.find((error) => !(error instanceof LightError && error.code === 'ERR12003')) ?? failures[0];
-  }
-}
-
-/** Waits for what may be a promise, ignoring its failure (afters rethrow the failure they were given). */
-async function settle(pending: void | Promise<void>): Promise<void> {
-  try {
-    await pending;
-  } catch {
-    // expected
   }
 }
 

@@ -1,5 +1,5 @@
 import { FORMAT_TEXT_MAP, followsFrom, Tags, type Span, type SpanContext, type Tracer } from 'opentracing';
-import { Attachment, ContextValue, TypedMap } from '../../core/attachments.js';
+import { Attachment, ContextValue, TypedMap, typedKey } from '../../core/attachments.js';
 import { defineHandler, phasedHandler, type RecordFailure } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
@@ -160,6 +160,7 @@ export default defineHandler<TracingYml>({
       } else {
         span = batch.span ??= startBatchSpan(batch, exchange);
         batch.inSpan += 1;
+        exchange.attachments.set(IN_BATCH_SPAN, true);
       }
       exchange.attachments.set(Attachment.span, span);
       const context = currentContext();
@@ -174,8 +175,9 @@ export default defineHandler<TracingYml>({
     function afterRecord(exchange: Exchange, failure: RecordFailure | undefined, batch: TraceBatch | undefined): void {
       const span = exchange.attachments.get(Attachment.span);
       if (!span) return;
-      if (batch !== undefined && span === batch.span) {
-        if (failure !== undefined) {
+      if (exchange.attachments.get(IN_BATCH_SPAN)) {
+        // The batch span is finished by endBatch (possibly already, when a slow record let the ones before it flush).
+        if (failure !== undefined && batch !== undefined) {
           batch.failed += 1;
           span.log({ event: 'error', offset: exchange.offset, message: messageOf(failure.error) });
         }
@@ -211,6 +213,9 @@ export default defineHandler<TracingYml>({
     });
   },
 });
+
+/** Marks a record traced by its batch's process span (which its after must not finish). */
+const IN_BATCH_SPAN = typedKey<boolean>('light-kafka.tracing.inBatchSpan');
 
 /** At most this many producer spans are linked from one batch span. */
 const MAX_LINKS = 128;

@@ -60,9 +60,14 @@ describe('metrics handler and health over HTTP @broker', function () {
     try {
       const port = service.healthPort!;
       await waitFor(() => processed === 2, 30_000, 'two records before the gate');
-      // Record 2 of 5 is done and 3 waits: three records are still behind the high watermark.
-      const during = (await get(port, '/metrics')).body;
-      expect(valueOf(during, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(3);
+      // Record 2 of 5 is done and 3 waits: three records are still behind the high watermark. Metrics are
+      // counted per batch; the records before a slow one are flushed within 100 ms.
+      let lagDuring: number | undefined;
+      await waitFor(async () => {
+        lagDuring = valueOf((await get(port, '/metrics')).body, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' });
+        return lagDuring !== undefined;
+      }, 5_000, 'the lag while record 3 waits');
+      expect(lagDuring).to.equal(3);
       release();
       await waitFor(() => finished === 5, 30_000, 'all five records, the dead letter of the fifth included');
       expect(processed).to.equal(4);

@@ -266,7 +266,7 @@ describe('security handler on a real broker @broker', function () {
     expect(byRecordTime.seen[0]!.label).to.equal('produced-in-time');
   });
 
-  it('verifies a token shared by 1,000 records once, and a changed token anew', async () => {
+  it('verifies a token shared by 1,000 records once, looks it up once per batch, and verifies a changed token anew', async () => {
     const topic = uniqueName('secure');
     await createTopics([topic, `${topic}.dlq`]);
     const { service, seen } = await startSecured(topic, jwks.url);
@@ -276,7 +276,9 @@ describe('security handler on a real broker @broker', function () {
     await produceRaw(topic, records);
     await waitFor(() => seen.length === 1000, 60_000, '1,000 records');
     const stats = service.services.shared.get(Shared.verificationStats)!;
-    expect(stats).to.deep.equal({ verifications: 1, cacheHits: 999 });
+    // Once per batch, not per record: one real verification, then one cache look-up per later batch.
+    expect(stats.verifications).to.equal(1);
+    expect(stats.cacheHits).to.be.below(100);
 
     await produceRaw(topic, [{ value: JSON.stringify({ label: 'new-token' }), headers: { Authorization: `Bearer ${await signToken(signer, { user_id: 'user-2' })}` } }]);
     await waitFor(() => seen.length === 1001, 20_000, 'the record with a new token');
