@@ -4,7 +4,7 @@ import { folderOf } from '../../core/config/folder-of.js';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { HeaderNames } from '../../core/headers.js';
-import type { VerifiedClaims } from '../../core/identity.js';
+import type { RecordClaims, VerifiedClaims } from '../../core/identity.js';
 import { currentContext } from '../../core/request-context.js';
 import { SECURITY_SCHEMA, type SecurityYml } from './config.js';
 import { createKeyResolver } from './key-resolver.js';
@@ -36,22 +36,22 @@ export default defineHandler<SecurityYml>({
      * carry it; expiry is then judged per record, against each record's own reference time.
      */
     async function verifyBatch(exchanges: readonly Exchange[]): Promise<Verdicts> {
-      const distinct = new Map<string, { kind: 'jwt' | 'scope'; reference: number }>();
+      // Keyed by the header's text, so a record finds its token's verdict without parsing its header again.
+      const distinct = new Map<string, { token: string; kind: 'jwt' | 'scope'; reference: number }>();
       for (const exchange of exchanges) {
         if (!verifies(exchange)) continue;
         const jwt = exchange.headers.get(HeaderNames.authorization);
-        const token = jwt === undefined ? undefined : bearerTokenOrUndefined(jwt);
-        if (token !== undefined && !distinct.has(token)) distinct.set(token, { kind: 'jwt', reference: referenceOf(exchange) });
+        const token = jwt === undefined || distinct.has(jwt) ? undefined : bearerTokenOrUndefined(jwt);
+        if (token !== undefined) distinct.set(jwt!, { token, kind: 'jwt', reference: referenceOf(exchange) });
         const scope = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
-        const scopeToken = scope === undefined ? undefined : stripBearer(scope);
-        if (scopeToken !== undefined && !distinct.has(scopeToken)) distinct.set(scopeToken, { kind: 'scope', reference: referenceOf(exchange) });
+        if (scope !== undefined && !distinct.has(scope)) distinct.set(scope, { token: stripBearer(scope), kind: 'scope', reference: referenceOf(exchange) });
       }
       const verdicts: Verdicts = new Map();
       await Promise.all(
-        [...distinct].map(([token, { kind, reference }]) =>
+        [...distinct].map(([header, { token, kind, reference }]) =>
           verifier.verifyIgnoringExpiry(token, reference, kind).then(
-            (claims) => void verdicts.set(token, { claims }),
-            (error: unknown) => void verdicts.set(token, { error }),
+            (claims) => void verdicts.set(header, { claims, admitted: new Map() }),
+            (error: unknown) => void verdicts.set(header, { error }),
           ),
         ),
       );
@@ -60,32 +60,42 @@ export default defineHandler<SecurityYml>({
 
     function verifyConsumed(exchange: Exchange, verdicts: Verdicts | undefined): void | Promise<void> {
       const reference = referenceOf(exchange);
-      const token = bearerToken(exchange.headers.get(HeaderNames.authorization), exchange.topic);
+      const header = exchange.headers.get(HeaderNames.authorization);
       const scopeHeader = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
-      const scopeToken = scopeHeader === undefined ? undefined : stripBearer(scopeHeader);
-      const jwtVerdict = verdicts?.get(token);
-      const scopeVerdict = scopeToken === undefined ? undefined : verdicts?.get(scopeToken);
-      if (jwtVerdict === undefined || (scopeToken !== undefined && scopeVerdict === undefined)) {
-        // Not seen by beginBatch (a record run on its own): verified now, asynchronously.
-        return verifyAlone(exchange, token, scopeToken, reference);
+      const jwtVerdict = header === undefined ? undefined : verdicts?.get(header);
+      const scopeVerdict = scopeHeader === undefined ? undefined : verdicts?.get(scopeHeader);
+      if (jwtVerdict === undefined || (scopeHeader !== undefined && scopeVerdict === undefined)) {
+        // Not seen by beginBatch (a record run on its own, or a header that is no Bearer token): verified now.
+        const token = bearerToken(header, exchange.topic);
+        return verifyAlone(exchange, token, scopeHeader === undefined ? undefined : stripBearer(scopeHeader), reference);
       }
       const claims = verifier.judge(jwtVerdict, reference, 'jwt');
-      const scopeClaims = scopeToken === undefined ? undefined : verifier.judge(scopeVerdict!, reference, 'scope');
-      admit(exchange, claims, scopeClaims);
+      const scopeClaims = scopeVerdict === undefined ? undefined : verifier.judge(scopeVerdict, reference, 'scope');
+      const { callerId } = exchange.identity;
+      // Records of one token, scope token and caller share one claims object (read-only for every handler).
+      const admitted = 'admitted' in jwtVerdict && scopeVerdict === undefined ? jwtVerdict.admitted : undefined;
+      const known = admitted?.get(callerId);
+      if (known) {
+        exchange.attachments.set(Attachment.claims, known);
+        return;
+      }
+      const recordClaims = admit(exchange, claims, scopeClaims, callerId);
+      admitted?.set(callerId, recordClaims);
     }
 
     async function verifyAlone(exchange: Exchange, token: string, scopeToken: string | undefined, reference: number): Promise<void> {
       const claims = await verifier.verify(token, reference, 'jwt');
       const scopeClaims = scopeToken === undefined ? undefined : await verifier.verify(scopeToken, reference, 'scope');
-      admit(exchange, claims, scopeClaims);
+      admit(exchange, claims, scopeClaims, exchange.identity.callerId);
     }
 
-    function admit(exchange: Exchange, claims: VerifiedClaims, scopeClaims: VerifiedClaims | undefined): void {
+    function admit(exchange: Exchange, claims: VerifiedClaims, scopeClaims: VerifiedClaims | undefined, callerId: string | undefined): RecordClaims {
       const scopes = scopeClaims?.scopes ?? claims.scopes;
-      const { callerId } = exchange.identity;
       checkScopes(config, exchange.topic, scopes);
       checkCaller(config, exchange.topic, callerId);
-      exchange.attachments.set(Attachment.claims, { ...claims, scopes, scopeClientId: scopeClaims?.clientId, callerId });
+      const recordClaims: RecordClaims = { ...claims, scopes, scopeClientId: scopeClaims?.clientId, callerId };
+      exchange.attachments.set(Attachment.claims, recordClaims);
+      return recordClaims;
     }
 
     function attachToken(exchange: Exchange): void {
@@ -112,8 +122,11 @@ export default defineHandler<SecurityYml>({
   },
 });
 
-/** What beginBatch learnt of each distinct token of the batch: its claims, or why it was refused. */
-type Verdicts = Map<string, Verdict>;
+/**
+ * What beginBatch learnt of each distinct token header of the batch: its claims (and the claims records of it were
+ * admitted with, by caller), or why it was refused.
+ */
+type Verdicts = Map<string, Verdict & { admitted?: Map<string | undefined, RecordClaims> }>;
 
 function bearerToken(header: string | undefined, topic: string): string {
   if (!header) throw new LightError('ERR10002', { topic });
