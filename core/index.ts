@@ -4,9 +4,10 @@ export { LightProducer, LightTransaction, TransactionalProducer } from './kafka/
 export { LightConsumer, type ConsumedEvent } from './kafka/consumer.js';
 export type { RecordOutcome } from './kafka/record-processor.js';
 export type { KafkaClientName, TopicOffsets } from './kafka/driver.js';
-export type { BusinessHandler } from './chain/consume-chains.js';
+export type { BatchBusinessHandler, BusinessHandler } from './chain/consume-chains.js';
 export { compose } from './chain/compose.js';
-export { defineHandler, type Handler, type HandlerFactory, type HandlerModule, type HandlerServices, type Next } from './chain/handler.js';
+export { Chain, type BatchScope, type Terminal } from './chain/chain.js';
+export { defineHandler, phasedHandler, type ChainHandler, type Handler, type HandlerFactory, type HandlerModule, type HandlerServices, type Next, type PhasedHandler, type RecordFailure } from './chain/handler.js';
 export type { HandlerCatalog } from './chain/module-loader.js';
 export { Exchange, type Direction, type OutgoingRecord, type RecordMetadata, type ValueDecoder } from './exchange.js';
 export { RecordHeaders, HeaderNames, DeadLetterHeaderNames, PROPAGATED_HEADERS, type HeaderValue } from './headers.js';
@@ -16,7 +17,7 @@ export { ConfigLoader, type ConfigLoaderOptions, type LoadedConfig } from './con
 export { envNameOf } from './config/placeholders.js';
 export { folderOf } from './config/folder-of.js';
 export { createLogger, type Logger, type LogLevel } from './logger.js';
-export { currentContext, runWithContext, contextFromHttp, contextFromRecord, type RequestContext } from './request-context.js';
+export { currentContext, runWithContext, contextFromHttp, contextFromRecord, RecordContext, type RequestContext } from './request-context.js';
 export { withRequestContext, expressRequestContext, fastifyRequestContext, type RequestContextOptions } from './http/server-context.js';
 export { createPropagatingFetch, type PropagatingFetchOptions } from './http/propagating-fetch.js';
 export { Attachment, ContextValue, Shared, TypedKey, TypedMap, typedKey } from './attachments.js';

@@ -3,19 +3,20 @@
  *
  * Produce transport — a handler module with `transport: 'produce'` (or `true`), the last handler of every produce
  * chain. It receives the exchange after every other handler ran (key and value as the service or a serde handler
- * left them, headers final) and never calls `next`. Before its promise resolves it must:
- *   1. turn the record into a TransportMessage (bytes and headers),
- *   2. either hand it to the current send call — `exchange.attachments.get(SEND_CALL).add(exchange, message, writer?)`
- *      — which writes every record of one LightProducer / LightTransaction call in one batch, and none of them
- *      if any record of the call failed its chain (the call's own Kafka writer is used unless `writer` is given),
- *      or write it itself,
- *   3. set `exchange.metadata` to where the record landed (partition -1 when unknown),
- *   4. throw a LightError (ERR12000 for a write that failed) instead of resolving when the record was not written.
+ * left them, headers final) and turns the record into a TransportMessage (bytes and headers). The current send call
+ * (`exchange.attachments.get(SEND_CALL)`) writes every record of one LightProducer / LightTransaction call in one
+ * batch, and none of them if any record of the call failed its chain (the call's own Kafka writer is used unless
+ * `writer` is given).
+ *   - A phased transport (the built-in one) calls `call.enqueue(exchange, message, writer?)` in `before`; the call
+ *     sets `exchange.metadata` when it writes, and the handlers' afters see the outcome.
+ *   - An around transport never calls `next`: it awaits `call.add(exchange, topic, message, writer?)` (or writes
+ *     the record itself), sets `exchange.metadata` (partition -1 when unknown), and throws a LightError (ERR12000
+ *     for a write that failed) instead of resolving when the record was not written.
  *
  * Consume transport — a handler module with `transport: 'consume'`, the first handler of every consume chain
  * (added in front of a consume chain that does not name one). It receives the exchange as read from Kafka
  * (`key` and `rawValue` as bytes, headers, partition, offset) and must decode the key and arrange the value's
- * decoding (`exchange.decodeValueWith`) per its configured formats, then call `next()`.
+ * decoding (`exchange.decodeValueWith`) per its configured formats: in `before` (phased), or before `next()`.
  */
 import { typedKey } from './attachments.js';
 import type { Exchange, RecordMetadata } from './exchange.js';
