@@ -5,7 +5,7 @@ import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
-import { DEFAULT_IDENTITY_HEADERS, type Identity } from '../../core/identity.js';
+import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from '../../core/identity.js';
 import { AUDIT_SCHEMA, type AuditYml } from './config.js';
 import { formatTimestamp } from './timestamp-format.js';
 
@@ -37,6 +37,14 @@ export default defineHandler<AuditYml>({
       return lastTimestamp;
     }
 
+    const maskedHeaders = config.headers.map((name) => masked.has(name.toLowerCase()));
+    // Which identity field each configured header names, worked out once per set of identity header names.
+    let identityFields: { names: IdentityHeaderNames; fields: (IdentityField | undefined)[] } | undefined;
+    function identityFieldsFor(names: IdentityHeaderNames): (IdentityField | undefined)[] {
+      if (identityFields?.names !== names) identityFields = { names, fields: config.headers.map((name) => identityFieldOf(names, name)) };
+      return identityFields.fields;
+    }
+
     function buildRecord(exchange: Exchange, error: unknown, elapsedMs: number): Record<string, unknown> {
       const claims = exchange.attachments.get(Attachment.claims);
       const failure = error === undefined ? undefined : failureStatusOf(error);
@@ -57,9 +65,12 @@ export default defineHandler<AuditYml>({
       };
       const record: Record<string, unknown> = {};
       const identity = exchange.identity;
-      for (const name of config.headers) {
-        const value = identityValue(identity, name) ?? exchange.headers.get(name);
-        if (value !== undefined) record[name] = masked.has(name.toLowerCase()) ? MASK : value;
+      const fields = identityFieldsFor(identity.headers);
+      for (let i = 0; i < config.headers.length; i++) {
+        const name = config.headers[i]!;
+        const field = fields[i];
+        const value = (field === undefined ? undefined : identity[field]) ?? exchange.headers.get(name);
+        if (value !== undefined) record[name] = maskedHeaders[i] ? MASK : value;
       }
       for (const field of config.audit) {
         const value = available[field];
@@ -140,17 +151,15 @@ interface AuditBatch {
   records: Record<string, unknown>[];
   keys: (string | null)[];
 }
+type IdentityField = 'correlationId' | 'traceabilityId' | 'callerId';
+
 /**
  * The correlation id, traceability id and caller come from the resolved identity, so an audit `headers` entry
  * that names one of them by its default name (X-Correlation-Id, ...) or by the name correlation.yml gives it
  * finds the value whatever header it travelled under.
  */
-function identityValue(identity: Identity, name: string): string | undefined {
+function identityFieldOf(names: IdentityHeaderNames, name: string): IdentityField | undefined {
   const lower = name.toLowerCase();
-  const matches = (field: keyof typeof DEFAULT_IDENTITY_HEADERS): boolean =>
-    lower === DEFAULT_IDENTITY_HEADERS[field].toLowerCase() || lower === identity.headers[field].toLowerCase();
-  if (matches('correlationId')) return identity.correlationId;
-  if (matches('traceabilityId')) return identity.traceabilityId;
-  if (matches('callerId')) return identity.callerId;
-  return undefined;
+  const matches = (field: IdentityField): boolean => lower === DEFAULT_IDENTITY_HEADERS[field].toLowerCase() || lower === names[field].toLowerCase();
+  return (['correlationId', 'traceabilityId', 'callerId'] as const).find(matches);
 }

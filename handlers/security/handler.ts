@@ -35,12 +35,13 @@ export default defineHandler<SecurityYml>({
      * Each distinct token of a batch verified once (signature and claims), its verdict kept for the records that
      * carry it; expiry is then judged per record, against each record's own reference time.
      */
-    async function verifyBatch(exchanges: readonly Exchange[]): Promise<Verdicts> {
+    async function verifyBatch(exchanges: readonly Exchange[]): Promise<SecurityBatch> {
       // Keyed by the header's text, so a record finds its token's verdict without parsing its header again.
       const distinct = new Map<string, { token: string; kind: 'jwt' | 'scope'; reference: number }>();
+      const texts = new HeaderTexts();
       for (const exchange of exchanges) {
         if (!verifies(exchange)) continue;
-        const jwt = exchange.headers.get(HeaderNames.authorization);
+        const jwt = texts.of(exchange.headers.getBuffer(HeaderNames.authorization));
         const token = jwt === undefined || distinct.has(jwt) ? undefined : bearerTokenOrUndefined(jwt);
         if (token !== undefined) distinct.set(jwt!, { token, kind: 'jwt', reference: referenceOf(exchange) });
         const scope = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
@@ -55,12 +56,13 @@ export default defineHandler<SecurityYml>({
           ),
         ),
       );
-      return verdicts;
+      return { verdicts, texts };
     }
 
-    function verifyConsumed(exchange: Exchange, verdicts: Verdicts | undefined): void | Promise<void> {
+    function verifyConsumed(exchange: Exchange, batch: SecurityBatch | undefined): void | Promise<void> {
       const reference = referenceOf(exchange);
-      const header = exchange.headers.get(HeaderNames.authorization);
+      const verdicts = batch?.verdicts;
+      const header = batch ? batch.texts.of(exchange.headers.getBuffer(HeaderNames.authorization)) : exchange.headers.get(HeaderNames.authorization);
       const scopeHeader = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
       const jwtVerdict = header === undefined ? undefined : verdicts?.get(header);
       const scopeVerdict = scopeHeader === undefined ? undefined : verdicts?.get(scopeHeader);
@@ -109,7 +111,7 @@ export default defineHandler<SecurityYml>({
       }
     }
 
-    return phasedHandler<Verdicts | undefined>({
+    return phasedHandler<SecurityBatch | undefined>({
       name: 'security',
       beginBatch(exchanges) {
         return exchanges.some(verifies) ? verifyBatch(exchanges) : undefined;
@@ -127,6 +129,25 @@ export default defineHandler<SecurityYml>({
  * admitted with, by caller), or why it was refused.
  */
 type Verdicts = Map<string, Verdict & { admitted?: Map<string | undefined, RecordClaims> }>;
+
+interface SecurityBatch {
+  verdicts: Verdicts;
+  texts: HeaderTexts;
+}
+
+/** Header bytes as text; consecutive records carrying the same token bytes reuse one decoded string. */
+class HeaderTexts {
+  private lastBytes: Buffer | undefined;
+  private lastText: string | undefined;
+
+  of(bytes: Buffer | undefined): string | undefined {
+    if (bytes === undefined) return undefined;
+    if (this.lastBytes !== undefined && (bytes === this.lastBytes || bytes.equals(this.lastBytes))) return this.lastText;
+    this.lastBytes = bytes;
+    this.lastText = bytes.toString('utf8');
+    return this.lastText;
+  }
+}
 
 function bearerToken(header: string | undefined, topic: string): string {
   if (!header) throw new LightError('ERR10002', { topic });
