@@ -14,7 +14,7 @@ import { benchConfigs, udpSink, validateTopics, valueOfSize } from './lib/fixtur
 import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './lib/in-process.js';
 import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
-import { consumeRd, produceRd, rawRdkafka, rdProducer, transactionsRd } from './lib/rdkafka-raw.js';
+import { consumeRd, produceRd, rawRdkafka, rdProducer } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
 import {
   consumeLight,
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     });
     add(`${name}: ${RD_RAW}`, async () => {
       const txProducer = await rdProducer(rd, brokers, `${prefix}-rd-tx-${shape.perTransaction}`);
-      const value = throughput(records, await repeat(REPS, WARMUPS, () => transactionsRd(txProducer, topics.tx, shape.transactions, shape.perTransaction, buffers[100]![0]!)));
+      const value = throughput(records, await repeat(REPS, WARMUPS, () => transactionsRaw(txProducer, topics.tx, shape.transactions, shape.perTransaction, buffers[100]![0]!)));
       await txProducer.disconnect();
       rows.push({ section: 'transactions', name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true });
     });

@@ -37,10 +37,7 @@ export class SendCall {
    * that writes elsewhere than the call's Kafka producer passes its own `writer` (the first one given is used).
    */
   enqueue(exchange: Exchange, message: TransportMessage, writer?: BatchWriter): void {
-    if (writer && this.pending.length === 0) this.writer = writer;
-    const item: Pending = { topic: exchange.topic, message, exchange, resolve: undefined, reject: undefined };
-    this.pending.push(item);
-    this.byRecord.set(exchange, item);
+    this.queue(exchange, { topic: exchange.topic, message, exchange, resolve: undefined, reject: undefined }, writer);
   }
 
   /**
@@ -48,13 +45,16 @@ export class SendCall {
    * written (`writer` as for enqueue).
    */
   add(record: object, topic: string, message: TransportMessage, writer?: BatchWriter): Promise<RecordMetadata> {
-    if (writer && this.pending.length === 0) this.writer = writer;
     return new Promise<RecordMetadata>((resolve, reject) => {
-      const item: Pending = { topic, message, exchange: undefined, resolve, reject };
-      this.pending.push(item);
-      this.byRecord.set(record, item);
+      this.queue(record, { topic, message, exchange: undefined, resolve, reject }, writer);
       this.settle();
     });
+  }
+
+  private queue(record: object, item: Pending, writer: BatchWriter | undefined): void {
+    if (writer && this.pending.length === 0) this.writer = writer;
+    this.pending.push(item);
+    this.byRecord.set(record, item);
   }
 
   /** The end of a record's chain (around mode) once its transport queued it: resolves when it was written. */

@@ -74,13 +74,3 @@ export async function consumeRd(kafka: LibrdkafkaKafka, brokers: string, topic: 
   await consumer.disconnect();
   return Number(last - first) / 1e9;
 }
-
-export async function transactionsRd(producer: LibrdkafkaProducer, topic: string, transactions: number, perTransaction: number, value: Buffer): Promise<number> {
-  const started = process.hrtime.bigint();
-  for (let t = 0; t < transactions; t++) {
-    const tx = await producer.transaction();
-    await tx.send({ topic, messages: Array.from({ length: perTransaction }, (_, i) => ({ key: `k${i % 64}`, value })) });
-    await tx.commit();
-  }
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}

@@ -115,8 +115,13 @@ export async function consumeLight(configDir: string, topic: string, count: numb
   return Number(last - first) / 1e9;
 }
 
-/** Seconds for `transactions` transactions of `perTransaction` records each. */
-export async function transactionsRaw(producer: Producer, topic: string, transactions: number, perTransaction: number, value: Buffer): Promise<number> {
+/** A raw client's transactional producer: kafkajs's, or librdkafka's KafkaJS-compatible one. */
+interface RawTransactionalProducer {
+  transaction(): Promise<{ send(record: { topic: string; messages: { key: string; value: Buffer }[] }): Promise<unknown>; commit(): Promise<unknown> }>;
+}
+
+/** Seconds for `transactions` transactions of `perTransaction` records each, straight through a raw client. */
+export async function transactionsRaw(producer: RawTransactionalProducer, topic: string, transactions: number, perTransaction: number, value: Buffer): Promise<number> {
   const started = process.hrtime.bigint();
   for (let t = 0; t < transactions; t++) {
     const tx = await producer.transaction();

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runIgnoringFailure, type BatchScope } from '../chain/chain.js';
+import { runIgnoringFailure, type BatchScope, type Chain } from '../chain/chain.js';
+import type { RecordFailure } from '../chain/handler.js';
 import type { BatchBusinessHandler, BusinessHandler, ConsumeChains, ConsumeRoute } from '../chain/consume-chains.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
 import type { Exchange } from '../exchange.js';
@@ -192,7 +193,7 @@ export class LightConsumer extends EventEmitter {
         this.emitRecords(events);
       }));
     const flush = (): Promise<void> => flushUpTo(attempted);
-    // While a slow record is awaited, the records done before it are flushed (audit, metrics, lag) every 100 ms.
+    // While a slow or retried record is awaited, the records done before it are flushed (audit, metrics, lag) every 100 ms.
     let awaiting = -1;
     const ticker = setInterval(() => {
       if (awaiting > flushed) void flushUpTo(awaiting);
@@ -212,11 +213,12 @@ export class LightConsumer extends EventEmitter {
             if (pending) {
               awaiting = i;
               await pending;
-              awaiting = -1;
             }
           } catch (error) {
-            awaiting = -1;
+            awaiting = i;
             outcome = await this.processor.recover(consumedRecord(topic, partition, message), error, route, control, highWatermark);
+          } finally {
+            awaiting = -1;
           }
         }
         if (outcome.kind === 'interrupted') break;
@@ -284,7 +286,7 @@ export class LightConsumer extends EventEmitter {
         failure = { error };
       }
       if (failure) {
-        for (const exchange of handed) await runIgnoringFailure(() => runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, failure)));
+        for (const exchange of handed) await runIgnoringFailure(() => aftersInContext(chain, exchange, scope, failure));
         this.logger.warn('batch handler failed; running its records one by one', { topic, partition, records: handed.length, error: reasonOf(failure.error) });
         for (const index of indexes) {
           if (!finish(index, await this.processor.process(consumedRecord(topic, partition, messages[index]!), route, control, highWatermark))) return false;
@@ -295,7 +297,7 @@ export class LightConsumer extends EventEmitter {
         const exchange = exchanges[index]!;
         let outcome: RecordOutcome = PROCESSED_FIRST_TIME;
         try {
-          const pending = runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, undefined));
+          const pending = aftersInContext(chain, exchange, scope, undefined);
           if (pending) await pending;
         } catch (error) {
           outcome = await this.processor.recover(consumedRecord(topic, partition, messages[index]!), error, route, control, highWatermark);
@@ -315,7 +317,7 @@ export class LightConsumer extends EventEmitter {
             void exchange.value;
           } catch (error) {
             // A value that cannot be decoded fails its record before the handler: through its afters, alone.
-            await runIgnoringFailure(() => runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, { error })));
+            await runIgnoringFailure(() => aftersInContext(chain, exchange, scope, { error }));
             throw error;
           }
           ready.push(i);
@@ -394,12 +396,9 @@ export class LightConsumer extends EventEmitter {
    * 'deadLettered' for a dead-lettered record; 'record' for each record (only built when someone listens), held in
    * `deferred` until the handlers' endBatch ran for it, so a listener sees its audit line and metrics written.
    */
-  private recordDone(topic: string, partition: number, offset: string, outcome: RecordOutcome, deferred?: ConsumedEvent[]): void {
+  private recordDone(topic: string, partition: number, offset: string, outcome: RecordOutcome, deferred: ConsumedEvent[]): void {
     if (outcome.kind === 'deadLettered') this.emit('deadLettered', { topic, partition, offset, outcome } satisfies ConsumedEvent);
-    if (this.listenerCount('record') === 0) return;
-    const event: ConsumedEvent = { topic, partition, offset, outcome };
-    if (deferred) deferred.push(event);
-    else this.emit('record', event);
+    if (this.listenerCount('record') > 0) deferred.push({ topic, partition, offset, outcome });
   }
 
   private emitRecords(events: ConsumedEvent[]): void {
@@ -410,4 +409,9 @@ export class LightConsumer extends EventEmitter {
     const error = new LightError('ERR12005', { topic, partition, offset, reason: reasonOf(cause) }, { cause });
     this.emit('partitionStopped', { topic, partition, offset, error });
   }
+}
+
+/** A record's afters (staged running), inside the record's request context. */
+function aftersInContext(chain: Chain, exchange: Exchange, scope: BatchScope, failure: RecordFailure | undefined): void | Promise<void> {
+  return runWithContext(exchange.context!, () => chain.runAfters(exchange, scope, failure));
 }

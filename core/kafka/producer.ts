@@ -1,4 +1,5 @@
 import { runIgnoringFailure, type BatchScope, type Chain } from '../chain/chain.js';
+import type { RecordFailure } from '../chain/handler.js';
 import type { ProduceChains } from '../chain/produce-chains.js';
 import { LightError } from '../errors/light-error.js';
 import { Exchange, type OutgoingRecord, type RecordMetadata } from '../exchange.js';
@@ -59,7 +60,8 @@ async function sendThroughChains(path: ProducePath, topic: string, records: Outg
 }
 
 async function sendStaged(chain: Chain, exchanges: Exchange[], scope: BatchScope, call: SendCall): Promise<void> {
-  let failed: unknown[] | undefined;
+  // The first failure of a record is what the caller gets.
+  let failure: RecordFailure | undefined;
   const passed: Exchange[] = [];
   for (const exchange of exchanges) {
     try {
@@ -67,15 +69,15 @@ async function sendStaged(chain: Chain, exchanges: Exchange[], scope: BatchScope
       if (pending) await pending;
       passed.push(exchange);
     } catch (error) {
-      (failed ??= []).push(error);
+      failure ??= { error };
     }
   }
-  if (failed) {
+  if (failure) {
     // Nothing is written; the records that passed learn why in their afters.
     for (const exchange of passed) await runIgnoringFailure(() => chain.runAfters(exchange, scope, { error: new LightError('ERR12003', { topic: exchange.topic }) }));
-    throw failed[0];
+    throw failure.error;
   }
-  let writeFailure: { error: unknown } | undefined;
+  let writeFailure: RecordFailure | undefined;
   try {
     await call.flush();
   } catch (error) {
@@ -86,10 +88,10 @@ async function sendStaged(chain: Chain, exchanges: Exchange[], scope: BatchScope
       const pending = chain.runAfters(exchange, scope, writeFailure);
       if (pending) await pending;
     } catch (error) {
-      (failed ??= []).push(error);
+      failure ??= { error };
     }
   }
-  if (failed) throw failed[0];
+  if (failure) throw failure.error;
 }
 
 async function sendRecordByRecord(chain: Chain, exchanges: Exchange[], scope: BatchScope, call: SendCall): Promise<void> {

@@ -57,22 +57,23 @@ export class RecordProcessor {
 
   /** The exchange of one attempt at a consumed record (its headers a copy, so the original stays for a dead letter). */
   exchangeOf(topic: string, partition: number, message: DriverMessage, highWatermark?: string): Exchange {
-    return this.withContext(new Exchange({
+    return this.newExchange(topic, partition, message, RecordHeaders.fromKafka(message.headers), highWatermark);
+  }
+
+  private newExchange(topic: string, partition: number, record: Omit<DriverMessage, 'headers'>, headers: RecordHeaders, highWatermark: string | undefined): Exchange {
+    const exchange = new Exchange({
       direction: 'consume',
       topic,
       partition,
-      offset: message.offset,
-      timestamp: message.timestamp,
-      key: message.key ?? null,
-      rawValue: message.value,
-      headers: RecordHeaders.fromKafka(message.headers),
+      offset: record.offset,
+      timestamp: record.timestamp,
+      key: record.key ?? null,
+      rawValue: record.value,
+      headers,
       highWatermark,
       consumerGroup: this.parts.groupId,
-    }));
-  }
-
-  private withContext(exchange: Exchange): Exchange {
-    exchange.context = new RecordContext(exchange.headers, this.parts.propagatedHeaders);
+    });
+    exchange.context = new RecordContext(headers, this.parts.propagatedHeaders);
     return exchange;
   }
 
@@ -158,18 +159,7 @@ export class RecordProcessor {
   }
 
   private toExchange(record: ConsumedRecord, highWatermark: string | undefined): Exchange {
-    return this.withContext(new Exchange({
-      direction: 'consume',
-      topic: record.topic,
-      partition: record.partition,
-      offset: record.offset,
-      timestamp: record.timestamp,
-      key: record.key,
-      rawValue: record.value,
-      headers: record.headers.clone(),
-      highWatermark,
-      consumerGroup: this.parts.groupId,
-    }));
+    return this.newExchange(record.topic, record.partition, record, record.headers.clone(), highWatermark);
   }
 }
 

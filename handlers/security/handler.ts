@@ -151,9 +151,9 @@ class HeaderTexts {
 
 function bearerToken(header: string | undefined, topic: string): string {
   if (!header) throw new LightError('ERR10002', { topic });
-  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
-  if (!match) throw new LightError('ERR10000', { reason: 'Authorization is not a Bearer token' });
-  return match[1]!;
+  const token = bearerTokenOrUndefined(header);
+  if (token === undefined) throw new LightError('ERR10000', { reason: 'Authorization is not a Bearer token' });
+  return token;
 }
 
 function bearerTokenOrUndefined(header: string): string | undefined {

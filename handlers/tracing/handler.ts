@@ -142,18 +142,21 @@ export default defineHandler<TracingYml>({
     function beginConsumeBatch(exchanges: readonly Exchange[]): TraceBatch {
       const batch: TraceBatch = { producers: new Map(), links: [], span: undefined, inSpan: 0, failed: 0 };
       for (const exchange of exchanges) {
-        const producerContext = extractFrom(tracer, exchange.headers);
-        const oneByOne = producerContext ? isSampled(producerContext) : sampleEveryRoot;
-        batch.producers.set(exchange, { producerContext, oneByOne });
-        if (!oneByOne && producerContext && batch.links.length < MAX_LINKS) batch.links.push(producerContext);
+        const producer = producerOf(exchange);
+        batch.producers.set(exchange, producer);
+        if (!producer.oneByOne && producer.producerContext && batch.links.length < MAX_LINKS) batch.links.push(producer.producerContext);
       }
       return batch;
     }
 
+    /** The producer's span context a record carries, and whether the record is traced one by one. */
+    function producerOf(exchange: Exchange): ProducerTrace {
+      const producerContext = extractFrom(tracer, exchange.headers);
+      return { producerContext, oneByOne: producerContext ? isSampled(producerContext) : sampleEveryRoot };
+    }
+
     function beforeConsume(exchange: Exchange, batch: TraceBatch): void {
-      const known = batch.producers.get(exchange);
-      const producerContext = known ? known.producerContext : extractFrom(tracer, exchange.headers);
-      const oneByOne = known ? known.oneByOne : producerContext ? isSampled(producerContext) : sampleEveryRoot;
+      const { producerContext, oneByOne } = batch.producers.get(exchange) ?? producerOf(exchange);
       let span: Span;
       if (oneByOne) {
         span = startRecordSpan(exchange, producerContext);
@@ -221,8 +224,13 @@ const IN_BATCH_SPAN = typedKey<boolean>('light-kafka.tracing.inBatchSpan');
 const MAX_LINKS = 128;
 
 /** A consumed batch: each record's producer context and whether it is traced one by one; the shared span. */
+interface ProducerTrace {
+  producerContext: SpanContext | undefined;
+  oneByOne: boolean;
+}
+
 interface TraceBatch {
-  producers: Map<Exchange, { producerContext: SpanContext | undefined; oneByOne: boolean }>;
+  producers: Map<Exchange, ProducerTrace>;
   links: SpanContext[];
   span: Span | undefined;
   inSpan: number;
