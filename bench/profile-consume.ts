@@ -1,4 +1,4 @@
-/** Profiles LightConsumer with an empty chain on the local broker: node --cpu-prof dist/bench/profile-consume.js */
+/** Profiles LightConsumer on the local broker (CONFIG=full for the full unsampled chain): node --cpu-prof dist/bench/profile-consume.js */
 import { ensureKafka } from '../scripts/kafka-local.js';
 import { benchConfigs, valueOfSize } from './lib/fixtures.js';
 import { consumeLight, consumeRaw, produceRaw, rawKafka, rawProducer } from './lib/workloads.js';
@@ -12,7 +12,7 @@ const raw = rawKafka(kafka.brokers);
 const producer = await rawProducer(raw);
 const count = Number(process.env.COUNT ?? 60_000);
 const values = Array.from({ length: 64 }, (_, n) => Buffer.from(JSON.stringify(valueOfSize(n, 100))));
-await produceRaw(producer, { topic, count, size: 100, batchSize: 500 }, values, { Authorization: 'Bearer x', 'X-Correlation-Id': 'c' });
+await produceRaw(producer, { topic, count, size: 100, batchSize: 500 }, values, { Authorization: `Bearer ${configs.token}`, 'X-Correlation-Id': 'c' });
 await producer.disconnect();
 const rawSeconds = await consumeRaw(raw, topic, count);
 const lightSeconds = await consumeLight(process.env.CONFIG === 'full' ? configs.fullUnsampled : configs.empty, topic, count);
