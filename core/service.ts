@@ -5,6 +5,7 @@ import { buildChains } from './chain/chain-builder.js';
 import { ConsumeChains } from './chain/consume-chains.js';
 import type { HandlerFactory, HandlerModule, HandlerServices } from './chain/handler.js';
 import { NO_BUILTINS, type HandlerCatalog } from './chain/module-loader.js';
+import type { ChainTable } from './chain/chain-table.js';
 import { ProduceChains } from './chain/produce-chains.js';
 import { ConfigLoader } from './config/loader.js';
 import { LightError } from './errors/light-error.js';
@@ -23,6 +24,9 @@ import { createLogger, type Logger } from './logger.js';
 import { HeaderPropagation } from './propagation.js';
 import { SERVICE_SCHEMA, type ServiceYml } from './service-config.js';
 import { TransactionInterceptors } from './transactions.js';
+import { KafkajsStreamsClients } from './kafka/kafkajs-streams.js';
+import { LightStreams } from './streams/light-streams.js';
+import { KAFKA_STREAMS_SCHEMA, toStreamsSettings, type KafkaStreamsYml } from './streams/streams-config.js';
 
 export interface LightServiceOptions {
   /** The service's config folder (searched before the package defaults). Default: LIGHT_KAFKA_CONFIG_DIR. */
@@ -51,6 +55,8 @@ export interface ServiceParts {
   transactional: TransactionalProducer | undefined;
   lifecycle: Lifecycle;
   health: Health;
+  /** LightStreams over the same chains (kafka-streams.yml); started with the service when its topology reads anything. */
+  streams: LightStreams;
 }
 
 /**
@@ -87,6 +93,11 @@ export class LightService {
 
   get consumer(): LightConsumer {
     return this.parts.consumer;
+  }
+
+  /** LightStreams: build a topology with `streams.builder()` before start(); query its stores with `streams.store(name)`. */
+  get streams(): LightStreams {
+    return this.parts.streams;
   }
 
   get metricsRegistry(): Registry {
@@ -190,7 +201,8 @@ export class LightService {
       ? new TransactionalProducer({ producer: clients.transactional, path, interceptors: services.transactions })
       : undefined;
     const producer = new LightProducer(clients.producer, path);
-    return new this({ services, clients, producer, consumer, transactional, lifecycle, health });
+    const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services });
+    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams });
   }
 
   /** Connects the producers, then joins the consumer group for every topic with a business handler. */
@@ -199,6 +211,7 @@ export class LightService {
     try {
       await clients.connectProducers();
       await consumer.start();
+      if (this.parts.streams.hasTopology) await this.parts.streams.start();
     } catch (error) {
       await this.disconnectAll();
       throw LightError.wrap(error, 'ERR12004', { brokers: clients.brokers.join(',') });
@@ -231,6 +244,7 @@ export class LightService {
     return lifecycle.stop({
       drain: async () => {
         producer.markStopping();
+        await this.parts.streams.stop();
         await consumer.stop();
         await transactional?.markStopping();
       },
@@ -245,9 +259,43 @@ export class LightService {
   }
 
   private async disconnectAll(): Promise<void> {
-    const { consumer, clients, health } = this.parts;
-    await Promise.allSettled([consumer.stop(), clients.disconnect(), health.stop()]);
+    const { consumer, clients, health, streams } = this.parts;
+    await Promise.allSettled([streams.stop(), consumer.stop(), clients.disconnect(), health.stop()]);
   }
+}
+
+/** LightStreams of a service: kafka-streams.yml, its own clients (made at start), dead letters as the consumer's. */
+function createStreams(
+  config: ConfigLoader,
+  serviceId: string,
+  parts: { table: ChainTable; path: ProducePath; consumerYml: KafkaConsumerYml; clients: KafkaDriver; propagatedHeaders: readonly string[]; services: HandlerServices },
+): LightStreams {
+  const loaded = config.load<KafkaStreamsYml>('kafka-streams', { schema: KAFKA_STREAMS_SCHEMA });
+  const file = loaded.file ?? 'kafka-streams.yml';
+  const settings = toStreamsSettings(loaded.config, file, serviceId);
+  const { logger } = parts.services;
+  const processor = new RecordProcessor({
+    policy: parts.consumerYml,
+    deadLetters: new KafkaDeadLetterWriter(parts.clients.rawSender, { topicExt: parts.consumerYml.deadLetterTopicExt, stackTraceMaxBytes: parts.consumerYml.stackTraceMaxBytes }),
+    groupId: settings.applicationId,
+    propagatedHeaders: parts.propagatedHeaders,
+    logger,
+  });
+  return new LightStreams({
+    settings,
+    baseDir: process.cwd(),
+    // kafkajs clients on either transport for now: the librdkafka transport has no streams clients of its own yet.
+    createClients: () =>
+      new KafkajsStreamsClients(
+        { applicationId: settings.applicationId, readCommitted: settings.processingGuarantee === 'exactly_once', consumerProperties: settings.consumerProperties, producerProperties: settings.producerProperties, file },
+        logger.child({ component: 'streams' }),
+      ),
+    table: parts.table,
+    producePath: parts.path,
+    processor,
+    metricsRegistry: parts.services.metricsRegistry,
+    logger: logger.child({ component: 'streams' }),
+  });
 }
 
 async function readinessOf(consumer: LightConsumer | undefined, clients: KafkaDriver, lifecycle: Lifecycle, timeoutMs: number): Promise<Readiness> {

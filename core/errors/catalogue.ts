@@ -58,6 +58,9 @@ export const STATUS_CATALOGUE = {
   ERR12008: status(500, 'KAFKAJS_UNPATCHED', 'kafkajs at {path} lacks patches/kafkajs+2.2.4.patch: a leader failover could lose or duplicate acknowledged records; apply it with patch-package (README: What send guarantees)'),
   ERR12009: status(500, 'LIBRDKAFKA_UNAVAILABLE', 'service.yml transport: librdkafka needs @confluentinc/kafka-javascript, which cannot be loaded: {reason} (README: Kafka clients; install it with CKJS_LINKING=dynamic npm install @confluentinc/kafka-javascript)'),
   ERR12010: status(400, 'TRANSACTION_OFFSETS_GROUP', 'sendOffsets for consumer group {groupId}: the librdkafka transport commits offsets in a transaction for this service\'s consumer group {serviceGroupId} only'),
+  ERR12011: status(500, 'STREAMS_TASK_FAILED', 'Streams task {task} failed: {reason}', true),
+  ERR12012: status(500, 'STREAMS_NOT_AVAILABLE', 'LightStreams: {reason}'),
+  ERR12013: status(404, 'STREAMS_STORE_UNKNOWN', 'No state store {store} in the topology (stores: {stores})'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),
@@ -72,6 +75,7 @@ export const STATUS_CATALOGUE = {
   ERR13010: status(500, 'NO_CHAIN_FOR_TOPIC', 'No {direction} chain for topic {topic}: list it under topics or defaultHandlers.{direction} in handler.yml'),
   ERR13011: status(500, 'KAFKA_PROPERTY_UNSUPPORTED', 'Config {file}: properties.{key} {reason}'),
   ERR13012: status(500, 'HANDLER_ALIAS_DUPLICATED', 'handler.yml {file}: {key} declares alias {alias} twice'),
+  ERR13013: status(500, 'TOPOLOGY_INVALID', 'Streams topology: {what} {reason}'),
 } as const satisfies Record<string, StatusDefinition>;
 
 export type StatusCode = keyof typeof STATUS_CATALOGUE;

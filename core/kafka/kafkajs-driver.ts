@@ -8,7 +8,7 @@ import type { ConsumerSettings, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
 
 /** Per-send options of kafka-producer.yml: kafkajs takes them with each request. */
-interface SendOptions {
+export interface SendOptions {
   acks: number;
   timeout?: number;
   compression?: number;
@@ -57,22 +57,7 @@ export class KafkajsDriver implements KafkaDriver {
         retry: transactionalRetry(producerSettings.client.retry),
       });
       this.producers.push(producer);
-      const groupId = this.consumer.groupId;
-      this.transactional = {
-        transactionalId,
-        connect: () => producer.connect(),
-        disconnect: () => producer.disconnect(),
-        async begin(): Promise<DriverTransaction> {
-          const transaction = await producer.transaction();
-          return {
-            write: writerOf((request) => transaction.sendBatch(request), { ...options, acks: -1 }),
-            // kafkajs sends the group id only (no KIP-447 group metadata): fencing relies on the transactional.id.
-            sendOffsets: ({ topics, consumerGroupId }) => transaction.sendOffsets({ consumerGroupId: consumerGroupId ?? groupId, topics }),
-            commit: () => transaction.commit(),
-            abort: () => transaction.abort(),
-          };
-        },
-      };
+      this.transactional = kafkajsTransactional(producer, transactionalId, this.consumer.groupId, options);
     }
     this.brokers = [...new Set([...producerSettings.client.brokers as string[], ...(consumerSettings.client.brokers as string[])])];
   }
@@ -118,12 +103,31 @@ export class KafkajsDriver implements KafkaDriver {
  * ~6/s. Unless kafka-producer.yml sets retry.backoff.ms / retries, the transactional producer starts at 20 ms and
  * retries 9 times, which keeps about the same total budget (~10 s) for a real outage.
  */
-function transactionalRetry(retry: RetryOptions | undefined): RetryOptions {
+export function transactionalRetry(retry: RetryOptions | undefined): RetryOptions {
   return { ...retry, initialRetryTime: retry?.initialRetryTime ?? 20, retries: retry?.retries ?? 9 };
 }
 
+/** A transactional producer of kafkajs as the driver contract has it; offsets go to `groupId` unless a call names another. */
+export function kafkajsTransactional(producer: Producer, transactionalId: string, groupId: string, options: SendOptions): DriverTransactionalProducer {
+  return {
+    transactionalId,
+    connect: () => producer.connect(),
+    disconnect: () => producer.disconnect(),
+    async begin(): Promise<DriverTransaction> {
+      const transaction = await producer.transaction();
+      return {
+        write: writerOf((request) => transaction.sendBatch(request), { ...options, acks: -1 }),
+        // kafkajs sends the group id only (no KIP-447 group metadata): fencing relies on the transactional.id.
+        sendOffsets: ({ topics, consumerGroupId }) => transaction.sendOffsets({ consumerGroupId: consumerGroupId ?? groupId, topics }),
+        commit: () => transaction.commit(),
+        abort: () => transaction.abort(),
+      };
+    },
+  };
+}
+
 /** A BatchWriter over a kafkajs producer's or transaction's sendBatch. */
-function writerOf(sendBatch: Producer['sendBatch'], options: SendOptions): BatchWriter {
+export function writerOf(sendBatch: Producer['sendBatch'], options: SendOptions): BatchWriter {
   return async (batches) => {
     const results = await sendBatch({
       topicMessages: toTopicMessages(batches),
@@ -200,13 +204,18 @@ class KafkajsConsumer implements DriverConsumer {
  * kafkajs logs through the service logger. It logs protocol errors it retries (a coordinator still loading,
  * a topic being created) at ERROR; they are warnings here. What it gives up on surfaces as an error of ours.
  */
-function withLogging(client: KafkaConfig, logger: Logger, role: string): KafkaConfig {
+const BOUNDED_RETRY_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
+export function withLogging(client: KafkaConfig, logger: Logger, role: string): KafkaConfig {
   const kafkaLogger = logger.child({ component: `kafkajs-${role}` });
   return {
     ...client,
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...fields } = entry.log;
+      // LightStreams' producers bound their retries: a write that runs out of them fails the task's commit (its
+      // transaction aborts) and the task reads its records again, so the warning does not apply there.
+      if (role === 'streams-producer' && message === BOUNDED_RETRY_WARNING) return;
       kafkaLogger.warn(`${entry.namespace}: ${message}`, fields);
     },
   };

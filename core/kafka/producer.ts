@@ -44,7 +44,7 @@ function toExchange(topic: string, record: OutgoingRecord, extraHeaders: readonl
  * send call, written in one request. If any record fails in its chain, nothing is sent and the first failure is
  * thrown. An all-phased chain runs in stages: every record's befores, one write, every record's afters.
  */
-async function sendThroughChains(path: ProducePath, topic: string, records: OutgoingRecord[], writer: BatchWriter): Promise<RecordMetadata[]> {
+export async function sendThroughChains(path: ProducePath, topic: string, records: OutgoingRecord[], writer: BatchWriter): Promise<RecordMetadata[]> {
   if (records.length === 0) return [];
   const chain = path.chains.chainFor(topic);
   const call = new SendCall(records.length, writer);

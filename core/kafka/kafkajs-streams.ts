@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, Partitioners, type Admin, type Consumer, type Producer } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import type { Assignment, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer } from '../streams/streams-clients.js';
+import { LightError } from '../errors/light-error.js';
+import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
+import { kafkajsTransactional, transactionalRetry, withLogging, writerOf, type SendOptions } from './kafkajs-driver.js';
+import { toConsumerSettings, toProducerSettings, type ConsumerSettings, type ProducerSettings } from './properties.js';
+
+/** LightStreams' clients on kafkajs: no KIP-447, so exactly_once uses one transactional.id per task. */
+export class KafkajsStreamsClients implements StreamsClients {
+  readonly consumer: KafkajsStreamsConsumer;
+  readonly producer: DriverProducer;
+  private readonly producerSettings: ProducerSettings;
+  private readonly consumerSettings: ConsumerSettings;
+  private readonly producerKafka: Kafka;
+  private readonly sendOptions: SendOptions;
+  private readonly plain: Producer;
+  private admin: Admin | undefined;
+  private readonly openProducers = new Set<Producer>();
+
+  constructor(
+    private readonly options: StreamsClientOptions,
+    private readonly logger: Logger,
+  ) {
+    this.producerSettings = toProducerSettings(options.producerProperties, options.file, 'kafkajs');
+    this.consumerSettings = toConsumerSettings(
+      { ...options.consumerProperties, 'group.id': options.applicationId, 'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted' },
+      options.file,
+      'kafkajs',
+    );
+    this.producerKafka = new Kafka(withLogging(this.producerSettings.client, logger, 'streams-producer'));
+    this.sendOptions = { acks: -1, ...(this.producerSettings.timeoutMs !== undefined ? { timeout: this.producerSettings.timeoutMs } : {}) };
+    this.plain = this.producerKafka.producer({ ...this.producerSettings.producer, createPartitioner: Partitioners.DefaultPartitioner });
+    const plain = this.plain;
+    this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf((request) => plain.sendBatch(request), this.sendOptions) };
+    this.consumer = new KafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings);
+  }
+
+  transactionalProducer(transactionalId: string): DriverTransactionalProducer {
+    const { transactionalId: _ignored, ...config } = this.producerSettings.producer;
+    const producer = this.producerKafka.producer({
+      ...config,
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: transactionalRetry(this.producerSettings.client.retry),
+    });
+    const driver = kafkajsTransactional(producer, transactionalId, this.options.applicationId, this.sendOptions);
+    return {
+      ...driver,
+      connect: async () => {
+        this.openProducers.add(producer);
+        await producer.connect();
+      },
+      disconnect: async () => {
+        this.openProducers.delete(producer);
+        await producer.disconnect();
+      },
+    };
+  }
+
+  private async adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.producerKafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  async ensureTopics(topics: InternalTopic[]): Promise<void> {
+    if (topics.length === 0) return;
+    const admin = await this.adminClient();
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter(({ topic }) => !existing.has(topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map(({ topic, partitions, configs }) => ({ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) })),
+      });
+    }
+    for (const { topic, partitions } of topics.filter(({ topic }) => existing.has(topic))) {
+      const actual = await this.partitionCount(topic);
+      if (actual !== partitions) {
+        throw new LightError('ERR12012', { reason: `internal topic ${topic} has ${actual} partitions, its source ${partitions}: delete it (it is rebuilt from the sources) or give the source its partition count` });
+      }
+    }
+  }
+
+  async partitionCount(topic: string): Promise<number> {
+    const admin = await this.adminClient();
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    return metadata.topics[0]?.partitions.length ?? 0;
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    const admin = await this.adminClient();
+    // kafkajs lists offsets read_committed: the high offset is the last stable offset.
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map(({ partition, high }) => [partition, high]));
+  }
+
+  /**
+   * kafkajs has no consumer without a group: a group of its own (a fresh id, so no committed offsets) reads the
+   * partition from `from`, with the other partitions of the topic paused. Progress counts the offsets kafkajs
+   * skipped too (commit markers, aborted records), which it reports through its batch events only.
+   */
+  async readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void> {
+    const to = BigInt(range.to);
+    if (BigInt(range.from) >= to) return;
+    const consumer = new Kafka(withLogging(this.consumerSettings.client, this.logger, 'streams-restore')).consumer({
+      ...this.consumerSettings.consumer,
+      groupId: `${this.options.applicationId}-restore-${randomUUID()}`,
+      readUncommitted: false,
+    });
+    let position = BigInt(range.from);
+    let lastProgress = Date.now();
+    let failure: unknown;
+    const advance = (next: bigint): void => {
+      if (next > position) {
+        position = next;
+        lastProgress = Date.now();
+      }
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      if (event.payload.topic === topic && event.payload.partition === partition && event.payload.lastOffset !== null) advance(BigInt(event.payload.lastOffset) + 1n);
+    });
+    consumer.on(consumer.events.CRASH, (event) => (failure = event.payload.error));
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const partitions = (event.payload.memberAssignment[topic] ?? []) as number[];
+      const others = partitions.filter((candidate) => candidate !== partition);
+      if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
+      consumer.seek({ topic, partition, offset: range.from });
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          if (batch.partition !== partition) return;
+          const wanted = batch.messages.filter((message) => BigInt(message.offset) >= position && BigInt(message.offset) < to);
+          if (wanted.length > 0) onMessages(wanted as unknown as DriverMessage[]);
+          const last = batch.messages[batch.messages.length - 1];
+          if (last) {
+            resolveOffset(last.offset);
+            advance(BigInt(last.offset) + 1n);
+          }
+        },
+      });
+      while (position < to) {
+        if (failure) throw failure;
+        if (Date.now() - lastProgress > timeoutMs) throw new Error(`no progress for ${timeoutMs} ms at offset ${position} of ${to}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const admin = this.admin;
+    this.admin = undefined;
+    await Promise.allSettled([this.plain.disconnect(), admin?.disconnect(), ...[...this.openProducers].map((producer) => producer.disconnect())]);
+  }
+}
+
+/** The streams consumer: offsets resolved for fetching, never committed by kafkajs itself. */
+class KafkajsStreamsConsumer implements StreamsConsumer {
+  private readonly consumer: Consumer;
+  private readonly assignmentListeners: ((assignment: Assignment) => Promise<void> | void)[] = [];
+  private assignmentDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    kafka: Kafka,
+    private readonly settings: ConsumerSettings,
+  ) {
+    this.consumer = kafka.consumer({ ...settings.consumer });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      const assignment = Object.entries(event.payload.memberAssignment as Record<string, number[]>).map(([topic, partitions]) => ({ topic, partitions }));
+      // The batches wait for the listeners (tasks opened, stores restored) before they are processed.
+      this.assignmentDone = this.assignmentDone.then(async () => {
+        for (const listener of this.assignmentListeners) await listener(assignment);
+      });
+    });
+  }
+
+  connect(): Promise<void> {
+    return this.consumer.connect();
+  }
+
+  subscribe(topics: (string | RegExp)[]): Promise<void> {
+    return this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
+  }
+
+  run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
+    return this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        // Stores restore before their partition's records are processed; the group is kept meanwhile.
+        const ready = this.assignmentDone;
+        let done = false;
+        const settle = (): void => void (done = true);
+        ready.then(settle, settle);
+        while (!done) {
+          await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 1000))]);
+          if (!done) await heartbeat();
+        }
+        await ready;
+        await eachBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          messages: batch.messages as unknown as DriverMessage[],
+          resolveOffset,
+          heartbeat,
+          isRunning,
+          isStale,
+        });
+      },
+    });
+  }
+
+  onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
+    this.assignmentListeners.push(listener);
+  }
+
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
+  }
+
+  commitOffsets(offsets: TopicOffsets[]): Promise<void> {
+    return this.consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map(({ partition, offset }) => ({ topic, partition, offset }))));
+  }
+
+  disconnect(): Promise<void> {
+    return this.consumer.disconnect();
+  }
+}
+

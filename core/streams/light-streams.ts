@@ -1,0 +1,371 @@
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { ConsumeChains } from '../chain/consume-chains.js';
+import type { ChainTable } from '../chain/chain-table.js';
+import { LightError, reasonOf } from '../errors/light-error.js';
+import type { Exchange, OutgoingRecord } from '../exchange.js';
+import type { DriverMessage } from '../kafka/driver.js';
+import { sendThroughChains, type ProducePath } from '../kafka/producer.js';
+import { consumedRecord, type ProcessingControl, type RecordProcessor } from '../kafka/record-processor.js';
+import type { Logger } from '../logger.js';
+import type { Assignment, StreamsBatch, StreamsClients } from './streams-clients.js';
+import type { StreamsSettings } from './streams-config.js';
+import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
+import { plainCommitter, StreamTask, transactionalCommitter, type TopologyOutput } from './task.js';
+import { StreamsBuilder, type SourceNode, type Topology } from './topology.js';
+
+export interface LightStreamsParts {
+  settings: StreamsSettings;
+  /** Where relative paths of kafka-streams.yml (state.dir) are resolved: the config folder's parent is not assumed. */
+  baseDir: string;
+  /** Makes the Kafka clients when the streams start. */
+  createClients: () => StreamsClients;
+  table: ChainTable;
+  producePath: ProducePath;
+  /** Runs input records through their consume chain under kafka-consumer.yml's failure policy (dead letters). */
+  processor: RecordProcessor;
+  metricsRegistry: Registry;
+  logger: Logger;
+}
+
+/** A store as queries read it: committed state of the tasks this instance owns. */
+export interface ReadOnlyKeyValueStore<V = unknown> {
+  get(key: unknown): V | undefined;
+  /** Keys from `start` (inclusive) to `end` (exclusive), in key order. */
+  range(start?: string, end?: string): StoreEntry<V>[];
+  prefix(prefix: string): StoreEntry<V>[];
+  all(): StoreEntry<V>[];
+  /** The number of entries (committed) on this instance. */
+  approximateCount(): number;
+}
+
+/**
+ * LightStreams: stream processing with state stores over the service's chains. Each input record runs through
+ * its topic's consume chain (security, validation, tracing, metrics, audit), then through the topology; each
+ * output through its topic's produce chain, inside the input record's request context, so the JWT, correlation
+ * id and trace context of an input travel with its outputs. Every commit.interval.ms a task commits its outputs,
+ * its stores' changelog records and its input offset: in one transaction under exactly_once.
+ */
+export class LightStreams {
+  private readonly streamsBuilder = new StreamsBuilder();
+  private topology: Topology | undefined;
+  private clients: StreamsClients | undefined;
+  private readonly tasks = new Map<string, StreamTask>();
+  /** Tasks being opened (producer fenced in, stores restored); a batch waits for its task. */
+  private readonly opening = new Map<string, Promise<StreamTask>>();
+  private assigned = new Set<string>();
+  private chains: ConsumeChains | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private restoreMetrics: { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } | undefined;
+
+  constructor(private readonly parts: LightStreamsParts) {}
+
+  /** Registered when the streams start, so a service without a topology exports none of them. */
+  private metrics(): { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } {
+    const registry = this.parts.metricsRegistry;
+    return (this.restoreMetrics ??= {
+      restored:
+        (registry.getSingleMetric('light_kafka_streams_restored_records_total') as Counter<'store'> | undefined) ??
+        new Counter({ name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['store'], registers: [registry] }),
+      remaining:
+        (registry.getSingleMetric('light_kafka_streams_restore_remaining_records') as Gauge<'store' | 'partition'> | undefined) ??
+        new Gauge({ name: 'light_kafka_streams_restore_remaining_records', help: 'Changelog records left to restore per store partition (0 when restored)', labelNames: ['store', 'partition'], registers: [registry] }),
+    });
+  }
+
+  get applicationId(): string {
+    return this.parts.settings.applicationId;
+  }
+
+  /** The topology's builder: add sources, operations, stores and sinks before the service starts. */
+  builder(): StreamsBuilder {
+    return this.streamsBuilder;
+  }
+
+  /** True when the topology reads anything (the service starts the streams then). */
+  get hasTopology(): boolean {
+    return this.streamsBuilder.sourceCount > 0;
+  }
+
+  /** The changelog topic of a store: `<application.id>-<store>-changelog`, as Kafka Streams names it. */
+  changelogTopic(store: string): string {
+    return `${this.parts.settings.applicationId}-${store}-changelog`;
+  }
+
+  async start(): Promise<void> {
+    const topology = (this.topology = this.streamsBuilder.build());
+    if (topology.sources.length === 0) return;
+    const { settings, logger } = this.parts;
+    for (const store of topology.stores.values()) {
+      if (typeof store.source.topic !== 'string') {
+        throw new LightError('ERR13013', { what: `store ${store.name}`, reason: `is fed by the pattern ${String(store.source.topic)}: a store needs one source topic (its changelog has that topic's partitions)` });
+      }
+    }
+    this.metrics();
+    const clients = (this.clients = this.parts.createClients());
+    this.chains = this.composeChains(topology);
+    try {
+      const changelogs = [];
+      for (const store of topology.stores.values()) {
+        const source = store.source.topic as string;
+        const partitions = await clients.partitionCount(source);
+        if (partitions === 0) throw new LightError('ERR12012', { reason: `source topic ${source} of store ${store.name} does not exist: create it before the streams start` });
+        changelogs.push({ topic: this.changelogTopic(store.name), partitions, configs: { 'cleanup.policy': 'compact' } });
+      }
+      await clients.ensureTopics(changelogs);
+      clients.consumer.onAssignment((assignment) => this.assign(assignment));
+      await clients.producer.connect();
+      await clients.consumer.connect();
+      await clients.consumer.subscribe(topology.sources.map((source) => source.topic));
+      this.running = true;
+      await clients.consumer.run((batch) => this.consumeBatch(batch));
+    } catch (error) {
+      await this.closeClients();
+      throw error;
+    }
+    this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
+    logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
+  }
+
+  /** Stops taking records, commits what was processed, leaves the group and closes the tasks. */
+  async stop(): Promise<void> {
+    if (!this.clients) return;
+    this.running = false;
+    clearInterval(this.timer);
+    const tasks = [...this.tasks.values()];
+    await Promise.allSettled(tasks.map((task) => task.exclusive(() => this.commitTask(task))));
+    await this.closeClients();
+  }
+
+  /** Queries a store: the committed state of the partitions this instance owns. */
+  store<V = unknown>(name: string): ReadOnlyKeyValueStore<V> {
+    const topology = this.topology ?? this.streamsBuilder.build();
+    if (!topology.stores.has(name)) throw new LightError('ERR12013', { store: name, stores: [...topology.stores.keys()].join(', ') || 'none' });
+    const storages = (): TaskStorage[] => [...this.tasks.values()].filter((task) => task.storeNames.includes(name)).map((task) => task.storage);
+    const scan = (range: KeyRange): StoreEntry<V>[] =>
+      storages()
+        .flatMap((storage) => storage.range(name, range) as StoreEntry<V>[])
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return {
+      get: (key) => {
+        const id = storeKeyOf(key);
+        for (const storage of storages()) {
+          const value = storage.get(name, id);
+          if (value !== undefined) return value as V;
+        }
+        return undefined;
+      },
+      range: (start, end) => scan({ ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) }),
+      prefix: (prefix) => scan({ prefix }),
+      all: () => scan({}),
+      approximateCount: () => storages().reduce((sum, storage) => sum + storage.range(name, {}).length, 0),
+    };
+  }
+
+  private composeChains(topology: Topology): ConsumeChains {
+    const chains = new ConsumeChains(this.parts.table);
+    for (const source of topology.sources) chains.register(source.topic, (exchange) => this.runTopology(exchange));
+    return chains;
+  }
+
+  private sourceOf(topic: string): SourceNode | undefined {
+    return this.topology!.sources.find((source) => (typeof source.topic === 'string' ? source.topic === topic : source.topic.test(topic)));
+  }
+
+  /** The business handler of every source topic: the record through the topology, its outputs through their produce chains. */
+  private async runTopology(exchange: Exchange): Promise<void> {
+    const task = this.tasks.get(`${exchange.topic}-${exchange.partition}`);
+    if (!task) throw new LightError('ERR12011', { task: `${exchange.topic}-${exchange.partition}`, reason: 'the partition is not assigned to this instance any more' });
+    const outputs = task.runTopology({ key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) });
+    for (const [topic, records] of byTopic(outputs)) await sendThroughChains(this.parts.producePath, topic, records, task.deferredWriter);
+  }
+
+  /** After a rebalance: tasks of partitions no longer owned commit and close; new ones open. */
+  private async assign(assignment: Assignment): Promise<void> {
+    const wanted = new Set(assignment.flatMap(({ topic, partitions }) => partitions.map((partition) => `${topic}-${partition}`)));
+    this.assigned = wanted;
+    for (const [id, task] of [...this.tasks]) {
+      if (wanted.has(id)) continue;
+      this.tasks.delete(id);
+      await task.exclusive(async () => {
+        await this.commitTask(task).catch(() => undefined);
+        await task.close();
+      });
+      this.parts.logger.info('streams task closed (partition revoked)', { task: id });
+    }
+    const opening = assignment.flatMap(({ topic, partitions }) => partitions.map((partition) => this.taskFor(topic, partition)));
+    await Promise.all(opening);
+  }
+
+  private taskFor(topic: string, partition: number): Promise<StreamTask> {
+    const id = `${topic}-${partition}`;
+    const task = this.tasks.get(id);
+    if (task) return Promise.resolve(task);
+    let opening = this.opening.get(id);
+    if (!opening) {
+      opening = this.openTask(topic, partition).finally(() => this.opening.delete(id));
+      this.opening.set(id, opening);
+    }
+    return opening;
+  }
+
+  private async openTask(topic: string, partition: number): Promise<StreamTask> {
+    const { settings, logger, baseDir } = this.parts;
+    const clients = this.clients!;
+    const source = this.sourceOf(topic);
+    if (!source) throw new LightError('ERR12011', { task: `${topic}-${partition}`, reason: 'no source of the topology reads this topic' });
+    const storeNames = [...this.topology!.stores.values()].filter((store) => store.source === source).map((store) => store.name);
+    const exactlyOnce = settings.processingGuarantee === 'exactly_once';
+    // The producer first: opening it fences a previous owner and aborts its open transaction, so the changelog's
+    // end is stable before the restore reads up to it.
+    let committer;
+    if (exactlyOnce) {
+      const producer = clients.transactionalProducer(`${settings.applicationId}-${topic}-${partition}`);
+      await producer.connect();
+      committer = transactionalCommitter(producer, settings.applicationId);
+    } else {
+      committer = plainCommitter(clients.producer.write, (offsets) => clients.consumer.commitOffsets(offsets));
+    }
+    const folder = join(resolve(baseDir, settings.stateDir), settings.applicationId, `${topic}-${partition}`);
+    const storage = storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage();
+    const task = new StreamTask(topic, partition, source, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
+    try {
+      for (const store of storeNames) await this.restore(task, store);
+    } catch (error) {
+      await task.close();
+      throw LightError.wrap(error, 'ERR12011', { task: task.id });
+    }
+    this.tasks.set(task.id, task);
+    logger.info('streams task opened', { task: task.id, stores: storeNames });
+    return task;
+  }
+
+  /** Brings a store up to its changelog's end: from the local checkpoint when there is one, else from the start. */
+  private async restore(task: StreamTask, store: string): Promise<void> {
+    const { settings, logger } = this.parts;
+    const topic = this.changelogTopic(store);
+    const end = (await this.clients!.endOffsets(topic)).get(task.partition) ?? '0';
+    let from = task.storage.checkpoint(store);
+    if (from === undefined || BigInt(from) > BigInt(end)) {
+      // No checkpoint (new or lost local state), or one past the changelog's end (the changelog was recreated).
+      task.storage.clear(store);
+      from = '0';
+    }
+    const labels = { store, partition: String(task.partition) };
+    const total = BigInt(end) - BigInt(from);
+    if (total > 0n) logger.info('restoring store', { store, task: task.id, from, to: end, records: total.toString() });
+    this.metrics().remaining.set(labels, Number(total > 0n ? total : 0n));
+    let applied = 0;
+    let nextLog = settings.restoreLogEveryRecords;
+    await this.clients!.readPartition(
+      topic,
+      task.partition,
+      { from, to: end },
+      (messages: DriverMessage[]) => {
+        const writes = new Map<string, PendingValue>();
+        for (const message of messages) writes.set(message.key?.toString('utf8') ?? '', message.value === null ? DELETED : JSON.parse(message.value.toString('utf8')));
+        task.storage.apply(store, writes, undefined);
+        applied += messages.length;
+        this.metrics().restored.inc({ store }, messages.length);
+        const last = messages[messages.length - 1]!;
+        this.metrics().remaining.set(labels, Math.max(0, Number(BigInt(end) - BigInt(last.offset) - 1n)));
+        if (applied >= nextLog) {
+          nextLog += settings.restoreLogEveryRecords;
+          logger.info('restoring store', { store, task: task.id, applied, at: last.offset, to: end });
+        }
+      },
+      settings.restoreTimeoutMs,
+    );
+    task.storage.apply(store, new Map(), end);
+    this.metrics().remaining.set(labels, 0);
+    if (total > 0n) logger.info('store restored', { store, task: task.id, applied, checkpoint: end });
+  }
+
+  private async consumeBatch(batch: StreamsBatch): Promise<void> {
+    const { topic, partition } = batch;
+    const id = `${topic}-${partition}`;
+    if (!this.running || !this.assigned.has(id)) return;
+    const route = this.chains!.routeFor(topic);
+    if (!route) return;
+    let task: StreamTask;
+    try {
+      task = await this.taskFor(topic, partition);
+    } catch (error) {
+      // Not fetched on until the task opens: the batch comes again.
+      this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) });
+      const first = batch.messages[0];
+      if (first) this.clients?.consumer.seek(topic, partition, first.offset);
+      await sleep(1000);
+      return;
+    }
+    const control: ProcessingControl = { isRunning: () => this.running && batch.isRunning() && !task.closed, heartbeat: batch.heartbeat };
+    await task.exclusive(async () => {
+      if (task.closed) return;
+      for (const message of batch.messages) {
+        if (!control.isRunning() || batch.isStale()) break;
+        const outcome = await this.parts.processor.process(consumedRecord(topic, partition, message), route, control, batch.highWatermark);
+        if (outcome.kind === 'interrupted') break;
+        if (outcome.kind === 'stopped') {
+          // failurePolicy: stop — what came before is committed; the failed record is read again after a restart.
+          await this.commitTask(task);
+          this.running = false;
+          return;
+        }
+        task.recordDone(message, outcome.kind === 'processed');
+        batch.resolveOffset(message.offset);
+      }
+      // A failed commit was logged and the partition seeked back to its committed offset.
+      if (task.isCommitDue(this.parts.settings.commitIntervalMs)) await this.commitTask(task).catch(() => undefined);
+    });
+  }
+
+  private commitDueTasks(): void {
+    for (const task of this.tasks.values()) {
+      if (task.isCommitDue(this.parts.settings.commitIntervalMs)) void task.exclusive(() => this.commitTask(task)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Commits a task. When the commit fails (a broker failure, or another instance fenced this one), the task's
+   * uncommitted work is dropped and the task closes; the partition is read again from its committed offset by
+   * whoever owns it next (this instance reopens the task at its next batch if it still owns the partition).
+   */
+  private async commitTask(task: StreamTask): Promise<void> {
+    if (task.closed || !task.hasUncommitted) return;
+    const from = task.uncommittedFrom;
+    try {
+      await task.commit();
+    } catch (error) {
+      this.parts.logger.error('streams commit failed; the task reopens from its committed offset', { task: task.id, error: reasonOf(error) });
+      this.tasks.delete(task.id);
+      await task.close();
+      if (from !== undefined) this.clients?.consumer.seek(task.topic, task.partition, from);
+      throw LightError.wrap(error, 'ERR12011', { task: task.id });
+    }
+  }
+
+  private async closeClients(): Promise<void> {
+    const clients = this.clients;
+    this.clients = undefined;
+    this.running = false;
+    await clients?.consumer.disconnect().catch(() => undefined);
+    for (const task of this.tasks.values()) await task.close();
+    this.tasks.clear();
+    await clients?.disconnect();
+  }
+}
+
+/** Consecutive outputs grouped by topic, in the order the topology sent them. */
+function byTopic(outputs: TopologyOutput[]): [string, OutgoingRecord[]][] {
+  const groups: [string, OutgoingRecord[]][] = [];
+  for (const { topic, record } of outputs) {
+    const key = record.key === null || record.key === undefined ? null : typeof record.key === 'string' || Buffer.isBuffer(record.key) ? record.key : storeKeyOf(record.key);
+    const outgoing: OutgoingRecord = { key, value: record.value, timestamp: record.timestamp };
+    const last = groups[groups.length - 1];
+    if (last && last[0] === topic) last[1].push(outgoing);
+    else groups.push([topic, [outgoing]]);
+  }
+  return groups;
+}

@@ -1,0 +1,75 @@
+import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
+
+/**
+ * The Kafka clients LightStreams runs on, one set per LightStreams instance, behind one contract so that each
+ * transport (kafkajs, librdkafka) provides its own. Offsets are never committed automatically: LightStreams
+ * commits them in its transactions (exactly_once) or after the outputs are written (at_least_once).
+ */
+
+/** The records of one partition handed to LightStreams at once. */
+export interface StreamsBatch {
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  messages: DriverMessage[];
+  /** Marks an offset processed, so the client fetches on after it (nothing is committed). */
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  /** True once the partition was revoked under the batch. */
+  isStale(): boolean;
+}
+
+/** The partitions this instance owns after a rebalance. */
+export type Assignment = { topic: string; partitions: number[] }[];
+
+export interface StreamsConsumer {
+  connect(): Promise<void>;
+  subscribe(topics: (string | RegExp)[]): Promise<void>;
+  /** Runs the fetch loop; `eachBatch` of one partition never runs twice at once. */
+  run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void>;
+  /** Called after each rebalance with the whole new assignment, before the batches of newly assigned partitions. */
+  onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void;
+  /** Fetches the partition from `offset` on (the records after it that were fetched are dropped). */
+  seek(topic: string, partition: number, offset: string): void;
+  /** Commits offsets (of the next record to read) outside any transaction: at_least_once. */
+  commitOffsets(offsets: TopicOffsets[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** A topic LightStreams creates: changelogs (compacted) and the like. */
+export interface InternalTopic {
+  topic: string;
+  partitions: number;
+  configs: Record<string, string>;
+}
+
+export interface StreamsClients {
+  readonly consumer: StreamsConsumer;
+  /** The plain producer (at_least_once): idempotent, acks all. */
+  readonly producer: DriverProducer;
+  /** A transactional producer of its own (exactly_once: one per task, so a new owner fences the old one). */
+  transactionalProducer(transactionalId: string): DriverTransactionalProducer;
+  /** Creates the topics that do not exist yet; an existing topic with another partition count is an error. */
+  ensureTopics(topics: InternalTopic[]): Promise<void>;
+  /** The number of partitions of a topic. */
+  partitionCount(topic: string): Promise<number>;
+  /** The offset after the last committed record of each partition (read_committed: the last stable offset). */
+  endOffsets(topic: string): Promise<Map<number, string>>;
+  /**
+   * Reads one partition from `from` up to `to` (committed records only), handing the records over in batches;
+   * fails when no progress is made for `timeoutMs`.
+   */
+  readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** What a LightStreams instance asks its transport for. */
+export interface StreamsClientOptions {
+  applicationId: string;
+  readCommitted: boolean;
+  /** kafka-streams.yml properties for the consumer and the producers (prefixes consumer. / producer. already split). */
+  consumerProperties: Record<string, unknown>;
+  producerProperties: Record<string, unknown>;
+  file: string;
+}

@@ -1,0 +1,85 @@
+import { LightError } from '../errors/light-error.js';
+
+/** kafka-streams.yml: Kafka Streams' own property names under `properties`, plus light-kafka's keys. */
+export interface KafkaStreamsYml {
+  properties: Record<string, unknown>;
+  /** Where a store keeps its data: `persistent` (lmdb files under state.dir) or `memory` (restored from the changelog at each start). */
+  storeType: 'persistent' | 'memory';
+  /** A task logs its restoration progress every this many changelog records. */
+  restoreLogEveryRecords: number;
+  /** The longest a batch of changelog records may take to come while a store restores. */
+  restoreTimeoutMs: number;
+}
+
+/** The settings LightStreams runs with, read from kafka-streams.yml `properties`. */
+export interface StreamsSettings {
+  applicationId: string;
+  processingGuarantee: 'exactly_once' | 'at_least_once';
+  stateDir: string;
+  commitIntervalMs: number;
+  storeType: 'persistent' | 'memory';
+  restoreLogEveryRecords: number;
+  restoreTimeoutMs: number;
+  /** The other properties for the consumer (shared ones and `consumer.`-prefixed ones, prefix removed). */
+  consumerProperties: Record<string, unknown>;
+  /** The same for the producers (`producer.`-prefixed). */
+  producerProperties: Record<string, unknown>;
+}
+
+export const KAFKA_STREAMS_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    properties: { type: 'object', default: {} },
+    storeType: { enum: ['persistent', 'memory'], default: 'persistent' },
+    restoreLogEveryRecords: { type: 'integer', minimum: 1, default: 10000 },
+    restoreTimeoutMs: { type: 'integer', minimum: 1000, default: 60000 },
+  },
+} as const;
+
+/** Kafka Streams' properties that LightStreams reads itself; the rest go to the Kafka clients. */
+const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms']);
+
+/** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
+export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string): StreamsSettings {
+  const { properties } = yml;
+  const applicationId = properties['application.id'] ?? defaultApplicationId;
+  if (typeof applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(applicationId)) {
+    throw new LightError('ERR13001', { file, key: 'properties.application.id', reason: 'must be set to a name of letters, digits, ".", "_" or "-" (it names the consumer group, the transactional ids and the internal topics)' });
+  }
+  const guarantee = properties['processing.guarantee'] ?? 'exactly_once';
+  if (guarantee !== 'exactly_once' && guarantee !== 'exactly_once_v2' && guarantee !== 'at_least_once') {
+    throw new LightError('ERR13001', { file, key: 'properties.processing.guarantee', reason: `must be exactly_once or at_least_once, not ${String(guarantee)}` });
+  }
+  const processingGuarantee = guarantee === 'at_least_once' ? 'at_least_once' : 'exactly_once';
+  const stateDir = properties['state.dir'] ?? 'kafka-streams-state';
+  if (typeof stateDir !== 'string' || stateDir === '') throw new LightError('ERR13001', { file, key: 'properties.state.dir', reason: 'must be a folder path' });
+  // Kafka Streams' defaults: 100 ms under exactly-once, 30 s under at-least-once.
+  const interval = properties['commit.interval.ms'] ?? (processingGuarantee === 'exactly_once' ? 100 : 30000);
+  const commitIntervalMs = Number(interval);
+  if (!Number.isInteger(commitIntervalMs) || commitIntervalMs < 1) {
+    throw new LightError('ERR13001', { file, key: 'properties.commit.interval.ms', reason: `must be a whole number of milliseconds >= 1, not ${String(interval)}` });
+  }
+  const consumerProperties: Record<string, unknown> = {};
+  const producerProperties: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(properties)) {
+    if (STREAMS_KEYS.has(key)) continue;
+    if (key.startsWith('consumer.')) consumerProperties[key.slice('consumer.'.length)] = value;
+    else if (key.startsWith('producer.')) producerProperties[key.slice('producer.'.length)] = value;
+    else {
+      consumerProperties[key] = value;
+      producerProperties[key] = value;
+    }
+  }
+  return {
+    applicationId,
+    processingGuarantee,
+    stateDir,
+    commitIntervalMs,
+    storeType: yml.storeType,
+    restoreLogEveryRecords: yml.restoreLogEveryRecords,
+    restoreTimeoutMs: yml.restoreTimeoutMs,
+    consumerProperties,
+    producerProperties,
+  };
+}

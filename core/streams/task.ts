@@ -1,0 +1,240 @@
+import { RecordHeaders } from '../headers.js';
+import type { DriverMessage, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
+import type { Logger } from '../logger.js';
+import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
+import { DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import type { ProcessorContext, ProcessorStore, SourceNode, StreamRecord } from './topology.js';
+
+/**
+ * A task: one input partition of a source topic, with its own stores and (exactly_once) its own transactional
+ * producer. Between two commits it holds what its records did: store writes, output records and the input
+ * offset. A commit writes the outputs and the stores' changelog records, and commits the offset, in one Kafka
+ * transaction (exactly_once) or in that order (at_least_once); only then are the store writes applied to the
+ * local storage that queries read.
+ */
+
+/** A store as one task's records see it: their own writes first, then what is committed. */
+class TaskStore implements ProcessorStore {
+  /** Writes of the record being processed: kept only if the record succeeds. */
+  readonly recordWrites = new Map<string, PendingValue>();
+  /** Writes of the records processed since the last commit. */
+  readonly pending = new Map<string, PendingValue>();
+
+  constructor(
+    readonly name: string,
+    private readonly storage: TaskStorage,
+  ) {}
+
+  get(key: unknown): unknown {
+    const id = storeKeyOf(key);
+    const value = this.recordWrites.has(id) ? this.recordWrites.get(id) : this.pending.has(id) ? this.pending.get(id) : this.storage.get(this.name, id);
+    return value === DELETED ? undefined : value;
+  }
+
+  put(key: unknown, value: unknown): void {
+    this.recordWrites.set(storeKeyOf(key), value === undefined || value === null ? DELETED : value);
+  }
+
+  delete(key: unknown): void {
+    this.recordWrites.set(storeKeyOf(key), DELETED);
+  }
+
+  keepRecord(): void {
+    for (const [key, value] of this.recordWrites) this.pending.set(key, value);
+    this.recordWrites.clear();
+  }
+}
+
+/** Where a task's outputs and changelog records go at commit: a transaction, or the plain producer. */
+export interface TaskCommitter {
+  /** Writes the records and commits the offsets: atomically under exactly_once. */
+  commit(batches: { topic: string; messages: TransportMessage[] }[], offsets: TopicOffsets[]): Promise<PartitionAck[]>;
+  close(): Promise<void>;
+}
+
+/** exactly_once: the task's own transactional producer (its transactional.id fences a previous owner). */
+export function transactionalCommitter(producer: DriverTransactionalProducer, applicationId: string): TaskCommitter {
+  return {
+    async commit(batches, offsets) {
+      const transaction = await producer.begin();
+      try {
+        const acks = batches.length > 0 ? await transaction.write(batches) : [];
+        if (offsets.length > 0) await transaction.sendOffsets({ topics: offsets, consumerGroupId: applicationId });
+        await transaction.commit();
+        return acks;
+      } catch (error) {
+        await transaction.abort().catch(() => undefined);
+        throw error;
+      }
+    },
+    close: () => producer.disconnect(),
+  };
+}
+
+/** at_least_once: outputs and changelog first (acks all), then the offsets. */
+export function plainCommitter(write: BatchWriter, commitOffsets: (offsets: TopicOffsets[]) => Promise<void>): TaskCommitter {
+  return {
+    async commit(batches, offsets) {
+      const acks = batches.length > 0 ? await write(batches) : [];
+      if (offsets.length > 0) await commitOffsets(offsets);
+      return acks;
+    },
+    close: async () => undefined,
+  };
+}
+
+/** A record's output as the topology sent it, before it went through its topic's produce chain. */
+export interface TopologyOutput {
+  topic: string;
+  record: StreamRecord<unknown, unknown>;
+}
+
+export class StreamTask implements ProcessorContext {
+  readonly id: string;
+  private readonly stores = new Map<string, TaskStore>();
+  /** Outputs of the record being processed, in the order the topology sent them. */
+  private recordOutputs: TopologyOutput[] = [];
+  /** Output records of the record being processed, after their produce chains. */
+  private recordMessages: { topic: string; message: TransportMessage }[] = [];
+  private pendingMessages: { topic: string; message: TransportMessage }[] = [];
+  /** The offset of the next input record to read, once a record was processed since the last commit. */
+  private nextOffset: string | undefined;
+  /** The offset of the first record processed since the last commit: where the partition is read again if the commit fails. */
+  uncommittedFrom: string | undefined;
+  private lastCommit = Date.now();
+  private queue: Promise<unknown> = Promise.resolve();
+  closed = false;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly source: SourceNode,
+    storeNames: readonly string[],
+    readonly storage: TaskStorage,
+    private readonly committer: TaskCommitter,
+    private readonly changelogTopicOf: (store: string) => string,
+    private readonly exactlyOnce: boolean,
+    private readonly logger: Logger,
+  ) {
+    this.id = `${topic}-${partition}`;
+    for (const name of storeNames) this.stores.set(name, new TaskStore(name, storage));
+  }
+
+  get storeNames(): string[] {
+    return [...this.stores.keys()];
+  }
+
+  store(name: string): ProcessorStore {
+    const store = this.stores.get(name);
+    // The topology gives each store to the tasks of its source only; anything else is a bug in the topology code.
+    if (!store) throw new Error(`store ${name} does not belong to task ${this.id}`);
+    return store;
+  }
+
+  send(topic: string, record: StreamRecord<unknown, unknown>): void {
+    this.recordOutputs.push({ topic, record });
+  }
+
+  /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
+  runTopology(record: StreamRecord<unknown, unknown>): TopologyOutput[] {
+    this.discardRecord();
+    this.source.process(record, this);
+    const outputs = this.recordOutputs;
+    this.recordOutputs = [];
+    return outputs;
+  }
+
+  /** The writer the produce chains of this record's outputs end in: it holds the records until the commit. */
+  readonly deferredWriter: BatchWriter = async (batches) => {
+    for (const { topic, messages } of batches) for (const message of messages) this.recordMessages.push({ topic, message });
+    return batches.map(({ topic }) => ({ topic, partition: -1, baseOffset: undefined }));
+  };
+
+  /** The record succeeded (or was dead-lettered: `keep` false): its writes and outputs are kept or dropped; its offset is done. */
+  recordDone(message: DriverMessage, keep: boolean): void {
+    if (keep) {
+      for (const store of this.stores.values()) store.keepRecord();
+      for (const output of this.recordMessages) this.pendingMessages.push(output);
+    }
+    this.discardRecord();
+    this.uncommittedFrom ??= message.offset;
+    this.nextOffset = (BigInt(message.offset) + 1n).toString();
+  }
+
+  private discardRecord(): void {
+    for (const store of this.stores.values()) store.recordWrites.clear();
+    this.recordOutputs = [];
+    this.recordMessages = [];
+  }
+
+  get hasUncommitted(): boolean {
+    return this.nextOffset !== undefined;
+  }
+
+  isCommitDue(intervalMs: number): boolean {
+    return this.hasUncommitted && Date.now() - this.lastCommit >= intervalMs;
+  }
+
+  /** Runs `work` after the task's earlier work: processing and commits of one task never interleave. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Commits what the records since the last commit did. On failure nothing of it is applied locally and the
+   * error is thrown: the caller drops the task's uncommitted work and the records are read again.
+   */
+  async commit(): Promise<void> {
+    if (this.nextOffset === undefined) return;
+    const batches = new Map<string, TransportMessage[]>();
+    const add = (topic: string, message: TransportMessage): void => {
+      let list = batches.get(topic);
+      if (!list) batches.set(topic, (list = []));
+      list.push(message);
+    };
+    for (const { topic, message } of this.pendingMessages) add(topic, message);
+    const changelogCounts = new Map<string, number>();
+    for (const store of this.stores.values()) {
+      if (store.pending.size === 0) continue;
+      const topic = this.changelogTopicOf(store.name);
+      changelogCounts.set(store.name, store.pending.size);
+      for (const [key, value] of store.pending) {
+        add(topic, { key: Buffer.from(key), value: value === DELETED ? null : Buffer.from(JSON.stringify(value)), headers: new RecordHeaders(), partition: this.partition });
+      }
+    }
+    const offsets: TopicOffsets[] = [{ topic: this.topic, partitions: [{ partition: this.partition, offset: this.nextOffset }] }];
+    const acks = await this.committer.commit([...batches].map(([topic, messages]) => ({ topic, messages })), offsets);
+    // Committed: the local stores follow. The checkpoint is the changelog offset after these records (and, in a
+    // transaction, after its commit marker, which comes right after them: only this task writes the partition).
+    for (const store of this.stores.values()) {
+      if (store.pending.size === 0) continue;
+      const topic = this.changelogTopicOf(store.name);
+      const ack = acks.find((candidate) => candidate.topic === topic && candidate.partition === this.partition);
+      const checkpoint = ack?.baseOffset !== undefined ? (BigInt(ack.baseOffset) + BigInt(changelogCounts.get(store.name)!) + (this.exactlyOnce ? 1n : 0n)).toString() : undefined;
+      this.storage.apply(store.name, store.pending, checkpoint);
+      store.pending.clear();
+    }
+    this.pendingMessages = [];
+    this.nextOffset = undefined;
+    this.uncommittedFrom = undefined;
+    this.lastCommit = Date.now();
+  }
+
+  /** Drops everything not committed (after a failed commit, or when the task is closed). */
+  dropUncommitted(): void {
+    this.discardRecord();
+    for (const store of this.stores.values()) store.pending.clear();
+    this.pendingMessages = [];
+    this.nextOffset = undefined;
+    this.uncommittedFrom = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.dropUncommitted();
+    await this.committer.close().catch((error) => this.logger.warn('closing a task producer failed', { task: this.id, error: (error as Error).message }));
+    this.storage.close();
+  }
+}

@@ -1,0 +1,226 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { LightService } from '../../index.js';
+import { countTopology } from '../fixtures/streams/count-topology.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor, type ReadRecord } from '../support/kafka.js';
+
+const KEYS = 30;
+
+function streamsConfig(applicationId: string, stateDir: string, guarantee: 'exactly_once' | 'at_least_once'): string {
+  return configDir({
+    'service.yml': serviceYml('streams-test', 'stopTimeoutMs: 20000\n'),
+    'kafka-consumer.yml': consumerYml(uniqueName('streams-unused'), '', 1),
+    'kafka-producer.yml': producerYml(),
+    'kafka-streams.yml': `properties:
+  bootstrap.servers: \${kafka.brokers}
+  application.id: ${applicationId}
+  processing.guarantee: ${guarantee}
+  state.dir: ${stateDir}
+  commit.interval.ms: 100
+  consumer.session.timeout.ms: 10000
+  consumer.heartbeat.interval.ms: 1000
+`,
+    'handler.yml': `handlers: [correlation, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, producer]
+  consume: [correlation]
+`,
+  });
+}
+
+/** `perKey` records for each of KEYS keys, interleaved; record `seq` of key k carries correlation id `k-seq`. */
+async function produceCounted(topic: string, perKey: number, poison: Set<number> = new Set()): Promise<void> {
+  const records: { key: string; value: string; headers: Record<string, string> }[] = [];
+  for (let seq = 0; seq < perKey; seq++) {
+    for (let k = 0; k < KEYS; k++) {
+      const index = records.length;
+      const value = poison.has(index) ? '{not json' : JSON.stringify({ n: seq });
+      records.push({ key: `k${k}`, value, headers: { 'X-Correlation-Id': `k${k}-${seq}` } });
+    }
+  }
+  for (let i = 0; i < records.length; i += 1000) await produceRaw(topic, records.slice(i, i + 1000));
+}
+
+async function endOffsetSum(topic: string): Promise<number> {
+  const admin = new Kafka({ brokers: brokers(), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, { high }) => sum + Number(high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** The output records per key, in offset order (a key's records share one partition). */
+function countsPerKey(records: ReadRecord[]): Map<string, { count: number; correlationId: string }[]> {
+  const byKey = new Map<string, { count: number; correlationId: string }[]>();
+  const sorted = [...records].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+  for (const record of sorted) {
+    const list = byKey.get(record.key!) ?? [];
+    list.push({ count: JSON.parse(record.value!) as number, correlationId: String(record.headers['X-Correlation-Id'] ?? record.headers['x-correlation-id']) });
+    byKey.set(record.key!, list);
+  }
+  return byKey;
+}
+
+async function startCounting(dir: string, input: string, output: string): Promise<LightService> {
+  const service = await LightService.create({ configDir: dir });
+  countTopology(service, input, output);
+  await service.start();
+  return service;
+}
+
+function storeCounts(service: LightService): Map<string, number> {
+  return new Map(service.streams.store<number>('counts').all().map(({ key, value }) => [key, value]));
+}
+
+/** Runs the counting service in a child process until the output shows progress, then kills it with SIGKILL. */
+async function killMidStream(dir: string, input: string, output: string, progress: number): Promise<void> {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'test', 'fixtures', 'streams', 'count-process.js'), dir, input, output], {
+    env: { ...process.env, LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    await waitFor(async () => (await endOffsetSum(output)) >= progress, 90_000, `the child wrote ${progress} output records`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  await exited;
+}
+
+describe('LightStreams @broker', function () {
+  this.timeout(240_000);
+  const stateDirs: string[] = [];
+  const stateDir = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'light-kafka-streams-'));
+    stateDirs.push(dir);
+    return dir;
+  };
+  after(() => {
+    for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exactly_once: killed with SIGKILL mid-stream and restarted, the store and the read_committed output hold each input once', async () => {
+    const perKey = 100;
+    const input = uniqueName('streams-in');
+    const output = uniqueName('streams-out');
+    await createTopics([input, output], 3);
+    await produceCounted(input, perKey);
+    const dir = streamsConfig(uniqueName('streams-eos'), stateDir(), 'exactly_once');
+
+    await killMidStream(dir, input, output, 600);
+    const written = await endOffsetSum(output);
+    expect(written, 'output records (and commit markers) before the kill').to.be.below(KEYS * perKey);
+
+    const service = await startCounting(dir, input, output);
+    try {
+      await waitFor(() => [...storeCounts(service).values()].filter((count) => count >= perKey).length === KEYS, 90_000, 'every key counted to the end');
+      const counts = storeCounts(service);
+      expect(counts.size).to.equal(KEYS);
+      for (const [key, count] of counts) expect(count, `store count of ${key}`).to.equal(perKey);
+    } finally {
+      await service.stop();
+    }
+    const perKeyOutput = countsPerKey(await readToEnd(output));
+    expect(perKeyOutput.size).to.equal(KEYS);
+    for (const [key, updates] of perKeyOutput) {
+      // Each input's effect exactly once: the counts 1..perKey, in order, no gap and no repeat.
+      expect(updates.map(({ count }) => count), key).to.deep.equal(Array.from({ length: perKey }, (_, i) => i + 1));
+      // Each output carries the correlation id of the input that caused it.
+      expect(updates.map(({ correlationId }) => correlationId), key).to.deep.equal(Array.from({ length: perKey }, (_, i) => `${key}-${i}`));
+    }
+  });
+
+  it('at_least_once: killed with SIGKILL mid-stream and restarted, no input is lost', async () => {
+    const perKey = 100;
+    const input = uniqueName('streams-alos-in');
+    const output = uniqueName('streams-alos-out');
+    await createTopics([input, output], 3);
+    await produceCounted(input, perKey);
+    const dir = streamsConfig(uniqueName('streams-alos'), stateDir(), 'at_least_once');
+
+    await killMidStream(dir, input, output, 600);
+    const service = await startCounting(dir, input, output);
+    try {
+      await waitFor(() => [...storeCounts(service).values()].filter((count) => count >= perKey).length === KEYS, 90_000, 'every key counted to the end');
+    } finally {
+      await service.stop();
+    }
+    const perKeyOutput = countsPerKey(await readToEnd(output, { readUncommitted: true }));
+    expect(perKeyOutput.size).to.equal(KEYS);
+    for (const [key, updates] of perKeyOutput) {
+      const seen = new Set(updates.map(({ count }) => count));
+      for (let count = 1; count <= perKey; count++) expect(seen.has(count), `${key} reached ${count}`).to.equal(true);
+    }
+  });
+
+  it('restores a store whose local state was deleted to what it was, and restores nothing when the local state is intact', async () => {
+    const perKey = 20;
+    const input = uniqueName('streams-restore-in');
+    const output = uniqueName('streams-restore-out');
+    await createTopics([input, output], 3);
+    await produceCounted(input, perKey);
+    const state = stateDir();
+    const dir = streamsConfig(uniqueName('streams-restore'), state, 'exactly_once');
+    const restoredRecords = async (service: LightService): Promise<number> =>
+      ((await service.metricsRegistry.getSingleMetric('light_kafka_streams_restored_records_total')?.get())?.values ?? []).reduce((sum, { value }) => sum + value, 0);
+
+    const first = await startCounting(dir, input, output);
+    let before: Map<string, number>;
+    try {
+      await waitFor(() => [...storeCounts(first).values()].filter((count) => count === perKey).length === KEYS, 60_000, 'every key counted');
+      before = storeCounts(first);
+    } finally {
+      await first.stop();
+    }
+
+    const intact = await startCounting(dir, input, output);
+    try {
+      await waitFor(() => storeCounts(intact).size === KEYS, 60_000, 'the tasks opened on intact state');
+      expect(storeCounts(intact)).to.deep.equal(before);
+      expect(await restoredRecords(intact), 'changelog records read with the local state intact').to.equal(0);
+    } finally {
+      await intact.stop();
+    }
+
+    rmSync(state, { recursive: true, force: true });
+    const restored = await startCounting(dir, input, output);
+    try {
+      await waitFor(() => storeCounts(restored).size === KEYS, 60_000, 'the store restored from its changelog');
+      expect(storeCounts(restored)).to.deep.equal(before);
+      expect(await restoredRecords(restored), 'changelog records read after the local state was deleted').to.be.at.least(KEYS);
+      expect(restored.streams.store<number>('counts').get('k3')).to.equal(perKey);
+      expect(restored.streams.store<number>('counts').prefix('k1').map(({ key }) => key)).to.deep.equal(['k1', 'k10', 'k11', 'k12', 'k13', 'k14', 'k15', 'k16', 'k17', 'k18', 'k19']);
+    } finally {
+      await restored.stop();
+    }
+  });
+
+  it('sends a bad input record to the dead-letter topic and goes on with the stream', async () => {
+    const perKey = 10;
+    const input = uniqueName('streams-bad-in');
+    const output = uniqueName('streams-bad-out');
+    await createTopics([input, output, `${input}.dlq`], 3);
+    // Record 45 is seq 1 of k15: malformed JSON.
+    await produceCounted(input, perKey, new Set([45]));
+    const service = await startCounting(streamsConfig(uniqueName('streams-bad'), stateDir(), 'exactly_once'), input, output);
+    try {
+      await waitFor(() => [...storeCounts(service).values()].reduce((sum, count) => sum + count, 0) === KEYS * perKey - 1, 60_000, 'every valid record counted');
+      expect(storeCounts(service).get('k15')).to.equal(perKey - 1);
+      expect(storeCounts(service).get('k16')).to.equal(perKey);
+    } finally {
+      await service.stop();
+    }
+    const deadLetters = await readToEnd(`${input}.dlq`);
+    expect(deadLetters).to.have.length(1);
+    expect(deadLetters[0]!.key).to.equal('k15');
+    expect(deadLetters[0]!.value).to.equal('{not json');
+  });
+});
