@@ -287,13 +287,15 @@ function createStreams(
     // kafkajs clients on either transport for now: the librdkafka transport has no streams clients of its own yet.
     createClients: () =>
       new KafkajsStreamsClients(
-        { applicationId: settings.applicationId, readCommitted: settings.processingGuarantee === 'exactly_once', consumerProperties: settings.consumerProperties, producerProperties: settings.producerProperties, file },
+        { applicationId: settings.applicationId, readCommitted: settings.processingGuarantee === 'exactly_once', consumerProperties: settings.consumerProperties, producerProperties: settings.producerProperties, file, ...(settings.applicationServer ? { applicationServer: settings.applicationServer } : {}) },
         logger.child({ component: 'streams' }),
       ),
     table: parts.table,
     producePath: parts.path,
     processor,
     metricsRegistry: parts.services.metricsRegistry,
+    fetch: parts.services.fetch,
+    propagatedHeaders: parts.propagatedHeaders,
     logger: logger.child({ component: 'streams' }),
   });
 }

@@ -61,6 +61,7 @@ export const STATUS_CATALOGUE = {
   ERR12011: status(500, 'STREAMS_TASK_FAILED', 'Streams task {task} failed: {reason}', true),
   ERR12012: status(500, 'STREAMS_NOT_AVAILABLE', 'LightStreams: {reason}'),
   ERR12013: status(404, 'STREAMS_STORE_UNKNOWN', 'No state store {store} in the topology (stores: {stores})'),
+  ERR12014: status(503, 'STREAMS_OWNER_UNAVAILABLE', 'No instance answers for key {key} of store {store} (partition {partition}) now: {reason}', true),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Partitioners, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { AssignerProtocol, Kafka, PartitionAssigners, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import type { Assignment, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer } from '../streams/streams-clients.js';
+import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer } from '../streams/streams-clients.js';
 import { LightError } from '../errors/light-error.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 import { kafkajsTransactional, transactionalRetry, withLogging, writerOf, type SendOptions } from './kafkajs-driver.js';
@@ -34,8 +34,30 @@ export class KafkajsStreamsClients implements StreamsClients {
     this.plain = this.producerKafka.producer({ ...this.producerSettings.producer, createPartitioner: Partitioners.DefaultPartitioner });
     const plain = this.plain;
     this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf((request) => plain.sendBatch(request), this.sendOptions) };
-    this.consumer = new KafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings);
+    this.consumer = new KafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, options.applicationServer);
   }
+
+  async groupMembers(): Promise<GroupMember[]> {
+    const admin = await this.adminClient();
+    const { groups } = await admin.describeGroups([this.options.applicationId]);
+    return (groups[0]?.members ?? []).map((member) => {
+      const metadata = member.memberMetadata.length > 0 ? AssignerProtocol.MemberMetadata.decode(member.memberMetadata) : null;
+      const assignment = member.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(member.memberAssignment) : null;
+      const endpoint = metadata?.userData && metadata.userData.length > 0 ? metadata.userData.toString('utf8') : undefined;
+      return {
+        memberId: member.memberId,
+        ...(endpoint !== undefined ? { endpoint } : {}),
+        assignment: Object.entries(assignment?.assignment ?? {}).map(([topic, partitions]) => ({ topic, partitions })),
+      };
+    });
+  }
+
+  /** The partition a producer with the default partitioner (murmur2 of the key, as the Java client) writes a key to. */
+  partitionOf(key: string | Buffer, partitions: number): number {
+    return this.partitioner({ topic: '', partitionMetadata: Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })), message: { key, value: null } });
+  }
+
+  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   transactionalProducer(transactionalId: string): DriverTransactionalProducer {
     const { transactionalId: _ignored, ...config } = this.producerSettings.producer;
@@ -177,8 +199,9 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
   constructor(
     kafka: Kafka,
     private readonly settings: ConsumerSettings,
+    applicationServer: string | undefined,
   ) {
-    this.consumer = kafka.consumer({ ...settings.consumer });
+    this.consumer = kafka.consumer({ ...settings.consumer, partitionAssigners: [advertisingAssigner(applicationServer)] });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       const assignment = Object.entries(event.payload.memberAssignment as Record<string, number[]>).map(([topic, partitions]) => ({ topic, partitions }));
       // The batches wait for the listeners (tasks opened, stores restored) before they are processed.
@@ -242,3 +265,23 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
   }
 }
 
+
+/**
+ * Round-robin assignment whose member metadata carries the member's query endpoint (Kafka Streams'
+ * application.server) as user data, so any instance reads every member's endpoint and partitions from the group
+ * description and can forward a query to the owner of a key.
+ */
+function advertisingAssigner(endpoint: string | undefined): PartitionAssigner {
+  return (config) => {
+    const roundRobin = PartitionAssigners.roundRobin(config);
+    return {
+      name: 'LightStreamsAssigner',
+      version: 1,
+      assign: (group) => roundRobin.assign(group),
+      protocol: ({ topics }) => ({
+        name: 'LightStreamsAssigner',
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(endpoint ?? '') }),
+      }),
+    };
+  };
+}

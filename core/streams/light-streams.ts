@@ -9,7 +9,8 @@ import type { DriverMessage } from '../kafka/driver.js';
 import { sendThroughChains, type ProducePath } from '../kafka/producer.js';
 import { consumedRecord, type ProcessingControl, type RecordProcessor } from '../kafka/record-processor.js';
 import type { Logger } from '../logger.js';
-import type { Assignment, StreamsBatch, StreamsClients } from './streams-clients.js';
+import { FORWARDED_HEADER, keyQueryPath, QueryServer, type KeyQueryResult } from './query-server.js';
+import type { Assignment, GroupMember, StreamsBatch, StreamsClients } from './streams-clients.js';
 import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import { plainCommitter, StreamTask, transactionalCommitter, type TopologyOutput } from './task.js';
@@ -26,6 +27,10 @@ export interface LightStreamsParts {
   /** Runs input records through their consume chain under kafka-consumer.yml's failure policy (dead letters). */
   processor: RecordProcessor;
   metricsRegistry: Registry;
+  /** fetch that carries the current request context's headers (a forwarded query keeps the caller's). */
+  fetch: typeof fetch;
+  /** The headers the query endpoint takes into the request context. */
+  propagatedHeaders: readonly string[];
   logger: Logger;
 }
 
@@ -58,6 +63,10 @@ export class LightStreams {
   private chains: ConsumeChains | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Per store: its source topic and partition count (a key's partition, hence its task). */
+  private readonly storePartitions = new Map<string, { topic: string; partitions: number }>();
+  private members: Promise<GroupMember[]> | undefined;
+  private queryServer: QueryServer | undefined;
   private restoreMetrics: { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } | undefined;
 
   constructor(private readonly parts: LightStreamsParts) {}
@@ -113,6 +122,7 @@ export class LightStreams {
         const partitions = await clients.partitionCount(source);
         if (partitions === 0) throw new LightError('ERR12012', { reason: `source topic ${source} of store ${store.name} does not exist: create it before the streams start` });
         changelogs.push({ topic: this.changelogTopic(store.name), partitions, configs: { 'cleanup.policy': 'compact' } });
+        this.storePartitions.set(store.name, { topic: source, partitions });
       }
       await clients.ensureTopics(changelogs);
       clients.consumer.onAssignment((assignment) => this.assign(assignment));
@@ -121,6 +131,10 @@ export class LightStreams {
       await clients.consumer.subscribe(topology.sources.map((source) => source.topic));
       this.running = true;
       await clients.consumer.run((batch) => this.consumeBatch(batch));
+      if (settings.applicationServer) {
+        this.queryServer = new QueryServer(settings.applicationServer, (store, key, forwarded) => this.answer(store, key, forwarded), this.parts.propagatedHeaders, logger);
+        await this.queryServer.start();
+      }
     } catch (error) {
       await this.closeClients();
       throw error;
@@ -134,6 +148,8 @@ export class LightStreams {
     if (!this.clients) return;
     this.running = false;
     clearInterval(this.timer);
+    await this.queryServer?.stop();
+    this.queryServer = undefined;
     const tasks = [...this.tasks.values()];
     await Promise.allSettled(tasks.map((task) => task.exclusive(() => this.commitTask(task))));
     await this.closeClients();
@@ -164,6 +180,55 @@ export class LightStreams {
     };
   }
 
+  /**
+   * The value of `key` in a store, from whichever instance owns the key's partition: this one, or the owner its
+   * application.server advertises (asked over HTTP with the current request context's headers).
+   */
+  query<V = unknown>(store: string, key: string): Promise<KeyQueryResult<V>> {
+    return this.answer(store, key, false) as Promise<KeyQueryResult<V>>;
+  }
+
+  private async answer(store: string, key: string, forwarded: boolean): Promise<KeyQueryResult> {
+    const topology = this.topology ?? this.streamsBuilder.build();
+    if (!topology.stores.has(store)) throw new LightError('ERR12013', { store, stores: [...topology.stores.keys()].join(', ') || 'none' });
+    const source = this.storePartitions.get(store);
+    const clients = this.clients;
+    if (!source || !clients) throw new LightError('ERR12014', { store, key, partition: -1, reason: 'the streams of this instance are not running' });
+    const partition = clients.partitionOf(key, source.partitions);
+    const id = `${source.topic}-${partition}`;
+    const here = this.parts.settings.applicationServer ?? 'local';
+    const unavailable = (reason: string): LightError => new LightError('ERR12014', { store, key, partition, reason });
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // A task being opened answers once its stores are restored.
+      await this.opening.get(id)?.catch(() => undefined);
+      const task = this.tasks.get(id);
+      if (task) {
+        const value = task.storage.get(store, storeKeyOf(key));
+        return { store, key, ...(value !== undefined ? { value } : {}), partition, answeredBy: here };
+      }
+      if (forwarded) throw unavailable(`${here} does not own partition ${partition} (any more)`);
+      const members = await (attempt === 0 && this.members ? this.members : (this.members = clients.groupMembers()));
+      const owner = members.find((member) => member.assignment.some(({ topic, partitions }) => topic === source.topic && partitions.includes(partition)));
+      if (owner?.endpoint && owner.endpoint !== here) {
+        try {
+          const response = await this.parts.fetch(`http://${owner.endpoint}${keyQueryPath(store, key)}`, { headers: { [FORWARDED_HEADER]: '1' } });
+          if (response.ok) return (await response.json()) as KeyQueryResult;
+          if (response.status !== 503) {
+            const body = (await response.json().catch(() => ({}))) as { message?: string };
+            throw unavailable(`${owner.endpoint} answered ${response.status}: ${body.message ?? ''}`);
+          }
+        } catch (error) {
+          if (error instanceof LightError) throw error;
+          this.parts.logger.warn('forwarding a query failed; asking the group again', { store, key, owner: owner.endpoint, error: reasonOf(error) });
+        }
+      }
+      // No owner yet (a rebalance under way), or it did not answer: ask the group again shortly.
+      this.members = undefined;
+      await sleep(300 * (attempt + 1));
+    }
+    throw unavailable('no member of the group owns the partition, or its owner does not answer (a rebalance may be under way)');
+  }
+
   private composeChains(topology: Topology): ConsumeChains {
     const chains = new ConsumeChains(this.parts.table);
     for (const source of topology.sources) chains.register(source.topic, (exchange) => this.runTopology(exchange));
@@ -184,6 +249,7 @@ export class LightStreams {
 
   /** After a rebalance: tasks of partitions no longer owned commit and close; new ones open. */
   private async assign(assignment: Assignment): Promise<void> {
+    this.members = undefined;
     const wanted = new Set(assignment.flatMap(({ topic, partitions }) => partitions.map((partition) => `${topic}-${partition}`)));
     this.assigned = wanted;
     for (const [id, task] of [...this.tasks]) {

@@ -37,6 +37,13 @@ export interface StreamsConsumer {
   disconnect(): Promise<void>;
 }
 
+/** A member of the streams group: where it answers queries (if it advertises), and what it owns. */
+export interface GroupMember {
+  memberId: string;
+  endpoint?: string;
+  assignment: Assignment;
+}
+
 /** A topic LightStreams creates: changelogs (compacted) and the like. */
 export interface InternalTopic {
   topic: string;
@@ -61,6 +68,10 @@ export interface StreamsClients {
    * fails when no progress is made for `timeoutMs`.
    */
   readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void>;
+  /** The members of the streams group now, with their advertised endpoints and assignments. */
+  groupMembers(): Promise<GroupMember[]>;
+  /** The partition the default partitioner writes `key` to. */
+  partitionOf(key: string | Buffer, partitions: number): number;
   disconnect(): Promise<void>;
 }
 
@@ -72,4 +83,6 @@ export interface StreamsClientOptions {
   consumerProperties: Record<string, unknown>;
   producerProperties: Record<string, unknown>;
   file: string;
+  /** host:port this instance answers queries on, advertised to the group (application.server). */
+  applicationServer?: string;
 }

@@ -17,6 +17,8 @@ export interface StreamsSettings {
   processingGuarantee: 'exactly_once' | 'at_least_once';
   stateDir: string;
   commitIntervalMs: number;
+  /** host:port of this instance's query endpoint (application.server), if it serves queries. */
+  applicationServer: string | undefined;
   storeType: 'persistent' | 'memory';
   restoreLogEveryRecords: number;
   restoreTimeoutMs: number;
@@ -38,7 +40,7 @@ export const KAFKA_STREAMS_SCHEMA = {
 } as const;
 
 /** Kafka Streams' properties that LightStreams reads itself; the rest go to the Kafka clients. */
-const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms']);
+const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms', 'application.server']);
 
 /** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
 export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string): StreamsSettings {
@@ -60,6 +62,10 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
   if (!Number.isInteger(commitIntervalMs) || commitIntervalMs < 1) {
     throw new LightError('ERR13001', { file, key: 'properties.commit.interval.ms', reason: `must be a whole number of milliseconds >= 1, not ${String(interval)}` });
   }
+  const server = properties['application.server'];
+  if (server !== undefined && (typeof server !== 'string' || !/^[^:\s]+:\d{1,5}$/.test(server))) {
+    throw new LightError('ERR13001', { file, key: 'properties.application.server', reason: `must be host:port (where this instance answers queries), not ${String(server)}` });
+  }
   const consumerProperties: Record<string, unknown> = {};
   const producerProperties: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(properties)) {
@@ -76,6 +82,7 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
     processingGuarantee,
     stateDir,
     commitIntervalMs,
+    applicationServer: server as string | undefined,
     storeType: yml.storeType,
     restoreLogEveryRecords: yml.restoreLogEveryRecords,
     restoreTimeoutMs: yml.restoreTimeoutMs,

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -12,7 +13,7 @@ import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor, type
 
 const KEYS = 30;
 
-function streamsConfig(applicationId: string, stateDir: string, guarantee: 'exactly_once' | 'at_least_once'): string {
+function streamsConfig(applicationId: string, stateDir: string, guarantee: 'exactly_once' | 'at_least_once', extraProperties = ''): string {
   return configDir({
     'service.yml': serviceYml('streams-test', 'stopTimeoutMs: 20000\n'),
     'kafka-consumer.yml': consumerYml(uniqueName('streams-unused'), '', 1),
@@ -25,7 +26,7 @@ function streamsConfig(applicationId: string, stateDir: string, guarantee: 'exac
   commit.interval.ms: 100
   consumer.session.timeout.ms: 10000
   consumer.heartbeat.interval.ms: 1000
-`,
+${extraProperties}`,
     'handler.yml': `handlers: [correlation, kafka/producer@producer]
 defaultHandlers:
   produce: [correlation, producer]
@@ -93,6 +94,20 @@ async function killMidStream(dir: string, input: string, output: string, progres
     child.kill('SIGKILL');
   }
   await exited;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function queryOver(port: number, key: string): Promise<{ value?: number; answeredBy: string; partition: number }> {
+  const response = await fetch(`http://127.0.0.1:${port}/streams/stores/counts/keys/${key}`, { headers: { 'X-Correlation-Id': `query-${key}` } });
+  expect(response.status, `query for ${key} on port ${port}`).to.equal(200);
+  return (await response.json()) as { value?: number; answeredBy: string; partition: number };
 }
 
 describe('LightStreams @broker', function () {
@@ -222,5 +237,44 @@ describe('LightStreams @broker', function () {
     expect(deadLetters).to.have.length(1);
     expect(deadLetters[0]!.key).to.equal('k15');
     expect(deadLetters[0]!.value).to.equal('{not json');
+  });
+
+  it('two instances split the partitions and each answers for any key; when one stops the other takes over, counting nothing twice', async () => {
+    const perKey = 10;
+    const input = uniqueName('streams-two-in');
+    const output = uniqueName('streams-two-out');
+    await createTopics([input, output], 3);
+    await produceCounted(input, perKey);
+    const applicationId = uniqueName('streams-two');
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = await startCounting(streamsConfig(applicationId, stateDir(), 'exactly_once', `  application.server: 127.0.0.1:${portA}\n`), input, output);
+    let b: LightService | undefined;
+    try {
+      b = await startCounting(streamsConfig(applicationId, stateDir(), 'exactly_once', `  application.server: 127.0.0.1:${portB}\n`), input, output);
+      const local = (service: LightService): number => service.streams.store('counts').approximateCount();
+      await waitFor(() => local(a) > 0 && local(b!) > 0 && local(a) + local(b!) === KEYS, 90_000, 'both instances own part of the keys');
+      const answeredBy = new Set<string>();
+      for (let k = 0; k < KEYS; k++) {
+        for (const port of [portA, portB]) {
+          const result = await queryOver(port, `k${k}`);
+          expect(result.value, `k${k} asked on ${port}`).to.equal(perKey);
+          answeredBy.add(result.answeredBy);
+        }
+      }
+      expect([...answeredBy].sort()).to.deep.equal([`127.0.0.1:${portA}`, `127.0.0.1:${portB}`].sort());
+      expect((await a.streams.query('counts', 'k0')).value).to.equal(perKey);
+
+      await b.stop();
+      b = undefined;
+      await produceCounted(input, perKey);
+      await waitFor(() => [...storeCounts(a).values()].filter((count) => count >= 2 * perKey).length === KEYS, 90_000, 'the survivor counted every key on');
+      for (const [key, count] of storeCounts(a)) expect(count, key).to.equal(2 * perKey);
+      for (let k = 0; k < KEYS; k++) expect((await queryOver(portA, `k${k}`)).value).to.equal(2 * perKey);
+    } finally {
+      await b?.stop();
+      await a.stop();
+    }
+    const perKeyOutput = countsPerKey(await readToEnd(output));
+    for (const [key, updates] of perKeyOutput) expect(updates.map(({ count }) => count), key).to.deep.equal(Array.from({ length: 2 * perKey }, (_, i) => i + 1));
   });
 });
