@@ -285,9 +285,9 @@ function createStreams(
     settings,
     baseDir: process.cwd(),
     // kafkajs clients on either transport for now: the librdkafka transport has no streams clients of its own yet.
-    createClients: () =>
+    createClients: (taskOf) =>
       new KafkajsStreamsClients(
-        { applicationId: settings.applicationId, readCommitted: settings.processingGuarantee === 'exactly_once', consumerProperties: settings.consumerProperties, producerProperties: settings.producerProperties, file, ...(settings.applicationServer ? { applicationServer: settings.applicationServer } : {}) },
+        { taskOf, applicationId: settings.applicationId, readCommitted: settings.processingGuarantee === 'exactly_once', consumerProperties: settings.consumerProperties, producerProperties: settings.producerProperties, file, ...(settings.applicationServer ? { applicationServer: settings.applicationServer } : {}) },
         logger.child({ component: 'streams' }),
       ),
     table: parts.table,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AssignerProtocol, Kafka, PartitionAssigners, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
+import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer } from '../streams/streams-clients.js';
 import { LightError } from '../errors/light-error.js';
@@ -34,7 +34,7 @@ export class KafkajsStreamsClients implements StreamsClients {
     this.plain = this.producerKafka.producer({ ...this.producerSettings.producer, createPartitioner: Partitioners.DefaultPartitioner });
     const plain = this.plain;
     this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf((request) => plain.sendBatch(request), this.sendOptions) };
-    this.consumer = new KafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, options.applicationServer);
+    this.consumer = new KafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, advertisingAssigner(options.applicationServer, options.taskOf));
   }
 
   async groupMembers(): Promise<GroupMember[]> {
@@ -199,9 +199,9 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
   constructor(
     kafka: Kafka,
     private readonly settings: ConsumerSettings,
-    applicationServer: string | undefined,
+    assigner: PartitionAssigner,
   ) {
-    this.consumer = kafka.consumer({ ...settings.consumer, partitionAssigners: [advertisingAssigner(applicationServer)] });
+    this.consumer = kafka.consumer({ ...settings.consumer, partitionAssigners: [assigner] });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       const assignment = Object.entries(event.payload.memberAssignment as Record<string, number[]>).map(([topic, partitions]) => ({ topic, partitions }));
       // The batches wait for the listeners (tasks opened, stores restored) before they are processed.
@@ -267,21 +267,37 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
 
 
 /**
- * Round-robin assignment whose member metadata carries the member's query endpoint (Kafka Streams'
- * application.server) as user data, so any instance reads every member's endpoint and partitions from the group
- * description and can forward a query to the owner of a key.
+ * The streams assignor: the partitions of one task (partition p of every topic of a task group) go to one member
+ * together, tasks spread round-robin over the members; each member's metadata carries its query endpoint (Kafka
+ * Streams' application.server) as user data, so any instance reads every member's endpoint and partitions from the
+ * group description and can forward a query to the owner of a key.
  */
-function advertisingAssigner(endpoint: string | undefined): PartitionAssigner {
-  return (config) => {
-    const roundRobin = PartitionAssigners.roundRobin(config);
-    return {
+function advertisingAssigner(endpoint: string | undefined, taskOf: (topic: string, partition: number) => string): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: 'LightStreamsAssigner',
+    version: 1,
+    async assign({ members, topics }) {
+      const memberIds = members.map(({ memberId }) => memberId).sort();
+      const tasks = new Map<string, { topic: string; partition: number }[]>();
+      for (const topic of topics) {
+        for (const { partitionId } of cluster.findTopicPartitionMetadata(topic)) {
+          const id = taskOf(topic, partitionId);
+          tasks.set(id, [...(tasks.get(id) ?? []), { topic, partition: partitionId }]);
+        }
+      }
+      const assignments = new Map<string, Record<string, number[]>>(memberIds.map((memberId) => [memberId, {}]));
+      [...tasks.keys()].sort().forEach((id, index) => {
+        const assignment = assignments.get(memberIds[index % memberIds.length]!)!;
+        for (const { topic, partition } of tasks.get(id)!) (assignment[topic] ??= []).push(partition);
+      });
+      return memberIds.map((memberId) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: assignments.get(memberId)!, userData: Buffer.alloc(0) }),
+      }));
+    },
+    protocol: ({ topics }) => ({
       name: 'LightStreamsAssigner',
-      version: 1,
-      assign: (group) => roundRobin.assign(group),
-      protocol: ({ topics }) => ({
-        name: 'LightStreamsAssigner',
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(endpoint ?? '') }),
-      }),
-    };
-  };
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(endpoint ?? '') }),
+    }),
+  });
 }

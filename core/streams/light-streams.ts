@@ -14,14 +14,14 @@ import type { Assignment, GroupMember, StreamsBatch, StreamsClients } from './st
 import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import { plainCommitter, StreamTask, transactionalCommitter, type TopologyOutput } from './task.js';
-import { StreamsBuilder, type SourceNode, type Topology } from './topology.js';
+import { StreamsBuilder, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 
 export interface LightStreamsParts {
   settings: StreamsSettings;
   /** Where relative paths of kafka-streams.yml (state.dir) are resolved: the config folder's parent is not assumed. */
   baseDir: string;
-  /** Makes the Kafka clients when the streams start. */
-  createClients: () => StreamsClients;
+  /** Makes the Kafka clients when the streams start; `taskOf` names the task of a topic-partition (the assignor keeps a task's partitions together). */
+  createClients: (taskOf: (topic: string, partition: number) => string) => StreamsClients;
   table: ChainTable;
   producePath: ProducePath;
   /** Runs input records through their consume chain under kafka-consumer.yml's failure policy (dead letters). */
@@ -53,7 +53,7 @@ export interface ReadOnlyKeyValueStore<V = unknown> {
  * its stores' changelog records and its input offset: in one transaction under exactly_once.
  */
 export class LightStreams {
-  private readonly streamsBuilder = new StreamsBuilder();
+  private readonly streamsBuilder: StreamsBuilder;
   private topology: Topology | undefined;
   private clients: StreamsClients | undefined;
   private readonly tasks = new Map<string, StreamTask>();
@@ -63,13 +63,17 @@ export class LightStreams {
   private chains: ConsumeChains | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  /** Per store: its source topic and partition count (a key's partition, hence its task). */
-  private readonly storePartitions = new Map<string, { topic: string; partitions: number }>();
+  /** Per store: its task group and partition count (a key's partition, hence its task). */
+  private readonly storeGroups = new Map<string, { group: TaskGroup; partitions: number }>();
+  /** Per task group of string topics: the partition count they share. */
+  private readonly groupPartitions = new Map<TaskGroup, number>();
   private members: Promise<GroupMember[]> | undefined;
   private queryServer: QueryServer | undefined;
   private restoreMetrics: { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } | undefined;
 
-  constructor(private readonly parts: LightStreamsParts) {}
+  constructor(private readonly parts: LightStreamsParts) {
+    this.streamsBuilder = new StreamsBuilder(parts.settings.applicationId);
+  }
 
   /** Registered when the streams start, so a service without a topology exports none of them. */
   private metrics(): { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } {
@@ -107,22 +111,19 @@ export class LightStreams {
     const topology = (this.topology = this.streamsBuilder.build());
     if (topology.sources.length === 0) return;
     const { settings, logger } = this.parts;
-    for (const store of topology.stores.values()) {
-      if (typeof store.source.topic !== 'string') {
-        throw new LightError('ERR13013', { what: `store ${store.name}`, reason: `is fed by the pattern ${String(store.source.topic)}: a store needs one source topic (its changelog has that topic's partitions)` });
-      }
-    }
     this.metrics();
-    const clients = (this.clients = this.parts.createClients());
+    const clients = (this.clients = this.parts.createClients((topic, partition) => this.taskIdOf(topic, partition)));
     this.chains = this.composeChains(topology);
     try {
+      await this.createInternalTopics(topology, clients);
       const changelogs = [];
-      for (const store of topology.stores.values()) {
-        const source = store.source.topic as string;
-        const partitions = await clients.partitionCount(source);
-        if (partitions === 0) throw new LightError('ERR12012', { reason: `source topic ${source} of store ${store.name} does not exist: create it before the streams start` });
-        changelogs.push({ topic: this.changelogTopic(store.name), partitions, configs: { 'cleanup.policy': 'compact' } });
-        this.storePartitions.set(store.name, { topic: source, partitions });
+      for (const group of topology.groups) {
+        if (group.stores.length === 0) continue;
+        const partitions = this.groupPartitions.get(group)!;
+        for (const store of group.stores) {
+          changelogs.push({ topic: this.changelogTopic(store), partitions, configs: { 'cleanup.policy': 'compact' } });
+          this.storeGroups.set(store, { group, partitions });
+        }
       }
       await clients.ensureTopics(changelogs);
       clients.consumer.onAssignment((assignment) => this.assign(assignment));
@@ -191,11 +192,12 @@ export class LightStreams {
   private async answer(store: string, key: string, forwarded: boolean): Promise<KeyQueryResult> {
     const topology = this.topology ?? this.streamsBuilder.build();
     if (!topology.stores.has(store)) throw new LightError('ERR12013', { store, stores: [...topology.stores.keys()].join(', ') || 'none' });
-    const source = this.storePartitions.get(store);
+    const owner = this.storeGroups.get(store);
     const clients = this.clients;
-    if (!source || !clients) throw new LightError('ERR12014', { store, key, partition: -1, reason: 'the streams of this instance are not running' });
-    const partition = clients.partitionOf(key, source.partitions);
-    const id = `${source.topic}-${partition}`;
+    if (!owner || !clients) throw new LightError('ERR12014', { store, key, partition: -1, reason: 'the streams of this instance are not running' });
+    const partition = clients.partitionOf(key, owner.partitions);
+    const id = `${owner.group.name}-${partition}`;
+    const topics = owner.group.sources.map((source) => source.topic as string);
     const here = this.parts.settings.applicationServer ?? 'local';
     const unavailable = (reason: string): LightError => new LightError('ERR12014', { store, key, partition, reason });
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -208,18 +210,18 @@ export class LightStreams {
       }
       if (forwarded) throw unavailable(`${here} does not own partition ${partition} (any more)`);
       const members = await (attempt === 0 && this.members ? this.members : (this.members = clients.groupMembers()));
-      const owner = members.find((member) => member.assignment.some(({ topic, partitions }) => topic === source.topic && partitions.includes(partition)));
-      if (owner?.endpoint && owner.endpoint !== here) {
+      const member = members.find((candidate) => candidate.assignment.some(({ topic, partitions }) => topics.includes(topic) && partitions.includes(partition)));
+      if (member?.endpoint && member.endpoint !== here) {
         try {
-          const response = await this.parts.fetch(`http://${owner.endpoint}${keyQueryPath(store, key)}`, { headers: { [FORWARDED_HEADER]: '1' } });
+          const response = await this.parts.fetch(`http://${member.endpoint}${keyQueryPath(store, key)}`, { headers: { [FORWARDED_HEADER]: '1' } });
           if (response.ok) return (await response.json()) as KeyQueryResult;
           if (response.status !== 503) {
             const body = (await response.json().catch(() => ({}))) as { message?: string };
-            throw unavailable(`${owner.endpoint} answered ${response.status}: ${body.message ?? ''}`);
+            throw unavailable(`${member.endpoint} answered ${response.status}: ${body.message ?? ''}`);
           }
         } catch (error) {
           if (error instanceof LightError) throw error;
-          this.parts.logger.warn('forwarding a query failed; asking the group again', { store, key, owner: owner.endpoint, error: reasonOf(error) });
+          this.parts.logger.warn('forwarding a query failed; asking the group again', { store, key, owner: member.endpoint, error: reasonOf(error) });
         }
       }
       // No owner yet (a rebalance under way), or it did not answer: ask the group again shortly.
@@ -227,6 +229,50 @@ export class LightStreams {
       await sleep(300 * (attempt + 1));
     }
     throw unavailable('no member of the group owns the partition, or its owner does not answer (a rebalance may be under way)');
+  }
+
+  /**
+   * Creates the repartition topics (with their upstream sources' partition count) and checks that the topics of
+   * each task group are co-partitioned: partition p of each is one task.
+   */
+  private async createInternalTopics(topology: Topology, clients: StreamsClients): Promise<void> {
+    const counts = new Map<string, number>();
+    const countOf = async (topic: string): Promise<number> => {
+      if (!counts.has(topic)) counts.set(topic, await clients.partitionCount(topic));
+      return counts.get(topic)!;
+    };
+    const internal = [];
+    for (const { topic, upstream } of topology.repartitionTopics) {
+      let partitions = 0;
+      for (const source of upstream) {
+        if (typeof source.topic !== 'string') throw new LightError('ERR13013', { what: `repartition topic ${topic}`, reason: `reads from the pattern ${String(source.topic)}, whose partition count is not known in advance` });
+        partitions = Math.max(partitions, await countOf(source.topic));
+      }
+      internal.push({ topic, partitions, configs: {} });
+      counts.set(topic, partitions);
+    }
+    await clients.ensureTopics(internal);
+    for (const group of topology.groups) {
+      if (group.pattern) continue;
+      const partitionCounts = new Map<string, number>();
+      for (const source of group.sources) partitionCounts.set(source.topic as string, await countOf(source.topic as string));
+      const missing = [...partitionCounts].filter(([, count]) => count === 0).map(([topic]) => topic);
+      if (missing.length > 0) throw new LightError('ERR12012', { reason: `source topic ${missing.join(', ')} does not exist: create it before the streams start` });
+      if (new Set(partitionCounts.values()).size > 1) {
+        throw new LightError('ERR12012', { reason: `topics processed together (a store or a join) must have the same partition count: ${[...partitionCounts].map(([topic, count]) => `${topic} has ${count}`).join(', ')}` });
+      }
+      this.groupPartitions.set(group, [...partitionCounts.values()][0]!);
+    }
+  }
+
+  private groupOf(topic: string): TaskGroup | undefined {
+    return this.topology!.groups.find((group) => group.sources.some((source) => (typeof source.topic === 'string' ? source.topic === topic : source.topic.test(topic))));
+  }
+
+  /** The task a topic-partition belongs to: `<group name>-<partition>` (a pattern source's topics: `<topic>-<partition>`). */
+  private taskIdOf(topic: string, partition: number): string {
+    const group = this.groupOf(topic);
+    return !group || group.pattern ? `${topic}-${partition}` : `${group.name}-${partition}`;
   }
 
   private composeChains(topology: Topology): ConsumeChains {
@@ -241,16 +287,20 @@ export class LightStreams {
 
   /** The business handler of every source topic: the record through the topology, its outputs through their produce chains. */
   private async runTopology(exchange: Exchange): Promise<void> {
-    const task = this.tasks.get(`${exchange.topic}-${exchange.partition}`);
-    if (!task) throw new LightError('ERR12011', { task: `${exchange.topic}-${exchange.partition}`, reason: 'the partition is not assigned to this instance any more' });
-    const outputs = task.runTopology({ key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) });
+    const id = this.taskIdOf(exchange.topic, exchange.partition!);
+    const task = this.tasks.get(id);
+    const source = this.sourceOf(exchange.topic);
+    if (!task || !source) throw new LightError('ERR12011', { task: id, reason: 'the partition is not assigned to this instance any more' });
+    const outputs = task.runTopology(source, { key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) });
     for (const [topic, records] of byTopic(outputs)) await sendThroughChains(this.parts.producePath, topic, records, task.deferredWriter);
   }
 
   /** After a rebalance: tasks of partitions no longer owned commit and close; new ones open. */
   private async assign(assignment: Assignment): Promise<void> {
     this.members = undefined;
-    const wanted = new Set(assignment.flatMap(({ topic, partitions }) => partitions.map((partition) => `${topic}-${partition}`)));
+    const owned = new Map<string, number>();
+    for (const { topic, partitions } of assignment) for (const partition of partitions) owned.set(this.taskIdOf(topic, partition), partition);
+    const wanted = new Set(owned.keys());
     this.assigned = wanted;
     for (const [id, task] of [...this.tasks]) {
       if (wanted.has(id)) continue;
@@ -261,42 +311,38 @@ export class LightStreams {
       });
       this.parts.logger.info('streams task closed (partition revoked)', { task: id });
     }
-    const opening = assignment.flatMap(({ topic, partitions }) => partitions.map((partition) => this.taskFor(topic, partition)));
-    await Promise.all(opening);
+    await Promise.all([...owned].map(([id, partition]) => this.taskFor(id, partition)));
   }
 
-  private taskFor(topic: string, partition: number): Promise<StreamTask> {
-    const id = `${topic}-${partition}`;
+  private taskFor(id: string, partition: number): Promise<StreamTask> {
     const task = this.tasks.get(id);
     if (task) return Promise.resolve(task);
     let opening = this.opening.get(id);
     if (!opening) {
-      opening = this.openTask(topic, partition).finally(() => this.opening.delete(id));
+      opening = this.openTask(id, partition).finally(() => this.opening.delete(id));
       this.opening.set(id, opening);
     }
     return opening;
   }
 
-  private async openTask(topic: string, partition: number): Promise<StreamTask> {
+  private async openTask(id: string, partition: number): Promise<StreamTask> {
     const { settings, logger, baseDir } = this.parts;
     const clients = this.clients!;
-    const source = this.sourceOf(topic);
-    if (!source) throw new LightError('ERR12011', { task: `${topic}-${partition}`, reason: 'no source of the topology reads this topic' });
-    const storeNames = [...this.topology!.stores.values()].filter((store) => store.source === source).map((store) => store.name);
+    const storeNames = this.topology!.groups.find((group) => !group.pattern && id === `${group.name}-${partition}`)?.stores ?? [];
     const exactlyOnce = settings.processingGuarantee === 'exactly_once';
     // The producer first: opening it fences a previous owner and aborts its open transaction, so the changelog's
     // end is stable before the restore reads up to it.
     let committer;
     if (exactlyOnce) {
-      const producer = clients.transactionalProducer(`${settings.applicationId}-${topic}-${partition}`);
+      const producer = clients.transactionalProducer(`${settings.applicationId}-${id}`);
       await producer.connect();
       committer = transactionalCommitter(producer, settings.applicationId);
     } else {
       committer = plainCommitter(clients.producer.write, (offsets) => clients.consumer.commitOffsets(offsets));
     }
-    const folder = join(resolve(baseDir, settings.stateDir), settings.applicationId, `${topic}-${partition}`);
+    const folder = join(resolve(baseDir, settings.stateDir), settings.applicationId, id);
     const storage = storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage();
-    const task = new StreamTask(topic, partition, source, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
+    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
     try {
       for (const store of storeNames) await this.restore(task, store);
     } catch (error) {
@@ -351,13 +397,13 @@ export class LightStreams {
 
   private async consumeBatch(batch: StreamsBatch): Promise<void> {
     const { topic, partition } = batch;
-    const id = `${topic}-${partition}`;
+    const id = this.taskIdOf(topic, partition);
     if (!this.running || !this.assigned.has(id)) return;
     const route = this.chains!.routeFor(topic);
     if (!route) return;
     let task: StreamTask;
     try {
-      task = await this.taskFor(topic, partition);
+      task = await this.taskFor(id, partition);
     } catch (error) {
       // Not fetched on until the task opens: the batch comes again.
       this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) });
@@ -379,7 +425,7 @@ export class LightStreams {
           this.running = false;
           return;
         }
-        task.recordDone(message, outcome.kind === 'processed');
+        task.recordDone(topic, message, outcome.kind === 'processed');
         batch.resolveOffset(message.offset);
       }
       // A failed commit was logged and the partition seeked back to its committed offset.
@@ -400,14 +446,14 @@ export class LightStreams {
    */
   private async commitTask(task: StreamTask): Promise<void> {
     if (task.closed || !task.hasUncommitted) return;
-    const from = task.uncommittedFrom;
+    const from = [...task.uncommittedFrom];
     try {
       await task.commit();
     } catch (error) {
       this.parts.logger.error('streams commit failed; the task reopens from its committed offset', { task: task.id, error: reasonOf(error) });
       this.tasks.delete(task.id);
       await task.close();
-      if (from !== undefined) this.clients?.consumer.seek(task.topic, task.partition, from);
+      for (const [topic, offset] of from) this.clients?.consumer.seek(topic, task.partition, offset);
       throw LightError.wrap(error, 'ERR12011', { task: task.id });
     }
   }

@@ -83,6 +83,8 @@ export interface StreamsClientOptions {
   consumerProperties: Record<string, unknown>;
   producerProperties: Record<string, unknown>;
   file: string;
+  /** The task of a topic-partition: the partitions of one task are assigned to one member together. */
+  taskOf(topic: string, partition: number): string;
   /** host:port this instance answers queries on, advertised to the group (application.server). */
   applicationServer?: string;
 }

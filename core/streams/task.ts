@@ -5,9 +5,13 @@ import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.j
 import { DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { ProcessorContext, ProcessorStore, SourceNode, StreamRecord } from './topology.js';
 
+function nextOf(offset: string): string {
+  return (BigInt(offset) + 1n).toString();
+}
+
 /**
- * A task: one input partition of a source topic, with its own stores and (exactly_once) its own transactional
- * producer. Between two commits it holds what its records did: store writes, output records and the input
+ * A task: partition p of the source topics of one task group (co-partitioned), with the group's stores and
+ * (exactly_once) its own transactional producer. Between two commits it holds what its records did: store writes, output records and the input
  * offset. A commit writes the outputs and the stores' changelog records, and commits the offset, in one Kafka
  * transaction (exactly_once) or in that order (at_least_once); only then are the store writes applied to the
  * local storage that queries read.
@@ -90,25 +94,23 @@ export interface TopologyOutput {
 }
 
 export class StreamTask implements ProcessorContext {
-  readonly id: string;
   private readonly stores = new Map<string, TaskStore>();
   /** Outputs of the record being processed, in the order the topology sent them. */
   private recordOutputs: TopologyOutput[] = [];
   /** Output records of the record being processed, after their produce chains. */
   private recordMessages: { topic: string; message: TransportMessage }[] = [];
   private pendingMessages: { topic: string; message: TransportMessage }[] = [];
-  /** The offset of the next input record to read, once a record was processed since the last commit. */
-  private nextOffset: string | undefined;
-  /** The offset of the first record processed since the last commit: where the partition is read again if the commit fails. */
-  uncommittedFrom: string | undefined;
+  /** Per input topic: the offset of the next record to read, once a record was processed since the last commit. */
+  private readonly nextOffsets = new Map<string, string>();
+  /** Per input topic: the first record processed since the last commit (where it is read again if the commit fails). */
+  readonly uncommittedFrom = new Map<string, string>();
   private lastCommit = Date.now();
   private queue: Promise<unknown> = Promise.resolve();
   closed = false;
 
   constructor(
-    readonly topic: string,
+    readonly id: string,
     readonly partition: number,
-    readonly source: SourceNode,
     storeNames: readonly string[],
     readonly storage: TaskStorage,
     private readonly committer: TaskCommitter,
@@ -116,7 +118,6 @@ export class StreamTask implements ProcessorContext {
     private readonly exactlyOnce: boolean,
     private readonly logger: Logger,
   ) {
-    this.id = `${topic}-${partition}`;
     for (const name of storeNames) this.stores.set(name, new TaskStore(name, storage));
   }
 
@@ -136,9 +137,9 @@ export class StreamTask implements ProcessorContext {
   }
 
   /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
-  runTopology(record: StreamRecord<unknown, unknown>): TopologyOutput[] {
+  runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
     this.discardRecord();
-    this.source.process(record, this);
+    source.process(record, this);
     const outputs = this.recordOutputs;
     this.recordOutputs = [];
     return outputs;
@@ -151,14 +152,14 @@ export class StreamTask implements ProcessorContext {
   };
 
   /** The record succeeded (or was dead-lettered: `keep` false): its writes and outputs are kept or dropped; its offset is done. */
-  recordDone(message: DriverMessage, keep: boolean): void {
+  recordDone(topic: string, message: DriverMessage, keep: boolean): void {
     if (keep) {
       for (const store of this.stores.values()) store.keepRecord();
       for (const output of this.recordMessages) this.pendingMessages.push(output);
     }
     this.discardRecord();
-    this.uncommittedFrom ??= message.offset;
-    this.nextOffset = (BigInt(message.offset) + 1n).toString();
+    if (!this.uncommittedFrom.has(topic)) this.uncommittedFrom.set(topic, message.offset);
+    this.nextOffsets.set(topic, nextOf(message.offset));
   }
 
   private discardRecord(): void {
@@ -168,7 +169,7 @@ export class StreamTask implements ProcessorContext {
   }
 
   get hasUncommitted(): boolean {
-    return this.nextOffset !== undefined;
+    return this.nextOffsets.size > 0;
   }
 
   isCommitDue(intervalMs: number): boolean {
@@ -187,7 +188,7 @@ export class StreamTask implements ProcessorContext {
    * error is thrown: the caller drops the task's uncommitted work and the records are read again.
    */
   async commit(): Promise<void> {
-    if (this.nextOffset === undefined) return;
+    if (!this.hasUncommitted) return;
     const batches = new Map<string, TransportMessage[]>();
     const add = (topic: string, message: TransportMessage): void => {
       let list = batches.get(topic);
@@ -204,7 +205,7 @@ export class StreamTask implements ProcessorContext {
         add(topic, { key: Buffer.from(key), value: value === DELETED ? null : Buffer.from(JSON.stringify(value)), headers: new RecordHeaders(), partition: this.partition });
       }
     }
-    const offsets: TopicOffsets[] = [{ topic: this.topic, partitions: [{ partition: this.partition, offset: this.nextOffset }] }];
+    const offsets: TopicOffsets[] = [...this.nextOffsets].map(([topic, offset]) => ({ topic, partitions: [{ partition: this.partition, offset }] }));
     const acks = await this.committer.commit([...batches].map(([topic, messages]) => ({ topic, messages })), offsets);
     // Committed: the local stores follow. The checkpoint is the changelog offset after these records (and, in a
     // transaction, after its commit marker, which comes right after them: only this task writes the partition).
@@ -217,8 +218,8 @@ export class StreamTask implements ProcessorContext {
       store.pending.clear();
     }
     this.pendingMessages = [];
-    this.nextOffset = undefined;
-    this.uncommittedFrom = undefined;
+    this.nextOffsets.clear();
+    this.uncommittedFrom.clear();
     this.lastCommit = Date.now();
   }
 
@@ -227,8 +228,8 @@ export class StreamTask implements ProcessorContext {
     this.discardRecord();
     for (const store of this.stores.values()) store.pending.clear();
     this.pendingMessages = [];
-    this.nextOffset = undefined;
-    this.uncommittedFrom = undefined;
+    this.nextOffsets.clear();
+    this.uncommittedFrom.clear();
   }
 
   async close(): Promise<void> {

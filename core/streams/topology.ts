@@ -4,9 +4,13 @@ import { LightError } from '../errors/light-error.js';
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
  * topics to sinks and state stores, built once in TypeScript before the service starts. A record flows through
  * the graph synchronously; stores are read and written through the task that owns the record's partition.
+ *
+ * Sources that share state (a store fed by several of them, a stream joined with a table) form one task group:
+ * partition p of each of them is processed by the same task, so their topics must have the same partition count
+ * (co-partitioning, as in Kafka Streams).
  */
 
-/** A record inside a topology: its key, its value, and when it happened (the input record's timestamp). */
+/** A record inside a topology: its key, its value, and when it happened (the input record's timestamp, ms). */
 export interface StreamRecord<K, V> {
   key: K;
   value: V;
@@ -50,6 +54,9 @@ class FunctionNode extends Node {
 
 /** Where the records of one source topic (or pattern) enter the graph. */
 export class SourceNode extends Node {
+  /** Set on the source of an internal repartition topic: the sources whose re-keyed records it reads. */
+  repartitionOf: SourceNode[] | undefined;
+
   constructor(readonly topic: string | RegExp) {
     super();
   }
@@ -59,10 +66,22 @@ export class SourceNode extends Node {
   }
 }
 
-/** A named key-value store of the topology, and the source that feeds it (its tasks own the store). */
+/** A named key-value store of the topology and the sources whose tasks write it. */
 export interface StoreDefinition {
   name: string;
-  source: SourceNode;
+  sources: SourceNode[];
+  /** Set for a windowed store: the window size. */
+  windowSizeMs?: number;
+}
+
+/** Sources processed together: partition p of each of them is one task. */
+export interface TaskGroup {
+  /** The first source topic's name (or the pattern's text): it names the group's tasks, `<name>-<partition>`. */
+  name: string;
+  sources: SourceNode[];
+  stores: string[];
+  /** True for a group of one pattern source (no stores): each matched topic's partitions are tasks of their own. */
+  pattern: boolean;
 }
 
 /** Options of a stateful operation: the store's name (it names the changelog topic and the queries). */
@@ -70,11 +89,19 @@ export interface Materialized {
   store: string;
 }
 
-/** The graph a StreamsBuilder built: its sources, stores and sink topics. */
+/** The graph a StreamsBuilder built: its sources, stores, task groups, sinks and internal topics. */
 export interface Topology {
   readonly sources: readonly SourceNode[];
   readonly stores: ReadonlyMap<string, StoreDefinition>;
+  readonly groups: readonly TaskGroup[];
   readonly sinkTopics: ReadonlySet<string>;
+  /** The internal topics of repartitioning: their partition count is their upstream sources'. */
+  readonly repartitionTopics: readonly { topic: string; upstream: SourceNode[] }[];
+}
+
+/** Window keys: `<key>@<window start, 13 digits>`, so a key's windows sort by time. */
+export function windowKey(key: string, windowStart: number): string {
+  return `${key}@${String(windowStart).padStart(13, '0')}`;
 }
 
 /** Shared by every stream and table of one builder. */
@@ -82,38 +109,100 @@ class Graph implements Topology {
   readonly sources: SourceNode[] = [];
   readonly stores = new Map<string, StoreDefinition>();
   readonly sinkTopics = new Set<string>();
+  readonly repartitionTopics: { topic: string; upstream: SourceNode[] }[] = [];
+  groups: TaskGroup[] = [];
+  /** Pairs of sources that must share tasks (joins). */
+  readonly links: [SourceNode, SourceNode][] = [];
   built = false;
 
-  addStore(name: string, source: SourceNode): void {
+  constructor(readonly applicationId: string) {}
+
+  assertOpen(): void {
+    if (this.built) throw new LightError('ERR13013', { what: 'the topology', reason: 'cannot change once the streams started' });
+  }
+
+  addSource(topic: string | RegExp): SourceNode {
+    this.assertOpen();
+    if (this.sources.some((source) => String(source.topic) === String(topic))) {
+      throw new LightError('ERR13013', { what: `source ${String(topic)}`, reason: 'is read twice; read it once and branch the stream instead' });
+    }
+    const source = new SourceNode(topic);
+    this.sources.push(source);
+    return source;
+  }
+
+  addStore(definition: StoreDefinition): void {
+    const { name } = definition;
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new LightError('ERR13013', { what: `store name ${JSON.stringify(name)}`, reason: 'must be letters, digits, ".", "_" or "-" (it names the changelog topic)' });
     if (this.stores.has(name)) throw new LightError('ERR13013', { what: `store ${name}`, reason: 'is declared twice' });
-    this.stores.set(name, { name, source });
+    this.stores.set(name, definition);
   }
 
   attach(parent: Node, child: Node): void {
-    if (this.built) throw new LightError('ERR13013', { what: 'the topology', reason: 'cannot change once the streams started' });
+    this.assertOpen();
     parent.children.push(child);
+  }
+
+  /** Union-find over the sources: a store's sources and joined sources end in one group. */
+  build(): void {
+    const parent = new Map<SourceNode, SourceNode>(this.sources.map((source) => [source, source]));
+    const find = (source: SourceNode): SourceNode => {
+      while (parent.get(source) !== source) source = parent.get(source)!;
+      return source;
+    };
+    const union = (a: SourceNode, b: SourceNode): void => void parent.set(find(a), find(b));
+    for (const store of this.stores.values()) for (const source of store.sources.slice(1)) union(store.sources[0]!, source);
+    for (const [a, b] of this.links) union(a, b);
+    const byRoot = new Map<SourceNode, SourceNode[]>();
+    for (const source of this.sources) {
+      const root = find(source);
+      byRoot.set(root, [...(byRoot.get(root) ?? []), source]);
+    }
+    this.groups = [...byRoot.values()].map((sources) => {
+      const stores = [...this.stores.values()].filter((store) => sources.includes(store.sources[0]!)).map((store) => store.name);
+      const patterns = sources.filter((source) => typeof source.topic !== 'string');
+      if (patterns.length > 0 && (sources.length > 1 || stores.length > 0)) {
+        throw new LightError('ERR13013', { what: `source ${String(patterns[0]!.topic)}`, reason: 'is a pattern: a pattern source cannot have stores or joins (its topics and partition counts are not known in advance)' });
+      }
+      return { name: String(sources[0]!.topic), sources, stores, pattern: patterns.length > 0 };
+    });
+    this.built = true;
   }
 }
 
 /** Builds a topology: `builder.stream('orders').filter(...).groupByKey().count({ store: 'counts' })`. */
 export class StreamsBuilder {
-  private readonly graph = new Graph();
+  private readonly graph: Graph;
+
+  /** `applicationId` prefixes the internal topics (repartitioning) the topology needs. */
+  constructor(applicationId = 'light-streams') {
+    this.graph = new Graph(applicationId);
+  }
 
   /** The records of a topic, of several topics, or of every topic a pattern matches (each its own source). */
   stream<K = string | null, V = unknown>(topics: string | RegExp | readonly (string | RegExp)[]): KStream<K, V> {
-    if (this.graph.built) throw new LightError('ERR13013', { what: 'the topology', reason: 'cannot change once the streams started' });
     const list = Array.isArray(topics) ? topics : [topics as string | RegExp];
     if (list.length === 0) throw new LightError('ERR13013', { what: 'stream()', reason: 'needs at least one topic' });
-    const sources = list.map((topic) => {
-      if (this.graph.sources.some((source) => String(source.topic) === String(topic))) {
-        throw new LightError('ERR13013', { what: `source ${String(topic)}`, reason: 'is read by two streams; branch one stream instead' });
-      }
-      const source = new SourceNode(topic);
-      this.graph.sources.push(source);
-      return source;
+    const sources = list.map((topic) => this.graph.addSource(topic));
+    return new KStream<K, V>(this.graph, sources, sources, false);
+  }
+
+  /**
+   * A table from a topic (usually compacted): the latest value per key, kept in the named store; a record with a
+   * null value deletes its key. Join a stream with it, or read its updates with toStream().
+   */
+  table<K = string, V = unknown>(topic: string, materialized: Materialized): KTable<K, V> {
+    const source = this.graph.addSource(topic);
+    this.graph.addStore({ name: materialized.store, sources: [source] });
+    const node = new FunctionNode((record, emit, context) => {
+      if (record.key === null || record.key === undefined) return;
+      const store = context.store(materialized.store);
+      if (record.value === null || record.value === undefined) store.delete(record.key);
+      else store.put(record.key, record.value);
+      emit(record);
     });
-    return new KStream<K, V>(this.graph, sources, sources.length === 1 ? sources[0] : undefined, false);
+    this.graph.attach(source, node);
+    return new KTable<K, V>(this.graph, node, [source], materialized.store);
   }
 
   /** The number of sources added so far. */
@@ -121,30 +210,30 @@ export class StreamsBuilder {
     return this.graph.sources.length;
   }
 
-  /** The finished graph; no operation may be added afterwards. */
+  /** The finished graph (task groups computed); no operation may be added afterwards. */
   build(): Topology {
-    this.graph.built = true;
+    if (!this.graph.built) this.graph.build();
     return this.graph;
   }
 }
 
 /**
- * A stream of records. Nodes: `heads` are the nodes the next operation attaches to; `source` is the single source
- * the stream comes from (stateful operations need one, so a store belongs to that source's tasks); `keyChanged`
- * marks a stream whose key is no longer the input's (grouping it would need a repartition topic).
+ * A stream of records. `heads` are the nodes the next operation attaches to; `sources` the sources the stream
+ * comes from (their tasks run it); `keyChanged` marks a stream whose key is no longer the input's (grouping or
+ * joining it goes through a repartition topic).
  */
 export class KStream<K, V> {
   constructor(
     private readonly graph: Graph,
     private readonly heads: readonly Node[],
-    private readonly source: SourceNode | undefined,
+    private readonly sources: readonly SourceNode[],
     private readonly keyChanged: boolean,
   ) {}
 
   private then<K2, V2>(step: (record: AnyRecord, emit: (record: AnyRecord) => void, context: ProcessorContext) => void, keyChanged = this.keyChanged): KStream<K2, V2> {
     const node = new FunctionNode(step);
     for (const head of this.heads) this.graph.attach(head, node);
-    return new KStream<K2, V2>(this.graph, [node], this.source, keyChanged);
+    return new KStream<K2, V2>(this.graph, [node], this.sources, keyChanged);
   }
 
   filter(predicate: (key: K, value: V) => boolean): KStream<K, V> {
@@ -161,7 +250,7 @@ export class KStream<K, V> {
     return this.then((record, emit) => emit({ ...record, value: mapper(record.value as V, record.key as K) }));
   }
 
-  /** A new key and value per record (the key changes: group it only after a repartition). */
+  /** A new key and value per record (the key changes: grouping it goes through a repartition topic). */
   map<K2, V2>(mapper: (key: K, value: V) => [K2, V2]): KStream<K2, V2> {
     return this.then((record, emit) => {
       const [key, value] = mapper(record.key as K, record.value as V);
@@ -199,23 +288,20 @@ export class KStream<K, V> {
    * does), as Kafka Streams' split().branch() does.
    */
   branch(...predicates: ((key: K, value: V) => boolean)[]): KStream<K, V>[] {
-    const router = new FunctionNode(() => undefined);
-    for (const head of this.heads) this.graph.attach(head, router);
     const branches = predicates.map(() => new FunctionNode((record, emit) => emit(record)));
-    // The router forwards to exactly one branch, so it does not use Node.forward.
-    router.process = (record, context) => {
+    const router = new FunctionNode((record, _emit, context) => {
       const index = predicates.findIndex((predicate) => predicate(record.key as K, record.value as V));
       if (index >= 0) branches[index]!.process(record, context);
-    };
-    return branches.map((branch) => new KStream<K, V>(this.graph, [branch], this.source, this.keyChanged));
+    });
+    for (const head of this.heads) this.graph.attach(head, router);
+    return branches.map((branch) => new KStream<K, V>(this.graph, [branch], this.sources, this.keyChanged));
   }
 
   /** The records of both streams. */
   merge(other: KStream<K, V>): KStream<K, V> {
     const node = new FunctionNode((record, emit) => emit(record));
     for (const head of [...this.heads, ...other.heads]) this.graph.attach(head, node);
-    const source = this.source === other.source ? this.source : undefined;
-    return new KStream<K, V>(this.graph, [node], source, this.keyChanged || other.keyChanged);
+    return new KStream<K, V>(this.graph, [node], [...new Set([...this.sources, ...other.sources])], this.keyChanged || other.keyChanged);
   }
 
   /** Writes each record to `topic` (through the topic's produce chain), or to the topic `topicOf` picks for it. */
@@ -225,13 +311,69 @@ export class KStream<K, V> {
     this.then((record, _emit, context) => context.send(pick(record.key as K, record.value as V), record));
   }
 
-  /** Groups by the current key, for count, reduce and aggregate into a store. */
+  /**
+   * Writes the stream to the internal topic `<application.id>-<name>-repartition` (partitioned by the current
+   * key) and reads it back: what follows runs in the tasks of that topic, so records of one key meet in one task.
+   */
+  repartition(name: string): KStream<K, V> {
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new LightError('ERR13013', { what: `repartition name ${JSON.stringify(name)}`, reason: 'must be letters, digits, ".", "_" or "-"' });
+    const topic = `${this.graph.applicationId}-${name}-repartition`;
+    const upstream = this.sources.filter((source) => source.repartitionOf === undefined).concat(this.sources.flatMap((source) => source.repartitionOf ?? []));
+    this.then((record, _emit, context) => context.send(topic, record));
+    const source = this.graph.addSource(topic);
+    source.repartitionOf = upstream;
+    this.graph.repartitionTopics.push({ topic, upstream });
+    return new KStream<K, V>(this.graph, [source], [source], false);
+  }
+
+  /** Groups by the current key, for count, reduce and aggregate into a store (repartitioned after a key change). */
   groupByKey(): KGroupedStream<K, V> {
-    if (this.keyChanged) {
-      throw new LightError('ERR13013', { what: 'groupByKey()', reason: 'follows a key change (map, flatMap, selectKey): grouping by a new key needs a repartition topic, which this version does not create yet; group by the input key, or write the re-keyed stream to a topic and read that' });
-    }
-    if (!this.source) throw new LightError('ERR13013', { what: 'groupByKey()', reason: 'is on a stream merged from several sources: a store belongs to the tasks of one source topic' });
-    return new KGroupedStream<K, V>(this.graph, this.heads, this.source);
+    return new KGroupedStream<K, V>(this.graph, this, this.keyChanged);
+  }
+
+  /** Groups by a new key: selectKey(selector).groupByKey(), through a repartition topic. */
+  groupBy<K2>(selector: (key: K, value: V) => K2): KGroupedStream<K2, V> {
+    return this.selectKey(selector).groupByKey();
+  }
+
+  /**
+   * Joins each record with the table's current value for its key: `joiner(value, tableValue)` is emitted when the
+   * table has the key (inner join). The stream and the table must be co-partitioned (same key, same partition
+   * count); a stream whose key changed is repartitioned first.
+   */
+  join<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV) => R): KStream<K, R> {
+    return this.joinWith(table, (value, tableValue, emit) => {
+      if (tableValue !== undefined) emit(joiner(value, tableValue));
+    });
+  }
+
+  /** As join, but a record whose key is not in the table is joined with undefined. */
+  leftJoin<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV | undefined) => R): KStream<K, R> {
+    return this.joinWith(table, (value, tableValue, emit) => emit(joiner(value, tableValue)));
+  }
+
+  private joinWith<TV, R>(table: KTable<K, TV>, join: (value: V, tableValue: TV | undefined, emit: (value: R) => void) => void): KStream<K, R> {
+    const stream = this.keyChanged ? this.repartition(`${table.storeName}-join`) : this;
+    for (const source of stream.sources) for (const tableSource of table.sources) this.graph.links.push([source, tableSource]);
+    return stream.then((record, emit, context) => {
+      if (record.key === null || record.key === undefined) return;
+      join(record.value as V, context.store(table.storeName).get(record.key) as TV | undefined, (value) => emit({ ...record, value }));
+    });
+  }
+
+  /** @internal the stream's parts, for grouping */
+  get parts(): { heads: readonly Node[]; sources: readonly SourceNode[] } {
+    return { heads: this.heads, sources: this.sources };
+  }
+}
+
+/** Tumbling windows of a fixed size: a record at time t belongs to the window starting at t - t % size. */
+export class TimeWindows {
+  private constructor(readonly sizeMs: number) {}
+
+  static ofSizeMs(sizeMs: number): TimeWindows {
+    if (!Number.isInteger(sizeMs) || sizeMs < 1) throw new LightError('ERR13013', { what: `window size ${sizeMs}`, reason: 'must be a whole number of milliseconds >= 1' });
+    return new TimeWindows(sizeMs);
   }
 }
 
@@ -239,8 +381,8 @@ export class KStream<K, V> {
 export class KGroupedStream<K, V> {
   constructor(
     private readonly graph: Graph,
-    private readonly heads: readonly Node[],
-    private readonly source: SourceNode,
+    private readonly stream: KStream<K, V>,
+    private readonly needsRepartition: boolean,
   ) {}
 
   /** The number of records per key. */
@@ -250,17 +392,28 @@ export class KGroupedStream<K, V> {
 
   /** Combines the values of a key: the first value as is, then reducer(aggregate, value). */
   reduce(reducer: (aggregate: V, value: V) => V, materialized: Materialized): KTable<K, V> {
-    return this.fold<V>((key, value, current) => (current === undefined ? value : reducer(current, value)), materialized);
+    return this.fold<V>((_key, value, current) => (current === undefined ? value : reducer(current, value)), materialized);
   }
 
   aggregate<A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, materialized: Materialized): KTable<K, A> {
     return this.fold<A>((key, value, current) => aggregator(key, value, current === undefined ? initializer() : current), materialized);
   }
 
+  /** Tumbling-window aggregations: per key and window. */
+  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V> {
+    return new TimeWindowedKStream<K, V>(this.graph, this, windows);
+  }
+
+  /** @internal the stream to aggregate into store `name`: repartitioned by its new key first when the key changed. */
+  input(name: string): KStream<K, V> {
+    return this.needsRepartition ? this.stream.repartition(name) : this.stream;
+  }
+
   /** Records with a null key are skipped, as in Kafka Streams: a store key cannot be null. */
   private fold<A>(next: (key: K, value: V, current: A | undefined) => A, materialized: Materialized): KTable<K, A> {
     const name = materialized.store;
-    this.graph.addStore(name, this.source);
+    const { heads, sources } = this.input(name).parts;
+    this.graph.addStore({ name, sources: [...sources] });
     const node = new FunctionNode((record, emit, context) => {
       if (record.key === null || record.key === undefined) return;
       const store = context.store(name);
@@ -268,8 +421,40 @@ export class KGroupedStream<K, V> {
       store.put(record.key, value);
       emit({ ...record, value });
     });
-    for (const head of this.heads) this.graph.attach(head, node);
-    return new KTable<K, A>(this.graph, node, this.source, name);
+    for (const head of heads) this.graph.attach(head, node);
+    return new KTable<K, A>(this.graph, node, sources, name);
+  }
+}
+
+/** A grouped stream cut into tumbling windows. */
+export class TimeWindowedKStream<K, V> {
+  constructor(
+    private readonly graph: Graph,
+    private readonly grouped: KGroupedStream<K, V>,
+    private readonly windows: TimeWindows,
+  ) {}
+
+  /**
+   * The number of records per key and window, in a store whose keys are `<key>@<window start>` (windowKey());
+   * each update is streamed with that key and the value `{ key, windowStart, windowEnd, count }`.
+   */
+  count(materialized: Materialized): KStream<string, { key: K; windowStart: number; windowEnd: number; count: number }> {
+    const name = materialized.store;
+    const size = this.windows.sizeMs;
+    const { heads, sources } = this.grouped.input(name).parts;
+    this.graph.addStore({ name, sources: [...sources], windowSizeMs: size });
+    const node = new FunctionNode((record, emit, context) => {
+      if (record.key === null || record.key === undefined) return;
+      const time = Number(record.timestamp);
+      const windowStart = time - (time % size);
+      const key = windowKey(typeof record.key === 'string' ? record.key : JSON.stringify(record.key), windowStart);
+      const store = context.store(name);
+      const count = ((store.get(key) as number | undefined) ?? 0) + 1;
+      store.put(key, count);
+      emit({ ...record, key, value: { key: record.key, windowStart, windowEnd: windowStart + size, count } });
+    });
+    for (const head of heads) this.graph.attach(head, node);
+    return new KStream(this.graph, [node], sources, true);
   }
 }
 
@@ -278,7 +463,7 @@ export class KTable<K, V> {
   constructor(
     private readonly graph: Graph,
     private readonly node: Node,
-    private readonly source: SourceNode,
+    readonly sources: readonly SourceNode[],
     readonly storeName: string,
   ) {}
 
@@ -286,6 +471,6 @@ export class KTable<K, V> {
   toStream(): KStream<K, V> {
     const node = new FunctionNode((record, emit) => emit(record));
     this.graph.attach(this.node, node);
-    return new KStream<K, V>(this.graph, [node], this.source, false);
+    return new KStream<K, V>(this.graph, [node], this.sources, false);
   }
 }

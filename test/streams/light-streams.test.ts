@@ -277,4 +277,46 @@ describe('LightStreams @broker', function () {
     const perKeyOutput = countsPerKey(await readToEnd(output));
     for (const [key, updates] of perKeyOutput) expect(updates.map(({ count }) => count), key).to.deep.equal(Array.from({ length: 2 * perKey }, (_, i) => i + 1));
   });
+
+  it('re-keys orders by customer through a repartition topic, joins them with a customers table and sums revenue per customer, exactly once', async () => {
+    const orders = uniqueName('streams-orders');
+    const customers = uniqueName('streams-customers');
+    const output = uniqueName('streams-revenue');
+    await createTopics([orders, customers, output], 3);
+    await produceRaw(customers, Array.from({ length: 10 }, (_, c) => ({ key: `c${c}`, value: JSON.stringify({ name: `customer ${c}`, vip: c % 2 === 0 }) })));
+    // 300 orders keyed by order id; customer c10 is not in the table (dropped by the inner join).
+    const expected = new Map<string, number>();
+    const records = Array.from({ length: 300 }, (_, n) => {
+      const customer = `c${n % 11}`;
+      if (customer !== 'c10') expected.set(customer, (expected.get(customer) ?? 0) + n);
+      return { key: `order-${n}`, value: JSON.stringify({ customer, total: n }), headers: { 'X-Correlation-Id': `order-${n}` } };
+    });
+    const dir = streamsConfig(uniqueName('streams-join'), stateDir(), 'exactly_once');
+    const service = await LightService.create({ configDir: dir });
+    const builder = service.streams.builder();
+    const table = builder.table<string, { name: string; vip: boolean }>(customers, { store: 'customers' });
+    builder
+      .stream<string, { customer: string; total: number }>(orders)
+      .selectKey((_key, order) => order.customer)
+      .join(table, (order, customer) => ({ total: order.total, vip: customer.vip }))
+      .groupByKey()
+      .aggregate(() => 0, (_key, order, sum) => sum + order.total, { store: 'revenue' })
+      .toStream()
+      .to(output);
+    await service.start();
+    try {
+      await waitFor(() => service.streams.store('customers').approximateCount() === 10, 60_000, 'the customers table loaded');
+      await produceRaw(orders, records);
+      const revenue = (): Map<string, unknown> => new Map(service.streams.store('revenue').all().map(({ key, value }) => [key, value]));
+      await waitFor(() => [...expected].every(([customer, sum]) => revenue().get(customer) === sum), 60_000, 'revenue summed for every customer');
+      expect(revenue().size).to.equal(10);
+      expect(revenue().has('c10')).to.equal(false);
+    } finally {
+      await service.stop();
+    }
+    const updates = await readToEnd(output);
+    expect(updates).to.have.length(300 - records.filter((record) => record.value.includes('"c10"')).length);
+    // An update carries the correlation id of the order that caused it, across the repartition topic.
+    for (const update of updates.slice(0, 20)) expect(String(update.headers['X-Correlation-Id'] ?? update.headers['x-correlation-id'])).to.match(/^order-\d+$/);
+  });
 });

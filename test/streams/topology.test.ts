@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../core/logger.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, type TaskStorage } from '../../core/streams/stores.js';
-import { StreamsBuilder, type ProcessorContext, type ProcessorStore, type StreamRecord, type Topology } from '../../core/streams/topology.js';
+import { StreamsBuilder, TimeWindows, windowKey, type ProcessorContext, type ProcessorStore, type StreamRecord, type Topology } from '../../core/streams/topology.js';
 import { LightError } from '../../core/errors/light-error.js';
 
 /** Runs records through a topology's source with plain in-memory stores, collecting what it sends. */
@@ -77,15 +77,94 @@ describe('streams topology DSL', () => {
     expect([...stores.get('list')!]).to.deep.equal([['a', [1, 3]], ['b', [2]]]);
   });
 
-  it('refuses, with the reason, to group a re-keyed stream, a store declared twice, and changes after build', () => {
+  it('refuses, with the reason, a store declared twice, a topic read twice, a pattern with a store, and changes after build', () => {
     const builder = new StreamsBuilder();
     const stream = builder.stream<string, number>('in');
-    expect(() => stream.selectKey(() => 'x').groupByKey()).to.throw(LightError, /repartition/);
     stream.groupByKey().count({ store: 'c' });
     expect(() => stream.groupByKey().count({ store: 'c' })).to.throw(LightError, /declared twice/);
-    expect(() => builder.stream('in')).to.throw(LightError, /read by two streams/);
+    expect(() => builder.stream('in')).to.throw(LightError, /is read twice/);
     builder.build();
     expect(() => stream.to('out')).to.throw(LightError, /cannot change once the streams started/);
+    const patterned = new StreamsBuilder();
+    patterned.stream(/orders-.*/).groupByKey().count({ store: 'p' });
+    expect(() => patterned.build()).to.throw(LightError, /pattern/);
+  });
+
+  it('repartitions a re-keyed stream before grouping it: the records go to an internal topic and are counted when read back', () => {
+    const builder = new StreamsBuilder('app');
+    builder
+      .stream<string, { customer: string }>('orders')
+      .groupBy((_key, order) => order.customer)
+      .count({ store: 'per-customer' });
+    const topology = builder.build();
+    expect(topology.repartitionTopics.map(({ topic, upstream }) => [topic, upstream.map((source) => source.topic)])).to.deep.equal([['app-per-customer-repartition', ['orders']]]);
+    const first = run(topology, 'orders', [['o1', { customer: 'c1' }], ['o2', { customer: 'c2' }], ['o3', { customer: 'c1' }]]);
+    expect(first.sent.map(({ topic, key }) => [topic, key])).to.deep.equal([
+      ['app-per-customer-repartition', 'c1'],
+      ['app-per-customer-repartition', 'c2'],
+      ['app-per-customer-repartition', 'c1'],
+    ]);
+    const second = run(topology, 'app-per-customer-repartition', first.sent.map(({ key, value }) => [key, value]));
+    expect([...second.stores.get('per-customer')!]).to.deep.equal([['c1', 2], ['c2', 1]]);
+    // The store belongs to the repartition topic's tasks, the orders topic is a group of its own.
+    expect(topology.groups.map((group) => [group.name, group.stores])).to.deep.equal([['orders', []], ['app-per-customer-repartition', ['per-customer']]]);
+  });
+
+  it('joins a stream with a table fed from its topic (inner and left), and puts both sources in one task group', () => {
+    const builder = new StreamsBuilder('app');
+    const customers = builder.table<string, { name: string }>('customers', { store: 'customers' });
+    const orders = builder.stream<string, { total: number }>('orders');
+    orders.join(customers, (order, customer) => `${customer.name}:${order.total}`).to('joined');
+    orders.leftJoin(customers, (order, customer) => `${customer?.name ?? '?'}:${order.total}`).to('left');
+    const topology = builder.build();
+    expect(topology.groups.map((group) => [group.sources.map((source) => source.topic).sort(), group.stores])).to.deep.equal([[['customers', 'orders'], ['customers']]]);
+    // One context shared by both sources, as one task gives them.
+    const stores = new Map<string, Map<unknown, unknown>>();
+    const sent: [string, unknown, unknown][] = [];
+    const context: ProcessorContext = {
+      store(name) {
+        if (!stores.has(name)) stores.set(name, new Map());
+        const map = stores.get(name)!;
+        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
+      },
+      send: (topic, record) => void sent.push([topic, record.key, record.value]),
+    };
+    const source = (topic: string) => topology.sources.find((candidate) => candidate.topic === topic)!;
+    source('customers').process({ key: 'c1', value: { name: 'Ann' }, timestamp: '0' }, context);
+    source('orders').process({ key: 'c1', value: { total: 5 }, timestamp: '0' }, context);
+    source('orders').process({ key: 'c2', value: { total: 7 }, timestamp: '0' }, context);
+    source('customers').process({ key: 'c1', value: null, timestamp: '0' }, context);
+    source('orders').process({ key: 'c1', value: { total: 9 }, timestamp: '0' }, context);
+    expect(sent).to.deep.equal([
+      ['joined', 'c1', 'Ann:5'],
+      ['left', 'c1', 'Ann:5'],
+      ['left', 'c2', '?:7'],
+      ['left', 'c1', '?:9'],
+    ]);
+  });
+
+  it('counts per key in tumbling windows, keyed <key>@<window start>', () => {
+    const builder = new StreamsBuilder();
+    builder.stream<string, number>('clicks').groupByKey().windowedBy(TimeWindows.ofSizeMs(1000)).count({ store: 'clicks-per-second' }).to('counts');
+    const topology = builder.build();
+    const stores = new Map<string, Map<unknown, unknown>>();
+    const sent: unknown[] = [];
+    const context: ProcessorContext = {
+      store(name) {
+        if (!stores.has(name)) stores.set(name, new Map());
+        const map = stores.get(name)!;
+        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
+      },
+      send: (_topic, record) => void sent.push([record.key, record.value]),
+    };
+    for (const [key, time] of [['a', 1500], ['a', 1999], ['a', 2000], ['b', 1000]] as const) topology.sources[0]!.process({ key, value: 1, timestamp: String(time) }, context);
+    expect([...stores.get('clicks-per-second')!]).to.deep.equal([
+      [windowKey('a', 1000), 2],
+      [windowKey('a', 2000), 1],
+      [windowKey('b', 1000), 1],
+    ]);
+    expect(sent[1]).to.deep.equal([windowKey('a', 1000), { key: 'a', windowStart: 1000, windowEnd: 2000, count: 2 }]);
+    expect(windowKey('a', 1000)).to.equal('a@0000000001000');
   });
 });
 
