@@ -15,6 +15,7 @@ import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './li
 import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
 import { targetChecks } from './lib/targets.js';
+import { fillDistinctKeys, streamsLight, streamsRaw, streamsRestore } from './lib/streams-workloads.js';
 import { consumeRd, produceRd, rawRdkafka, rdProducer } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
 import {
@@ -61,6 +62,8 @@ const LATENCY_RATE = 400;
 const IO_MS = 5;
 const IO_RECORDS = 1_000;
 const LATENCY_SECONDS = 4;
+const KEYS_STREAMS = 64;
+const RESTORE_KEYS = 30_000;
 const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
 
 const RAW = 'raw kafkajs';
@@ -85,8 +88,12 @@ async function main(): Promise<void> {
     latency: { raw: `${prefix}-latency-raw`, empty: `${prefix}-latency-empty`, sampled: `${prefix}-latency-full`, rdEmpty: `${prefix}-latency-rd-empty` },
     java: `${prefix}-java`,
     io: `${prefix}-io`,
+    streamsIn: `${prefix}-streams-in`,
+    streamsOut: `${prefix}-streams-out`,
+    streamsChangelog: `${prefix}-streams-raw-changelog`,
+    streamsRestore: `${prefix}-streams-restore`,
   };
-  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java, topics.io];
+  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java, topics.io, topics.streamsIn, topics.streamsOut, topics.streamsChangelog, topics.streamsRestore];
   for (const dir of [configs.fullSampled, configs.fullUnsampled, configs.librdkafka.fullUnsampled]) validateTopics(dir, allTopics);
   const raw = rawKafka(brokers);
   const admin = raw.admin();
@@ -228,6 +235,47 @@ async function main(): Promise<void> {
     });
   }
 
+  // Streams: count by key, exactly_once and at_least_once against a raw kafkajs transactional loop; restore rate.
+  {
+    const name = `streams: count by key, 100 B, ${KEYS_STREAMS} keys`;
+    const streamsCount = BATCHED[100]!;
+    add(`fill ${topics.streamsIn}`, async () => {
+      await produceRaw(producer, { topic: topics.streamsIn, count: streamsCount, size: 100, batchSize: BATCH_SIZE }, buffers[100]!);
+    });
+    let baseline!: Summary;
+    add(`${name}: ${RAW}`, async () => {
+      baseline = throughput(streamsCount, await repeat(REPS, WARMUPS, () => streamsRaw(raw, topics.streamsIn, topics.streamsOut, topics.streamsChangelog, streamsCount)));
+      rows.push({ section: 'streams', name, impl: 'raw kafkajs (transaction per fetched batch)', unit: 'records/s', value: baseline, recordSize: 100, higherIsBetter: true });
+    });
+    let atLeastOnce!: Summary;
+    add(`${name}: light streams, at_least_once`, async () => {
+      atLeastOnce = throughput(streamsCount, await repeat(REPS, WARMUPS, async () => (await streamsLight(brokers, 'at_least_once', topics.streamsIn, topics.streamsOut, streamsCount)).seconds));
+      rows.push({ section: 'streams', name, impl: 'light streams, at_least_once', unit: 'records/s', value: atLeastOnce, baseline, recordSize: 100, higherIsBetter: true });
+    });
+    add(`${name}: light streams, exactly_once`, async () => {
+      const value = throughput(
+        streamsCount,
+        await repeat(REPS, WARMUPS, async () => (await streamsLight(brokers, 'exactly_once', topics.streamsIn, topics.streamsOut, streamsCount)).seconds),
+      );
+      rows.push({ section: 'streams', name, impl: 'light streams, exactly_once', unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true, note: `(${(value.median / atLeastOnce.median).toFixed(2)}x at_least_once)` });
+    });
+    // The restore row: a store of RESTORE_KEYS distinct keys (a changelog of as many records), its local state deleted.
+    add(`fill ${topics.streamsRestore}`, async () => {
+      await fillDistinctKeys(producer, topics.streamsRestore, RESTORE_KEYS, buffers[100]![0]!);
+    });
+    add('streams: restore from a changelog', async () => {
+      const run = await streamsLight(brokers, 'exactly_once', topics.streamsRestore, topics.streamsOut, RESTORE_KEYS);
+      const samples: number[] = [];
+      let records = 0;
+      for (let i = 0; i < REPS; i++) {
+        const restored = await streamsRestore(brokers, run, topics.streamsRestore, RESTORE_KEYS);
+        records = restored.records;
+        samples.push(restored.records / restored.seconds);
+      }
+      rows.push({ section: 'streams', name: `restore a store from its changelog (${records} records; local state deleted; from start() to every key readable, group joins included)`, impl: 'light streams', unit: 'records/s', value: summarize(samples), higherIsBetter: true });
+    });
+  }
+
   // 6: in-process chain cost, no broker.
   for (const size of [0, 1, 6, 12]) {
     add(`in-process chain of ${size}`, async () => {
@@ -255,7 +303,9 @@ async function main(): Promise<void> {
   }
 
   tasks.push(...lateTasks);
-  const chosen = QUICK ? tasks.filter((task) => HEADLINE.some((pattern) => pattern.test(task.label))) : tasks;
+  // BENCH_ONLY=<regex>: only the matching rows (and fills), printed and not written anywhere: for trying rows out.
+  const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+  const chosen = only ? tasks.filter((task) => only.test(task.label)) : QUICK ? tasks.filter((task) => HEADLINE.some((pattern) => pattern.test(task.label))) : tasks;
   const progress = new Progress(chosen.length);
   for (const task of chosen) {
     progress.next(task.label);
@@ -290,6 +340,11 @@ async function main(): Promise<void> {
     '',
     ...checks.map((check) => `- ${check}`),
   ].join('\n');
+  if (only) {
+    console.log([markdownTable(rows), '', ...checks.map((check) => `- ${check}`)].join('\n'));
+    if (kafka.owned) await kafka.stop();
+    return;
+  }
   if (QUICK) {
     // Only the headline rows ran: no latency table.
     const quickTable = [`Quick run ${new Date().toISOString()} (npm run bench -- --quick): headline rows, 1 repetition after ${WARMUPS} warm-up.`, '', markdownTable(rows), '', 'Targets (issue 11):', '', ...checks.map((check) => `- ${check}`)].join('\n');
