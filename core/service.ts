@@ -25,6 +25,7 @@ import { HeaderPropagation } from './propagation.js';
 import { SERVICE_SCHEMA, type ServiceYml } from './service-config.js';
 import { TransactionInterceptors } from './transactions.js';
 import { KafkajsStreamsClients } from './kafka/kafkajs-streams.js';
+import { LibrdkafkaStreamsClients } from './kafka/librdkafka-streams.js';
 import { LightStreams } from './streams/light-streams.js';
 import { KAFKA_STREAMS_SCHEMA, toStreamsSettings, type KafkaStreamsYml } from './streams/streams-config.js';
 
@@ -284,12 +285,21 @@ function createStreams(
   return new LightStreams({
     settings,
     baseDir: process.cwd(),
-    // kafkajs clients on either transport for now: the librdkafka transport has no streams clients of its own yet.
-    createClients: (taskOf) =>
-      new KafkajsStreamsClients(
-        { taskOf, applicationId: settings.applicationId, readCommitted: settings.processingGuarantee === 'exactly_once', consumerProperties: settings.consumerProperties, producerProperties: settings.producerProperties, file, ...(settings.applicationServer ? { applicationServer: settings.applicationServer } : {}) },
-        logger.child({ component: 'streams' }),
-      ),
+    // Each transport has its streams clients: kafkajs (a transactional.id per task) or librdkafka (KIP-447).
+    createClients: ({ taskOf, processId }) => {
+      const options = {
+        taskOf,
+        processId,
+        applicationId: settings.applicationId,
+        readCommitted: settings.processingGuarantee === 'exactly_once',
+        consumerProperties: settings.consumerProperties,
+        producerProperties: settings.producerProperties,
+        file,
+        ...(settings.applicationServer ? { applicationServer: settings.applicationServer } : {}),
+      };
+      const streamsLogger = logger.child({ component: 'streams' });
+      return parts.clients.name === 'librdkafka' ? new LibrdkafkaStreamsClients(options, streamsLogger) : new KafkajsStreamsClients(options, streamsLogger);
+    },
     table: parts.table,
     producePath: parts.path,
     processor,

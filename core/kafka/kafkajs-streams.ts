@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer } from '../streams/streams-clients.js';
+import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer, TaskCommitter } from '../streams/streams-clients.js';
+import { commitInTransaction } from '../streams/task.js';
 import { LightError } from '../errors/light-error.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 import { kafkajsTransactional, transactionalRetry, withLogging, writerOf, type SendOptions } from './kafkajs-driver.js';
@@ -46,6 +47,7 @@ export class KafkajsStreamsClients implements StreamsClients {
       const endpoint = metadata?.userData && metadata.userData.length > 0 ? metadata.userData.toString('utf8') : undefined;
       return {
         memberId: member.memberId,
+        clientId: member.clientId,
         ...(endpoint !== undefined ? { endpoint } : {}),
         assignment: Object.entries(assignment?.assignment ?? {}).map(([topic, partitions]) => ({ topic, partitions })),
       };
@@ -59,7 +61,18 @@ export class KafkajsStreamsClients implements StreamsClients {
 
   private readonly partitioner = Partitioners.DefaultPartitioner();
 
-  transactionalProducer(transactionalId: string): DriverTransactionalProducer {
+  /** A transactional producer of the task's own: connecting it fences a previous owner and aborts its open transaction. */
+  async transactionalCommitter(taskId: string): Promise<TaskCommitter> {
+    const producer = this.transactionalProducer(`${this.options.applicationId}-${taskId}`);
+    await producer.connect();
+    const { applicationId } = this.options;
+    return {
+      commit: (batches, offsets) => commitInTransaction(producer, batches, offsets, (transaction) => transaction.sendOffsets({ topics: offsets, consumerGroupId: applicationId })),
+      close: () => producer.disconnect(),
+    };
+  }
+
+  private transactionalProducer(transactionalId: string): DriverTransactionalProducer {
     const { transactionalId: _ignored, ...config } = this.producerSettings.producer;
     const producer = this.producerKafka.producer({
       ...config,

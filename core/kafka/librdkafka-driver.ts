@@ -23,7 +23,7 @@ export function loadLibrdkafkaClient(specifier = '@confluentinc/kafka-javascript
 }
 
 /** librdkafka's logs go to the service logger; its retried errors are warnings, as kafkajs's are. */
-function loggerFor(logger: Logger, role: string): LibrdkafkaLogger {
+export function loggerFor(logger: Logger, role: string): LibrdkafkaLogger {
   const log = logger.child({ component: `librdkafka-${role}` });
   const adapter: LibrdkafkaLogger = {
     info: () => undefined,
@@ -105,7 +105,7 @@ function nativeOf(client: LibrdkafkaProducer | LibrdkafkaConsumerClient): Native
 }
 
 /** A BatchWriter over the compatible API's sendBatch: every record is produced, then every delivery report awaited. */
-function writerOf(producer: LibrdkafkaProducer): BatchWriter {
+export function writerOf(producer: LibrdkafkaProducer): BatchWriter {
   return async (batches) => {
     const results = await producer.sendBatch({
       topicMessages: toTopicMessages(batches),
@@ -115,7 +115,7 @@ function writerOf(producer: LibrdkafkaProducer): BatchWriter {
 }
 
 /** librdkafka marks errors it may be asked to repeat (a commit that timed out during a leader change). */
-function isRetriable(error: unknown): boolean {
+export function isRetriable(error: unknown): boolean {
   return (error as { retriable?: boolean }).retriable === true;
 }
 

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -13,7 +15,7 @@ import { FORWARDED_HEADER, keyQueryPath, QueryServer, type KeyQueryResult } from
 import type { Assignment, GroupMember, StreamsBatch, StreamsClients } from './streams-clients.js';
 import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
-import { plainCommitter, StreamTask, transactionalCommitter, type TopologyOutput } from './task.js';
+import { plainCommitter, StreamTask, type TopologyOutput } from './task.js';
 import { StreamsBuilder, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 
 export interface LightStreamsParts {
@@ -21,7 +23,7 @@ export interface LightStreamsParts {
   /** Where relative paths of kafka-streams.yml (state.dir) are resolved: the config folder's parent is not assumed. */
   baseDir: string;
   /** Makes the Kafka clients when the streams start; `taskOf` names the task of a topic-partition (the assignor keeps a task's partitions together). */
-  createClients: (taskOf: (topic: string, partition: number) => string) => StreamsClients;
+  createClients: (instance: { taskOf: (topic: string, partition: number) => string; processId: string }) => StreamsClients;
   table: ChainTable;
   producePath: ProducePath;
   /** Runs input records through their consume chain under kafka-consumer.yml's failure policy (dead letters). */
@@ -112,7 +114,7 @@ export class LightStreams {
     if (topology.sources.length === 0) return;
     const { settings, logger } = this.parts;
     this.metrics();
-    const clients = (this.clients = this.parts.createClients((topic, partition) => this.taskIdOf(topic, partition)));
+    const clients = (this.clients = this.parts.createClients({ taskOf: (topic, partition) => this.taskIdOf(topic, partition), processId: this.processId() }));
     this.chains = this.composeChains(topology);
     try {
       await this.createInternalTopics(topology, clients);
@@ -142,6 +144,21 @@ export class LightStreams {
     }
     this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
+  }
+
+  /**
+   * This instance's id, kept in `<state.dir>/<application.id>/process-id` (as Kafka Streams keeps its process id):
+   * a restart on the same state reuses it, so librdkafka's transactional producer aborts what a crash left open.
+   */
+  private processId(): string {
+    const { settings, baseDir } = this.parts;
+    const folder = join(resolve(baseDir, settings.stateDir), settings.applicationId);
+    const file = join(folder, 'process-id');
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    const id = randomUUID();
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(file, id);
+    return id;
   }
 
   /** Stops taking records, commits what was processed, leaves the group and closes the tasks. */
@@ -334,9 +351,7 @@ export class LightStreams {
     // end is stable before the restore reads up to it.
     let committer;
     if (exactlyOnce) {
-      const producer = clients.transactionalProducer(`${settings.applicationId}-${id}`);
-      await producer.connect();
-      committer = transactionalCommitter(producer, settings.applicationId);
+      committer = await clients.transactionalCommitter(id);
     } else {
       committer = plainCommitter(clients.producer.write, (offsets) => clients.consumer.commitOffsets(offsets));
     }

@@ -1,4 +1,12 @@
-import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
+import type { DriverMessage, DriverProducer, TopicOffsets } from '../kafka/driver.js';
+import type { TransportMessage, PartitionAck } from '../transport.js';
+
+/** Where a task's outputs and changelog records go at commit, with its input offsets. */
+export interface TaskCommitter {
+  /** Writes the records and commits the offsets: atomically under exactly_once. */
+  commit(batches: { topic: string; messages: TransportMessage[] }[], offsets: TopicOffsets[]): Promise<PartitionAck[]>;
+  close(): Promise<void>;
+}
 
 /**
  * The Kafka clients LightStreams runs on, one set per LightStreams instance, behind one contract so that each
@@ -40,6 +48,7 @@ export interface StreamsConsumer {
 /** A member of the streams group: where it answers queries (if it advertises), and what it owns. */
 export interface GroupMember {
   memberId: string;
+  clientId: string;
   endpoint?: string;
   assignment: Assignment;
 }
@@ -55,8 +64,12 @@ export interface StreamsClients {
   readonly consumer: StreamsConsumer;
   /** The plain producer (at_least_once): idempotent, acks all. */
   readonly producer: DriverProducer;
-  /** A transactional producer of its own (exactly_once: one per task, so a new owner fences the old one). */
-  transactionalProducer(transactionalId: string): DriverTransactionalProducer;
+  /**
+   * The exactly_once committer of a task, ready to commit: on kafkajs a transactional producer of the task's own
+   * (`<application.id>-<task>`; opening it fences a previous owner and aborts its open transaction); on librdkafka
+   * the instance's one transactional producer, whose offsets carry the consumer's group metadata (KIP-447).
+   */
+  transactionalCommitter(taskId: string): Promise<TaskCommitter>;
   /** Creates the topics that do not exist yet; an existing topic with another partition count is an error. */
   ensureTopics(topics: InternalTopic[]): Promise<void>;
   /** The number of partitions of a topic. */
@@ -83,6 +96,8 @@ export interface StreamsClientOptions {
   consumerProperties: Record<string, unknown>;
   producerProperties: Record<string, unknown>;
   file: string;
+  /** This instance's id, kept in state.dir across restarts (names librdkafka's transactional producer). */
+  processId: string;
   /** The task of a topic-partition: the partitions of one task are assigned to one member together. */
   taskOf(topic: string, partition: number): string;
   /** host:port this instance answers queries on, advertised to the group (application.server). */

@@ -1,8 +1,9 @@
 import { RecordHeaders } from '../headers.js';
-import type { DriverMessage, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
+import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
 import { DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import type { TaskCommitter } from './streams-clients.js';
 import type { ProcessorContext, ProcessorStore, SourceNode, StreamRecord } from './topology.js';
 
 function nextOf(offset: string): string {
@@ -49,30 +50,23 @@ class TaskStore implements ProcessorStore {
   }
 }
 
-/** Where a task's outputs and changelog records go at commit: a transaction, or the plain producer. */
-export interface TaskCommitter {
-  /** Writes the records and commits the offsets: atomically under exactly_once. */
-  commit(batches: { topic: string; messages: TransportMessage[] }[], offsets: TopicOffsets[]): Promise<PartitionAck[]>;
-  close(): Promise<void>;
-}
-
-/** exactly_once: the task's own transactional producer (its transactional.id fences a previous owner). */
-export function transactionalCommitter(producer: DriverTransactionalProducer, applicationId: string): TaskCommitter {
-  return {
-    async commit(batches, offsets) {
-      const transaction = await producer.begin();
-      try {
-        const acks = batches.length > 0 ? await transaction.write(batches) : [];
-        if (offsets.length > 0) await transaction.sendOffsets({ topics: offsets, consumerGroupId: applicationId });
-        await transaction.commit();
-        return acks;
-      } catch (error) {
-        await transaction.abort().catch(() => undefined);
-        throw error;
-      }
-    },
-    close: () => producer.disconnect(),
-  };
+/** exactly_once on a transactional producer: outputs, changelog records and offsets in one transaction. */
+export async function commitInTransaction(
+  producer: DriverTransactionalProducer,
+  batches: { topic: string; messages: TransportMessage[] }[],
+  offsets: TopicOffsets[],
+  sendOffsets: (transaction: DriverTransaction) => Promise<void>,
+): Promise<PartitionAck[]> {
+  const transaction = await producer.begin();
+  try {
+    const acks = batches.length > 0 ? await transaction.write(batches) : [];
+    if (offsets.length > 0) await sendOffsets(transaction);
+    await transaction.commit();
+    return acks;
+  } catch (error) {
+    await transaction.abort().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** at_least_once: outputs and changelog first (acks all), then the offsets. */

@@ -1,0 +1,212 @@
+import type { Logger } from '../logger.js';
+import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer, TaskCommitter } from '../streams/streams-clients.js';
+import { commitInTransaction } from '../streams/task.js';
+import type { DriverMessage, DriverProducer, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from './driver.js';
+import { KafkajsStreamsClients } from './kafkajs-streams.js';
+import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
+import { isRetriable, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
+import { toConsumerSettings, toProducerSettings, type NativeConfig } from './properties.js';
+
+/**
+ * LightStreams' clients on librdkafka. Exactly-once uses KIP-447: one transactional producer per instance
+ * (`<application.id>-<process id>`, the process id kept in state.dir so a restart aborts what a crash left open),
+ * whose offsets carry the consumer's group metadata, so a member fenced out of the group by a rebalance cannot
+ * commit. The assignor is librdkafka's `range`: with every member subscribed to the same topics, partition p of
+ * co-partitioned topics goes to one member. librdkafka gives no assignor user data, so a member advertises its
+ * query endpoint in its client.id (`<application.id>@<host:port>`). Topic administration, changelog restores and
+ * the key partitioner use kafkajs, which light-kafka always installs.
+ */
+export class LibrdkafkaStreamsClients implements StreamsClients {
+  readonly consumer: LibrdkafkaStreamsConsumer;
+  readonly producer: DriverProducer;
+  private readonly tools: KafkajsStreamsClients;
+  private readonly kafka: LibrdkafkaKafka;
+  private readonly producerConfig: NativeConfig;
+  private readonly plain: LibrdkafkaProducer;
+  private shared: { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> } | undefined;
+  private commitQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly options: StreamsClientOptions,
+    private readonly logger: Logger,
+  ) {
+    const client = loadLibrdkafkaClient();
+    this.kafka = new client.KafkaJS.Kafka({});
+    this.tools = new KafkajsStreamsClients(options, logger);
+    this.producerConfig = toProducerSettings(options.producerProperties, options.file, 'librdkafka').librdkafka;
+    const consumerConfig = toConsumerSettings(
+      { ...options.consumerProperties, 'group.id': options.applicationId, 'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted' },
+      options.file,
+      'librdkafka',
+    ).librdkafka;
+    this.plain = this.kafka.producer({ kafkaJS: { logger: loggerFor(logger, 'streams-producer') }, ...this.producerConfig });
+    const plain = this.plain;
+    this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf(plain) };
+    this.consumer = new LibrdkafkaStreamsConsumer(client.CODES.ERRORS.ERR__ASSIGN_PARTITIONS, this.kafka, {
+      ...consumerConfig,
+      'partition.assignment.strategy': 'range',
+      ...(options.applicationServer ? { 'client.id': `${options.applicationId}@${options.applicationServer}` } : {}),
+    }, options.applicationId, logger);
+  }
+
+  /** The instance's transactional producer, made (and its transactions initialised) on first use or after a failure. */
+  private sharedProducer(): { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> } {
+    if (!this.shared) {
+      const transactionalId = `${this.options.applicationId}-${this.options.processId}`;
+      const producer = this.kafka.producer({ kafkaJS: { logger: loggerFor(this.logger, 'streams-producer') }, ...this.producerConfig, 'transactional.id': transactionalId });
+      const write = writerOf(producer);
+      const consumer = this.consumer.client;
+      const driver: DriverTransactionalProducer = {
+        transactionalId,
+        connect: () => producer.connect(),
+        disconnect: () => producer.disconnect(),
+        async begin(): Promise<DriverTransaction> {
+          await producer.transaction();
+          return {
+            write,
+            sendOffsets: ({ topics }) => producer.sendOffsets({ consumer, topics }),
+            async commit() {
+              for (;;) {
+                try {
+                  return await producer.commit();
+                } catch (error) {
+                  if (!isRetriable(error)) throw error;
+                }
+              }
+            },
+            abort: () => producer.abort(),
+          };
+        },
+      };
+      this.shared = { producer, driver, connected: producer.connect() };
+    }
+    return this.shared;
+  }
+
+  async transactionalCommitter(): Promise<TaskCommitter> {
+    await this.sharedProducer().connected;
+    return {
+      // One transaction at a time on the shared producer; a failed one leaves the producer to be made anew.
+      commit: (batches, offsets) => {
+        const run = this.commitQueue.then(async () => {
+          const shared = this.sharedProducer();
+          await shared.connected;
+          try {
+            return await commitInTransaction(shared.driver, batches, offsets, (transaction) => transaction.sendOffsets({ topics: offsets }));
+          } catch (error) {
+            this.shared = undefined;
+            await shared.producer.disconnect().catch(() => undefined);
+            throw error;
+          }
+        });
+        this.commitQueue = run.catch(() => undefined);
+        return run;
+      },
+      close: async () => undefined,
+    };
+  }
+
+  ensureTopics(topics: InternalTopic[]): Promise<void> {
+    return this.tools.ensureTopics(topics);
+  }
+
+  partitionCount(topic: string): Promise<number> {
+    return this.tools.partitionCount(topic);
+  }
+
+  endOffsets(topic: string): Promise<Map<number, string>> {
+    return this.tools.endOffsets(topic);
+  }
+
+  readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void> {
+    return this.tools.readPartition(topic, partition, range, onMessages, timeoutMs);
+  }
+
+  partitionOf(key: string | Buffer, partitions: number): number {
+    return this.tools.partitionOf(key, partitions);
+  }
+
+  async groupMembers(): Promise<GroupMember[]> {
+    const prefix = `${this.options.applicationId}@`;
+    return (await this.tools.groupMembers()).map((member) => {
+      const { endpoint: _none, ...rest } = member;
+      return member.clientId.startsWith(prefix) ? { ...rest, endpoint: member.clientId.slice(prefix.length) } : rest;
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    const shared = this.shared;
+    this.shared = undefined;
+    await Promise.allSettled([this.plain.disconnect(), shared?.producer.disconnect(), this.tools.disconnect()]);
+  }
+}
+
+/** The compatible API's consumer with offsets never committed by the client. */
+class LibrdkafkaStreamsConsumer implements StreamsConsumer {
+  readonly client: LibrdkafkaConsumerClient;
+  private readonly assignmentListeners: ((assignment: Assignment) => Promise<void> | void)[] = [];
+  private assignmentDone: Promise<void> = Promise.resolve();
+
+  constructor(assignCode: number, kafka: LibrdkafkaKafka, config: NativeConfig, groupId: string, logger: Logger) {
+    const onRebalance = (error: { code: number }, assignment: { topic: string; partition: number }[]): void => {
+      if (error.code !== assignCode) return;
+      const byTopic = new Map<string, number[]>();
+      for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+      const whole = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+      this.assignmentDone = this.assignmentDone.then(async () => {
+        for (const listener of this.assignmentListeners) await listener(whole);
+      });
+    };
+    this.client = kafka.consumer({
+      kafkaJS: { groupId, logger: loggerFor(logger, 'streams-consumer'), autoCommit: false },
+      ...config,
+      'enable.auto.commit': false,
+      rebalance_cb: onRebalance,
+    });
+  }
+
+  connect(): Promise<void> {
+    return this.client.connect();
+  }
+
+  subscribe(topics: (string | RegExp)[]): Promise<void> {
+    return this.client.subscribe({ topics });
+  }
+
+  run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
+    return this.client.run({
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        await this.assignmentDone;
+        await eachBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          messages: batch.messages as DriverMessage[],
+          resolveOffset,
+          heartbeat,
+          isRunning,
+          isStale,
+        });
+      },
+    });
+  }
+
+  onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
+    this.assignmentListeners.push(listener);
+  }
+
+  seek(topic: string, partition: number, offset: string): void {
+    (this.client as unknown as { seek(target: { topic: string; partition: number; offset: string }): void }).seek({ topic, partition, offset });
+  }
+
+  commitOffsets(offsets: TopicOffsets[]): Promise<void> {
+    return (this.client as unknown as { commitOffsets(list: { topic: string; partition: number; offset: string }[]): Promise<void> }).commitOffsets(
+      offsets.flatMap(({ topic, partitions }) => partitions.map(({ partition, offset }) => ({ topic, partition, offset }))),
+    );
+  }
+
+  disconnect(): Promise<void> {
+    return this.client.disconnect();
+  }
+}
