@@ -149,6 +149,8 @@ export class KafkajsStreamsClients implements StreamsClients {
       ...this.consumerSettings.consumer,
       groupId: `${this.options.applicationId}-restore-${randomUUID()}`,
       readUncommitted: false,
+      // The last offsets before the end are often a commit marker only, which a fetch waits for up to its max wait.
+      maxWaitTimeInMs: 50,
     });
     let position = BigInt(range.from);
     let lastProgress = Date.now();
