@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer, TaskCommitter } from '../streams/streams-clients.js';
+import { AssignmentGate, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
 import { commitInTransaction } from '../streams/task.js';
 import { LightError } from '../errors/light-error.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
@@ -208,8 +208,7 @@ export class KafkajsStreamsClients implements StreamsClients {
 /** The streams consumer: offsets resolved for fetching, never committed by kafkajs itself. */
 class KafkajsStreamsConsumer implements StreamsConsumer {
   private readonly consumer: Consumer;
-  private readonly assignmentListeners: ((assignment: Assignment) => Promise<void> | void)[] = [];
-  private assignmentDone: Promise<void> = Promise.resolve();
+  private readonly gate = new AssignmentGate();
 
   constructor(
     kafka: Kafka,
@@ -219,10 +218,7 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
     this.consumer = kafka.consumer({ ...settings.consumer, partitionAssigners: [assigner] });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       const assignment = Object.entries(event.payload.memberAssignment as Record<string, number[]>).map(([topic, partitions]) => ({ topic, partitions }));
-      // The batches wait for the listeners (tasks opened, stores restored) before they are processed.
-      this.assignmentDone = this.assignmentDone.then(async () => {
-        for (const listener of this.assignmentListeners) await listener(assignment);
-      });
+      this.gate.announce(assignment);
     });
   }
 
@@ -238,33 +234,15 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
     return this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        // Stores restore before their partition's records are processed; the group is kept meanwhile.
-        const ready = this.assignmentDone;
-        let done = false;
-        const settle = (): void => void (done = true);
-        ready.then(settle, settle);
-        while (!done) {
-          await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 1000))]);
-          if (!done) await heartbeat();
-        }
-        await ready;
-        await eachBatch({
-          topic: batch.topic,
-          partition: batch.partition,
-          highWatermark: batch.highWatermark,
-          messages: batch.messages as unknown as DriverMessage[],
-          resolveOffset,
-          heartbeat,
-          isRunning,
-          isStale,
-        });
+      eachBatch: async (payload) => {
+        await this.gate.settled(payload.heartbeat);
+        await eachBatch(toStreamsBatch(payload));
       },
     });
   }
 
   onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
-    this.assignmentListeners.push(listener);
+    this.gate.add(listener);
   }
 
   seek(topic: string, partition: number, offset: string): void {

@@ -66,7 +66,7 @@ export class LibrdkafkaDriver implements KafkaDriver {
     if (transactionalId !== undefined) {
       const producer = producerOf({ ...plainConfig, 'transactional.id': String(transactionalId) });
       this.producers.push(producer);
-      this.transactional = transactionalProducer(producer, String(transactionalId), this.consumer, Number(producerSettings.librdkafka['transaction.timeout.ms'] ?? 60000));
+      this.transactional = librdkafkaTransactional(producer, String(transactionalId), this.consumer, Number(producerSettings.librdkafka['transaction.timeout.ms'] ?? 60000));
     }
     const brokersOf = (config: NativeConfig): string[] => String(config['bootstrap.servers']).split(',');
     this.brokers = [...new Set([...brokersOf(producerSettings.librdkafka), ...brokersOf(consumerSettings.librdkafka)])];
@@ -115,11 +115,12 @@ export function writerOf(producer: LibrdkafkaProducer): BatchWriter {
 }
 
 /** librdkafka marks errors it may be asked to repeat (a commit that timed out during a leader change). */
-export function isRetriable(error: unknown): boolean {
+function isRetriable(error: unknown): boolean {
   return (error as { retriable?: boolean }).retriable === true;
 }
 
-function transactionalProducer(producer: LibrdkafkaProducer, transactionalId: string, consumer: LibrdkafkaConsumer, transactionTimeoutMs: number): DriverTransactionalProducer {
+/** A transactional producer whose offsets go with `consumer`'s group metadata (KIP-447). */
+export function librdkafkaTransactional(producer: LibrdkafkaProducer, transactionalId: string, consumer: { groupId: string; client: LibrdkafkaConsumerClient }, transactionTimeoutMs: number): DriverTransactionalProducer {
   const write = writerOf(producer);
   return {
     transactionalId,

@@ -1,10 +1,10 @@
 import type { Logger } from '../logger.js';
-import type { Assignment, GroupMember, InternalTopic, StreamsBatch, StreamsClientOptions, StreamsClients, StreamsConsumer, TaskCommitter } from '../streams/streams-clients.js';
+import { AssignmentGate, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
 import { commitInTransaction } from '../streams/task.js';
-import type { DriverMessage, DriverProducer, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from './driver.js';
+import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
 import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
-import { isRetriable, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
+import { librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
 import { toConsumerSettings, toProducerSettings, type NativeConfig } from './properties.js';
 
 /**
@@ -54,30 +54,8 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     if (!this.shared) {
       const transactionalId = `${this.options.applicationId}-${this.options.processId}`;
       const producer = this.kafka.producer({ kafkaJS: { logger: loggerFor(this.logger, 'streams-producer') }, ...this.producerConfig, 'transactional.id': transactionalId });
-      const write = writerOf(producer);
-      const consumer = this.consumer.client;
-      const driver: DriverTransactionalProducer = {
-        transactionalId,
-        connect: () => producer.connect(),
-        disconnect: () => producer.disconnect(),
-        async begin(): Promise<DriverTransaction> {
-          await producer.transaction();
-          return {
-            write,
-            sendOffsets: ({ topics }) => producer.sendOffsets({ consumer, topics }),
-            async commit() {
-              for (;;) {
-                try {
-                  return await producer.commit();
-                } catch (error) {
-                  if (!isRetriable(error)) throw error;
-                }
-              }
-            },
-            abort: () => producer.abort(),
-          };
-        },
-      };
+      const consumer = { groupId: this.options.applicationId, client: this.consumer.client };
+      const driver = librdkafkaTransactional(producer, transactionalId, consumer, Number(this.producerConfig['transaction.timeout.ms'] ?? 60000));
       this.shared = { producer, driver, connected: producer.connect() };
     }
     return this.shared;
@@ -144,8 +122,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
 /** The compatible API's consumer with offsets never committed by the client. */
 class LibrdkafkaStreamsConsumer implements StreamsConsumer {
   readonly client: LibrdkafkaConsumerClient;
-  private readonly assignmentListeners: ((assignment: Assignment) => Promise<void> | void)[] = [];
-  private assignmentDone: Promise<void> = Promise.resolve();
+  private readonly gate = new AssignmentGate();
 
   constructor(assignCode: number, kafka: LibrdkafkaKafka, config: NativeConfig, groupId: string, logger: Logger) {
     const onRebalance = (error: { code: number }, assignment: { topic: string; partition: number }[]): void => {
@@ -153,9 +130,7 @@ class LibrdkafkaStreamsConsumer implements StreamsConsumer {
       const byTopic = new Map<string, number[]>();
       for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
       const whole = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
-      this.assignmentDone = this.assignmentDone.then(async () => {
-        for (const listener of this.assignmentListeners) await listener(whole);
-      });
+      this.gate.announce(whole);
     };
     this.client = kafka.consumer({
       kafkaJS: { groupId, logger: loggerFor(logger, 'streams-consumer'), autoCommit: false },
@@ -176,24 +151,15 @@ class LibrdkafkaStreamsConsumer implements StreamsConsumer {
   run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
     return this.client.run({
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        await this.assignmentDone;
-        await eachBatch({
-          topic: batch.topic,
-          partition: batch.partition,
-          highWatermark: batch.highWatermark,
-          messages: batch.messages as DriverMessage[],
-          resolveOffset,
-          heartbeat,
-          isRunning,
-          isStale,
-        });
+      eachBatch: async (payload) => {
+        await this.gate.settled(payload.heartbeat);
+        await eachBatch(toStreamsBatch(payload));
       },
     });
   }
 
   onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
-    this.assignmentListeners.push(listener);
+    this.gate.add(listener);
   }
 
   seek(topic: string, partition: number, offset: string): void {

@@ -103,3 +103,48 @@ export interface StreamsClientOptions {
   /** host:port this instance answers queries on, advertised to the group (application.server). */
   applicationServer?: string;
 }
+
+/**
+ * Between a rebalance and the batches of newly assigned partitions: the assignment listeners (tasks opened, stores
+ * restored) run one rebalance after another, and a batch waits until they are done, keeping the group session
+ * alive meanwhile.
+ */
+export class AssignmentGate {
+  private readonly listeners: ((assignment: Assignment) => Promise<void> | void)[] = [];
+  private done: Promise<void> = Promise.resolve();
+
+  add(listener: (assignment: Assignment) => Promise<void> | void): void {
+    this.listeners.push(listener);
+  }
+
+  announce(assignment: Assignment): void {
+    this.done = this.done.then(async () => {
+      for (const listener of this.listeners) await listener(assignment);
+    });
+  }
+
+  /** Resolves once every announced assignment was handled; heartbeats every second until then. */
+  async settled(heartbeat: () => Promise<void>): Promise<void> {
+    const ready = this.done;
+    let finished = false;
+    const finish = (): void => void (finished = true);
+    ready.then(finish, finish);
+    while (!finished) {
+      await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      if (!finished) await heartbeat();
+    }
+    await ready;
+  }
+}
+
+/** The eachBatch payload of both clients as LightStreams takes it. */
+export function toStreamsBatch(payload: {
+  batch: { topic: string; partition: number; highWatermark: string; messages: unknown[] };
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}): StreamsBatch {
+  const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+  return { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: batch.messages as DriverMessage[], resolveOffset, heartbeat, isRunning, isStale };
+}
