@@ -45,7 +45,8 @@ const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.d
 /** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
 export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string): StreamsSettings {
   const { properties } = yml;
-  const applicationId = properties['application.id'] ?? defaultApplicationId;
+  // The serviceId may hold characters a topic name cannot: the default keeps only the ones it can.
+  const applicationId = properties['application.id'] ?? defaultApplicationId.replace(/[^A-Za-z0-9._-]/g, '-');
   if (typeof applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(applicationId)) {
     throw new LightError('ERR13001', { file, key: 'properties.application.id', reason: 'must be set to a name of letters, digits, ".", "_" or "-" (it names the consumer group, the transactional ids and the internal topics)' });
   }
