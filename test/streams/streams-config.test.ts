@@ -1,0 +1,36 @@
+import { expect } from 'chai';
+import { LightError } from '../../core/errors/light-error.js';
+import { toStreamsSettings, type KafkaStreamsYml } from '../../core/streams/streams-config.js';
+
+const yml = (properties: Record<string, unknown>): KafkaStreamsYml => ({ properties, storeType: 'persistent', restoreLogEveryRecords: 10000, restoreTimeoutMs: 60000 });
+
+describe('kafka-streams.yml settings', () => {
+  it("takes Kafka Streams' defaults: the serviceId as application.id, exactly_once, 100 ms commits (30 s at_least_once)", () => {
+    const settings = toStreamsSettings(yml({ 'bootstrap.servers': 'b:9092' }), 'kafka-streams.yml', 'com.example/orders service');
+    expect(settings.applicationId).to.equal('com.example-orders-service');
+    expect(settings.processingGuarantee).to.equal('exactly_once');
+    expect(settings.commitIntervalMs).to.equal(100);
+    expect(toStreamsSettings(yml({ 'processing.guarantee': 'at_least_once' }), 'f', 'svc').commitIntervalMs).to.equal(30000);
+  });
+
+  it('hands shared properties to both clients and consumer./producer. ones to one, without the prefix', () => {
+    const settings = toStreamsSettings(yml({ 'bootstrap.servers': 'b:9092', 'consumer.session.timeout.ms': 10000, 'producer.linger.ms': 5, 'application.server': 'h:8080' }), 'f', 'svc');
+    expect(settings.consumerProperties).to.deep.equal({ 'bootstrap.servers': 'b:9092', 'session.timeout.ms': 10000 });
+    expect(settings.producerProperties).to.deep.equal({ 'bootstrap.servers': 'b:9092', 'linger.ms': 5 });
+    expect(settings.applicationServer).to.equal('h:8080');
+  });
+
+  it('refuses a bad guarantee, commit interval, application.id or application.server, naming the file and key', () => {
+    const refused = (properties: Record<string, unknown>, key: string): void => {
+      expect(() => toStreamsSettings(yml(properties), 'conf/kafka-streams.yml', 'svc'))
+        .to.throw(LightError)
+        .with.property('message')
+        .that.includes('conf/kafka-streams.yml')
+        .and.includes(key);
+    };
+    refused({ 'processing.guarantee': 'exactly_twice' }, 'properties.processing.guarantee');
+    refused({ 'commit.interval.ms': 0 }, 'properties.commit.interval.ms');
+    refused({ 'application.id': 'has space' }, 'properties.application.id');
+    refused({ 'application.server': 'no-port' }, 'properties.application.server');
+  });
+});
