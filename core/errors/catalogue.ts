@@ -45,6 +45,8 @@ export const STATUS_CATALOGUE = {
   ERR11015: status(409, 'SCHEMA_INCOMPATIBLE', 'The registry refused schema {schema} for subject {subject}: {reason}'),
   ERR11016: status(404, 'SCHEMA_NOT_REGISTERED', 'Schema {schema} is not registered under subject {subject}, and autoRegister is off'),
   ERR11017: status(400, 'AVRO_READER_INCOMPATIBLE', 'Reader schema {schema} cannot read {field} records on {topic} written with schema id {id}: {reason}'),
+  ERR11018: status(400, 'MESSAGE_TYPE_UNKNOWN', 'No handler for message type {type} (known: {known})'),
+  ERR11019: status(400, 'MESSAGE_INVALID', 'The record is not a valid {kind} envelope: {reason}'),
   // Transport and Kafka
   ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
   // Retryable: an aborted transaction left nothing visible to read_committed readers, so running it again is safe.

@@ -1,4 +1,5 @@
 import { LightError } from '../errors/light-error.js';
+import { commandProblem, type Command, type Event } from '../messages/envelope.js';
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -361,10 +362,94 @@ export class KStream<K, V> {
     });
   }
 
+  /**
+   * The command side of an event-sourced aggregate (the stream's records are Commands keyed by aggregate id): per
+   * command, the aggregate is loaded from `store` (state and version), the command checked — an `expectedVersion`
+   * other than the current version, or a `decide` that returns `{ reject }`, gives a CommandRejected event on
+   * `rejections` — and the events `decide` returns are appended to `events` with the next versions, the state
+   * evolved and stored. Under exactly_once the events, the store change and the command's offset commit together.
+   * Returns the appended events (rejections excluded) as a stream.
+   */
+  processCommands<S>(options: CommandProcessorOptions<S>): KStream<string, Event> {
+    const { store, events, rejections = events, initial, decide, evolve } = options;
+    const grouped = this.keyChanged ? this.repartition(`${store}-commands`) : this;
+    this.graph.addStore({ name: store, sources: [...grouped.sources] });
+    return grouped.then((record, emit, context) => {
+      const command = asCommand(record.value);
+      const aggregates = context.store(store);
+      const current = (aggregates.get(command.aggregateId) as AggregateRecord<S> | undefined) ?? { state: initial(), version: 0 };
+      const aggregate = { type: command.aggregateType, id: command.aggregateId };
+      const metadata = command.metadata;
+      const reject = (reason: string, code: string): void => {
+        const rejected = { commandId: command.id, commandType: command.type, reason, code, expectedVersion: command.expectedVersion ?? null, actualVersion: current.version };
+        const rejection: Event = { kind: 'event', id: `${command.id}-rejected`, type: 'CommandRejected', aggregateType: aggregate.type, aggregateId: aggregate.id, version: current.version, timestamp: command.timestamp, metadata, data: rejected };
+        context.send(rejections, { ...record, key: command.aggregateId, value: rejection });
+      };
+      if (command.expectedVersion !== undefined && command.expectedVersion !== current.version) {
+        reject(`expected version ${command.expectedVersion}, the aggregate is at version ${current.version}`, 'VERSION_CONFLICT');
+        return;
+      }
+      const decision = decide(current.state, command, current.version);
+      if (!Array.isArray(decision)) {
+        reject(decision.reject, decision.code ?? 'REJECTED');
+        return;
+      }
+      let { state, version } = current;
+      const appended: Event[] = decision.map(({ type, data }, index) => ({
+        kind: 'event',
+        id: `${command.id}-${index}`,
+        type,
+        aggregateType: aggregate.type,
+        aggregateId: aggregate.id,
+        version: current.version + index + 1,
+        timestamp: command.timestamp,
+        metadata,
+        data,
+      }));
+      for (const appendedEvent of appended) {
+        state = evolve(state, appendedEvent);
+        version = appendedEvent.version;
+      }
+      if (appended.length > 0) aggregates.put(command.aggregateId, { state, version });
+      for (const appendedEvent of appended) {
+        const out = { ...record, key: command.aggregateId, value: appendedEvent };
+        context.send(events, out);
+        emit(out);
+      }
+    }, false);
+  }
+
   /** @internal the stream's parts, for grouping */
   get parts(): { heads: readonly Node[]; sources: readonly SourceNode[] } {
     return { heads: this.heads, sources: this.sources };
   }
+}
+
+/** What an aggregate's store holds: its state and the version of its last event. */
+export interface AggregateRecord<S> {
+  state: S;
+  version: number;
+}
+
+/** The events a command decides (types and data; versions, ids and metadata are filled in), or a rejection. */
+export type Decision = { type: string; data: unknown }[] | { reject: string; code?: string };
+
+export interface CommandProcessorOptions<S> {
+  /** The aggregate store (one entry per aggregate id: AggregateRecord). */
+  store: string;
+  /** The event topic events are appended to. */
+  events: string;
+  /** Where CommandRejected events go (default: the event topic). */
+  rejections?: string;
+  initial: () => S;
+  decide: (state: S, command: Command, version: number) => Decision;
+  evolve: (state: S, event: Event) => S;
+}
+
+function asCommand(value: unknown): Command {
+  const problem = commandProblem(value);
+  if (problem) throw new LightError('ERR11019', { kind: 'command', reason: problem });
+  return value as Command;
 }
 
 /** Tumbling windows of a fixed size: a record at time t belongs to the window starting at t - t % size. */

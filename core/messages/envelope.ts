@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { LightError } from '../errors/light-error.js';
+import { HeaderNames } from '../headers.js';
+import { currentContext } from '../request-context.js';
+
+/**
+ * The kafka-common message types: every command and event travels in an envelope that names it (type), says
+ * which aggregate it concerns and carries the ids that link one request's logs, traces and audit (metadata).
+ * Several types share a topic; consumers route them by `type`.
+ */
+
+/** The ids of the unit of work a message was made in (the X-Correlation-Id, X-Traceability-Id and caller_id of its request). */
+export interface MessageMetadata {
+  correlationId?: string;
+  traceabilityId?: string;
+  callerId?: string;
+  [name: string]: string | undefined;
+}
+
+export interface Message<T = unknown> {
+  /** Unique per message (a UUID unless given). */
+  id: string;
+  type: string;
+  /** ISO-8601, when the message was made. */
+  timestamp: string;
+  metadata: MessageMetadata;
+  data: T;
+}
+
+/** A request to change one aggregate; `expectedVersion`, when set, must be the aggregate's current version. */
+export interface Command<T = unknown> extends Message<T> {
+  kind: 'command';
+  aggregateType: string;
+  aggregateId: string;
+  expectedVersion?: number;
+}
+
+/** A fact about one aggregate: `version` is the aggregate's version after it (1 for its first event). */
+export interface Event<T = unknown> extends Message<T> {
+  kind: 'event';
+  aggregateType: string;
+  aggregateId: string;
+  version: number;
+}
+
+/** The metadata of the current request context (and this service as the caller when the context names none). */
+export function metadataFromContext(callerId?: string): MessageMetadata {
+  const headers = currentContext()?.headers;
+  const text = (name: string): string | undefined => headers?.getBuffer(name)?.toString('utf8');
+  const metadata: MessageMetadata = {};
+  const correlationId = text(HeaderNames.correlationId);
+  const traceabilityId = text(HeaderNames.traceabilityId);
+  const caller = text(HeaderNames.callerId) ?? callerId;
+  if (correlationId) metadata.correlationId = correlationId;
+  if (traceabilityId) metadata.traceabilityId = traceabilityId;
+  if (caller) metadata.callerId = caller;
+  return metadata;
+}
+
+interface MessageOptions {
+  id?: string;
+  timestamp?: string;
+  metadata?: MessageMetadata;
+}
+
+export function command<T>(type: string, aggregate: { type: string; id: string }, data: T, options: MessageOptions & { expectedVersion?: number } = {}): Command<T> {
+  return {
+    kind: 'command',
+    id: options.id ?? randomUUID(),
+    type,
+    aggregateType: aggregate.type,
+    aggregateId: aggregate.id,
+    ...(options.expectedVersion !== undefined ? { expectedVersion: options.expectedVersion } : {}),
+    timestamp: options.timestamp ?? new Date().toISOString(),
+    metadata: options.metadata ?? metadataFromContext(),
+    data,
+  };
+}
+
+export function event<T>(type: string, aggregate: { type: string; id: string; version: number }, data: T, options: MessageOptions = {}): Event<T> {
+  return {
+    kind: 'event',
+    id: options.id ?? randomUUID(),
+    type,
+    aggregateType: aggregate.type,
+    aggregateId: aggregate.id,
+    version: aggregate.version,
+    timestamp: options.timestamp ?? new Date().toISOString(),
+    metadata: options.metadata ?? metadataFromContext(),
+    data,
+  };
+}
+
+/** JSON Schemas of the envelopes (the `data` of each type is the service's to validate). */
+const METADATA_SCHEMA = { type: 'object', additionalProperties: { type: 'string' } } as const;
+const BASE = {
+  id: { type: 'string', minLength: 1 },
+  type: { type: 'string', minLength: 1 },
+  timestamp: { type: 'string', minLength: 1 },
+  metadata: METADATA_SCHEMA,
+  aggregateType: { type: 'string', minLength: 1 },
+  aggregateId: { type: 'string', minLength: 1 },
+  data: {},
+} as const;
+
+export const COMMAND_SCHEMA = {
+  type: 'object',
+  required: ['kind', 'id', 'type', 'timestamp', 'metadata', 'aggregateType', 'aggregateId', 'data'],
+  properties: { ...BASE, kind: { const: 'command' }, expectedVersion: { type: 'integer', minimum: 0 } },
+} as const;
+
+export const EVENT_SCHEMA = {
+  type: 'object',
+  required: ['kind', 'id', 'type', 'timestamp', 'metadata', 'aggregateType', 'aggregateId', 'version', 'data'],
+  properties: { ...BASE, kind: { const: 'event' }, version: { type: 'integer', minimum: 1 } },
+} as const;
+
+/**
+ * Dispatches messages of several types on one topic to the handler of their type. A type with no handler is an
+ * error (ERR11018) unless `otherwise` takes it: a consumer that ignores a new type says so explicitly.
+ */
+export class TypeRouter<M extends { type: string }, R = void> {
+  private readonly handlers = new Map<string, (message: M) => R>();
+
+  constructor(private readonly otherwise?: (message: M) => R) {}
+
+  on<T extends M>(type: string, handler: (message: T) => R): this {
+    if (this.handlers.has(type)) throw new LightError('ERR13013', { what: `message type ${type}`, reason: 'has two handlers' });
+    this.handlers.set(type, handler as (message: M) => R);
+    return this;
+  }
+
+  route(message: M): R {
+    const handler = this.handlers.get(message.type) ?? this.otherwise;
+    if (!handler) throw new LightError('ERR11018', { type: String(message.type), known: [...this.handlers.keys()].join(', ') });
+    return handler(message);
+  }
+
+  get types(): string[] {
+    return [...this.handlers.keys()];
+  }
+}
+
+/** Why `value` is not a command envelope (undefined when it is one): checked field by field, without a schema compile. */
+export function commandProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not an object';
+  const message = value as Record<string, unknown>;
+  for (const field of ['id', 'type', 'aggregateType', 'aggregateId', 'timestamp']) {
+    if (typeof message[field] !== 'string' || message[field] === '') return `${field} must be a non-empty string`;
+  }
+  if (message.kind !== undefined && message.kind !== 'command') return `kind is ${String(message.kind)}, not command`;
+  if (message.expectedVersion !== undefined && !(Number.isInteger(message.expectedVersion) && (message.expectedVersion as number) >= 0)) return 'expectedVersion must be a whole number >= 0';
+  if (typeof message.metadata !== 'object' || message.metadata === null) return 'metadata must be an object';
+  return undefined;
+}
