@@ -1,4 +1,5 @@
 import { releaseBroker, useBroker } from './broker.js';
+import { releaseRegistry } from './registry.js';
 
 // Quiet service logs in test output unless asked for.
 process.env.LOG_LEVEL ??= 'error';
@@ -13,6 +14,7 @@ export const mochaHooks = {
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
+    await releaseRegistry();
     await releaseBroker();
   },
 };
