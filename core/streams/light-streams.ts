@@ -330,7 +330,10 @@ export class LightStreams {
       });
       this.parts.logger.info('streams task closed (partition revoked)', { task: id });
     }
-    await Promise.all([...owned].map(([id, partition]) => this.taskFor(id, partition)));
+    // A task that cannot open now (logged) opens again at its partition's next batch.
+    await Promise.all(
+      [...owned].map(([id, partition]) => this.taskFor(id, partition).catch((error: unknown) => this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) }))),
+    );
   }
 
   private taskFor(id: string, partition: number): Promise<StreamTask> {

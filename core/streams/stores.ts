@@ -1,4 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Logger } from '../logger.js';
 
@@ -107,15 +108,17 @@ export class LmdbTaskStorage implements TaskStorage {
 
   constructor(folder: string, logger: Logger) {
     mkdirSync(folder, { recursive: true });
+    // A file inside the task's folder: lmdb takes a path with a dot (topic names have them) for a file, not a folder.
+    const path = join(folder, 'stores.mdb');
     let root: RootDatabase;
     try {
-      root = open({ path: folder, compression: false, maxDbs: 64 });
+      root = open({ path, compression: false, maxDbs: 64 });
       root.openDB({ name: 'checkpoints', encoding: 'string' }).getKeysCount();
     } catch (error) {
       logger.warn('local state cannot be opened; deleting it to restore from the changelogs', { folder, error: (error as Error).message });
       rmSync(folder, { recursive: true, force: true });
       mkdirSync(folder, { recursive: true });
-      root = open({ path: folder, compression: false, maxDbs: 64 });
+      root = open({ path, compression: false, maxDbs: 64 });
     }
     this.root = root;
     this.checkpoints = root.openDB<string, string>({ name: 'checkpoints', encoding: 'string' });

@@ -117,9 +117,16 @@ export class AssignmentGate {
     this.listeners.push(listener);
   }
 
-  announce(assignment: Assignment): void {
+  /** `onError`: a listener that fails is reported there; the batches go on (a task that did not open opens lazily). */
+  announce(assignment: Assignment, onError: (error: unknown) => void = () => undefined): void {
     this.done = this.done.then(async () => {
-      for (const listener of this.listeners) await listener(assignment);
+      for (const listener of this.listeners) {
+        try {
+          await listener(assignment);
+        } catch (error) {
+          onError(error);
+        }
+      }
     });
   }
 

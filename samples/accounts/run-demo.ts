@@ -1,0 +1,245 @@
+/**
+ * `npm run demo`: the event-sourced accounts service end to end on a local Kafka (started here unless one runs or
+ * KAFKA_BROKERS is set). Two instances; commands over HTTP with a JWT (one breaks the balance invariant, one
+ * carries an expired token); queries of the view on both instances; then the path of one request across the
+ * hops — correlation id, trace id and caller on each, the audit lines, the resulting view — and a PNG waterfall
+ * of its spans (DEMO_OUTPUT_DIR, default the working folder).
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { ensureKafka } from '../../scripts/kafka-local.js';
+import { ACCOUNT_TOPICS, startAccountService, type AccountService } from './account-service.js';
+import { DemoTraceCollector } from './trace-collector.js';
+import { writeWaterfall } from './waterfall.js';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+process.env.LOG_LEVEL ??= 'error';
+
+const say = (line = ''): void => console.log(`[demo] ${line}`);
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/** The bank's token issuer: a key pair, a JWKS endpoint, and tokens for the accounts API. */
+async function startIssuer(): Promise<{ jwksUrl: string; token(expiresIn: string | number): Promise<string>; stop(): Promise<void> }> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'demo', alg: 'RS256', use: 'sig' };
+  const server = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return {
+    jwksUrl: `http://127.0.0.1:${port}/jwks.json`,
+    token: (expiresIn) =>
+      new SignJWT({ client_id: 'demo-web', scope: 'accounts.w' })
+        .setProtectedHeader({ alg: 'RS256', kid: 'demo' })
+        .setIssuer('urn:bank:auth')
+        .setAudience('urn:bank:accounts')
+        .setIssuedAt(typeof expiresIn === 'number' ? expiresIn - 60 : Math.floor(Date.now() / 1000))
+        .setExpirationTime(expiresIn)
+        .sign(privateKey),
+    stop: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
+
+interface TopicRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  value: string;
+  headers: Record<string, string>;
+}
+
+/** Every record of a topic now (read with a plain kafkajs consumer of its own, read_committed). */
+async function readTopic(brokers: string, topic: string): Promise<TopicRecord[]> {
+  const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const remaining = new Map(ends.filter(({ high, low }) => high !== low).map(({ partition, high }) => [partition, BigInt(high)]));
+  const records: TopicRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: `demo-reader-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const text = (headers: IHeaders | undefined): Record<string, string> => Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]));
+  const done = new Promise<void>((finish) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) records.push({ topic, partition: batch.partition, offset: message.offset, value: message.value?.toString('utf8') ?? '', headers: text(message.headers) });
+        const last = BigInt(batch.lastOffset()) + 1n;
+        if (last >= (remaining.get(batch.partition) ?? 0n)) remaining.delete(batch.partition);
+        if (remaining.size === 0) finish();
+      },
+    });
+  });
+  await Promise.race([done, new Promise((finish) => setTimeout(finish, 30_000))]);
+  await consumer.disconnect();
+  return records;
+}
+
+async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
+const traceIdOf = (headers: Record<string, string>): string => headers.traceparent?.split('-')[1] ?? '(none)';
+
+async function main(): Promise<void> {
+  const run = randomUUID().slice(0, 8);
+  const outputDir = resolve(process.env.DEMO_OUTPUT_DIR ?? '.');
+  mkdirSync(outputDir, { recursive: true });
+  say('starting Kafka (the first run fetches the jars with Maven)');
+  const kafka = await ensureKafka();
+  say(`Kafka at ${kafka.brokers}${kafka.owned ? ' (started for this demo)' : ' (already running)'}`);
+  const admin = new Kafka({ brokers: kafka.brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: Object.values(ACCOUNT_TOPICS).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  await admin.disconnect();
+
+  const issuer = await startIssuer();
+  const collector = await DemoTraceCollector.start();
+  const work = mkdtempSync(join(tmpdir(), 'light-kafka-demo-'));
+  const instances: { name: string; account: AccountService }[] = [];
+  try {
+    const queryServers = new Map<string, string>();
+    for (const name of ['A', 'B']) {
+      const queryServer = `127.0.0.1:${await freePort()}`;
+      queryServers.set(queryServer, name);
+      const account = await startAccountService({
+        instance: name,
+        queryServer,
+        jwksUrl: issuer.jwksUrl,
+        stateDir: join(work, `state-${name}`),
+        auditFile: join(work, `audit-${name}.log`),
+        otlpEndpoint: collector.url,
+        brokers: kafka.brokers,
+        applicationId: `bank-${run}`,
+      });
+      instances.push({ name, account });
+      say(`accounts-${name} listening on http://127.0.0.1:${account.port} (commands and queries)`);
+    }
+    const [a, b] = instances.map(({ account }) => account) as [AccountService, AccountService];
+    const nameOf = (endpoint: unknown): string => `accounts-${queryServers.get(String(endpoint)) ?? '?'}`;
+    const token = await issuer.token('1h');
+    const accountId = `acc-${run}`;
+    const post = async (service: AccountService, correlationId: string, body: object, bearer = token): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const response = await fetch(`http://127.0.0.1:${service.port}/accounts/${accountId}/commands`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}`, 'X-Correlation-Id': correlationId },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const get = async (service: AccountService): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const response = await fetch(`http://127.0.0.1:${service.port}/accounts/${accountId}`, { headers: { authorization: `Bearer ${token}`, 'X-Correlation-Id': `query-${run}` } });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+
+    say();
+    say(`commands for account ${accountId}:`);
+    const commands: [string, AccountService, object][] = [
+      [`open-${run}`, a, { type: 'OpenAccount', data: { owner: 'Ann' } }],
+      [`deposit-${run}`, a, { type: 'DepositMoney', data: { amount: 100 }, expectedVersion: 1 }],
+      [`withdraw-${run}`, b, { type: 'WithdrawMoney', data: { amount: 30 } }],
+      [`overdraw-${run}`, a, { type: 'WithdrawMoney', data: { amount: 500 } }],
+    ];
+    for (const [correlationId, service, body] of commands) {
+      const result = await post(service, correlationId, body);
+      say(`  POST accounts-${service === a ? 'A' : 'B'} ${JSON.stringify(body)} -> HTTP ${result.status} (X-Correlation-Id ${correlationId})`);
+    }
+    const expired = await post(a, `expired-${run}`, { type: 'DepositMoney', data: { amount: 1 } }, await issuer.token(Math.floor(Date.now() / 1000) - 3600));
+    say(`  POST accounts-A DepositMoney with an expired token -> HTTP ${expired.status} ${String(expired.body.code)} ${String(expired.body.description)}`);
+
+    const view = await waitUntil('the view at version 3', async () => {
+      const result = await get(a);
+      return result.status === 200 && result.body.version === 3 ? result.body : undefined;
+    });
+    say();
+    say('queries of the view (either instance answers any account: from its own store, or forwarded to the owner):');
+    for (const [name, service] of [['A', a], ['B', b]] as const) {
+      const result = await get(service);
+      say(`  GET accounts-${name} /accounts/${accountId} -> HTTP ${result.status} owner ${String(result.body.owner)}, balance ${String(result.body.balance)}, version ${String(result.body.version)} (answered by ${nameOf(result.body.answeredBy)}'s store)`);
+    }
+
+    const rejection = await waitUntil('the rejection', async () => {
+      const records = await readTopic(kafka.brokers, ACCOUNT_TOPICS.rejections);
+      return records.find((record) => record.headers['x-correlation-id'] === `overdraw-${run}`);
+    });
+    const rejected = JSON.parse(rejection.value) as { data: { code: string; reason: string } };
+    say();
+    say(`the withdrawal of 500 was refused: CommandRejected ${rejected.data.code} (${rejected.data.reason}) on ${ACCOUNT_TOPICS.rejections}`);
+
+    // The path of one request: the deposit.
+    const correlationId = `deposit-${run}`;
+    const command = (await readTopic(kafka.brokers, ACCOUNT_TOPICS.commands)).find((record) => record.headers['x-correlation-id'] === correlationId)!;
+    const event = (await readTopic(kafka.brokers, ACCOUNT_TOPICS.events)).find((record) => record.headers['x-correlation-id'] === correlationId)!;
+    const traceId = traceIdOf(command.headers);
+    say();
+    say(`the path of one request: DepositMoney 100 (X-Correlation-Id ${correlationId}, trace ${traceId})`);
+    say(`  1. HTTP POST /accounts/${accountId}/commands on accounts-A        correlation ${correlationId}`);
+    say(`  2. ${command.topic} p${command.partition}@${command.offset}   correlation ${command.headers['x-correlation-id']}  trace ${traceIdOf(command.headers)}  caller ${command.headers.caller_id}`);
+    say(`  3. the account aggregate (LightStreams, exactly once) appended MoneyDeposited version ${String((JSON.parse(event.value) as { version: number }).version)}`);
+    say(`  4. ${event.topic} p${event.partition}@${event.offset}     correlation ${event.headers['x-correlation-id']}  trace ${traceIdOf(event.headers)}  caller ${event.headers.caller_id}`);
+    say(`  5. the projection: account-view ${accountId} = owner ${String(view.owner)}, balance ${String(view.balance)}, version ${String(view.version)}`);
+
+    for (const { account } of instances) await account.stop();
+    instances.length = 0;
+
+    say();
+    say('audit lines of that request (both instances):');
+    for (const name of ['A', 'B']) {
+      const file = join(work, `audit-${name}.log`);
+      if (!existsSync(file)) continue;
+      for (const line of readFileSync(file, 'utf8').split('\n').filter((candidate) => candidate.includes(correlationId))) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        say(`  accounts-${name}: ${String(entry.direction)} ${String(entry.topic)} p${String(entry.partition)}@${String(entry.offset)} status ${String(entry.statusCode)} correlation ${String(entry['X-Correlation-Id'])} caller ${String(entry.caller_id)} ${String(entry.processingTime)} ms`);
+      }
+    }
+    const spans = collector.trace(traceId);
+    say();
+    say(`spans of trace ${traceId}:`);
+    for (const span of spans) say(`  ${span.service.padEnd(12)} ${span.name.padEnd(44)} ${(span.endMs - span.startMs).toFixed(1)} ms`);
+    if (spans.length > 0) {
+      const file = join(outputDir, 'demo-trace.png');
+      writeWaterfall(spans, file, `One DepositMoney request across the accounts service (trace ${traceId})`);
+      say(`waterfall of the trace written to ${file}`);
+    }
+  } finally {
+    for (const { account } of instances) await account.stop();
+    await collector.stop();
+    await issuer.stop();
+    if (kafka.owned) {
+      say('stopping Kafka');
+      await kafka.stop();
+    }
+  }
+  say('done: HTTP -> commands -> aggregate (exactly once) -> events -> projection -> queries on any instance');
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`[demo] failed: ${error instanceof Error ? error.stack : String(error)}`);
+    process.exit(1);
+  },
+);
