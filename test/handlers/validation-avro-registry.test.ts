@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
-import { LightService, TypeRouter } from '../../index.js';
+import { event, eventAvroSchema, LightService, runWithContext, RecordHeaders, TypeRouter, type Event } from '../../index.js';
+import { TypedMap } from '../../core/attachments.js';
 import { configDir, consumerYml, producerYml } from '../support/config-dir.js';
 import { createTopics, uniqueName, waitFor } from '../support/kafka.js';
 import { useRegistry } from '../support/registry.js';
@@ -142,5 +143,30 @@ describe('validation/avro against a real schema registry (Apicurio, Confluent AP
     );
     expect(error.code).to.equal('ERR13001');
     expect(error.message).to.include('topics.t.values').and.include('RecordNameStrategy');
+  });
+
+  it('Event envelopes in Avro: two event types on one topic, the metadata of the request travelling in the envelope', async () => {
+    const topic = uniqueName('account-envelopes');
+    await createTopics([topic]);
+    const opened = JSON.stringify(eventAvroSchema({ type: 'AccountOpened', namespace: 'bank.events', data: [{ name: 'owner', type: 'string' }] }));
+    const deposited = JSON.stringify(eventAvroSchema({ type: 'MoneyDeposited', namespace: 'bank.events', data: [{ name: 'amount', type: 'long' }] }));
+    const yml = `topics:\n  ${topic}:\n    subjectNameStrategy: TopicRecordNameStrategy\n    values: [schemas/opened.avsc, schemas/deposited.avsc]\n`;
+    const schemas = { 'opened.avsc': opened, 'deposited.avsc': deposited };
+    const producer = await start(files(yml, schemas));
+    const context = { headers: RecordHeaders.from({ 'X-Correlation-Id': 'corr-avro-1' }), values: new TypedMap() };
+    const events = runWithContext(context, () => [
+      event('AccountOpened', { type: 'Account', id: 'a5', version: 1 }, { owner: 'Eve' }),
+      event('MoneyDeposited', { type: 'Account', id: 'a5', version: 2 }, { amount: 42 }),
+    ]);
+    await producer.producer.send(topic, events.map((value) => ({ key: value.aggregateId, value })));
+    expect(await subjects(url)).to.include.members([`${topic}-bank.events.AccountOpened`, `${topic}-bank.events.MoneyDeposited`]);
+
+    const received: string[] = [];
+    const router = new TypeRouter<Event>()
+      .on<Event<{ owner: string }>>('AccountOpened', (opened) => void received.push(`${opened.aggregateId} opened by ${opened.data.owner} v${opened.version} ${opened.metadata.correlationId}`))
+      .on<Event<{ amount: number }>>('MoneyDeposited', (deposit) => void received.push(`${deposit.aggregateId} +${Number(deposit.data.amount)} v${deposit.version} ${deposit.metadata.correlationId}`));
+    await start(files(yml, schemas), (service) => service.consumer.handle(topic, (exchange) => router.route(exchange.value as Event)));
+    await waitFor(() => received.length === 2, 60_000, 'both envelopes');
+    expect(received).to.deep.equal(['a5 opened by Eve v1 corr-avro-1', 'a5 +42 v2 corr-avro-1']);
   });
 });
