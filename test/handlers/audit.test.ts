@@ -122,6 +122,23 @@ describe('audit handler', () => {
     ]);
   });
 
+  it('under back-pressure, writers wait on one shared drain: no listener growth, no line lost', async () => {
+    const audit = await auditRun('auditTarget: logfile\nauditFile: AUDIT_FILE\n', async () => undefined);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      // 2,000 records at once: far more than the stream's 16 KiB buffer, so most writers meet a full buffer.
+      await Promise.all(Array.from({ length: 2000 }, () => audit.run(consumed())));
+      await audit.close();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).to.deep.equal([]);
+    expect(readFileSync(join(audit.dir, 'audit.log'), 'utf8').trim().split('\n')).to.have.length(2000);
+  });
+
   it('formats timestamps as iso, epoch millis or a light-4j pattern', () => {
     const date = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6));
     expect(formatTimestamp(date, 'iso')).to.equal('2026-01-02T03:04:05.006Z');
