@@ -328,7 +328,8 @@ export function toConsumerSettings(properties: KafkaProperties, file: string, cl
     client: applyClient(properties, read, unknown),
     consumer: { groupId: '', readUncommitted: false },
     fromBeginning: true,
-    autoCommitInterval: undefined,
+    // Kafka's default: processed offsets are committed every 5 s, inside a long batch too (and at each batch's end).
+    autoCommitInterval: 5000,
     autoCommitThreshold: undefined,
     librdkafka: {},
   };
