@@ -41,6 +41,8 @@ export const DeadLetterHeaderNames = {
   errorKeyword: 'x-dlq-error-keyword',
   attempts: 'x-dlq-attempts',
   failedAt: 'x-dlq-failed-at',
+  /** On a copy written because the record did not fit in its dead-letter topic: its value was left out. */
+  truncated: 'x-dlq-truncated',
 } as const;
 
 export type HeaderValue = Buffer | string;

@@ -25,6 +25,7 @@ import { HeaderPropagation } from './propagation.js';
 import { SERVICE_SCHEMA, type ServiceYml } from './service-config.js';
 import { TransactionInterceptors } from './transactions.js';
 import { KafkajsStreamsClients } from './kafka/kafkajs-streams.js';
+import { KafkajsTopicAdmin } from './kafka/topic-admin.js';
 import { LibrdkafkaStreamsClients } from './kafka/librdkafka-streams.js';
 import { LightStreams } from './streams/light-streams.js';
 import { KAFKA_STREAMS_SCHEMA, toStreamsSettings, type KafkaStreamsYml } from './streams/streams-config.js';
@@ -144,6 +145,9 @@ export class LightService {
     const clients = createKafkaDriver(client, producerSettings, consumerSettings, logger);
 
     const lifecycle = new Lifecycle(serviceYml.stopTimeoutMs, logger);
+    // Dead-letter topics are created like their source (partitions, max.message.bytes) on first use.
+    const topicAdmin = new KafkajsTopicAdmin(producerSettings.client, logger);
+    lifecycle.onClose(() => topicAdmin.disconnect());
     // The consumer it probes is made once the chains exist.
     const probed: { consumer?: LightConsumer } = {};
     const health = new Health((timeoutMs) => readinessOf(probed.consumer, clients, lifecycle, timeoutMs));
@@ -171,7 +175,7 @@ export class LightService {
     const path: ProducePath = { chains: new ProduceChains(table), extraHeaders: propagation.extras };
     const processor = new RecordProcessor({
       policy: consumerYml.config,
-      deadLetters: new KafkaDeadLetterWriter(clients.rawSender, { topicExt: consumerYml.config.deadLetterTopicExt, stackTraceMaxBytes: consumerYml.config.stackTraceMaxBytes }),
+      deadLetters: new KafkaDeadLetterWriter(clients.rawSender, { topicExt: consumerYml.config.deadLetterTopicExt, stackTraceMaxBytes: consumerYml.config.stackTraceMaxBytes }, topicAdmin, logger),
       groupId: consumerSettings.consumer.groupId,
       propagatedHeaders: propagation.names,
       logger,
@@ -202,7 +206,7 @@ export class LightService {
       ? new TransactionalProducer({ producer: clients.transactional, path, interceptors: services.transactions })
       : undefined;
     const producer = new LightProducer(clients.producer, path);
-    const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services });
+    const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services, topicAdmin });
     return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams });
   }
 
@@ -269,7 +273,7 @@ export class LightService {
 function createStreams(
   config: ConfigLoader,
   serviceId: string,
-  parts: { table: ChainTable; path: ProducePath; consumerYml: KafkaConsumerYml; clients: KafkaDriver; propagatedHeaders: readonly string[]; services: HandlerServices },
+  parts: { table: ChainTable; path: ProducePath; consumerYml: KafkaConsumerYml; clients: KafkaDriver; propagatedHeaders: readonly string[]; services: HandlerServices; topicAdmin: KafkajsTopicAdmin },
 ): LightStreams {
   const loaded = config.load<KafkaStreamsYml>('kafka-streams', { schema: KAFKA_STREAMS_SCHEMA });
   const file = loaded.file ?? 'kafka-streams.yml';
@@ -277,7 +281,7 @@ function createStreams(
   const { logger } = parts.services;
   const processor = new RecordProcessor({
     policy: parts.consumerYml,
-    deadLetters: new KafkaDeadLetterWriter(parts.clients.rawSender, { topicExt: parts.consumerYml.deadLetterTopicExt, stackTraceMaxBytes: parts.consumerYml.stackTraceMaxBytes }),
+    deadLetters: new KafkaDeadLetterWriter(parts.clients.rawSender, { topicExt: parts.consumerYml.deadLetterTopicExt, stackTraceMaxBytes: parts.consumerYml.stackTraceMaxBytes }, parts.topicAdmin, logger),
     groupId: settings.applicationId,
     propagatedHeaders: parts.propagatedHeaders,
     logger,
