@@ -110,6 +110,8 @@ describe('Kafka properties -> librdkafka configuration', () => {
       'enable.idempotence': true,
       acks: -1,
       'linger.ms': 2,
+      // No client-side cap below the broker's (kafkajs has none).
+      'message.max.bytes': 104857600,
       'bootstrap.servers': 'a:9092,b:9092',
       'client.id': 'svc',
       'transactional.id': 'tx-1',
