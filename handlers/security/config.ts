@@ -29,7 +29,7 @@ export interface SecurityYml {
   topicScopes: Record<string, string[]>;
   topicCallers: Record<string, string[]>;
   verificationCacheSize: number;
-  produce: { attachToken: boolean; requireToken: boolean };
+  produce: { attachToken: boolean; requireToken: boolean; verifyToken: boolean; topicScopes: Record<string, string[]> };
 }
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -79,7 +79,12 @@ export const SECURITY_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { attachToken: { type: 'boolean', default: true }, requireToken: { type: 'boolean', default: false } },
+      properties: {
+        attachToken: { type: 'boolean', default: true },
+        requireToken: { type: 'boolean', default: false },
+        verifyToken: { type: 'boolean', default: false },
+        topicScopes: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, default: {} },
+      },
     },
   },
 } as const;

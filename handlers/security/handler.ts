@@ -100,15 +100,35 @@ export default defineHandler<SecurityYml>({
       return recordClaims;
     }
 
-    function attachToken(exchange: Exchange): void {
+    function attachToken(exchange: Exchange): void | Promise<void> {
       const context = currentContext();
       for (const name of [HeaderNames.authorization, HeaderNames.scopeToken]) {
         const value = context?.headers.getBuffer(name);
         if (config.produce.attachToken && value && !exchange.headers.has(name)) exchange.headers.set(name, value);
       }
-      if (config.produce.requireToken && !exchange.headers.has(HeaderNames.authorization)) {
+      const produceScopes = config.produce.topicScopes[exchange.topic];
+      const verify = config.produce.verifyToken || (produceScopes !== undefined && produceScopes.length > 0);
+      if ((config.produce.requireToken || verify) && !exchange.headers.has(HeaderNames.authorization)) {
         throw new LightError('ERR10002', { topic: exchange.topic });
       }
+      if (verify) return verifyProduced(exchange, produceScopes);
+    }
+
+    /**
+     * produce.verifyToken (or produce scopes for the topic): the record's token is verified as a consumer would,
+     * its scopes checked against produce.topicScopes, and its claims attached, so that metrics and audit of the
+     * produce side name the client and the caller.
+     */
+    async function verifyProduced(exchange: Exchange, produceScopes: string[] | undefined): Promise<void> {
+      const now = Date.now();
+      const claims = await verifier.verify(bearerToken(exchange.headers.get(HeaderNames.authorization), exchange.topic), now, 'jwt');
+      const scopeHeader = config.enableVerifyScopeToken ? exchange.headers.get(HeaderNames.scopeToken) : undefined;
+      const scopeClaims = scopeHeader === undefined ? undefined : await verifier.verify(stripBearer(scopeHeader), now, 'scope');
+      const scopes = scopeClaims?.scopes ?? claims.scopes;
+      if (produceScopes && produceScopes.length > 0 && !produceScopes.some((scope) => scopes.includes(scope))) {
+        throw new LightError('ERR10005', { scopes, required: produceScopes, topic: exchange.topic });
+      }
+      exchange.attachments.set(Attachment.claims, { ...claims, scopes, scopeClientId: scopeClaims?.clientId, callerId: exchange.identity.callerId });
     }
 
     return phasedHandler<SecurityBatch | undefined>({
@@ -117,8 +137,8 @@ export default defineHandler<SecurityYml>({
         return exchanges.some(verifies) ? verifyBatch(exchanges) : undefined;
       },
       before(exchange, verdicts) {
-        if (exchange.direction === 'produce') attachToken(exchange);
-        else if (verifies(exchange)) return verifyConsumed(exchange, verdicts);
+        if (exchange.direction === 'produce') return attachToken(exchange);
+        if (verifies(exchange)) return verifyConsumed(exchange, verdicts);
       },
     });
   },

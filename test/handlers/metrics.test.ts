@@ -3,6 +3,9 @@ import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
 import { LightService } from '../../index.js';
 import { configDir, consumerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.js';
+import { AUDIENCE, ISSUER, makeKey, signToken } from '../support/jwt.js';
+import { RecordHeaders } from '../../core/headers.js';
+import { contextFromRecord, runWithContext } from '../../core/request-context.js';
 
 const HANDLER_YML = `handlers: [correlation, metrics, kafka/producer@producer]
 defaultHandlers:
@@ -32,8 +35,13 @@ describe('metrics handler and health over HTTP @broker', function () {
   it('/metrics shows labelled record series, consumer lag and dead letters', async () => {
     const topic = uniqueName('metrics');
     await createTopics([topic, `${topic}.dlq`]);
+    // Security on both sides: the records' client is a label of their series, consumed and produced alike.
+    const key = await makeKey('signer');
+    const token = await signToken(key, { client_id: 'client-a' });
     const dir = configDir({
-      'handler.yml': HANDLER_YML,
+      'handler.yml': `handlers: [correlation, security, metrics, kafka/producer@producer]\ndefaultHandlers:\n  produce: [correlation, security, metrics, producer]\n  consume: [correlation, security, metrics]\n`,
+      'security.yml': `jwt:\n  keys:\n    - kid: signer\n      file: signer.pem\n      alg: RS256\n  issuer: [${ISSUER}]\n  audience: [${AUDIENCE}]\nproduce:\n  verifyToken: true\n`,
+      'signer.pem': key.publicPem,
       'service.yml': serviceYml('svc-metrics'),
       'kafka-consumer.yml': consumerYml(uniqueName('metrics'), '', 0),
       'metrics.yml': 'server:\n  enabled: true\n  port: 0\n',
@@ -41,7 +49,7 @@ describe('metrics handler and health over HTTP @broker', function () {
     // Five records are in the log before the consumer starts, so they arrive in one batch.
     await produceRaw(
       topic,
-      [1, 2, 3, 4, 5].map((n) => ({ value: JSON.stringify({ n }), headers: { caller_id: 'svc-upstream', 'X-Correlation-Id': `c${n}` } })),
+      [1, 2, 3, 4, 5].map((n) => ({ value: JSON.stringify({ n }), headers: { caller_id: 'svc-upstream', 'X-Correlation-Id': `c${n}`, Authorization: `Bearer ${token}` } })),
     );
     const service = await LightService.create({ configDir: dir });
     let release!: () => void;
@@ -74,16 +82,17 @@ describe('metrics handler and health over HTTP @broker', function () {
 
       const { status, body } = await get(port, '/metrics');
       expect(status).to.equal(200);
-      const labels = { serviceId: 'svc-metrics', topic, direction: 'consume', clientId: '', callerId: 'svc-upstream' };
+      const labels = { serviceId: 'svc-metrics', topic, direction: 'consume', clientId: 'client-a', callerId: 'svc-upstream' };
       expect(valueOf(body, 'light_kafka_records_total', { ...labels, status: '200' })).to.equal(4);
       expect(valueOf(body, 'light_kafka_records_total', { ...labels, status: '500' })).to.equal(1);
       expect(valueOf(body, 'light_kafka_record_duration_seconds_count', { ...labels, status: '200' })).to.equal(4);
       expect(valueOf(body, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(0);
       expect(valueOf(body, 'light_kafka_dead_letter_total', { serviceId: 'svc-metrics', topic, code: 'ERR10010' })).to.equal(1);
 
-      await service.producer.send(topic, { value: { n: 6 } });
+      // Produced while handling a request of client-a: its token is verified on produce and names the client.
+      await runWithContext(contextFromRecord(RecordHeaders.from({ Authorization: `Bearer ${token}` })), () => service.producer.send(topic, { value: { n: 6 } }));
       const afterSend = (await get(port, '/metrics')).body;
-      expect(valueOf(afterSend, 'light_kafka_records_total', { serviceId: 'svc-metrics', topic, direction: 'produce', callerId: 'svc-metrics', status: '200' })).to.equal(1);
+      expect(valueOf(afterSend, 'light_kafka_records_total', { serviceId: 'svc-metrics', topic, direction: 'produce', clientId: 'client-a', callerId: 'svc-metrics', status: '200' })).to.equal(1);
       expect((await get(port, '/health/liveness')).status).to.equal(200);
     } finally {
       release();

@@ -94,6 +94,20 @@ describe('security handler options', () => {
     expect(await codeOf(run(record('orders', {}, 'produce')))).to.equal('ERR10002');
   });
 
+  it('on produce with verifyToken verifies the token, applies produce scopes per topic, and names client and caller in the claims', async () => {
+    const config = `jwt:\n  keys:\n    - kid: signer\n      file: keys/signer.pem\n      alg: RS256\n  issuer: [${ISSUER}]\n  audience: [${AUDIENCE}]\nproduce:\n  verifyToken: true\n  topicScopes:\n    payments: [payment.w]\n`;
+    const run = await securityChain(config, key);
+    const token = await signToken(key, { client_id: 'web-client', scope: 'order.w' });
+    const produced = record('orders', { caller_id: 'svc-self' }, 'produce');
+    await runWithContext(contextFromRecord(RecordHeaders.from({ Authorization: `Bearer ${token}` })), () => run(produced));
+    expect(produced.attachments.get(Attachment.claims)).to.deep.include({ clientId: 'web-client', callerId: 'svc-self' });
+    // A scope the topic needs on produce is missing; a forged or missing token is refused before anything is sent.
+    const payment = record('payments', {}, 'produce');
+    expect(await codeOf(runWithContext(contextFromRecord(RecordHeaders.from({ Authorization: `Bearer ${token}` })), () => run(payment)))).to.equal('ERR10005');
+    expect(await codeOf(runWithContext(contextFromRecord(RecordHeaders.from({ Authorization: 'Bearer not-a-jwt' })), () => run(record('orders', {}, 'produce'))))).to.equal('ERR10000');
+    expect(await codeOf(run(record('orders', {}, 'produce')))).to.equal('ERR10002');
+  });
+
   it('refuses configurations that could accept forged tokens', async () => {
     const error = await securityChain('jwt:\n  keys:\n    - kid: signer\n      file: keys/signer.pem\n  algorithms: [none]\n', key).then(() => undefined, (e: unknown) => e);
     expect(String(error)).to.contain('ERR13001').and.contain('jwt.algorithms').and.contain('none');
