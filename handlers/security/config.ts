@@ -15,6 +15,7 @@ export interface SecurityYml {
     jwksCacheMaxAgeMs: number;
     jwksCooldownMs: number;
     jwksTimeoutMs: number;
+    jwksMaxStaleMs: number;
     keys: LocalKeyConfig[];
     hmacSecret: string;
     issuer: string[];
@@ -51,6 +52,7 @@ export const SECURITY_SCHEMA = {
         jwksCacheMaxAgeMs: { type: 'integer', minimum: 0, default: 600000 },
         jwksCooldownMs: { type: 'integer', minimum: 0, default: 30000 },
         jwksTimeoutMs: { type: 'integer', minimum: 1, default: 5000 },
+        jwksMaxStaleMs: { type: 'integer', minimum: 0, default: 3600000 },
         keys: {
           type: 'array',
           default: [],

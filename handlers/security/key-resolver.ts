@@ -1,7 +1,8 @@
-import { createRemoteJWKSet, importJWK, importSPKI, importX509, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, importJWK, importSPKI, importX509, type CryptoKey, type JWK, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
 import { readReferencedFile } from '../../core/config/referenced-file.js';
 import { LightError } from '../../core/errors/light-error.js';
 import { ASYMMETRIC_ALGORITHMS, type SecurityYml } from './config.js';
+import { isJwksUnavailable } from './token-verifier.js';
 
 export type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | Uint8Array>;
 
@@ -33,13 +34,7 @@ export async function createKeyResolver(config: SecurityYml, file: string, baseD
   for (const [index, key] of jwt.keys.entries()) {
     local.set(key.kid, await importKeyFile(key.file, key.alg, file, `jwt.keys[${index}].file`, baseDir));
   }
-  const remote = jwt.jwksUrl
-    ? createRemoteJWKSet(new URL(jwt.jwksUrl), {
-        cacheMaxAge: jwt.jwksCacheMaxAgeMs,
-        cooldownDuration: jwt.jwksCooldownMs,
-        timeoutDuration: jwt.jwksTimeoutMs,
-      })
-    : undefined;
+  const remote = jwt.jwksUrl ? staleTolerantJwks(jwt.jwksUrl, jwt) : undefined;
 
   return {
     algorithms: jwt.algorithms,
@@ -49,6 +44,29 @@ export async function createKeyResolver(config: SecurityYml, file: string, baseD
       if (remote) return remote(header, token);
       throw new LightError('ERR10007', { kid: header.kid ?? '(none)' });
     },
+  };
+}
+
+/**
+ * The JWKS endpoint through jose's remote key set (cached for jwksCacheMaxAgeMs; an unknown kid refetches at most
+ * once per jwksCooldownMs), and the last key set it returned: while the endpoint cannot be reached, tokens are
+ * still verified with those keys until they are jwksMaxStaleMs old (then ERR10008, which the consumer retries).
+ */
+function staleTolerantJwks(url: string, jwt: SecurityYml['jwt']): KeyResolver {
+  const remote = createRemoteJWKSet(new URL(url), { cacheMaxAge: jwt.jwksCacheMaxAgeMs, cooldownDuration: jwt.jwksCooldownMs, timeoutDuration: jwt.jwksTimeoutMs });
+  let lastGood: { keys: ReturnType<typeof createLocalJWKSet>; fetchedAt: number; json: string } | undefined;
+  return async (header, token) => {
+    try {
+      const key = await remote(header, token);
+      const current = remote.jwks();
+      const json = current ? JSON.stringify(current) : '';
+      if (current && json !== lastGood?.json) lastGood = { keys: createLocalJWKSet(current), fetchedAt: Date.now(), json };
+      else if (lastGood) lastGood.fetchedAt = Date.now();
+      return key;
+    } catch (error) {
+      if (isJwksUnavailable(error) && lastGood && Date.now() - lastGood.fetchedAt <= jwt.jwksMaxStaleMs) return lastGood.keys(header, token);
+      throw error;
+    }
   };
 }
 

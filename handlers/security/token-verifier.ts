@@ -107,14 +107,18 @@ function scopesOf(payload: JWTPayload): string[] {
   return [];
 }
 
+/** A JWKS endpoint that could not be read (down, timing out, not answering 200): ERR10008, retried. */
+export function isJwksUnavailable(error: unknown): boolean {
+  if (error instanceof errors.JWKSTimeout) return true;
+  if (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC' && /fetch|network|ECONN|200 OK/i.test(error.message)) return true;
+  return error instanceof TypeError && /fetch/i.test(error.message);
+}
+
 function toLightError(error: unknown, kind: TokenKind): LightError {
   if (error instanceof LightError) return error;
   const invalid = kind === 'jwt' ? 'ERR10000' : 'ERR10003';
   if (error instanceof errors.JWKSNoMatchingKey) return new LightError('ERR10007', { kid: '(from the token header)' }, { cause: error });
-  if (error instanceof errors.JWKSTimeout || (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC' && /fetch|network|ECONN/i.test(error.message))) {
-    return new LightError('ERR10008', { reason: reasonOf(error) }, { cause: error });
-  }
-  if (error instanceof TypeError && /fetch/i.test(error.message)) return new LightError('ERR10008', { reason: reasonOf(error) }, { cause: error });
+  if (isJwksUnavailable(error)) return new LightError('ERR10008', { reason: reasonOf(error) }, { cause: error });
   if (error instanceof errors.JWSSignatureVerificationFailed) return new LightError(invalid, { reason: 'signature verification failed' }, { cause: error });
   if (error instanceof errors.JOSEAlgNotAllowed) return new LightError(invalid, { reason: `algorithm not allowed: ${error.message}` }, { cause: error });
   if (error instanceof errors.JWTClaimValidationFailed) {

@@ -116,6 +116,43 @@ describe('security handler options', () => {
   });
 });
 
+describe('JWKS endpoint trouble', function () {
+  this.timeout(30_000);
+  const jwksConfig = (url: string, extra: string): string => `jwt:\n  jwksUrl: ${url}\n  issuer: [${ISSUER}]\n  audience: [${AUDIENCE}]\n${extra}verificationCacheSize: 0\n`;
+
+  it('keeps verifying with the last key set while the endpoint is down, up to jwksMaxStaleMs; then ERR10008', async () => {
+    const key = await makeKey('rotating');
+    const jwks = await JwksServer.start([key]);
+    const url = jwks.url;
+    const tolerant = await securityChain(jwksConfig(url, '  jwksCacheMaxAgeMs: 50\n  jwksCooldownMs: 0\n  jwksTimeoutMs: 500\n  jwksMaxStaleMs: 600000\n'), key);
+    const strict = await securityChain(jwksConfig(url, '  jwksCacheMaxAgeMs: 50\n  jwksCooldownMs: 0\n  jwksTimeoutMs: 500\n  jwksMaxStaleMs: 0\n'), key);
+    const token = await signToken(key);
+    expect(await codeOf(tolerant(record('any', { Authorization: `Bearer ${token}` })))).to.equal(undefined);
+    expect(await codeOf(strict(record('any', { Authorization: `Bearer ${token}` })))).to.equal(undefined);
+    await jwks.stop();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the cached set is older than jwksCacheMaxAgeMs now
+    expect(await codeOf(tolerant(record('any', { Authorization: `Bearer ${await signToken(key)}` }))), 'within jwksMaxStaleMs').to.equal(undefined);
+    expect(await codeOf(strict(record('any', { Authorization: `Bearer ${await signToken(key)}` }))), 'past jwksMaxStaleMs').to.equal('ERR10008');
+  });
+
+  it('refetches the key set for unknown kids at most once per jwksCooldownMs', async () => {
+    const known = await makeKey('known');
+    const jwks = await JwksServer.start([known]);
+    try {
+      const run = await securityChain(jwksConfig(jwks.url, '  jwksCooldownMs: 60000\n'), known);
+      expect(await codeOf(run(record('any', { Authorization: `Bearer ${await signToken(known)}` })))).to.equal(undefined);
+      const before = jwks.requests;
+      for (let i = 0; i < 20; i++) {
+        const stranger = await makeKey(`unknown-${i}`);
+        expect(await codeOf(run(record('any', { Authorization: `Bearer ${await signToken(stranger)}` })))).to.equal('ERR10007');
+      }
+      expect(jwks.requests - before, 'JWKS requests for 20 unknown kids within one cooldown').to.be.at.most(1);
+    } finally {
+      await jwks.stop();
+    }
+  });
+});
+
 describe('verified token cache', () => {
   it('is bounded: the least recently used token goes first', () => {
     const cache = new VerifiedTokenCache<string>(2);
