@@ -1,0 +1,227 @@
+import { expect } from 'chai';
+import { Kafka, logLevel } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LightService } from '../../index.js';
+import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
+import { configDir, serviceYml } from '../support/config-dir.js';
+import { uniqueName } from '../support/kafka.js';
+
+/**
+ * Coordinators die on a local 3-broker cluster (replication factor 3, min.insync.replicas 2): the group
+ * coordinator while a group consumes, the transaction coordinator while transactions commit, and a group resized
+ * under load. Each finds no record lost, and reports duplicates and how long recovery took.
+ */
+const PARTITIONS = 3;
+
+/** Java's String.hashCode, as Kafka uses it to place a group or a transactional.id on a coordinator partition. */
+function javaHash(text: string): number {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+  return hash;
+}
+
+describe('coordinator failover on a 3-broker cluster @cluster', function () {
+  this.timeout(600_000);
+  let cluster: KafkaHandle;
+  let kafka: Kafka;
+
+  before(async function () {
+    this.timeout(300_000);
+    const port = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092) + 21_000;
+    cluster = await ensureKafka({ port, brokers: 3, fresh: true, useKafkaBrokersEnv: false });
+    expect(cluster.owned, `a cluster already runs on ${port}`).to.equal(true);
+    kafka = new Kafka({ brokers: cluster.brokers.split(','), clientId: 'coordinator-test', logLevel: logLevel.NOTHING });
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    await cluster?.stop();
+  });
+
+  /** The broker leading the partition of an internal topic (__consumer_offsets / __transaction_state) that `id` hashes to. */
+  async function coordinatorOf(internalTopic: string, id: string): Promise<number> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const deadline = Date.now() + 60_000; ; ) {
+        const metadata = await admin.fetchTopicMetadata({ topics: [internalTopic] }).catch(() => undefined);
+        const partitions = metadata?.topics[0]?.partitions ?? [];
+        if (partitions.length > 0) {
+          const partition = (javaHash(id) & 0x7fffffff) % partitions.length;
+          return partitions.find((candidate) => candidate.partitionId === partition)!.leader;
+        }
+        if (Date.now() > deadline) throw new Error(`no metadata for ${internalTopic}`);
+        await sleep(500);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function killFor(nodeId: number, downMs: number): Promise<void> {
+    const node = cluster.nodes.find((candidate) => candidate.nodeId === nodeId)!;
+    await node.kill('SIGKILL');
+    await sleep(downMs);
+    await node.restart();
+  }
+
+  async function createTopic(topic: string): Promise<void> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }], waitForLeaders: false });
+      for (const deadline = Date.now() + 60_000; ; ) {
+        const ready = await admin
+          .fetchTopicMetadata({ topics: [topic] })
+          .then(({ topics }) => topics[0]!.partitions.length === PARTITIONS && topics[0]!.partitions.every((partition) => partition.leader >= 0 && partition.isr.length === 3))
+          .catch(() => false);
+        if (ready) return;
+        if (Date.now() > deadline) throw new Error(`${topic} not ready`);
+        await sleep(200);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function fill(topic: string, count: number): Promise<void> {
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    for (let i = 0; i < count; i += 500) await producer.send({ topic, acks: -1, messages: Array.from({ length: Math.min(500, count - i) }, (_, n) => ({ key: `k${(i + n) % 60}`, value: JSON.stringify({ seq: i + n }) })) });
+    await producer.disconnect();
+  }
+
+  function consumerService(groupId: string, name: string): Promise<LightService> {
+    return LightService.create({
+      configDir: configDir({
+        'service.yml': serviceYml(name, 'stopTimeoutMs: 20000\n'),
+        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${groupId}\n  auto.offset.reset: earliest\n  session.timeout.ms: 10000\n  heartbeat.interval.ms: 1000\n  auto.commit.interval.ms: 500\nmaxRetries: 1\nretryDelayMs: 50\n`,
+        'kafka-producer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n`,
+      }),
+    });
+  }
+
+  it('the group coordinator is killed while a group consumes: no record lost, consumption goes on without the user', async () => {
+    const topic = uniqueName('coordinator');
+    const groupId = uniqueName('coordinator-group');
+    const records = 6000;
+    await createTopic(topic);
+    await fill(topic, records);
+    const seen = new Map<number, number>();
+    const service = await consumerService(groupId, 'coordinator-consumer');
+    service.consumer.handle(topic, async (exchange) => {
+      const { seq } = exchange.value as { seq: number };
+      seen.set(seq, (seen.get(seq) ?? 0) + 1);
+      await sleep(2);
+    });
+    await service.start();
+    let killedAt = 0;
+    try {
+      while (seen.size < records / 4) await sleep(50);
+      const coordinator = await coordinatorOf('__consumer_offsets', groupId);
+      killedAt = Date.now();
+      const restart = killFor(coordinator, 10_000);
+      while (seen.size < records && Date.now() - killedAt < 240_000) await sleep(100);
+      await restart;
+    } finally {
+      await service.stop();
+    }
+    const lost = Array.from({ length: records }, (_, seq) => seq).filter((seq) => !seen.has(seq));
+    const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
+    console.log(`      ${service.transport}: group coordinator killed: of ${records} records ${lost.length} lost, ${duplicates} duplicates, all processed ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+    expect(lost, 'records never processed').to.deep.equal([]);
+  });
+
+  it('the transaction coordinator is killed while transactions commit: each committed transaction is seen once, nothing of one that threw', async () => {
+    const topic = uniqueName('tx-coordinator');
+    await createTopic(topic);
+    const transactionalId = uniqueName('tx-coordinator-id');
+    const service = await LightService.create({
+      configDir: configDir({
+        'service.yml': serviceYml('tx-coordinator', 'stopTimeoutMs: 20000\n'),
+        'kafka-producer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  transactional.id: ${transactionalId}\n  retries: 10\n  retry.backoff.max.ms: 2000\n`,
+        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${uniqueName('tx-unused')}\n`,
+      }),
+    });
+    await service.start();
+    const committed: number[] = [];
+    const failed: number[] = [];
+    let restart: Promise<void> | undefined;
+    const started = Date.now();
+    try {
+      for (let t = 0; t < 60; t++) {
+        if (t === 15) restart = killFor(await coordinatorOf('__transaction_state', transactionalId), 10_000);
+        try {
+          await service.transactionalProducer.transaction(async (tx) => {
+            await tx.send(topic, Array.from({ length: 50 }, (_, n) => ({ key: `k${n}`, value: { t, n } })));
+          });
+          committed.push(t);
+        } catch {
+          failed.push(t);
+        }
+      }
+      await restart;
+    } finally {
+      await service.stop();
+    }
+    // Read read_committed to the end of each partition.
+    const consumer = kafka.consumer({ groupId: uniqueName('tx-reader'), readUncommitted: false });
+    const perTransaction = new Map<number, number>();
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let lastRecord = Date.now();
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const { t } = JSON.parse(message.value!.toString()) as { t: number };
+        perTransaction.set(t, (perTransaction.get(t) ?? 0) + 1);
+        lastRecord = Date.now();
+      },
+    });
+    const expected = committed.length * 50;
+    while ([...perTransaction.values()].reduce((a, b) => a + b, 0) < expected && Date.now() - lastRecord < 20_000) await sleep(200);
+    await sleep(2000);
+    await consumer.disconnect();
+    console.log(`      ${service.transport}: transaction coordinator killed: ${committed.length} transactions committed, ${failed.length} threw, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+    for (const t of committed) expect(perTransaction.get(t), `committed transaction ${t}`).to.equal(50);
+    for (const t of failed) expect(perTransaction.get(t), `transaction ${t} that threw`).to.equal(undefined);
+  });
+
+  it('a consumer group resized under load (2 -> 3 -> 1 instances) loses no record', async () => {
+    const topic = uniqueName('resize');
+    const groupId = uniqueName('resize-group');
+    const records = 6000;
+    await createTopic(topic);
+    await fill(topic, records);
+    const seen = new Map<number, number>();
+    const handle = (service: LightService): void =>
+      void service.consumer.handle(topic, async (exchange) => {
+        const { seq } = exchange.value as { seq: number };
+        seen.set(seq, (seen.get(seq) ?? 0) + 1);
+        await sleep(3);
+      });
+    const instances: LightService[] = [];
+    const add = async (): Promise<void> => {
+      const service = await consumerService(groupId, `resize-${instances.length}`);
+      handle(service);
+      await service.start();
+      instances.push(service);
+    };
+    const started = Date.now();
+    try {
+      await add();
+      await add();
+      while (seen.size < records / 4) await sleep(50);
+      await add();
+      while (seen.size < records / 2) await sleep(50);
+      await instances.shift()!.stop();
+      await instances.shift()!.stop();
+      while (seen.size < records && Date.now() - started < 240_000) await sleep(100);
+    } finally {
+      for (const service of instances) await service.stop();
+    }
+    const lost = Array.from({ length: records }, (_, seq) => seq).filter((seq) => !seen.has(seq));
+    const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
+    console.log(`      group resized 2 -> 3 -> 1: ${lost.length} lost, ${duplicates} duplicates, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(lost, 'records never processed').to.deep.equal([]);
+  });
+});
