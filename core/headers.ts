@@ -43,6 +43,8 @@ export const DeadLetterHeaderNames = {
   failedAt: 'x-dlq-failed-at',
   /** On a copy written because the record did not fit in its dead-letter topic: its value was left out. */
   truncated: 'x-dlq-truncated',
+  /** On a record the CLI's `dlq replay` wrote back: the dead letter it came from (`<dlq topic>-<partition>@<offset>`). */
+  replayedFrom: 'x-dlq-replayed-from',
 } as const;
 
 export type HeaderValue = Buffer | string;

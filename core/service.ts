@@ -59,6 +59,8 @@ export interface ServiceParts {
   health: Health;
   /** LightStreams over the same chains (kafka-streams.yml); started with the service when its topology reads anything. */
   streams: LightStreams;
+  /** The chains handler.yml resolved to. */
+  table: ChainTable;
 }
 
 /**
@@ -95,6 +97,27 @@ export class LightService {
 
   get consumer(): LightConsumer {
     return this.parts.consumer;
+  }
+
+  /** The brokers the service's clients connect to. */
+  get brokers(): string[] {
+    return this.parts.clients.brokers;
+  }
+
+  /**
+   * What handler.yml resolved to: per declared topic (or pattern) and direction, and for the defaults, the
+   * handlers in order and where the entry was declared.
+   */
+  describeChains(): { direction: string; topic: string; pattern: boolean; isDefault: boolean; source: string; handlers: string[] }[] {
+    return this.parts.table.routes().map(({ route, isDefault }) => ({
+      direction: route.direction,
+      // A pattern as handler.yml wrote it (it is compiled anchored, as ^(?:pattern)$).
+      topic: isDefault ? '*' : route.topic instanceof RegExp ? route.topic.source.replace(/^\^\(\?:([\s\S]*)\)\$$/, '$1') : route.topic,
+      pattern: route.topic instanceof RegExp,
+      isDefault,
+      source: route.source,
+      handlers: route.handlers.map((handler) => handler.name || '(anonymous)'),
+    }));
   }
 
   /** LightStreams: build a topology with `streams.builder()` before start(); query its stores with `streams.store(name)`. */
@@ -207,7 +230,7 @@ export class LightService {
       : undefined;
     const producer = new LightProducer(clients.producer, path);
     const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services, topicAdmin });
-    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams });
+    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table });
   }
 
   /** Connects the producers, then joins the consumer group for every topic with a business handler. */

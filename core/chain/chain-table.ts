@@ -45,6 +45,15 @@ export class ChainTable {
     return found;
   }
 
+  /** Every declared route in file order, then the defaults (for listing what handler.yml resolves to). */
+  routes(): { route: ChainRoute; isDefault: boolean }[] {
+    const declared = [...this.exact.values(), ...this.patterns].map((route) => ({ route, isDefault: false }));
+    const defaults = Object.values(this.defaults)
+      .filter((route): route is ChainRoute => route !== undefined)
+      .map((route) => ({ route, isDefault: true }));
+    return [...declared, ...defaults];
+  }
+
   /** Exact topics declared for a direction (what a consumer may subscribe to). */
   topics(direction: Direction): string[] {
     return [...this.exact.values()].filter((route) => route.direction === direction).map((route) => route.topic as string);

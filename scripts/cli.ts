@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+/**
+ * The light-kafka command (package.json `bin`): the local broker, the chains handler.yml resolves to, a config
+ * check, and dead-letter listing and replay. `light-kafka <command> --help` describes each command.
+ */
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { LightError } from '../core/errors/light-error.js';
+import { DeadLetterHeaderNames as DLQ, RecordHeaders } from '../core/headers.js';
+import { LightService } from '../index.js';
+import { clusterSize, ensureKafka, stopAll } from './kafka-local.js';
+
+const HELP: Record<string, string> = {
+  main: `light-kafka <command> [options]
+
+Commands:
+  kafka start|stop|status   the local Kafka broker(s), data under ./.kafka-local
+  chains                    the chain handler.yml resolves to, per topic and direction
+  config check              load and validate every config file the service needs
+  dlq list <topic>          the dead letters of a topic
+  dlq replay <topic>        write dead letters back to their original topic
+
+Run light-kafka <command> --help for the options of each.`,
+  kafka: `light-kafka kafka start [--brokers 1|3] [--fresh]   start the local broker(s) (first run fetches the jars with Maven)
+light-kafka kafka stop                              stop every local node started from this folder
+light-kafka kafka status                            up or down (exit status 0 / 1)
+
+Data and jars live in ./.kafka-local (LIGHT_KAFKA_LOCAL_DIR changes it); port LIGHT_KAFKA_LOCAL_PORT (default 9092).`,
+  chains: `light-kafka chains [--config DIR]
+
+For every topic (or pattern) and direction declared in handler.yml, and for the defaults, the handlers of the
+resolved chain in order and where the entry is declared. DIR: the service's config folder (default ./config).`,
+  config: `light-kafka config check [--config DIR]
+
+Loads service.yml, handler.yml, every handler's config, kafka-producer.yml, kafka-consumer.yml and
+kafka-streams.yml, as the service does at start. Errors name the file and the key. Exit status 0 when all is
+valid, 1 otherwise.`,
+  dlq: `light-kafka dlq list <topic> [--code ERR…] [--config DIR]
+light-kafka dlq replay <topic> [--code ERR…] [--to TOPIC] [--dry-run] [--config DIR]
+
+<topic> is the source topic (its dead letters are in <topic> + deadLetterTopicExt, default .dlq) or the
+dead-letter topic itself. --code keeps the dead letters of one error code (repeatable). replay writes each to
+its original topic (or --to) with its original key, value and headers, without the x-dlq-* headers, plus
+x-dlq-replayed-from naming the dead letter; --dry-run only says what it would write. The brokers are the
+service's (--config), or KAFKA_BROKERS.`,
+};
+
+interface Options {
+  config: string;
+  codes: string[];
+  to: string | undefined;
+  dryRun: boolean;
+  brokers: number | undefined;
+  fresh: boolean;
+  help: boolean;
+  positional: string[];
+}
+
+function parse(args: string[]): Options {
+  const options: Options = { config: resolve('config'), codes: [], to: undefined, dryRun: false, brokers: undefined, fresh: false, help: false, positional: [] };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const value = (): string => {
+      const next = args[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--help' || arg === '-h') options.help = true;
+    else if (arg === '--config') options.config = resolve(value());
+    else if (arg === '--code') options.codes.push(value());
+    else if (arg === '--to') options.to = value();
+    else if (arg === '--dry-run') options.dryRun = true;
+    else if (arg === '--brokers') options.brokers = Number(value());
+    else if (arg === '--fresh') options.fresh = true;
+    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
+    else options.positional.push(arg);
+  }
+  return options;
+}
+
+async function kafkaCommand(action: string | undefined, options: Options): Promise<number> {
+  const dir = process.env.LIGHT_KAFKA_LOCAL_DIR ?? join(process.cwd(), '.kafka-local');
+  if (action === 'start') {
+    const handle = await ensureKafka({ dir, ...(options.brokers ? { brokers: options.brokers } : {}), fresh: options.fresh, useKafkaBrokersEnv: false });
+    console.log(`Kafka ${handle.owned ? 'started' : 'already running'} at ${handle.brokers}`);
+    return 0;
+  }
+  if (action === 'stop') {
+    console.log(`stopped ${await stopAll(dir)} local Kafka node(s)`);
+    return 0;
+  }
+  if (action === 'status') {
+    const brokers = process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092}`;
+    const size = await clusterSize(brokers, 5_000);
+    console.log(size ? `up ${brokers} (${size} broker${size === 1 ? '' : 's'})` : `down ${brokers}`);
+    return size ? 0 : 1;
+  }
+  console.error(HELP.kafka);
+  return 2;
+}
+
+async function chainsCommand(options: Options): Promise<number> {
+  const service = await LightService.create({ configDir: options.config });
+  const rows = service.describeChains();
+  for (const row of rows) {
+    const topic = row.isDefault ? '(default)' : row.pattern ? `/${row.topic}/` : row.topic;
+    console.log(`${row.direction.padEnd(8)} ${topic.padEnd(40)} ${row.handlers.join(' -> ')}    [${row.source}]`);
+  }
+  if (rows.length === 0) console.log('handler.yml declares no chain');
+  return 0;
+}
+
+async function configCheckCommand(options: Options): Promise<number> {
+  try {
+    const service = await LightService.create({ configDir: options.config });
+    console.log(`config OK: ${options.config} (service ${service.serviceId}, ${service.describeChains().length} chain entries, transport ${service.transport})`);
+    return 0;
+  } catch (error) {
+    console.error(`config invalid: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+interface DeadLetter {
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeaders;
+}
+
+/** Every record of a topic now, read with a group of its own from the beginning to the end of each partition. */
+async function readAll(kafka: Kafka, topic: string): Promise<DeadLetter[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const exists = (await admin.listTopics()).includes(topic);
+  const ends = exists ? await admin.fetchTopicOffsets(topic) : [];
+  await admin.disconnect();
+  const remaining = new Map(ends.filter(({ high, low }) => high !== low).map(({ partition, high }) => [partition, BigInt(high)]));
+  const records: DeadLetter[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: `light-kafka-cli-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`reading ${topic} to its end took more than 60 s`)), 60_000);
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) records.push({ partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: RecordHeaders.fromKafka(message.headers as IHeaders) });
+        if (BigInt(batch.lastOffset()) + 1n >= (remaining.get(batch.partition) ?? 0n)) remaining.delete(batch.partition);
+        if (remaining.size === 0) {
+          clearTimeout(timer);
+          done();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+}
+
+function progress(done: number, total: number): void {
+  if (!process.stdout.isTTY) return;
+  const width = 30;
+  const filled = Math.round((done / Math.max(total, 1)) * width);
+  process.stdout.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+  if (done === total) process.stdout.write('\n');
+}
+
+async function dlqCommand(action: string | undefined, options: Options): Promise<number> {
+  const topic = options.positional[0];
+  if ((action !== 'list' && action !== 'replay') || !topic) {
+    console.error(HELP.dlq);
+    return 2;
+  }
+  const service = await LightService.create({ configDir: options.config });
+  const brokers = process.env.KAFKA_BROKERS?.split(',') ?? service.brokers;
+  const ext = (service.config.load<{ deadLetterTopicExt?: string }>('kafka-consumer').config.deadLetterTopicExt ?? '.dlq') || '.dlq';
+  const dlqTopic = topic.endsWith(ext) ? topic : `${topic}${ext}`;
+  const kafka = new Kafka({ brokers, clientId: 'light-kafka-cli', logLevel: logLevel.NOTHING });
+  const letters = (await readAll(kafka, dlqTopic)).filter((letter) => options.codes.length === 0 || options.codes.includes(letter.headers.get(DLQ.errorCode) ?? ''));
+  if (action === 'list') {
+    for (const letter of letters) {
+      const h = letter.headers;
+      console.log(
+        `${dlqTopic}-${letter.partition}@${letter.offset}  ${h.get(DLQ.errorCode) ?? '?'}  from ${h.get(DLQ.originalTopic) ?? '?'}-${h.get(DLQ.originalPartition) ?? '?'}@${h.get(DLQ.originalOffset) ?? '?'}  key ${letter.key?.toString('utf8') ?? '(null)'}  ${h.get(DLQ.failedAt) ?? ''}  ${h.get(DLQ.errorMessage) ?? ''}`,
+      );
+    }
+    console.log(`${letters.length} dead letter(s) in ${dlqTopic}${options.codes.length ? ` with code ${options.codes.join(' or ')}` : ''}`);
+    return 0;
+  }
+  const producer = kafka.producer({ idempotent: true });
+  if (!options.dryRun) await producer.connect();
+  const written = new Map<string, number>();
+  let skipped = 0;
+  try {
+    for (const [index, letter] of letters.entries()) {
+      const target = options.to ?? letter.headers.get(DLQ.originalTopic);
+      if (!target || letter.headers.get(DLQ.truncated) === 'true') {
+        // A copy without its value cannot be replayed: the original is still in its topic (x-dlq-original-*).
+        skipped += 1;
+        continue;
+      }
+      const headers = new RecordHeaders();
+      for (const [name, value] of letter.headers) if (!name.toLowerCase().startsWith('x-dlq-')) headers.add(name, value);
+      headers.set(DLQ.replayedFrom, `${dlqTopic}-${letter.partition}@${letter.offset}`);
+      if (options.dryRun) console.log(`would write ${dlqTopic}-${letter.partition}@${letter.offset} to ${target} (key ${letter.key?.toString('utf8') ?? '(null)'})`);
+      else await producer.send({ topic: target, acks: -1, messages: [{ key: letter.key, value: letter.value, headers: headers.toKafka() }] });
+      written.set(target, (written.get(target) ?? 0) + 1);
+      progress(index + 1, letters.length);
+    }
+  } finally {
+    if (!options.dryRun) await producer.disconnect();
+  }
+  const summary = [...written].map(([target, count]) => `${count} to ${target}`).join(', ') || 'nothing';
+  console.log(`${options.dryRun ? 'dry run: would replay' : 'replayed'} ${summary}${skipped ? `; skipped ${skipped} (no original topic, or a copy without its value)` : ''}`);
+  return 0;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const [command, action] = args;
+  const options = parse(args.slice(command === 'chains' ? 1 : 2));
+  if (!command || command === '--help' || command === '-h') {
+    console.log(HELP.main);
+    return command ? 0 : 2;
+  }
+  const topic = HELP[command === 'config' ? 'config' : command];
+  if (options.help || (command !== 'chains' && action === '--help')) {
+    console.log(topic ?? HELP.main);
+    return 0;
+  }
+  if (command === 'kafka') return kafkaCommand(action, options);
+  if (command === 'chains') return chainsCommand(parse(args.slice(1)));
+  if (command === 'config' && action === 'check') return configCheckCommand(options);
+  if (command === 'dlq') return dlqCommand(action, options);
+  console.error(`unknown command ${args.join(' ')}\n\n${HELP.main}`);
+  return 2;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`light-kafka: ${error instanceof LightError || error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,110 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
+import { LightService } from '../../index.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { createTopics, headerText, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'scripts', 'cli.js'), ...args], { env: { ...process.env, LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
+}
+
+const SERVICE_FILES = {
+  'service.yml': serviceYml('cli-service'),
+  'kafka-producer.yml': producerYml(),
+  'handler.yml': `handlers: [correlation, kafka/producer@producer]
+chains:
+  out: [correlation, producer]
+topics:
+  - topic: orders
+    direction: produce
+    exec: [out]
+  - topic: 'audit\\..*'
+    pattern: true
+    direction: consume
+    exec: [correlation]
+defaultHandlers:
+  produce: [producer]
+  consume: []
+`,
+};
+
+describe('the light-kafka command', function () {
+  this.timeout(60_000);
+
+  it('has --help for each command', async () => {
+    for (const args of [['--help'], ['kafka', '--help'], ['chains', '--help'], ['config', 'check', '--help'], ['dlq', '--help']]) {
+      const { code, out } = await cli(args);
+      expect(code, args.join(' ')).to.equal(0);
+      expect(out, args.join(' ')).to.match(/light-kafka/);
+    }
+  });
+
+  it('chains lists what handler.yml resolves to: topics, patterns and defaults, handlers in order, where declared', async () => {
+    const dir = configDir({ ...SERVICE_FILES, 'kafka-consumer.yml': consumerYml('cli-group') });
+    const { code, out } = await cli(['chains', '--config', dir], { KAFKA_BROKERS: '127.0.0.1:1' });
+    expect(code, out).to.equal(0);
+    expect(out).to.match(/produce\s+orders\s+correlation -> kafkaProducerTransport\s+\[topics\[0\]\]/);
+    expect(out).to.match(/consume\s+\/audit\\\.\.\*\/\s+kafkaConsumerTransport -> correlation\s+\[topics\[1\]\]/);
+    expect(out).to.match(/produce\s+\(default\)\s+kafkaProducerTransport\s+\[defaultHandlers\.produce\]/);
+  });
+
+  it('config check: exit 0 on a valid folder, 1 with the file and key of the first error', async () => {
+    const valid = configDir({ ...SERVICE_FILES, 'kafka-consumer.yml': consumerYml('cli-group') });
+    expect((await cli(['config', 'check', '--config', valid], { KAFKA_BROKERS: '127.0.0.1:1' })).code).to.equal(0);
+    const invalid = configDir({ ...SERVICE_FILES, 'kafka-consumer.yml': `${consumerYml('cli-group')}maxRetries: -1\n` });
+    const { code, out } = await cli(['config', 'check', '--config', invalid], { KAFKA_BROKERS: '127.0.0.1:1' });
+    expect(code).to.equal(1);
+    expect(out).to.include('kafka-consumer.yml').and.include('maxRetries');
+  });
+});
+
+describe('light-kafka dlq list and replay @broker', function () {
+  this.timeout(120_000);
+
+  it('lists the dead letters of a topic (by code too) and replays them to their original topic with their key, value and headers', async () => {
+    const topic = uniqueName('cli-dlq');
+    await createTopics([topic, `${topic}.dlq`]);
+    const dir = configDir({ 'service.yml': serviceYml('cli-dlq'), 'kafka-consumer.yml': consumerYml(uniqueName('cli-dlq'), '', 0), 'kafka-producer.yml': producerYml() });
+    await produceRaw(topic, [
+      { key: 'bad-1', value: '{not json', headers: { 'X-Correlation-Id': 'c-bad-1' } },
+      { key: 'good', value: JSON.stringify({ ok: true }) },
+      { key: 'bad-2', value: '{still not json', headers: { 'X-Correlation-Id': 'c-bad-2' } },
+    ]);
+    const service = await LightService.create({ configDir: dir });
+    let dead = 0;
+    service.consumer.on('deadLettered', () => void (dead += 1));
+    service.consumer.handle(topic, () => undefined);
+    try {
+      await service.start();
+      await waitFor(() => dead === 2, 60_000, 'two dead letters');
+    } finally {
+      await service.stop();
+    }
+    const list = await cli(['dlq', 'list', topic, '--config', dir]);
+    expect(list.code, list.out).to.equal(0);
+    expect(list.out).to.match(/ERR11004 {2}from .*-0@0 {2}key bad-1/).and.match(/ERR11004 {2}from .*-0@2 {2}key bad-2/).and.include('2 dead letter(s)');
+    expect((await cli(['dlq', 'list', topic, '--code', 'ERR99999', '--config', dir])).out).to.include('0 dead letter(s)');
+
+    const dry = await cli(['dlq', 'replay', topic, '--dry-run', '--config', dir]);
+    expect(dry.out).to.include('would write').and.include('dry run: would replay 2 to');
+    expect(await readToEnd(topic)).to.have.length(3);
+
+    const replay = await cli(['dlq', 'replay', topic, '--config', dir]);
+    expect(replay.code, replay.out).to.equal(0);
+    expect(replay.out).to.include(`replayed 2 to ${topic}`);
+    const records = await readToEnd(topic);
+    const replayed = records.filter((record) => headerText(record.headers, DLQ.replayedFrom) !== undefined);
+    expect(replayed.map((record) => [record.key, record.value, headerText(record.headers, 'X-Correlation-Id')])).to.deep.equal([
+      ['bad-1', '{not json', 'c-bad-1'],
+      ['bad-2', '{still not json', 'c-bad-2'],
+    ]);
+    for (const record of replayed) expect(headerText(record.headers, DLQ.errorCode)).to.equal(undefined);
+  });
+});
