@@ -71,23 +71,15 @@ export class LightStreams {
   private readonly groupPartitions = new Map<TaskGroup, number>();
   private members: Promise<GroupMember[]> | undefined;
   private queryServer: QueryServer | undefined;
-  private restoreMetrics: { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } | undefined;
+  private restoreMetrics: StreamsMetrics | undefined;
 
   constructor(private readonly parts: LightStreamsParts) {
     this.streamsBuilder = new StreamsBuilder(parts.settings.applicationId);
   }
 
   /** Registered when the streams start, so a service without a topology exports none of them. */
-  private metrics(): { restored: Counter<'store'>; remaining: Gauge<'store' | 'partition'> } {
-    const registry = this.parts.metricsRegistry;
-    return (this.restoreMetrics ??= {
-      restored:
-        (registry.getSingleMetric('light_kafka_streams_restored_records_total') as Counter<'store'> | undefined) ??
-        new Counter({ name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['store'], registers: [registry] }),
-      remaining:
-        (registry.getSingleMetric('light_kafka_streams_restore_remaining_records') as Gauge<'store' | 'partition'> | undefined) ??
-        new Gauge({ name: 'light_kafka_streams_restore_remaining_records', help: 'Changelog records left to restore per store partition (0 when restored)', labelNames: ['store', 'partition'], registers: [registry] }),
-    });
+  private metrics(): StreamsMetrics {
+    return (this.restoreMetrics ??= registerStreamsMetrics(this.parts.metricsRegistry));
   }
 
   get applicationId(): string {
@@ -487,6 +479,24 @@ export class LightStreams {
     this.tasks.clear();
     await clients?.disconnect();
   }
+}
+
+/** The metrics LightStreams exports (restoration progress). */
+export interface StreamsMetrics {
+  restored: Counter<'store'>;
+  remaining: Gauge<'store' | 'partition'>;
+}
+
+/** Registers (or finds) LightStreams' metrics in a registry. */
+export function registerStreamsMetrics(registry: Registry): StreamsMetrics {
+  return {
+    restored:
+      (registry.getSingleMetric('light_kafka_streams_restored_records_total') as Counter<'store'> | undefined) ??
+      new Counter({ name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['store'], registers: [registry] }),
+    remaining:
+      (registry.getSingleMetric('light_kafka_streams_restore_remaining_records') as Gauge<'store' | 'partition'> | undefined) ??
+      new Gauge({ name: 'light_kafka_streams_restore_remaining_records', help: 'Changelog records left to restore per store partition (0 when restored)', labelNames: ['store', 'partition'], registers: [registry] }),
+  };
 }
 
 /** Consecutive outputs grouped by topic, in the order the topology sent them. */
