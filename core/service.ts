@@ -61,7 +61,12 @@ export interface ServiceParts {
   streams: LightStreams;
   /** The chains handler.yml resolved to. */
   table: ChainTable;
+  /** How records enter the produce chains (for the broker-free test kit). */
+  path: ProducePath;
 }
+
+/** The parts of a service, for the broker-free test kit (light-kafka/testing); not for services themselves. */
+export const SERVICE_PARTS: unique symbol = Symbol.for('light-kafka.serviceParts');
 
 /**
  * A light-kafka service: a facade over its parts — handler services, Kafka clients (producer, consumer,
@@ -97,6 +102,10 @@ export class LightService {
 
   get consumer(): LightConsumer {
     return this.parts.consumer;
+  }
+
+  [SERVICE_PARTS](): ServiceParts {
+    return this.parts;
   }
 
   /** The brokers the service's clients connect to. */
@@ -230,7 +239,7 @@ export class LightService {
       : undefined;
     const producer = new LightProducer(clients.producer, path);
     const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services, topicAdmin });
-    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table });
+    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table, path });
   }
 
   /** Connects the producers, then joins the consumer group for every topic with a business handler. */

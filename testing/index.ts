@@ -1,0 +1,174 @@
+/**
+ * light-kafka/testing: a service's handler chains run in-process, without a broker — as Kafka Streams'
+ * TopologyTestDriver and Spring's test support let users test without Kafka. The same config folder and
+ * handler.yml as the service; the Kafka transport writes to memory; consumed records go through the consume chain
+ * and the failure policy of kafka-consumer.yml (retries without waiting, dead letters kept in memory).
+ *
+ *   const kit = await ChainTestKit.create({ configDir: 'config' });
+ *   await kit.produce('orders', { key: 'o1', value: { id: 'o1' } }, { headers: { Authorization: `Bearer ${token}` } });
+ *   kit.written('orders');                          // what reached the transport: key, value, headers
+ *   const result = await kit.consume('orders', [{ key: 'o1', value: { id: 'o1' }, headers: { ... } }], handler);
+ *   result.processed; result.deadLetters;           // what reached the business handler, and the dead-letter path
+ */
+import { KAFKA_CONSUMER_SCHEMA, type KafkaConsumerYml } from '../core/kafka/client-config.js';
+import { ConsumeChains, type BusinessHandler } from '../core/chain/consume-chains.js';
+import { errorCodeOf, type DeadLetterInput } from '../core/kafka/dead-letter.js';
+import type { DriverMessage } from '../core/kafka/driver.js';
+import { LightProducer } from '../core/kafka/producer.js';
+import { consumedRecord, RecordProcessor, type RecordOutcome } from '../core/kafka/record-processor.js';
+import { SERVICE_PARTS } from '../core/service.js';
+import type { Exchange, OutgoingRecord, RecordMetadata } from '../core/exchange.js';
+import { RecordHeaders, type HeaderValue } from '../core/headers.js';
+import { contextFromRecord, runWithContext } from '../core/request-context.js';
+import type { BatchWriter, TransportMessage } from '../core/transport.js';
+import { LightService, type LightServiceOptions } from '../index.js';
+
+/** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
+export interface WrittenRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: unknown;
+  rawValue: Buffer | null;
+  headers: Record<string, string | string[]>;
+}
+
+/** A record to consume: a value as an object (written as JSON), a string, or bytes. */
+export interface InputRecord {
+  key?: string | Buffer | null;
+  value: unknown;
+  headers?: Record<string, HeaderValue | HeaderValue[]>;
+  partition?: number;
+  timestamp?: string;
+}
+
+export interface DeadLetter {
+  topic: string;
+  offset: string;
+  code: string;
+  error: unknown;
+  attempts: number;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string | string[]>;
+}
+
+export interface ConsumeResult {
+  /** The exchanges the business handler was given, in order (retries included). */
+  processed: Exchange[];
+  deadLetters: DeadLetter[];
+  outcomes: RecordOutcome[];
+}
+
+function decode(value: Buffer | null): unknown {
+  if (value === null) return null;
+  const text = value.toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function toBytes(value: unknown): Buffer | null {
+  if (value === null || value === undefined) return null;
+  if (Buffer.isBuffer(value)) return value;
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
+}
+
+export class ChainTestKit {
+  private readonly topics = new Map<string, TransportMessage[]>();
+  private readonly producer: LightProducer;
+  private readonly consumerYml: KafkaConsumerYml;
+
+  private constructor(readonly service: LightService) {
+    const parts = service[SERVICE_PARTS]();
+    const write: BatchWriter = async (batches) =>
+      batches.map(({ topic, messages }) => {
+        const log = this.topics.get(topic) ?? [];
+        this.topics.set(topic, log);
+        const baseOffset = String(log.length);
+        log.push(...messages);
+        return { topic, partition: 0, baseOffset };
+      });
+    this.producer = new LightProducer({ connect: async () => undefined, disconnect: async () => undefined, write }, parts.path);
+    this.consumerYml = service.config.load<KafkaConsumerYml>('kafka-consumer', { schema: KAFKA_CONSUMER_SCHEMA }).config;
+  }
+
+  /** The service of `configDir` (nothing connects: the clients are never started). */
+  static async create(options: LightServiceOptions & { configDir: string }): Promise<ChainTestKit> {
+    const env = { KAFKA_BROKERS: '127.0.0.1:1', ...(options.env ?? process.env) };
+    return new ChainTestKit(await LightService.create({ ...options, env }));
+  }
+
+  /**
+   * Runs records through the topic's produce chain, as `service.producer.send` does, inside a request context
+   * holding `headers` (e.g. the caller's Authorization and X-Correlation-Id). Throws what the chain throws.
+   */
+  produce(topic: string, records: OutgoingRecord | OutgoingRecord[], options: { headers?: Record<string, HeaderValue> } = {}): Promise<RecordMetadata | RecordMetadata[]> {
+    const context = contextFromRecord(RecordHeaders.from(options.headers ?? {}), this.service.propagatedHeaders);
+    return runWithContext(context, () => (Array.isArray(records) ? this.producer.send(topic, records) : this.producer.send(topic, records)));
+  }
+
+  /** What the transport wrote to a topic, in order. */
+  written(topic: string): WrittenRecord[] {
+    return (this.topics.get(topic) ?? []).map((message, index) => ({
+      topic,
+      partition: message.partition ?? 0,
+      offset: String(index),
+      key: message.key?.toString('utf8') ?? null,
+      value: decode(message.value),
+      rawValue: message.value,
+      headers: message.headers.toJSON(),
+    }));
+  }
+
+  /**
+   * Runs records through the topic's consume chain and `handler` under kafka-consumer.yml's failure policy
+   * (retries without waiting); records that fail for good are kept as dead letters with their code and headers.
+   */
+  async consume(topic: string, records: InputRecord[], handler: BusinessHandler): Promise<ConsumeResult> {
+    const parts = this.service[SERVICE_PARTS]();
+    const deadLetters: DeadLetter[] = [];
+    const processor = new RecordProcessor({
+      policy: this.consumerYml,
+      deadLetters: {
+        write: async (input: DeadLetterInput) => {
+          const { record, error, attempts } = input;
+          deadLetters.push({ topic: record.topic, offset: record.offset, code: errorCodeOf(error), error, attempts, key: record.key?.toString('utf8') ?? null, value: record.value?.toString('utf8') ?? null, headers: record.headers.toJSON() });
+          return `${record.topic}${this.consumerYml.deadLetterTopicExt}`;
+        },
+      },
+      groupId: 'light-kafka-testing',
+      propagatedHeaders: this.service.propagatedHeaders,
+      logger: this.service.logger,
+      sleep: async () => undefined,
+    });
+    const processed: Exchange[] = [];
+    const chains = new ConsumeChains(parts.table);
+    chains.register(topic, async (exchange) => {
+      processed.push(exchange);
+      await handler(exchange);
+    });
+    const route = chains.routeFor(topic)!;
+    const control = { isRunning: () => true, heartbeat: async () => undefined };
+    const outcomes: RecordOutcome[] = [];
+    for (const [index, input] of records.entries()) {
+      const message: DriverMessage = {
+        key: input.key === undefined || input.key === null ? null : Buffer.isBuffer(input.key) ? input.key : Buffer.from(input.key),
+        value: toBytes(input.value),
+        timestamp: input.timestamp ?? String(Date.now()),
+        offset: String(index),
+        headers: input.headers ?? {},
+      };
+      outcomes.push(await processor.process(consumedRecord(topic, input.partition ?? 0, message), route, control));
+    }
+    return { processed, deadLetters, outcomes };
+  }
+
+  /** Runs the close hooks of the service's handlers (audit files flushed, tracers closed). */
+  async close(): Promise<void> {
+    await this.service.stop();
+  }
+}
