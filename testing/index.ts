@@ -22,6 +22,8 @@ import { RecordHeaders, type HeaderValue } from '../core/headers.js';
 import { contextFromRecord, runWithContext } from '../core/request-context.js';
 import type { BatchWriter, TransportMessage } from '../core/transport.js';
 import { LightService, type LightServiceOptions } from '../index.js';
+import { storeKeyOf } from '../core/streams/stores.js';
+import type { ProcessorContext, SourceNode, Topology } from '../core/streams/topology.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -170,5 +172,70 @@ export class ChainTestKit {
   /** Runs the close hooks of the service's handlers (audit files flushed, tracers closed). */
   async close(): Promise<void> {
     await this.service.stop();
+  }
+}
+
+/**
+ * A LightStreams topology run in-process, record by record, with in-memory stores: feed input records to a
+ * source topic, read what the topology sent to each output topic and what its stores hold (as Kafka Streams'
+ * TopologyTestDriver). It runs the topology itself: chains, transactions and changelogs are the broker's part.
+ * Partitions are not modelled: every record meets every store, as one task would see one key.
+ *
+ *   const builder = new StreamsBuilder('app');
+ *   accountCommandProcessor(builder, topics);
+ *   const driver = new TopologyTestDriver(builder.build());
+ *   driver.pipe('account-commands', command('OpenAccount', ...), 'acc-1');
+ *   driver.output('account-events'); driver.store('accounts').get('acc-1');
+ */
+export class TopologyTestDriver {
+  private readonly stores = new Map<string, Map<string, unknown>>();
+  private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
+  private readonly context: ProcessorContext;
+
+  constructor(private readonly topology: Topology) {
+    this.context = {
+      store: (name) => {
+        if (!topology.stores.has(name)) throw new Error(`no store ${name} in the topology`);
+        let entries = this.stores.get(name);
+        if (!entries) this.stores.set(name, (entries = new Map()));
+        const map = entries;
+        return {
+          get: (key) => map.get(storeKeyOf(key)),
+          put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
+          delete: (key) => void map.delete(storeKeyOf(key)),
+        };
+      },
+      send: (topic, record) => {
+        const list = this.outputs.get(topic) ?? [];
+        this.outputs.set(topic, list);
+        list.push({ key: record.key, value: record.value, timestamp: record.timestamp });
+        // Records sent to a topic the topology also reads (repartition topics, or a feedback loop) go on through it.
+        const source = this.sourceOf(topic);
+        if (source) source.process(record, this.context);
+      },
+    };
+  }
+
+  private sourceOf(topic: string): SourceNode | undefined {
+    return this.topology.sources.find((source) => (typeof source.topic === 'string' ? source.topic === topic : source.topic.test(topic)));
+  }
+
+  /** Feeds one record to the source that reads `topic`. */
+  pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
+    const source = this.sourceOf(topic);
+    if (!source) throw new Error(`no source of the topology reads ${topic}`);
+    source.process({ key, value, timestamp }, this.context);
+    return this;
+  }
+
+  /** What the topology sent to a topic, in order. */
+  output(topic: string): { key: unknown; value: unknown; timestamp: string }[] {
+    return this.outputs.get(topic) ?? [];
+  }
+
+  /** A store's entries: get(key), all(). */
+  store<V = unknown>(name: string): { get(key: unknown): V | undefined; all(): [string, V][] } {
+    const entries = this.stores.get(name) ?? new Map<string, unknown>();
+    return { get: (key) => entries.get(storeKeyOf(key)) as V | undefined, all: () => [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) as [string, V][] };
   }
 }
