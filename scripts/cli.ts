@@ -12,6 +12,9 @@ import { DeadLetterHeaderNames as DLQ, RecordHeaders } from '../core/headers.js'
 import { LightService } from '../index.js';
 import { clusterSize, ensureKafka, stopAll } from './kafka-local.js';
 
+// The commands print their own output on stdout; the service's log lines only when asked for (LOG_LEVEL).
+process.env.LOG_LEVEL ??= 'error';
+
 const HELP: Record<string, string> = {
   main: `light-kafka <command> [options]
 
@@ -21,6 +24,8 @@ Commands:
   config check              load and validate every config file the service needs
   dlq list <topic>          the dead letters of a topic
   dlq replay <topic>        write dead letters back to their original topic
+  produce <topic>           send JSON lines from stdin through the topic's produce chain
+  consume <topic>           read a topic and run its records through the consume chain, as JSON lines
 
 Run light-kafka <command> --help for the options of each.`,
   kafka: `light-kafka kafka start [--brokers 1|3] [--fresh]   start the local broker(s) (first run fetches the jars with Maven)
@@ -45,6 +50,16 @@ dead-letter topic itself. --code keeps the dead letters of one error code (repea
 its original topic (or --to) with its original key, value and headers, without the x-dlq-* headers, plus
 x-dlq-replayed-from naming the dead letter; --dry-run only says what it would write. The brokers are the
 service's (--config), or KAFKA_BROKERS.`,
+  produce: `light-kafka produce <topic> [--config DIR]
+
+Reads JSON lines from stdin and sends each through the topic's produce chain: a line {"key": ..., "value": ...,
+"headers": {...}} is that record, any other JSON is the value. Prints where each record landed.`,
+  consume: `light-kafka consume <topic> [--config DIR] [--count N] [--idle-ms MS]
+
+Reads the topic from its beginning (with a group of its own: the service's group and offsets are not touched),
+runs each record through the topic's consume chain, and prints a JSON line per record: where it was, its key,
+value and headers after the chain, and its outcome (processed, or the code it would be dead-lettered with; nothing
+is written to a dead-letter topic). Stops after N records, or after MS ms without a record (default 5000).`,
 };
 
 interface Options {
@@ -54,12 +69,14 @@ interface Options {
   dryRun: boolean;
   brokers: number | undefined;
   fresh: boolean;
+  count: number | undefined;
+  idleMs: number;
   help: boolean;
   positional: string[];
 }
 
 function parse(args: string[]): Options {
-  const options: Options = { config: resolve('config'), codes: [], to: undefined, dryRun: false, brokers: undefined, fresh: false, help: false, positional: [] };
+  const options: Options = { config: resolve('config'), codes: [], to: undefined, dryRun: false, brokers: undefined, fresh: false, count: undefined, idleMs: 5000, help: false, positional: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const value = (): string => {
@@ -74,6 +91,8 @@ function parse(args: string[]): Options {
     else if (arg === '--dry-run') options.dryRun = true;
     else if (arg === '--brokers') options.brokers = Number(value());
     else if (arg === '--fresh') options.fresh = true;
+    else if (arg === '--count') options.count = Number(value());
+    else if (arg === '--idle-ms') options.idleMs = Number(value());
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
     else options.positional.push(arg);
   }
@@ -219,6 +238,85 @@ async function dlqCommand(action: string | undefined, options: Options): Promise
   return 0;
 }
 
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function produceCommand(topic: string | undefined, options: Options): Promise<number> {
+  if (!topic) {
+    console.error(HELP.produce);
+    return 2;
+  }
+  const lines = (await readStdin()).split('\n').map((line) => line.trim()).filter(Boolean);
+  const service = await LightService.create({ configDir: options.config });
+  await service.start();
+  try {
+    for (const [index, line] of lines.entries()) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        console.error(`line ${index + 1} is not JSON: ${line}`);
+        return 1;
+      }
+      const isRecord = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'value' in parsed;
+      const record = isRecord ? (parsed as { key?: string; value: unknown; headers?: Record<string, string> }) : { value: parsed };
+      const metadata = await service.producer.send(topic, { key: record.key ?? null, value: record.value, ...(record.headers ? { headers: record.headers } : {}) });
+      console.log(`${metadata.topic}-${metadata.partition}@${metadata.offset ?? metadata.baseOffset ?? '?'}`);
+    }
+  } finally {
+    await service.stop();
+  }
+  return 0;
+}
+
+async function consumeCommand(topic: string | undefined, options: Options): Promise<number> {
+  if (!topic) {
+    console.error(HELP.consume);
+    return 2;
+  }
+  const { ChainTestKit } = await import('../testing/index.js');
+  const kit = await ChainTestKit.create({ configDir: options.config, env: process.env });
+  const brokers = process.env.KAFKA_BROKERS?.split(',') ?? kit.service.brokers;
+  const kafka = new Kafka({ brokers, clientId: 'light-kafka-cli', logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `light-kafka-cli-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let last = Date.now();
+  let queue: Promise<unknown> = Promise.resolve();
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      if (options.count !== undefined && seen >= options.count) return;
+      seen += 1;
+      last = Date.now();
+      const input = { key: message.key, value: message.value, headers: (message.headers ?? {}) as Record<string, Buffer>, partition, ...(message.timestamp ? { timestamp: message.timestamp } : {}) };
+      queue = queue.then(async () => {
+        const result = await kit.consume(topic, [input], () => undefined);
+        const exchange = result.processed[0];
+        const dead = result.deadLetters[0];
+        console.log(
+          JSON.stringify({
+            partition,
+            offset: message.offset,
+            key: message.key?.toString('utf8') ?? null,
+            value: exchange ? exchange.value : (dead?.value ?? null),
+            headers: exchange ? exchange.headers.toJSON() : (dead?.headers ?? {}),
+            outcome: dead ? `dead letter ${dead.code}` : 'processed',
+          }),
+        );
+      });
+    },
+  });
+  while ((options.count === undefined || seen < options.count) && Date.now() - last < options.idleMs) await new Promise((resolve) => setTimeout(resolve, 100));
+  await queue;
+  await consumer.disconnect();
+  await kit.close();
+  return 0;
+}
+
 export async function main(args: string[]): Promise<number> {
   const [command, action] = args;
   const options = parse(args.slice(command === 'chains' ? 1 : 2));
@@ -235,6 +333,8 @@ export async function main(args: string[]): Promise<number> {
   if (command === 'chains') return chainsCommand(parse(args.slice(1)));
   if (command === 'config' && action === 'check') return configCheckCommand(options);
   if (command === 'dlq') return dlqCommand(action, options);
+  if (command === 'produce') return produceCommand(action, parse(args.slice(2)));
+  if (command === 'consume') return consumeCommand(action, parse(args.slice(2)));
   console.error(`unknown command ${args.join(' ')}\n\n${HELP.main}`);
   return 2;
 }

@@ -7,8 +7,9 @@ import { LightService } from '../../index.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, headerText, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'scripts', 'cli.js'), ...args], { env: { ...process.env, LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, stdin = ''): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'scripts', 'cli.js'), ...args], { env: { ...process.env, LOG_LEVEL: 'error', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(stdin);
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -106,5 +107,27 @@ describe('light-kafka dlq list and replay @broker', function () {
       ['bad-2', '{still not json', 'c-bad-2'],
     ]);
     for (const record of replayed) expect(headerText(record.headers, DLQ.errorCode)).to.equal(undefined);
+  });
+
+  it('produce sends JSON lines through the produce chain; consume reads them back through the consume chain', async () => {
+    const topic = uniqueName('cli-io');
+    await createTopics([topic]);
+    const dir = configDir({
+      'service.yml': serviceYml('cli-io'),
+      'kafka-consumer.yml': consumerYml(uniqueName('cli-io')),
+      'kafka-producer.yml': producerYml(),
+      'handler.yml': 'handlers: [correlation, kafka/producer@producer]\ndefaultHandlers:\n  produce: [correlation, producer]\n  consume: [correlation]\n',
+    });
+    const produced = await cli(['produce', topic, '--config', dir], {}, '{"key":"a","value":{"n":1},"headers":{"X-Correlation-Id":"c-cli"}}\n{"n":2}\n');
+    expect(produced.code, produced.out).to.equal(0);
+    expect(produced.out.trim().split('\n')).to.deep.equal([`${topic}-0@0`, `${topic}-0@1`]);
+    const consumed = await cli(['consume', topic, '--config', dir, '--count', '2']);
+    expect(consumed.code, consumed.out).to.equal(0);
+    const lines = consumed.out.trim().split('\n').map((line) => JSON.parse(line) as { key: string | null; value: unknown; headers: Record<string, string>; outcome: string });
+    expect(lines.map((line) => [line.key, line.value, line.outcome])).to.deep.equal([
+      ['a', { n: 1 }, 'processed'],
+      [null, { n: 2 }, 'processed'],
+    ]);
+    expect(lines[0]!.headers).to.include({ 'X-Correlation-Id': 'c-cli', caller_id: 'cli-io' });
   });
 });
