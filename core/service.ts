@@ -207,7 +207,7 @@ export class LightService {
     const path: ProducePath = { chains: new ProduceChains(table), extraHeaders: propagation.extras };
     const processor = new RecordProcessor({
       policy: consumerYml.config,
-      deadLetters: new KafkaDeadLetterWriter(clients.rawSender, { topicExt: consumerYml.config.deadLetterTopicExt, stackTraceMaxBytes: consumerYml.config.stackTraceMaxBytes }, topicAdmin, logger),
+      deadLetters: deadLetterWriter(clients, consumerYml.config, topicAdmin, logger),
       groupId: consumerSettings.consumer.groupId,
       propagatedHeaders: propagation.names,
       logger,
@@ -301,6 +301,11 @@ export class LightService {
   }
 }
 
+/** Dead letters of the consumer and of LightStreams alike: kafka-consumer.yml's topic suffix and stack limit. */
+function deadLetterWriter(clients: KafkaDriver, consumerYml: KafkaConsumerYml, topicAdmin: KafkajsTopicAdmin, logger: Logger): KafkaDeadLetterWriter {
+  return new KafkaDeadLetterWriter(clients.rawSender, { topicExt: consumerYml.deadLetterTopicExt, stackTraceMaxBytes: consumerYml.stackTraceMaxBytes }, topicAdmin, logger);
+}
+
 /** LightStreams of a service: kafka-streams.yml, its own clients (made at start), dead letters as the consumer's. */
 function createStreams(
   config: ConfigLoader,
@@ -313,7 +318,7 @@ function createStreams(
   const { logger } = parts.services;
   const processor = new RecordProcessor({
     policy: parts.consumerYml,
-    deadLetters: new KafkaDeadLetterWriter(parts.clients.rawSender, { topicExt: parts.consumerYml.deadLetterTopicExt, stackTraceMaxBytes: parts.consumerYml.stackTraceMaxBytes }, parts.topicAdmin, logger),
+    deadLetters: deadLetterWriter(parts.clients, parts.consumerYml, parts.topicAdmin, logger),
     groupId: settings.applicationId,
     propagatedHeaders: parts.propagatedHeaders,
     logger,

@@ -6,11 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { LightError } from '../core/errors/light-error.js';
 import { DeadLetterHeaderNames as DLQ, RecordHeaders } from '../core/headers.js';
 import { LightService } from '../index.js';
 import { clusterSize, ensureKafka, stopAll } from './kafka-local.js';
+import { readTopicToEnd } from './read-topic.js';
 
 // The commands print their own output on stdout; the service's log lines only when asked for (LOG_LEVEL).
 process.env.LOG_LEVEL ??= 'error';
@@ -142,44 +143,6 @@ async function configCheckCommand(options: Options): Promise<number> {
   }
 }
 
-interface DeadLetter {
-  partition: number;
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: RecordHeaders;
-}
-
-/** Every record of a topic now, read with a group of its own from the beginning to the end of each partition. */
-async function readAll(kafka: Kafka, topic: string): Promise<DeadLetter[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const exists = (await admin.listTopics()).includes(topic);
-  const ends = exists ? await admin.fetchTopicOffsets(topic) : [];
-  await admin.disconnect();
-  const remaining = new Map(ends.filter(({ high, low }) => high !== low).map(({ partition, high }) => [partition, BigInt(high)]));
-  const records: DeadLetter[] = [];
-  if (remaining.size === 0) return records;
-  const consumer = kafka.consumer({ groupId: `light-kafka-cli-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`reading ${topic} to its end took more than 60 s`)), 60_000);
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) records.push({ partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: RecordHeaders.fromKafka(message.headers as IHeaders) });
-        if (BigInt(batch.lastOffset()) + 1n >= (remaining.get(batch.partition) ?? 0n)) remaining.delete(batch.partition);
-        if (remaining.size === 0) {
-          clearTimeout(timer);
-          done();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  return records.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
-}
-
 function progress(done: number, total: number): void {
   if (!process.stdout.isTTY) return;
   const width = 30;
@@ -199,7 +162,7 @@ async function dlqCommand(action: string | undefined, options: Options): Promise
   const ext = (service.config.load<{ deadLetterTopicExt?: string }>('kafka-consumer').config.deadLetterTopicExt ?? '.dlq') || '.dlq';
   const dlqTopic = topic.endsWith(ext) ? topic : `${topic}${ext}`;
   const kafka = new Kafka({ brokers, clientId: 'light-kafka-cli', logLevel: logLevel.NOTHING });
-  const letters = (await readAll(kafka, dlqTopic)).filter((letter) => options.codes.length === 0 || options.codes.includes(letter.headers.get(DLQ.errorCode) ?? ''));
+  const letters = (await readTopicToEnd(kafka, dlqTopic, { groupPrefix: 'light-kafka-cli', timeoutMs: 60_000 })).filter((letter) => options.codes.length === 0 || options.codes.includes(letter.headers.get(DLQ.errorCode) ?? ''));
   if (action === 'list') {
     for (const letter of letters) {
       const h = letter.headers;

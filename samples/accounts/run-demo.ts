@@ -13,8 +13,9 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { ensureKafka } from '../../scripts/kafka-local.js';
+import { readTopicToEnd } from '../../scripts/read-topic.js';
 import { ACCOUNT_TOPICS, startAccountService, type AccountService } from './account-service.js';
 import { DemoTraceCollector } from './trace-collector.js';
 import { writeWaterfall } from './waterfall.js';
@@ -63,33 +64,17 @@ interface TopicRecord {
   headers: Record<string, string>;
 }
 
-/** Every record of a topic now (read with a plain kafkajs consumer of its own, read_committed). */
+/** Every record of a topic now, headers by lower-cased name. */
 async function readTopic(brokers: string, topic: string): Promise<TopicRecord[]> {
   const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const remaining = new Map(ends.filter(({ high, low }) => high !== low).map(({ partition, high }) => [partition, BigInt(high)]));
-  const records: TopicRecord[] = [];
-  if (remaining.size === 0) return records;
-  const consumer = kafka.consumer({ groupId: `demo-reader-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const text = (headers: IHeaders | undefined): Record<string, string> => Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]));
-  const done = new Promise<void>((finish) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) records.push({ topic, partition: batch.partition, offset: message.offset, value: message.value?.toString('utf8') ?? '', headers: text(message.headers) });
-        const last = BigInt(batch.lastOffset()) + 1n;
-        if (last >= (remaining.get(batch.partition) ?? 0n)) remaining.delete(batch.partition);
-        if (remaining.size === 0) finish();
-      },
-    });
-  });
-  await Promise.race([done, new Promise((finish) => setTimeout(finish, 30_000))]);
-  await consumer.disconnect();
-  return records;
+  const records = await readTopicToEnd(kafka, topic, { groupPrefix: 'demo-reader', timeoutMs: 30_000 });
+  return records.map(({ partition, offset, value, headers }) => ({
+    topic,
+    partition,
+    offset,
+    value: value?.toString('utf8') ?? '',
+    headers: Object.fromEntries([...headers].map(([name, bytes]) => [name.toLowerCase(), bytes.toString('utf8')])),
+  }));
 }
 
 async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
