@@ -143,14 +143,19 @@ export class LightStreams {
    * a restart on the same state reuses it, so librdkafka's transactional producer aborts what a crash left open.
    */
   private processId(): string {
-    const { settings, baseDir } = this.parts;
-    const folder = join(resolve(baseDir, settings.stateDir), settings.applicationId);
+    const folder = this.stateFolder();
     const file = join(folder, 'process-id');
     if (existsSync(file)) return readFileSync(file, 'utf8').trim();
     const id = randomUUID();
     mkdirSync(folder, { recursive: true });
     writeFileSync(file, id);
     return id;
+  }
+
+  /** `<state.dir>/<application.id>`: the process id, and a folder per task. */
+  private stateFolder(): string {
+    const { settings, baseDir } = this.parts;
+    return join(resolve(baseDir, settings.stateDir), settings.applicationId);
   }
 
   /** Stops taking records, commits what was processed, leaves the group and closes the tasks. */
@@ -340,7 +345,7 @@ export class LightStreams {
   }
 
   private async openTask(id: string, partition: number): Promise<StreamTask> {
-    const { settings, logger, baseDir } = this.parts;
+    const { settings, logger } = this.parts;
     const clients = this.clients!;
     const storeNames = this.topology!.groups.find((group) => !group.pattern && id === `${group.name}-${partition}`)?.stores ?? [];
     const exactlyOnce = settings.processingGuarantee === 'exactly_once';
@@ -352,7 +357,7 @@ export class LightStreams {
     } else {
       committer = plainCommitter(clients.producer.write, (offsets) => clients.consumer.commitOffsets(offsets));
     }
-    const folder = join(resolve(baseDir, settings.stateDir), settings.applicationId, id);
+    const folder = join(this.stateFolder(), id);
     const storage = storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage();
     const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
     try {
