@@ -3,12 +3,14 @@
  * The light-kafka command (package.json `bin`): the local broker, the chains handler.yml resolves to, a config
  * check, and dead-letter listing and replay. `light-kafka <command> --help` describes each command.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { LightError } from '../core/errors/light-error.js';
 import { DeadLetterHeaderNames as DLQ, RecordHeaders } from '../core/headers.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
 import { LightService } from '../index.js';
 import { clusterSize, ensureKafka, stopAll } from './kafka-local.js';
 import { readTopicToEnd } from './read-topic.js';
@@ -27,6 +29,7 @@ Commands:
   dlq replay <topic>        write dead letters back to their original topic
   produce <topic>           send JSON lines from stdin through the topic's produce chain
   consume <topic>           read a topic and run its records through the consume chain, as JSON lines
+  patch-kafkajs             apply the kafkajs send-retry patch (done by the install; for --ignore-scripts)
 
 Run light-kafka <command> --help for the options of each.`,
   kafka: `light-kafka kafka start [--brokers 1|3] [--fresh]   start the local broker(s) (first run fetches the jars with Maven)
@@ -61,6 +64,11 @@ Reads the topic from its beginning (with a group of its own: the service's group
 runs each record through the topic's consume chain, and prints a JSON line per record: where it was, its key,
 value and headers after the chain, and its outcome (processed, or the code it would be dead-lettered with; nothing
 is written to a dead-letter topic). Stops after N records, or after MS ms without a record (default 5000).`,
+  'patch-kafkajs': `light-kafka patch-kafkajs
+
+Applies light-kafka's fix of kafkajs 2.2.4's produce retry (README: What send guarantees) to the kafkajs this
+package loads. The package's postinstall does it; run this after an install that skipped scripts
+(npm --ignore-scripts), which leaves LightService refusing to start with ERR12008. Running it again changes nothing.`,
 };
 
 interface Options {
@@ -280,6 +288,12 @@ async function consumeCommand(topic: string | undefined, options: Options): Prom
   return 0;
 }
 
+/** The same script as the postinstall, in a process of its own: this one has loaded kafkajs already. */
+function patchKafkajsCommand(): number {
+  const script = join(PACKAGE_ROOT, 'scripts', 'patch-kafkajs.mjs');
+  return spawnSync(process.execPath, [script], { stdio: 'inherit' }).status ?? 1;
+}
+
 export async function main(args: string[]): Promise<number> {
   const [command, action] = args;
   const options = parse(args.slice(command === 'chains' ? 1 : 2));
@@ -298,6 +312,7 @@ export async function main(args: string[]): Promise<number> {
   if (command === 'dlq') return dlqCommand(action, options);
   if (command === 'produce') return produceCommand(action, parse(args.slice(2)));
   if (command === 'consume') return consumeCommand(action, parse(args.slice(2)));
+  if (command === 'patch-kafkajs') return patchKafkajsCommand();
   console.error(`unknown command ${args.join(' ')}\n\n${HELP.main}`);
   return 2;
 }

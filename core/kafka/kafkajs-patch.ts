@@ -7,9 +7,10 @@ const SEND_MESSAGES = 'kafkajs/src/producer/sendMessages.js';
 
 /**
  * kafkajs 2.2.4's produce retry can resolve a send with records unsent, or re-send a batch under new sequence
- * numbers, when a partition leader fails over (upstream issue #1303). patches/kafkajs+2.2.4.patch fixes it at
- * install time (patch-package). Without the patch LightProducer refuses to start rather than risk acknowledged
- * records silently lost; LIGHT_KAFKA_ALLOW_UNPATCHED_KAFKAJS=1 accepts the risk (single-broker development).
+ * numbers, when a partition leader fails over (upstream issue #1303). patches/kafkajs@2.2.4/ fixes it at
+ * install time (scripts/patch-kafkajs.mjs, the package's postinstall, wherever the package is installed).
+ * Without the patch LightProducer refuses to start rather than risk acknowledged records silently lost;
+ * LIGHT_KAFKA_ALLOW_UNPATCHED_KAFKAJS=1 accepts the risk (single-broker development).
  */
 export function assertKafkajsPatched(env: NodeJS.ProcessEnv = process.env): void {
   if (env.LIGHT_KAFKA_ALLOW_UNPATCHED_KAFKAJS === '1') return;

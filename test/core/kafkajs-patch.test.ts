@@ -1,22 +1,77 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LightError } from '../../core/errors/light-error.js';
 import { assertKafkajsPatched } from '../../core/kafka/kafkajs-patch.js';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 
 const require = createRequire(import.meta.url);
+const SCRIPT = join(PACKAGE_ROOT, 'scripts', 'patch-kafkajs.mjs');
+const PATCHED = readFileSync(join(PACKAGE_ROOT, 'patches', 'kafkajs@2.2.4', 'src', 'producer', 'sendMessages.js'), 'utf8');
+
+/** A kafkajs package folder holding only what the patch script looks at. */
+function fakeKafkajs(version: string, sendMessages: string): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kafkajs-'));
+  mkdirSync(join(dir, 'src', 'producer'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'kafkajs', version }));
+  const file = join(dir, 'src', 'producer', 'sendMessages.js');
+  writeFileSync(file, sendMessages);
+  return { dir, file };
+}
+
+function runScript(dir: string): { status: number | null; output: string } {
+  const run = spawnSync(process.execPath, [SCRIPT, '--kafkajs', dir], { encoding: 'utf8' });
+  return { status: run.status, output: run.stdout + run.stderr };
+}
 
 describe('kafkajs send-retry patch', () => {
-  it('npm ci applied patches/kafkajs+2.2.4.patch to the kafkajs that core loads', () => {
+  it('the install applied patches/kafkajs@2.2.4 to the kafkajs that core loads, and the package ships the script that does it', () => {
     expect(() => assertKafkajsPatched({})).to.not.throw();
-    const installed = readFileSync(require.resolve('kafkajs/src/producer/sendMessages.js'), 'utf8');
-    expect(installed).to.contain('Patched by light-kafka (patches/kafkajs+2.2.4.patch)');
-    expect(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).to.match(/"postinstall": "patch-package --error-on-fail"/);
+    expect(readFileSync(require.resolve('kafkajs/src/producer/sendMessages.js'), 'utf8')).to.equal(PATCHED);
+    const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; files: string[] };
+    expect(manifest.scripts.postinstall).to.equal('node scripts/patch-kafkajs.mjs');
+    // The patch replaces whole files of one release: any other kafkajs must not be installed under it.
+    expect(manifest.dependencies.kafkajs).to.equal('2.2.4');
+    expect(manifest.files).to.include.members(['scripts/patch-kafkajs.mjs', 'patches']);
   });
 
-  it('refuses an unpatched kafkajs with ERR12008 unless the risk is accepted', async () => {
+  it('the script replaces an earlier light-kafka version of the patch, and changes nothing when run again', () => {
+    const { dir, file } = fakeKafkajs('2.2.4', "// Symbol.for('light-kafka.kafkajs-send-retry-patch'), an older version\n");
+    try {
+      const first = runScript(dir);
+      expect(first.status, first.output).to.equal(0);
+      expect(first.output).to.contain(`${file}: patched`);
+      expect(readFileSync(file, 'utf8')).to.equal(PATCHED);
+      const second = runScript(dir);
+      expect(second.status, second.output).to.equal(0);
+      expect(second.output).to.contain(`${file}: already patched`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the script refuses, and leaves alone, a file it does not know and a kafkajs of another version', () => {
+    const foreign = fakeKafkajs('2.2.4', '// changed by someone else\n');
+    const otherVersion = fakeKafkajs('2.2.3', '// 2.2.3\n');
+    try {
+      const refused = runScript(foreign.dir);
+      expect(refused.status).to.equal(1);
+      expect(refused.output).to.contain(`${foreign.file} is neither kafkajs 2.2.4's published file nor light-kafka's patch of it`);
+      expect(readFileSync(foreign.file, 'utf8')).to.equal('// changed by someone else\n');
+      const wrong = runScript(otherVersion.dir);
+      expect(wrong.status).to.equal(1);
+      expect(wrong.output).to.contain('is 2.2.3; the send-retry patch is for 2.2.4');
+      expect(readFileSync(otherVersion.file, 'utf8')).to.equal('// 2.2.3\n');
+    } finally {
+      rmSync(foreign.dir, { recursive: true, force: true });
+      rmSync(otherVersion.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unpatched kafkajs with ERR12008, naming the command that patches it, unless the risk is accepted', async () => {
     const module = require('kafkajs/src/producer/sendMessages.js') as Record<symbol, unknown>;
     const marker = Symbol.for('light-kafka.kafkajs-send-retry-patch');
     module[marker] = false;
@@ -31,7 +86,7 @@ describe('kafkajs send-retry patch', () => {
       })();
       expect(error).to.be.instanceOf(LightError);
       expect((error as LightError).code).to.equal('ERR12008');
-      expect((error as LightError).message).to.contain('sendMessages.js');
+      expect((error as LightError).message).to.contain('sendMessages.js').and.contain('npx light-kafka patch-kafkajs');
       expect(() => assertKafkajsPatched({ LIGHT_KAFKA_ALLOW_UNPATCHED_KAFKAJS: '1' })).to.not.throw();
     } finally {
       module[marker] = true;
