@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import { TypedMap } from './attachments.js';
-import { buildChains } from './chain/chain-builder.js';
+import { buildChains, type HandlerOrigin } from './chain/chain-builder.js';
 import { ConsumeChains } from './chain/consume-chains.js';
-import type { HandlerFactory, HandlerModule, HandlerServices } from './chain/handler.js';
+import type { ChainHandler, HandlerFactory, HandlerModule, HandlerServices } from './chain/handler.js';
 import { NO_BUILTINS, type HandlerCatalog } from './chain/module-loader.js';
 import type { ChainTable } from './chain/chain-table.js';
 import { ProduceChains } from './chain/produce-chains.js';
@@ -61,8 +61,25 @@ export interface ServiceParts {
   streams: LightStreams;
   /** The chains handler.yml resolved to. */
   table: ChainTable;
+  /** Where each handler of the table came from (handler.yml entry, config file). */
+  origins: ReadonlyMap<ChainHandler, HandlerOrigin>;
   /** How records enter the produce chains (for the broker-free test kit). */
   path: ProducePath;
+}
+
+/** One chain handler.yml resolved to (`LightService.describeChains`). */
+export interface ChainDescription {
+  direction: string;
+  /** The topic, the pattern as handler.yml wrote it, or `*` for a default. */
+  topic: string;
+  pattern: boolean;
+  isDefault: boolean;
+  /** Where it is declared: `topics[2]`, `defaultHandlers.consume`. */
+  source: string;
+  /** The handlers' names, in order. */
+  handlers: string[];
+  /** Where each came from, in the same order. */
+  origins: HandlerOrigin[];
 }
 
 /** The parts of a service, for the broker-free test kit (light-kafka/testing); not for services themselves. */
@@ -117,7 +134,7 @@ export class LightService {
    * What handler.yml resolved to: per declared topic (or pattern) and direction, and for the defaults, the
    * handlers in order and where the entry was declared.
    */
-  describeChains(): { direction: string; topic: string; pattern: boolean; isDefault: boolean; source: string; handlers: string[] }[] {
+  describeChains(): ChainDescription[] {
     return this.parts.table.routes().map(({ route, isDefault }) => ({
       direction: route.direction,
       // A pattern as handler.yml wrote it (it is compiled anchored, as ^(?:pattern)$).
@@ -126,6 +143,7 @@ export class LightService {
       isDefault,
       source: route.source,
       handlers: route.handlers.map((handler) => handler.name || '(anonymous)'),
+      origins: route.handlers.map((handler) => this.parts.origins.get(handler)!),
     }));
   }
 
@@ -200,7 +218,7 @@ export class LightService {
       addCloseHook: (hook) => lifecycle.onClose(hook),
     };
     const catalog = (this as typeof LightService).handlerCatalog;
-    const { table, file } = await buildChains(config, services, catalog, new Map(Object.entries(options.handlerModules ?? {})));
+    const { table, origins, file } = await buildChains(config, services, catalog, new Map(Object.entries(options.handlerModules ?? {})));
     propagation.freeze();
     logger.debug('chains built', { file });
 
@@ -239,7 +257,7 @@ export class LightService {
       : undefined;
     const producer = new LightProducer(clients.producer, path);
     const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services, topicAdmin });
-    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table, path });
+    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table, origins, path });
   }
 
   /** Connects the producers, then joins the consumer group for every topic with a business handler. */

@@ -5,8 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { LightError } from '../core/errors/light-error.js';
 import { DeadLetterHeaderNames as DLQ, RecordHeaders } from '../core/headers.js';
@@ -14,6 +13,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { LightService } from '../index.js';
 import { clusterSize, ensureKafka, stopAll } from './kafka-local.js';
 import { readTopicToEnd } from './read-topic.js';
+import { isMain } from './is-main.js';
 
 // The commands print their own output on stdout; the service's log lines only when asked for (LOG_LEVEL).
 process.env.LOG_LEVEL ??= 'error';
@@ -40,7 +40,8 @@ Data and jars live in ./.kafka-local (LIGHT_KAFKA_LOCAL_DIR changes it); port LI
   chains: `light-kafka chains [--config DIR]
 
 For every topic (or pattern) and direction declared in handler.yml, and for the defaults, the handlers of the
-resolved chain in order and where the entry is declared. DIR: the service's config folder (default ./config).`,
+resolved chain in order and where the entry is declared; under it, per handler, its handler.yml entry (built-in,
+path or package) and the config file it was created from. DIR: the service's config folder (default ./config).`,
   config: `light-kafka config check [--config DIR]
 
 Loads service.yml, handler.yml, every handler's config, kafka-producer.yml, kafka-consumer.yml and
@@ -120,7 +121,8 @@ async function kafkaCommand(action: string | undefined, options: Options): Promi
     return 0;
   }
   if (action === 'status') {
-    const brokers = process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092}`;
+    // The local node start would start (KAFKA_BROKERS, which names the service's cluster, plays no part here).
+    const brokers = `127.0.0.1:${process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092}`;
     const size = await clusterSize(brokers, 5_000);
     console.log(size ? `up ${brokers} (${size} broker${size === 1 ? '' : 's'})` : `down ${brokers}`);
     return size ? 0 : 1;
@@ -132,9 +134,16 @@ async function kafkaCommand(action: string | undefined, options: Options): Promi
 async function chainsCommand(options: Options): Promise<number> {
   const service = await LightService.create({ configDir: options.config });
   const rows = service.describeChains();
+  const shown = (file: string | undefined): string => (file ? (relative(process.cwd(), file).startsWith('..') ? file : relative(process.cwd(), file)) : 'defaults (no file)');
   for (const row of rows) {
     const topic = row.isDefault ? '(default)' : row.pattern ? `/${row.topic}/` : row.topic;
     console.log(`${row.direction.padEnd(8)} ${topic.padEnd(40)} ${row.handlers.join(' -> ')}    [${row.source}]`);
+    // Then one line per handler, as light-4j lists its chains: the handler, the handler.yml entry, its config.
+    const width = Math.max(...row.handlers.map((name) => name.length));
+    row.origins.forEach((origin, index) => {
+      const entry = `${origin.entry} (${origin.kind === 'builtin' ? 'built-in' : origin.kind})`;
+      console.log(`    ${String(index + 1).padStart(2)}. ${row.handlers[index]!.padEnd(width)}  ${entry.padEnd(48)} ${shown(origin.configFile)}`);
+    });
   }
   if (rows.length === 0) console.log('handler.yml declares no chain');
   return 0;
@@ -317,7 +326,7 @@ export async function main(args: string[]): Promise<number> {
   return 2;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {

@@ -1,5 +1,6 @@
 /** Prints the README's error table from the catalogue: node dist/scripts/error-table.js */
 import { STATUS_CATALOGUE } from '../core/errors/catalogue.js';
+import { isMain } from './is-main.js';
 
 export function errorTable(): string {
   const rows = Object.entries(STATUS_CATALOGUE).map(
@@ -8,4 +9,4 @@ export function errorTable(): string {
   return ['| code | status | message | retried | description |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(errorTable());
+if (isMain(import.meta.url)) console.log(errorTable());

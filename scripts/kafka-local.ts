@@ -14,9 +14,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { PACKAGE_ROOT } from '../core/package-root.js';
+import { isMain } from './is-main.js';
 
 export const KAFKA_VERSION_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom.xml');
 
@@ -460,7 +460,7 @@ async function main(command: string | undefined, args: string[]): Promise<void> 
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isMain(import.meta.url)) {
   main(process.argv[2], process.argv.slice(3)).catch((error: unknown) => {
     console.error(`[kafka-local] ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;

@@ -10,8 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../core/package-root.js';
+import { isMain } from './is-main.js';
 
 export const REGISTRY_POM = join(PACKAGE_ROOT, 'scripts', 'registry', 'pom.xml');
 const RUNNER = 'apicurio-registry-local-2.4.2-runner.jar';
@@ -135,4 +135,4 @@ async function main(command: string | undefined): Promise<void> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main(process.argv[2]);
+if (isMain(import.meta.url)) await main(process.argv[2]);

@@ -24,8 +24,20 @@ interface ExecList {
   aliases: string[];
 }
 
+/** Where a handler of the chains came from, for `light-kafka chains` (light-4j lists its chains the same way). */
+export interface HandlerOrigin {
+  alias: string;
+  /** handler.yml's entry for it, e.g. `validation/json-schema@schema` (the implicit consume transport: its module). */
+  entry: string;
+  kind: HandlerSpec['kind'];
+  /** The config file it was created from; undefined when no file exists and its schema's defaults apply. */
+  configFile: string | undefined;
+}
+
 export interface BuiltChains {
   table: ChainTable;
+  /** Each handler instance of the table -> where it came from. */
+  origins: ReadonlyMap<ChainHandler, HandlerOrigin>;
   /** The handler.yml the chains came from. */
   file: string;
   /** Aliases dropped because their config said `enabled: false`. */
@@ -54,7 +66,7 @@ export async function buildChains(
   for (const list of execLists) checkExecList(list, file, declared);
   await addConsumeTransport(execLists, declared, file, catalog, registered);
 
-  const { instances, disabled } = await instantiate(declared, loader, services, file);
+  const { instances, disabled, configFiles } = await instantiate(declared, loader, services, file);
   for (const list of execLists) {
     const transport = list.aliases.find((alias) => transportKind(declared.get(alias)!.module) && disabled.includes(alias));
     if (transport) {
@@ -81,7 +93,12 @@ export async function buildChains(
   }
   // A consumed topic no entry names still gets its records decoded.
   defaults.consume ??= { direction: 'consume', topic: /.*/, handlers: toHandlers(consumeTransportOnly(declared)), source: 'consume transport' };
-  return { table: new ChainTable(routes, defaults), file, disabled };
+  const origins = new Map<ChainHandler, HandlerOrigin>();
+  for (const [alias, handler] of instances) {
+    const { spec } = declared.get(alias)!;
+    origins.set(handler, { alias, entry: alias === IMPLICIT_CONSUME_TRANSPORT ? spec.module : spec.raw, kind: spec.kind, configFile: configFiles.get(alias) });
+  }
+  return { table: new ChainTable(routes, defaults), origins, file, disabled };
 }
 
 async function declareHandlers(
@@ -192,12 +209,13 @@ async function instantiate(
   loader: ConfigLoader,
   services: HandlerServices,
   file: string,
-): Promise<{ instances: Map<string, ChainHandler>; disabled: string[] }> {
+): Promise<{ instances: Map<string, ChainHandler>; disabled: string[]; configFiles: Map<string, string | undefined> }> {
   const instances = new Map<string, ChainHandler>();
+  const configFiles = new Map<string, string | undefined>();
   const disabled: string[] = [];
   for (const [alias, { module, key, spec }] of declared) {
     const configName = module.configName ?? alias;
-    const { config } = loader.load<Record<string, unknown>>(configName, {
+    const { config, file: configFile } = loader.load<Record<string, unknown>>(configName, {
       ...(module.configSchema ? { schema: module.configSchema } : {}),
       ...(module.defaultConfigDir ? { defaultDir: module.defaultConfigDir } : {}),
     });
@@ -209,8 +227,9 @@ async function instantiate(
     const problem = handlerProblem(handler);
     if (problem) throw new LightError('ERR13009', { file, key, module: spec.module, reason: problem });
     instances.set(alias, handler);
+    configFiles.set(alias, configFile);
   }
-  return { instances, disabled };
+  return { instances, disabled, configFiles };
 }
 
 const PHASES = ['beginBatch', 'before', 'after', 'endBatch'] as const;

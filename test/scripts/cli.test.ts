@@ -54,6 +54,10 @@ describe('the light-kafka command', function () {
     expect(out).to.match(/produce\s+orders\s+correlation -> kafkaProducerTransport\s+\[topics\[0\]\]/);
     expect(out).to.match(/consume\s+\/audit\\\.\.\*\/\s+kafkaConsumerTransport -> correlation\s+\[topics\[1\]\]/);
     expect(out).to.match(/produce\s+\(default\)\s+kafkaProducerTransport\s+\[defaultHandlers\.produce\]/);
+    // Under each chain, per handler: its handler.yml entry and the config file it was created from.
+    expect(out).to.match(/1\. correlation\s+correlation \(built-in\)\s+\S*dist\/handlers\/correlation\/correlation\.yml\n/);
+    expect(out).to.match(/2\. kafkaProducerTransport\s+kafka\/producer@producer \(built-in\)\s+\S*kafka-producer\.yml\n/);
+    expect(out).to.match(/1\. kafkaConsumerTransport\s+kafka\/consumer \(built-in\)\s+\S*kafka-consumer\.yml\n/);
   });
 
   it('config check: exit 0 on a valid folder, 1 with the file and key of the first error', async () => {
