@@ -160,7 +160,7 @@ describe('the packed package, installed on its own @broker', function () {
     write(app, serviceFiles(topic, uniqueName('packaged-group')));
     await npm(['install', '--prefer-offline', '--omit=optional', lightKafka, stamp], app);
     const installed = join(app, 'node_modules', 'light-kafka');
-    expect(readdirSync(installed).sort()).to.deep.equal(['README.md', 'config', 'dashboards', 'dist', 'package.json', 'patches', 'scripts']);
+    expect(readdirSync(installed).sort()).to.deep.equal(['LICENSE', 'README.md', 'config', 'dashboards', 'dist', 'package.json', 'patches', 'scripts']);
     expect(readdirSync(join(installed, 'dist')).sort()).to.deep.equal(['core', 'handlers', 'index.d.ts', 'index.js', 'scripts', 'testing']);
 
     // The package's postinstall patched the kafkajs it resolves, fresh from the registry.
