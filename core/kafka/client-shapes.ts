@@ -52,6 +52,7 @@ export function toDriverBatch({ batch, resolveOffset, heartbeat, commitOffsetsIf
     commitOffsetsIfNecessary: () => commitOffsetsIfNecessary(),
     isRunning,
     isStale,
+    handBack: () => false,
     pause: () => void pause(),
   };
 }

@@ -175,7 +175,7 @@ export class LightConsumer extends EventEmitter {
    * whose chain is synchronous costs no promise. Handlers' endBatch runs before offsets may be committed.
    */
   private async consumeInOrder(batch: DriverBatch, route: ConsumeRoute): Promise<void> {
-    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary, highWatermark, messages } = batch;
+    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, handBack, pause, commitOffsetsIfNecessary, highWatermark, messages } = batch;
     const control: ProcessingControl = { isRunning, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
     const events: ConsumedEvent[] = [];
@@ -201,7 +201,7 @@ export class LightConsumer extends EventEmitter {
     let lastHeartbeat = Date.now();
     try {
       for (let i = 0; i < messages.length; i++) {
-        if (!isRunning() || isStale()) break;
+        if (!isRunning() || isStale() || handBack()) break;
         const message = messages[i]!;
         let outcome: RecordOutcome = PROCESSED_FIRST_TIME;
         if (scope === undefined) {
@@ -254,7 +254,7 @@ export class LightConsumer extends EventEmitter {
    * its records runs again alone, so only the one that fails is retried and dead-lettered.
    */
   private async consumeStaged(batch: DriverBatch, route: ConsumeRoute, handler: BatchBusinessHandler): Promise<void> {
-    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, pause, highWatermark, messages } = batch;
+    const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, handBack, pause, highWatermark, messages } = batch;
     const control: ProcessingControl = { isRunning, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
     if (scope === undefined) return this.consumeInOrder(batch, { ...route, batchHandler: undefined });
@@ -308,7 +308,7 @@ export class LightConsumer extends EventEmitter {
     };
     try {
       for (let i = 0; i < messages.length && !stopped; i++) {
-        if (!isRunning() || isStale()) break;
+        if (!isRunning() || isStale() || handBack()) break;
         const exchange = exchanges[i]!;
         try {
           const pending = runWithContext(exchange.context!, () => chain.runBefores(exchange, scope));
@@ -340,7 +340,7 @@ export class LightConsumer extends EventEmitter {
    * in flight finish; records after it that finished are processed again when it resumes (at-least-once).
    */
   private async consumeConcurrently(batch: DriverBatch, route: ConsumeRoute, ordering: 'key' | 'unordered'): Promise<void> {
-    const { topic, partition, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, highWatermark } = batch;
+    const { topic, partition, heartbeat, isRunning, isStale, handBack, commitOffsetsIfNecessary, highWatermark } = batch;
     const running = (): boolean => isRunning() && !isStale();
     const control: ProcessingControl = { isRunning: running, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
@@ -372,7 +372,7 @@ export class LightConsumer extends EventEmitter {
       result = await dispatchConcurrently(batch.messages, {
         ordering,
         maxConcurrency: this.parts.maxConcurrency ?? 16,
-        isRunning: running,
+        isRunning: () => running() && !handBack(),
         process,
         onDone: (message, outcome) => this.recordDone(topic, partition, message.offset, outcome, events),
         onCommittable: (offset) => batch.resolveOffset(offset),

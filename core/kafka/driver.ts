@@ -64,6 +64,12 @@ export interface DriverBatch {
   isRunning(): boolean;
   /** True once the partition was revoked or seeked under the batch: stop processing it. */
   isStale(): boolean;
+  /**
+   * True when the client wants the batch back: start no further record of it (the ones not started come again in
+   * a later batch). Unlike isRunning, it does not cut short a record being retried. librdkafka serves a rebalance
+   * only between batches, so its batches are handed back after a while; kafkajs never asks.
+   */
+  handBack(): boolean;
   /** Stops fetching this partition; unprocessed records of the batch are read again when it resumes. */
   pause(): void;
 }

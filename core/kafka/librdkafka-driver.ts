@@ -155,6 +155,9 @@ export function librdkafkaTransactional(producer: LibrdkafkaProducer, transactio
   };
 }
 
+/** How long a consumer works on one batch before handing it back, so a rebalance waits at most about this long. */
+const BATCH_SLICE_MS = 1000;
+
 /**
  * The compatible API's consumer: it stores the offsets LightConsumer resolves and librdkafka commits them on its
  * interval and when the consumer leaves; unprocessed records of a batch are fetched again (it seeks back).
@@ -163,6 +166,8 @@ class LibrdkafkaConsumer implements DriverConsumer {
   readonly groupId: string;
   readonly client: LibrdkafkaConsumerClient;
   private readonly listeners: { [E in keyof DriverConsumerEvents]: DriverConsumerEvents[E][] } = { groupJoin: [], groupLeave: [], crash: [] };
+  /** Set by disconnect: the batch in hand stops after the record in progress (the compatible API never says so). */
+  private stopping = false;
 
   constructor(client: LibrdkafkaModule, kafka: LibrdkafkaKafka, settings: ConsumerSettings, logger: Logger) {
     this.groupId = settings.consumer.groupId;
@@ -180,6 +185,7 @@ class LibrdkafkaConsumer implements DriverConsumer {
   }
 
   connect(): Promise<void> {
+    this.stopping = false;
     return this.client.connect();
   }
 
@@ -206,15 +212,31 @@ class LibrdkafkaConsumer implements DriverConsumer {
     return (error as { missingTopic?: boolean }).missingTopic === true;
   }
 
+  /**
+   * A batch here is everything fetched for the partition (js.consumer.max.batch.size -1), and the compatible API
+   * serves a rebalance, or lets the consumer leave, only between batches; meanwhile librdkafka commits nothing
+   * (the group is rebalancing), and the member may be dropped, its stored offsets never committed: measured, a
+   * group resized under load re-delivered 1,199-4,264 of 6,000 records. So a batch is handed back after
+   * BATCH_SLICE_MS, and at once when the consumer stops: the API seeks back to the first record not resolved,
+   * and the revoke that follows commits the stored offsets while the member is still in its generation.
+   */
   run(options: { partitionsConsumedConcurrently: number; eachBatch: (batch: DriverBatch) => Promise<void> }): Promise<void> {
     return this.client.run({
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
-      eachBatch: (payload) => options.eachBatch(toDriverBatch(payload)),
+      eachBatch: (payload) => {
+        const handedOverAt = Date.now();
+        return options.eachBatch({
+          ...toDriverBatch(payload),
+          isRunning: () => !this.stopping && payload.isRunning(),
+          handBack: () => this.stopping || Date.now() - handedOverAt >= BATCH_SLICE_MS,
+        });
+      },
     });
   }
 
   async disconnect(): Promise<void> {
+    this.stopping = true;
     await this.client.disconnect();
     for (const listener of this.listeners.groupLeave) listener();
   }
