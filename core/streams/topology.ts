@@ -1,5 +1,5 @@
 import { LightError } from '../errors/light-error.js';
-import { commandProblem, type Command, type Event } from '../messages/envelope.js';
+import { commandChecker, type Command, type Event } from '../messages/envelope.js';
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -374,8 +374,11 @@ export class KStream<K, V> {
     const { store, events, rejections = events, initial, decide, evolve } = options;
     const grouped = this.keyChanged ? this.repartition(`${store}-commands`) : this;
     this.graph.addStore({ name: store, sources: [...grouped.sources] });
+    const commandProblem = commandChecker();
     return grouped.then((record, emit, context) => {
-      const command = asCommand(record.value);
+      const problem = commandProblem(record.value);
+      if (problem) throw new LightError('ERR11019', { kind: 'command', reason: problem });
+      const command = record.value as Command;
       const aggregates = context.store(store);
       const current = (aggregates.get(command.aggregateId) as AggregateRecord<S> | undefined) ?? { state: initial(), version: 0 };
       const aggregate = { type: command.aggregateType, id: command.aggregateId };
@@ -446,11 +449,6 @@ export interface CommandProcessorOptions<S> {
   evolve: (state: S, event: Event) => S;
 }
 
-function asCommand(value: unknown): Command {
-  const problem = commandProblem(value);
-  if (problem) throw new LightError('ERR11019', { kind: 'command', reason: problem });
-  return value as Command;
-}
 
 /** Tumbling windows of a fixed size: a record at time t belongs to the window starting at t - t % size. */
 export class TimeWindows {

@@ -66,8 +66,13 @@ describe('event-sourced command processor (accounts sample)', () => {
     expect(bank.stores.get('accounts')!.get('a2')).to.deep.equal({ state: { owner: 'Bob', balance: 10, open: true }, version: 2 });
   });
 
-  it('refuses a record that is not a command envelope with ERR11019, naming the field', () => {
+  it('refuses a record that is not a command envelope (COMMAND_SCHEMA) with ERR11019, naming the field', () => {
     const bank = accounts();
-    expect(() => bank.send({ aggregateId: 'a3', type: 'OpenAccount' })).to.throw(LightError, /id must be a non-empty string/).with.property('code', 'ERR11019');
+    expect(() => bank.send({ aggregateId: 'a3', type: 'OpenAccount' })).to.throw(LightError, /must have required property 'kind'/).with.property('code', 'ERR11019');
+    const valid = command('OpenAccount', account('a3'), { owner: 'Ann' });
+    expect(() => bank.send({ ...valid, id: '' })).to.throw(LightError, /id must NOT have fewer than 1 characters/);
+    expect(() => bank.send({ ...valid, expectedVersion: -1 })).to.throw(LightError, /expectedVersion must be >= 0/);
+    expect(() => bank.send({ ...valid, kind: 'event' })).to.throw(LightError, /kind must be equal to constant/);
+    expect(() => bank.send(valid)).to.not.throw();
   });
 });
