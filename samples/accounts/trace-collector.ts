@@ -12,9 +12,14 @@ export interface DemoSpan {
   startMs: number;
   endMs: number;
   attributes: Record<string, string | number | boolean>;
+  /** The span ids this span links to (OpenTelemetry links: a consumer span to the producer span it follows). */
+  links: string[];
 }
 
-/** An OpenTelemetry collector for the demo: OTLP/HTTP with JSON encoding on loopback, spans kept in memory. */
+/**
+ * An OpenTelemetry collector for the demo (and the tests' collector): OTLP/HTTP with JSON encoding on loopback,
+ * spans kept in memory.
+ */
 export class DemoTraceCollector {
   readonly spans: DemoSpan[] = [];
 
@@ -64,6 +69,7 @@ export class DemoTraceCollector {
             startMs: Number(BigInt(span.startTimeUnixNano) / 1000n) / 1000,
             endMs: Number(BigInt(span.endTimeUnixNano) / 1000n) / 1000,
             attributes,
+            links: (span.links ?? []).map((link) => hex(link.spanId)!),
           });
         }
       }
@@ -88,6 +94,7 @@ interface OtlpBody {
         startTimeUnixNano: string;
         endTimeUnixNano: string;
         attributes?: { key: string; value: { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number } }[];
+        links?: { spanId: string }[];
       }[];
     }[];
   }[];

@@ -1,8 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import { DemoTraceCollector } from '../../samples/accounts/trace-collector.js';
 
 const require = createRequire(import.meta.url);
 
@@ -107,60 +106,23 @@ export class JaegerAgentStub {
   }
 }
 
-/** Stands in for an OpenTelemetry collector: OTLP/HTTP with JSON encoding on loopback. */
+/** Stands in for an OpenTelemetry collector: the accounts demo's OTLP/HTTP (JSON) collector, its spans as CollectedSpan. */
 export class OtlpHttpStub {
-  readonly spans: CollectedSpan[] = [];
-
-  private constructor(private readonly server: Server) {}
+  private constructor(private readonly collector: DemoTraceCollector) {}
 
   static async start(): Promise<OtlpHttpStub> {
-    let stub!: OtlpHttpStub;
-    const server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        stub.collect(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end('{}');
-      });
-    });
-    stub = new OtlpHttpStub(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return stub;
+    return new OtlpHttpStub(await DemoTraceCollector.start());
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/traces`;
+    return this.collector.url;
   }
 
-  private collect(body: { resourceSpans: any[] }): void {
-    const id = (value: string | undefined): string | undefined => (value ? (/^[0-9a-f]+$/.test(value) ? value : Buffer.from(value, 'base64').toString('hex')) : undefined);
-    for (const resourceSpans of body.resourceSpans) {
-      const service = resourceSpans.resource.attributes.find((attribute: any) => attribute.key === 'service.name')?.value.stringValue;
-      for (const scope of resourceSpans.scopeSpans) {
-        for (const span of scope.spans) {
-          const tags: Record<string, string | number | boolean> = {};
-          for (const attribute of span.attributes ?? []) {
-            const value = attribute.value;
-            tags[attribute.key] = value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : value.boolValue ?? value.doubleValue);
-          }
-          this.spans.push({
-            service,
-            name: span.name,
-            traceId: id(span.traceId)!,
-            spanId: id(span.spanId)!,
-            parentSpanId: id(span.parentSpanId) || undefined,
-            followsFrom: (span.links ?? []).map((link: { spanId: string }) => id(link.spanId)!),
-            tags,
-          });
-        }
-      }
-    }
+  get spans(): CollectedSpan[] {
+    return this.collector.spans.map(({ service, name, traceId, spanId, parentSpanId, links, attributes }) => ({ service, name, traceId, spanId, parentSpanId, followsFrom: links, tags: attributes }));
   }
 
   stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return this.collector.stop();
   }
 }
