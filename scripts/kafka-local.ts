@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { isMain } from './is-main.js';
+import { MavenDownloadProgress } from './maven-progress.js';
 
 export const KAFKA_VERSION_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom.xml');
 
@@ -230,15 +231,46 @@ export async function fetchKafka(options: LocalKafkaOptions = {}): Promise<strin
   requireTool('java', ['-version'], 'Java 17 or newer is needed to run the local Kafka broker (apt-get install openjdk-17-jre-headless)');
   requireTool('mvn', ['-v'], 'Maven is needed to fetch the Kafka jars from Maven Central (apt-get install maven)');
   mkdirSync(paths.dir, { recursive: true });
-  opts.log(`fetching Apache Kafka jars with Maven into ${paths.libs} (once)`);
-  const result = spawnSync('mvn', ['-q', '-B', '-f', KAFKA_VERSION_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.libs}`], {
-    encoding: 'utf8',
+  opts.log(`fetching Apache Kafka jars with Maven into ${paths.libs} (once; up to 67 MB with an empty ~/.m2)`);
+  const started = Date.now();
+  const progress = new MavenDownloadProgress();
+  let lastReport = started;
+  const { status, output } = await runMaven(['-B', '-f', KAFKA_VERSION_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.libs}`], (line) => {
+    // A line every 2 s while files arrive: with an empty ~/.m2 the fetch downloads 567 files, 67 MB (measured).
+    if (progress.read(line) && Date.now() - lastReport >= 2000) {
+      lastReport = Date.now();
+      opts.log(`  ${progress.describe()}`);
+    }
   });
-  writeFileSync(paths.fetchLog, `${result.stdout ?? ''}${result.stderr ?? ''}`);
-  if (result.status !== 0 || !hasJars(paths)) {
-    throw new Error(`Maven could not fetch the Kafka jars (exit ${result.status}); see ${paths.fetchLog}:\n${tail(paths.fetchLog)}`);
+  writeFileSync(paths.fetchLog, output);
+  if (status !== 0 || !hasJars(paths)) {
+    throw new Error(`Maven could not fetch the Kafka jars (exit ${status}); see ${paths.fetchLog}:\n${tail(paths.fetchLog)}`);
   }
+  opts.log(`Kafka jars in place: ${readdirSync(paths.libs).length} jars, ${progress.describe()} (the rest from ~/.m2), ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return paths.libs;
+}
+
+/** Runs Maven, handing each output line to `onLine` as it comes; resolves with the exit status and the whole output. */
+function runMaven(args: string[], onLine: (line: string) => void): Promise<{ status: number | null; output: string }> {
+  const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let pending = '';
+  const take = (chunk: Buffer): void => {
+    const text = chunk.toString('utf8');
+    output += text;
+    const lines = (pending + text).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  return new Promise((resolve) => {
+    child.on('error', (error) => resolve({ status: null, output: `${output}${error.message}\n` }));
+    child.on('close', (status) => {
+      if (pending) onLine(pending);
+      resolve({ status, output });
+    });
+  });
 }
 
 function hasJars(paths: Paths): boolean {
