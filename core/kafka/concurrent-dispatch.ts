@@ -35,6 +35,11 @@ export interface DispatchOptions {
   maxConcurrency: number;
   /** False once the consumer stops or the partition was revoked: no new record starts. */
   isRunning(): boolean;
+  /**
+   * True when the client wants the batch back (DriverBatch.handBack): the records below the highest one started
+   * still run, so what is done is a whole prefix of the batch and its end is committable, then no record starts.
+   */
+  handBack?(): boolean;
   process(message: DriverMessage): Promise<RecordOutcome>;
   /** A record was processed or dead-lettered. */
   onDone(message: DriverMessage, outcome: RecordOutcome): void;
@@ -57,7 +62,8 @@ type Lane = DriverMessage[];
  * without a key share one lane), itself under `unordered` — and a lane runs one record at a time, in offset order;
  * up to maxConcurrency lanes run at once, taking turns in the order they became ready. The committed offset never
  * passes a record in flight or being retried. Once a record stops the partition, or the consumer stops, no record
- * starts; the ones in flight finish before this resolves.
+ * starts; the ones in flight finish before this resolves. When the batch is handed back, the records below the
+ * highest one started still run (none above it), so nothing done is left uncommittable.
  */
 export function dispatchConcurrently(messages: readonly DriverMessage[], options: DispatchOptions): Promise<DispatchResult> {
   const tracker = new OffsetTracker(messages.map((message) => message.offset));
@@ -72,6 +78,9 @@ export function dispatchConcurrently(messages: readonly DriverMessage[], options
   const ready: Lane[] = [...lanes.values()];
   let running = 0;
   let halted = false;
+  let highestStarted = -1n;
+  /** Set once the batch is handed back: only records below it still start. */
+  let handBackBelow: bigint | undefined;
   let stopped: DispatchResult['stopped'];
   let failure: { error: unknown } | undefined;
 
@@ -92,6 +101,7 @@ export function dispatchConcurrently(messages: readonly DriverMessage[], options
 
     const run = async (lane: Lane): Promise<void> => {
       const message = lane.shift()!;
+      if (BigInt(message.offset) > highestStarted) highestStarted = BigInt(message.offset);
       try {
         const outcome = await options.process(message);
         if (outcome.kind === 'interrupted') {
@@ -113,9 +123,13 @@ export function dispatchConcurrently(messages: readonly DriverMessage[], options
 
     const pump = (): void => {
       if (!options.isRunning()) halted = true;
+      if (handBackBelow === undefined && options.handBack?.()) handBackBelow = highestStarted;
       while (!halted && running < options.maxConcurrency && ready.length > 0) {
+        const lane = ready.shift()!;
+        // A lane's records are in offset order: once its next one is past the hand-back point, the lane is done.
+        if (handBackBelow !== undefined && BigInt(lane[0]!.offset) > handBackBelow) continue;
         running += 1;
-        void run(ready.shift()!).finally(() => {
+        void run(lane).finally(() => {
           running -= 1;
           pump();
         });

@@ -372,7 +372,10 @@ export class LightConsumer extends EventEmitter {
       result = await dispatchConcurrently(batch.messages, {
         ordering,
         maxConcurrency: this.parts.maxConcurrency ?? 16,
-        isRunning: () => running() && !handBack(),
+        // A revoked partition starts nothing more; a stop or a hand-back first finishes the records below the highest
+        // one started, so what is done is committable and the next owner does not process it again.
+        isRunning: () => !isStale(),
+        handBack: () => handBack() || !isRunning(),
         process,
         onDone: (message, outcome) => this.recordDone(topic, partition, message.offset, outcome, events),
         onCommittable: (offset) => batch.resolveOffset(offset),

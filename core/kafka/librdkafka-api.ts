@@ -48,4 +48,6 @@ export interface LibrdkafkaConsumerClient {
   disconnect(): Promise<void>;
   subscribe(subscription: { topics: (string | RegExp)[] }): Promise<void>;
   run(config: { eachBatchAutoResolve?: boolean; partitionsConsumedConcurrently?: number; eachBatch: (payload: ClientBatchPayload) => Promise<void> }): Promise<void>;
+  /** Commits the stored offsets of the assignment (no argument). */
+  commitOffsets(): Promise<void>;
 }

@@ -168,8 +168,10 @@ class LibrdkafkaConsumer implements DriverConsumer {
   private readonly listeners: { [E in keyof DriverConsumerEvents]: DriverConsumerEvents[E][] } = { groupJoin: [], groupLeave: [], crash: [] };
   /** Set by disconnect: the batch in hand stops after the record in progress (the compatible API never says so). */
   private stopping = false;
+  /** The batches being processed, for disconnect to wait for. */
+  private readonly inHand = new Set<Promise<void>>();
 
-  constructor(client: LibrdkafkaModule, kafka: LibrdkafkaKafka, settings: ConsumerSettings, logger: Logger) {
+  constructor(client: LibrdkafkaModule, kafka: LibrdkafkaKafka, settings: ConsumerSettings, private readonly logger: Logger) {
     this.groupId = settings.consumer.groupId;
     const { ERR__ASSIGN_PARTITIONS } = client.CODES.ERRORS;
     const onRebalance = (error: { code: number }, assignment: unknown): void => {
@@ -224,19 +226,38 @@ class LibrdkafkaConsumer implements DriverConsumer {
     return this.client.run({
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
-      eachBatch: (payload) => {
-        const handedOverAt = Date.now();
-        return options.eachBatch({
-          ...toDriverBatch(payload),
+      eachBatch: async (payload) => {
+        const batch = toDriverBatch(payload);
+        // The slice starts with the first record done, so the batch's setup (beginBatch) never eats it whole.
+        let sliceStartedAt: number | undefined;
+        const running = options.eachBatch({
+          ...batch,
+          resolveOffset: (offset) => {
+            sliceStartedAt ??= Date.now();
+            batch.resolveOffset(offset);
+          },
           isRunning: () => !this.stopping && payload.isRunning(),
-          handBack: () => this.stopping || Date.now() - handedOverAt >= BATCH_SLICE_MS,
+          handBack: () => this.stopping || (sliceStartedAt !== undefined && Date.now() - sliceStartedAt >= BATCH_SLICE_MS),
         });
+        this.inHand.add(running);
+        try {
+          await running;
+        } finally {
+          this.inHand.delete(running);
+        }
       },
     });
   }
 
+  /**
+   * Lets the batches in hand end, commits what they stored while this member still owns its partitions, then
+   * leaves: librdkafka's own commit on close can reach the coordinator after its LeaveGroup and be refused
+   * (Unknown member), and the next owner would process those records again.
+   */
   async disconnect(): Promise<void> {
     this.stopping = true;
+    await Promise.allSettled([...this.inHand]);
+    await this.client.commitOffsets().catch((error: unknown) => this.logger.warn('committing the processed offsets before leaving failed; the next owner of the partitions may process them again', { error: reasonOf(error) }));
     await this.client.disconnect();
     for (const listener of this.listeners.groupLeave) listener();
   }

@@ -57,6 +57,41 @@ describe('concurrent dispatch within a partition', () => {
     expect(committable.at(-1)).to.equal('59');
   });
 
+  it('a batch handed back mid-way finishes the records below the highest one started, so everything done is committable', async () => {
+    // Key "hot" holds every other record and is slow: the other keys run far ahead of it.
+    const keys = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? 'hot' : `k${i % 17}`));
+    let done = 0;
+    const { ends, committable } = await run(messages(keys), {
+      maxConcurrency: 8,
+      handBack: () => done >= 40,
+      work: async (message) => {
+        await sleep(message.key!.toString() === 'hot' ? 6 : 1);
+        done += 1;
+        return processed;
+      },
+    });
+    const finished = ends.map(Number).sort((a, b) => a - b);
+    expect(finished.length).to.be.below(200);
+    // A whole prefix of the batch, and its last offset committable: nothing done comes again.
+    expect(finished).to.deep.equal(Array.from({ length: finished.length }, (_, i) => i));
+    expect(committable.at(-1)).to.equal(String(finished.at(-1)));
+  });
+
+  it('handing back never cuts a record short: the records in flight (a slow one, one in its retries) run to their end', async () => {
+    let handBack = false;
+    const { ends } = await run(messages(['a', 'b', 'a']), {
+      handBack: () => handBack,
+      work: async (message) => {
+        if (message.offset === '0') {
+          handBack = true; // asked while offset 0 is still running
+          await sleep(30);
+        }
+        return processed;
+      },
+    });
+    expect(ends.map(Number).sort()).to.deep.equal([0, 1]);
+  });
+
   it('records without a key share one lane; unordered lets records of one key overlap', async () => {
     const nullKeys = await run(messages([null, null, null, null]), {});
     expect(nullKeys.maxInFlight).to.equal(1);
