@@ -9,6 +9,7 @@
  * KAFKA_BROKERS points everything at an existing cluster instead; a broker already answering on the port is reused.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -254,22 +255,18 @@ export async function fetchKafka(options: LocalKafkaOptions = {}): Promise<strin
 function runMaven(args: string[], onLine: (line: string) => void): Promise<{ status: number | null; output: string }> {
   const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  let pending = '';
-  const take = (chunk: Buffer): void => {
-    const text = chunk.toString('utf8');
-    output += text;
-    const lines = (pending + text).split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) onLine(line);
+  // One reader per stream: a stderr line never lands in the middle of a stdout line.
+  const lines = (stream: NodeJS.ReadableStream): void => {
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      output += `${line}\n`;
+      onLine(line);
+    });
   };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
+  lines(child.stdout);
+  lines(child.stderr);
   return new Promise((resolve) => {
     child.on('error', (error) => resolve({ status: null, output: `${output}${error.message}\n` }));
-    child.on('close', (status) => {
-      if (pending) onLine(pending);
-      resolve({ status, output });
-    });
+    child.on('close', (status) => resolve({ status, output }));
   });
 }
 

@@ -5,23 +5,22 @@
  * in every project that installs the package, so nothing is asked of the user; `light-kafka patch-kafkajs` runs
  * it by hand (after an install with --ignore-scripts). Plain JavaScript: it runs before anything is compiled.
  *
- * Each patched file replaces the upstream file only when that file is byte for byte the published 2.2.4 one (or
- * an earlier light-kafka version of the patch); anything else is left alone and reported, so a kafkajs changed
- * by someone else is never overwritten. Running it again changes nothing.
+ * Each patched file replaces the upstream file only when that file is byte for byte the published 2.2.4 one;
+ * anything else is left alone and reported, so a kafkajs changed by someone else is never overwritten. Running it
+ * again changes nothing. The patched file is byte for byte what the earlier patches/kafkajs+2.2.4.patch produced
+ * (its header still names it), so a service that applied that patch with patch-package itself keeps working.
  *
  * Usage: node scripts/patch-kafkajs.mjs [--kafkajs DIR]   (DIR: a kafkajs package folder; default: the one
  * this package resolves)
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const VERSION = '2.2.4';
 const PATCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'patches', `kafkajs@${VERSION}`);
-/** The marker every light-kafka version of a patched file carries (core/kafka/kafkajs-patch.ts checks it). */
-const MARKER = 'light-kafka.kafkajs-send-retry-patch';
 /** Patched file (relative to the kafkajs folder) -> sha256 of the file as published in kafkajs 2.2.4. */
 const UPSTREAM = {
   'src/producer/sendMessages.js': '8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb',
@@ -49,13 +48,14 @@ export function patchKafkajs(folder) {
   const report = [];
   for (const [file, upstreamSha] of Object.entries(UPSTREAM)) {
     const target = join(folder, file);
-    const patched = readFileSync(join(PATCH_DIR, file), 'utf8');
-    const current = readFileSync(target, 'utf8');
-    if (current === patched) {
+    // Bytes, not text: the comparison is exact, whatever the line endings.
+    const patched = readFileSync(join(PATCH_DIR, file));
+    const current = readFileSync(target);
+    if (current.equals(patched)) {
       report.push(`${target}: already patched`);
       continue;
     }
-    if (sha256(current) !== upstreamSha && !current.includes(MARKER)) {
+    if (sha256(current) !== upstreamSha) {
       throw new Error(`${target} is neither kafkajs ${VERSION}'s published file nor light-kafka's patch of it: not overwriting it`);
     }
     // Write beside it and rename, so an interrupted install never leaves half a file.
@@ -67,7 +67,16 @@ export function patchKafkajs(folder) {
   return report;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** Real paths: a package folder may be a symlink (pnpm), and node reports the path it was started with. */
+const isMain = () => {
+  try {
+    return Boolean(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+};
+
+if (isMain()) {
   try {
     for (const line of patchKafkajs(kafkajsFolder(process.argv.slice(2)))) console.log(`[light-kafka] kafkajs send-retry patch: ${line}`);
   } catch (error) {

@@ -151,7 +151,10 @@ export function commandChecker(): (value: unknown) => string | undefined {
   return (value) => {
     if (validate(value)) return undefined;
     const error = validate.errors![0]!;
-    const field = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
-    return field ? `${field} ${error.message ?? 'is invalid'}` : (error.message ?? 'is invalid');
+    // A JSON pointer as a dotted path, its escapes undone (~1 is /, ~0 is ~).
+    const field = error.instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+    const allowed = 'allowedValue' in error.params ? ` ${JSON.stringify(error.params.allowedValue)}` : '';
+    const message = `${error.message ?? 'is invalid'}${allowed}`;
+    return field ? `${field} ${message}` : message;
   };
 }

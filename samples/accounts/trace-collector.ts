@@ -33,8 +33,10 @@ export class DemoTraceCollector {
       request.on('end', () => {
         try {
           collector.collect(JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpBody);
-        } finally {
           response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        } catch (error) {
+          // Only OTLP/HTTP with JSON encoding is understood (not protobuf): refused, never a crash of the demo.
+          response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `not OTLP JSON: ${(error as Error).message}` }));
         }
       });
     });

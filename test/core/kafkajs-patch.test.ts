@@ -38,16 +38,13 @@ describe('kafkajs send-retry patch', () => {
     expect(manifest.files).to.include.members(['scripts/patch-kafkajs.mjs', 'patches']);
   });
 
-  it('the script replaces an earlier light-kafka version of the patch, and changes nothing when run again', () => {
-    const { dir, file } = fakeKafkajs('2.2.4', "// Symbol.for('light-kafka.kafkajs-send-retry-patch'), an older version\n");
+  it('the script leaves a patched kafkajs as it is (the published file is replaced: test/package installs one fresh)', () => {
+    const { dir, file } = fakeKafkajs('2.2.4', PATCHED);
     try {
-      const first = runScript(dir);
-      expect(first.status, first.output).to.equal(0);
-      expect(first.output).to.contain(`${file}: patched`);
+      const again = runScript(dir);
+      expect(again.status, again.output).to.equal(0);
+      expect(again.output).to.contain(`${file}: already patched`);
       expect(readFileSync(file, 'utf8')).to.equal(PATCHED);
-      const second = runScript(dir);
-      expect(second.status, second.output).to.equal(0);
-      expect(second.output).to.contain(`${file}: already patched`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -55,18 +52,23 @@ describe('kafkajs send-retry patch', () => {
 
   it('the script refuses, and leaves alone, a file it does not know and a kafkajs of another version', () => {
     const foreign = fakeKafkajs('2.2.4', '// changed by someone else\n');
+    const edited = fakeKafkajs('2.2.4', PATCHED.replace('re-sends', 'resends'));
     const otherVersion = fakeKafkajs('2.2.3', '// 2.2.3\n');
     try {
       const refused = runScript(foreign.dir);
       expect(refused.status).to.equal(1);
       expect(refused.output).to.contain(`${foreign.file} is neither kafkajs 2.2.4's published file nor light-kafka's patch of it`);
       expect(readFileSync(foreign.file, 'utf8')).to.equal('// changed by someone else\n');
+      // A patched file edited locally is not ours any more either.
+      expect(runScript(edited.dir).status).to.equal(1);
+      expect(readFileSync(edited.file, 'utf8')).to.equal(PATCHED.replace('re-sends', 'resends'));
       const wrong = runScript(otherVersion.dir);
       expect(wrong.status).to.equal(1);
       expect(wrong.output).to.contain('is 2.2.3; the send-retry patch is for 2.2.4');
       expect(readFileSync(otherVersion.file, 'utf8')).to.equal('// 2.2.3\n');
     } finally {
       rmSync(foreign.dir, { recursive: true, force: true });
+      rmSync(edited.dir, { recursive: true, force: true });
       rmSync(otherVersion.dir, { recursive: true, force: true });
     }
   });

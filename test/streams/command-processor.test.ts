@@ -72,7 +72,8 @@ describe('event-sourced command processor (accounts sample)', () => {
     const valid = command('OpenAccount', account('a3'), { owner: 'Ann' });
     expect(() => bank.send({ ...valid, id: '' })).to.throw(LightError, /id must NOT have fewer than 1 characters/);
     expect(() => bank.send({ ...valid, expectedVersion: -1 })).to.throw(LightError, /expectedVersion must be >= 0/);
-    expect(() => bank.send({ ...valid, kind: 'event' })).to.throw(LightError, /kind must be equal to constant/);
+    expect(() => bank.send({ ...valid, kind: 'event' })).to.throw(LightError, /kind must be equal to constant "command"/);
+    expect(() => bank.send({ ...valid, metadata: { 'a/b': 1 } })).to.throw(LightError, /metadata\.a\/b must be string/);
     expect(() => bank.send(valid)).to.not.throw();
   });
 });

@@ -7,7 +7,7 @@ const responseSerializer = require('./responseSerializer')
 const { keys } = Object
 
 /*
- * Patched by light-kafka (patches/kafkajs@2.2.4/, applied by scripts/patch-kafkajs.mjs) so that a retry after a failure, a leader change in
+ * Patched by light-kafka (patches/kafkajs+2.2.4.patch) so that a retry after a failure, a leader change in
  * particular, neither loses nor duplicates records. kafkajs 2.2.4 remembered which *brokers* had answered and
  * skipped them on retry, so a partition whose leadership moved to a broker that had already answered for other
  * partitions was never re-sent while the call resolved; and it retried as soon as one request failed, while the
