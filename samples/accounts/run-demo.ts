@@ -197,7 +197,9 @@ async function main(): Promise<void> {
       if (!existsSync(file)) continue;
       for (const line of readFileSync(file, 'utf8').split('\n').filter((candidate) => candidate.includes(correlationId))) {
         const entry = JSON.parse(line) as Record<string, unknown>;
-        say(`  accounts-${name}: ${String(entry.direction)} ${String(entry.topic)} p${String(entry.partition)}@${String(entry.offset)} status ${String(entry.statusCode)} correlation ${String(entry['X-Correlation-Id'])} caller ${String(entry.caller_id)} ${String(entry.processingTime)} ms`);
+        // A record LightStreams appends under exactly_once is written when its transaction commits, after its chain ran.
+        const where = entry.partition === undefined ? '(written at the transaction commit)' : `p${String(entry.partition)}@${String(entry.offset)}`;
+        say(`  accounts-${name}: ${String(entry.direction)} ${String(entry.topic)} ${where} status ${String(entry.statusCode)} correlation ${String(entry['X-Correlation-Id'])} caller ${String(entry.caller_id)} ${String(entry.processingTime)} ms`);
       }
     }
     const spans = collector.trace(traceId);
