@@ -26,6 +26,7 @@ describe('npm run demo (the accounts service end to end) @broker', function () {
       const { code, lines } = await runDemo(outputDir);
       const text = lines.join('\n');
       expect(code, text).to.equal(0);
+      expect(text, 'a value the demo failed to find').to.not.match(/undefined|NaN/);
       expect(lines.filter((line) => / -> HTTP 202 \(X-Correlation-Id /.test(line)), text).to.have.length(4);
       expect(text).to.match(/with an expired token -> HTTP 401 ERR10001/);
       expect(text).to.match(/refused: CommandRejected INSUFFICIENT_FUNDS \(insufficient funds: balance 70, withdrawal 500\)/);
