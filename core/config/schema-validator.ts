@@ -26,7 +26,7 @@ export class ConfigSchemaValidator {
     if (validate(config)) return;
     const errors = validate.errors ?? [];
     const first = errors[0];
-    const details = errors.map((error) => `${keyOf(error)} ${reasonOf(error)}`);
+    const details = errors.map(schemaErrorText);
     throw new LightError('ERR13001', {
       file,
       key: first ? keyOf(first) : '(root)',
@@ -35,8 +35,14 @@ export class ConfigSchemaValidator {
   }
 }
 
+/** One ajv error as `<dotted key> <reason>`, e.g. `jwt.jwksUrl is required` (config files, message envelopes). */
+export function schemaErrorText(error: ErrorObject): string {
+  return `${keyOf(error)} ${reasonOf(error)}`;
+}
+
 function keyOf(error: ErrorObject): string {
-  const base = error.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  // A JSON pointer as a dotted path, its escapes undone (~1 is /, ~0 is ~).
+  const base = error.instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
   const child =
     error.keyword === 'required'
       ? (error.params as { missingProperty: string }).missingProperty
@@ -55,6 +61,8 @@ function reasonOf(error: ErrorObject): string {
       return 'is not a known key';
     case 'enum':
       return `must be one of ${JSON.stringify((error.params as { allowedValues: unknown[] }).allowedValues)}`;
+    case 'const':
+      return `${error.message ?? 'must be equal to constant'} ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`;
     default:
       return error.message ?? 'is invalid';
   }

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { randomUUID } from 'node:crypto';
+import { schemaErrorText } from '../config/schema-validator.js';
 import { LightError } from '../errors/light-error.js';
 import { HeaderNames } from '../headers.js';
 import { currentContext } from '../request-context.js';
@@ -144,17 +145,9 @@ export class TypeRouter<M extends { type: string }, R = void> {
 
 /**
  * A check of the command envelope against COMMAND_SCHEMA, compiled once per call of this function: it returns why
- * a value is not a command (the first schema error, naming the field), or undefined when it is one.
+ * a value is not a command (the first schema error, naming the field, as config errors do), or undefined.
  */
 export function commandChecker(): (value: unknown) => string | undefined {
   const validate = new Ajv({ strict: false }).compile(COMMAND_SCHEMA);
-  return (value) => {
-    if (validate(value)) return undefined;
-    const error = validate.errors![0]!;
-    // A JSON pointer as a dotted path, its escapes undone (~1 is /, ~0 is ~).
-    const field = error.instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
-    const allowed = 'allowedValue' in error.params ? ` ${JSON.stringify(error.params.allowedValue)}` : '';
-    const message = `${error.message ?? 'is invalid'}${allowed}`;
-    return field ? `${field} ${message}` : message;
-  };
+  return (value) => (validate(value) ? undefined : schemaErrorText(validate.errors![0]!));
 }
