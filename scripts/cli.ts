@@ -134,7 +134,12 @@ async function kafkaCommand(action: string | undefined, options: Options): Promi
 async function chainsCommand(options: Options): Promise<number> {
   const service = await LightService.create({ configDir: options.config });
   const rows = service.describeChains();
-  const shown = (file: string | undefined): string => (file ? (relative(process.cwd(), file).startsWith('..') ? file : relative(process.cwd(), file)) : 'defaults (no file)');
+  // A config file relative to the working folder when it is inside it (the service's own), else as found.
+  const shown = (file: string | undefined): string => {
+    if (!file) return 'defaults (no file)';
+    const inside = relative(process.cwd(), file);
+    return inside.startsWith('..') ? file : inside;
+  };
   for (const row of rows) {
     const topic = row.isDefault ? '(default)' : row.pattern ? `/${row.topic}/` : row.topic;
     console.log(`${row.direction.padEnd(8)} ${topic.padEnd(40)} ${row.handlers.join(' -> ')}    [${row.source}]`);

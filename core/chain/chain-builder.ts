@@ -66,7 +66,7 @@ export async function buildChains(
   for (const list of execLists) checkExecList(list, file, declared);
   await addConsumeTransport(execLists, declared, file, catalog, registered);
 
-  const { instances, disabled, configFiles } = await instantiate(declared, loader, services, file);
+  const { instances, disabled, origins } = await instantiate(declared, loader, services, file);
   for (const list of execLists) {
     const transport = list.aliases.find((alias) => transportKind(declared.get(alias)!.module) && disabled.includes(alias));
     if (transport) {
@@ -93,11 +93,6 @@ export async function buildChains(
   }
   // A consumed topic no entry names still gets its records decoded.
   defaults.consume ??= { direction: 'consume', topic: /.*/, handlers: toHandlers(consumeTransportOnly(declared)), source: 'consume transport' };
-  const origins = new Map<ChainHandler, HandlerOrigin>();
-  for (const [alias, handler] of instances) {
-    const { spec } = declared.get(alias)!;
-    origins.set(handler, { alias, entry: alias === IMPLICIT_CONSUME_TRANSPORT ? spec.module : spec.raw, kind: spec.kind, configFile: configFiles.get(alias) });
-  }
   return { table: new ChainTable(routes, defaults), origins, file, disabled };
 }
 
@@ -209,9 +204,9 @@ async function instantiate(
   loader: ConfigLoader,
   services: HandlerServices,
   file: string,
-): Promise<{ instances: Map<string, ChainHandler>; disabled: string[]; configFiles: Map<string, string | undefined> }> {
+): Promise<{ instances: Map<string, ChainHandler>; disabled: string[]; origins: Map<ChainHandler, HandlerOrigin> }> {
   const instances = new Map<string, ChainHandler>();
-  const configFiles = new Map<string, string | undefined>();
+  const origins = new Map<ChainHandler, HandlerOrigin>();
   const disabled: string[] = [];
   for (const [alias, { module, key, spec }] of declared) {
     const configName = module.configName ?? alias;
@@ -227,9 +222,9 @@ async function instantiate(
     const problem = handlerProblem(handler);
     if (problem) throw new LightError('ERR13009', { file, key, module: spec.module, reason: problem });
     instances.set(alias, handler);
-    configFiles.set(alias, configFile);
+    origins.set(handler, { alias, entry: alias === IMPLICIT_CONSUME_TRANSPORT ? spec.module : spec.raw, kind: spec.kind, configFile });
   }
-  return { instances, disabled, configFiles };
+  return { instances, disabled, origins };
 }
 
 const PHASES = ['beginBatch', 'before', 'after', 'endBatch'] as const;

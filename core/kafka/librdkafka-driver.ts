@@ -218,9 +218,11 @@ class LibrdkafkaConsumer implements DriverConsumer {
    * A batch here is everything fetched for the partition (js.consumer.max.batch.size -1), and the compatible API
    * serves a rebalance, or lets the consumer leave, only between batches; meanwhile librdkafka commits nothing
    * (the group is rebalancing), and the member may be dropped, its stored offsets never committed: measured, a
-   * group resized under load re-delivered 1,199-4,264 of 6,000 records. So a batch is handed back after
-   * BATCH_SLICE_MS, and at once when the consumer stops: the API seeks back to the first record not resolved,
-   * and the revoke that follows commits the stored offsets while the member is still in its generation.
+   * group resized under load re-delivered 1,199-4,264 of 6,000 records. So a batch is handed back BATCH_SLICE_MS
+   * after its first record was done (so at least one record per batch: always progress), and at once when the
+   * consumer stops: the API seeks back to the first record not resolved, and the revoke that follows commits the
+   * stored offsets while the member is still in its generation. A handleBatch batch resolves its records only at
+   * its end, so it is not cut.
    */
   run(options: { partitionsConsumedConcurrently: number; eachBatch: (batch: DriverBatch) => Promise<void> }): Promise<void> {
     return this.client.run({
