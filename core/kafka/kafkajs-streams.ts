@@ -20,15 +20,18 @@ export class KafkajsStreamsClients implements StreamsClients {
   private admin: Admin | undefined;
   private readonly openProducers = new Set<Producer>();
 
+  /** `toolsOfLibrdkafka`: these clients only administer topics and restore stores for the librdkafka transport. */
   constructor(
     private readonly options: StreamsClientOptions,
     private readonly logger: Logger,
+    toolsOfLibrdkafka = false,
   ) {
-    this.producerSettings = toProducerSettings(options.producerProperties, options.file, 'kafkajs');
+    this.producerSettings = toProducerSettings(options.producerProperties, options.file, 'kafkajs', toolsOfLibrdkafka);
     this.consumerSettings = toConsumerSettings(
       { ...options.consumerProperties, 'group.id': options.applicationId, 'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted' },
       options.file,
       'kafkajs',
+      toolsOfLibrdkafka,
     );
     this.producerKafka = new Kafka(withLogging(this.producerSettings.client, logger, 'streams-producer'));
     this.sendOptions = { acks: -1, ...(this.producerSettings.timeoutMs !== undefined ? { timeout: this.producerSettings.timeoutMs } : {}) };
@@ -61,10 +64,21 @@ export class KafkajsStreamsClients implements StreamsClients {
 
   private readonly partitioner = Partitioners.DefaultPartitioner();
 
-  /** A transactional producer of the task's own: connecting it fences a previous owner and aborts its open transaction. */
+  /**
+   * A transactional producer of the task's own (`<application.id>-<task>`), its transactions initialised before it
+   * is handed out: InitProducerId bumps the id's epoch, which fences a previous owner (a zombie that still holds the
+   * task cannot write or commit any more) and completes or aborts its open transaction. kafkajs would do this only
+   * lazily at the first transaction, so a zombie that had not committed yet could fence the real owner instead.
+   */
   async transactionalCommitter(taskId: string): Promise<TaskCommitter> {
-    const producer = this.transactionalProducer(`${this.options.applicationId}-${taskId}`);
+    const { producer, fence } = this.transactionalProducer(`${this.options.applicationId}-${taskId}`);
     await producer.connect();
+    try {
+      await fence();
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
     const { applicationId } = this.options;
     return {
       commit: (batches, offsets) => commitInTransaction(producer, batches, offsets, (transaction) => transaction.sendOffsets({ topics: offsets, consumerGroupId: applicationId })),
@@ -72,7 +86,7 @@ export class KafkajsStreamsClients implements StreamsClients {
     };
   }
 
-  private transactionalProducer(transactionalId: string): DriverTransactionalProducer {
+  private transactionalProducer(transactionalId: string): { producer: DriverTransactionalProducer; fence: () => Promise<void> } {
     const { transactionalId: _ignored, ...config } = this.producerSettings.producer;
     const producer = this.producerKafka.producer({
       ...config,
@@ -84,16 +98,35 @@ export class KafkajsStreamsClients implements StreamsClients {
     });
     const driver = kafkajsTransactional(producer, transactionalId, this.options.applicationId, this.sendOptions);
     return {
-      ...driver,
-      connect: async () => {
-        this.openProducers.add(producer);
-        await producer.connect();
+      producer: {
+        ...driver,
+        connect: async () => {
+          this.openProducers.add(producer);
+          await producer.connect();
+        },
+        disconnect: async () => {
+          this.openProducers.delete(producer);
+          await producer.disconnect();
+        },
       },
-      disconnect: async () => {
-        this.openProducers.delete(producer);
-        await producer.disconnect();
+      // An empty transaction: kafkajs initialises the transactional id at its start, and an abort with nothing added
+      // sends nothing more.
+      fence: async () => {
+        const transaction = await producer.transaction();
+        await transaction.abort();
       },
     };
+  }
+
+  async committedOffsets(topics: string[], partition: number): Promise<Map<string, string | undefined>> {
+    const admin = await this.adminClient();
+    const committed = await admin.fetchOffsets({ groupId: this.options.applicationId, topics });
+    const offsets = new Map<string, string | undefined>();
+    for (const { topic, partitions } of committed) {
+      const offset = partitions.find((candidate) => candidate.partition === partition)?.offset;
+      offsets.set(topic, offset === undefined || BigInt(offset) < 0n ? undefined : offset);
+    }
+    return offsets;
   }
 
   private async adminClient(): Promise<Admin> {

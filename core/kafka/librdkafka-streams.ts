@@ -32,7 +32,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
   ) {
     const client = loadLibrdkafkaClient();
     this.kafka = new client.KafkaJS.Kafka({});
-    this.tools = new KafkajsStreamsClients(options, logger);
+    this.tools = new KafkajsStreamsClients(options, logger, true);
     this.producerConfig = toProducerSettings(options.producerProperties, options.file, 'librdkafka').librdkafka;
     const consumerConfig = toConsumerSettings(
       { ...options.consumerProperties, 'group.id': options.applicationId, 'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted' },
@@ -104,6 +104,15 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     return this.tools.partitionOf(key, partitions);
   }
 
+  /** From the consumer: librdkafka asks for stable offsets under read_committed (KIP-447), so a pending transaction's offsets are waited for. */
+  async committedOffsets(topics: string[], partition: number): Promise<Map<string, string | undefined>> {
+    const committed = await this.consumer.committed(topics.map((topic) => ({ topic, partition })));
+    return new Map(topics.map((topic) => {
+      const offset = committed.find((entry) => entry.topic === topic && entry.partition === partition)?.offset;
+      return [topic, offset === undefined || BigInt(offset) < 0n ? undefined : offset];
+    }));
+  }
+
   async groupMembers(): Promise<GroupMember[]> {
     const prefix = `${this.options.applicationId}@`;
     return (await this.tools.groupMembers()).map((member) => {
@@ -118,6 +127,9 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     await Promise.allSettled([this.plain.disconnect(), shared?.producer.disconnect(), this.tools.disconnect()]);
   }
 }
+
+/** How long a streams batch runs before it is handed back (see LibrdkafkaStreamsConsumer.run). */
+const BATCH_SLICE_MS = 1000;
 
 /** The compatible API's consumer with offsets never committed by the client. */
 class LibrdkafkaStreamsConsumer implements StreamsConsumer {
@@ -148,14 +160,32 @@ class LibrdkafkaStreamsConsumer implements StreamsConsumer {
     return this.client.subscribe({ topics });
   }
 
+  /**
+   * A batch here is everything fetched for the partition, and the compatible API serves a rebalance only between
+   * batches: a batch is handed back BATCH_SLICE_MS after its first record was done (the API fetches the records not
+   * resolved again), so a rebalance waits about that long, not for the backlog.
+   */
   run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
     return this.client.run({
       eachBatchAutoResolve: false,
       eachBatch: async (payload) => {
         await this.gate.settled(payload.heartbeat);
-        await eachBatch(toStreamsBatch(payload));
+        let sliceStartedAt: number | undefined;
+        const batch = toStreamsBatch(payload, () => sliceStartedAt !== undefined && Date.now() - sliceStartedAt >= BATCH_SLICE_MS);
+        await eachBatch({
+          ...batch,
+          resolveOffset: (offset) => {
+            sliceStartedAt ??= Date.now();
+            batch.resolveOffset(offset);
+          },
+        });
       },
     });
+  }
+
+  /** The group's committed offsets, asked for as stable offsets (read_committed). */
+  async committed(partitions: { topic: string; partition: number }[]): Promise<{ topic: string; partition: number; offset: string }[]> {
+    return (this.client as unknown as { committed(list: { topic: string; partition: number }[], timeout?: number): Promise<{ topic: string; partition: number; offset: string }[]> }).committed(partitions, 30_000);
   }
 
   onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {

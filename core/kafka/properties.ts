@@ -41,6 +41,8 @@ class PropertyReader {
   constructor(
     readonly file: string,
     readonly client: KafkaClientName,
+    /** Settings for kafkajs tools that serve the other transport: its own properties are left to it, not refused. */
+    private readonly toolsOfOther = false,
     private key = '',
   ) {}
 
@@ -50,7 +52,7 @@ class PropertyReader {
 
   /** A property only one client has. */
   only(client: KafkaClientName, why: string): void {
-    if (this.client !== client) this.fail(`is supported by the ${client} transport only (service.yml transport: ${client}): ${why}`);
+    if (this.client !== client && !this.toolsOfOther) this.fail(`is supported by the ${client} transport only (service.yml transport: ${client}): ${why}`);
   }
 
   at(key: string): this {
@@ -291,9 +293,13 @@ function reportUnknown(unknown: Set<string>, file: string, supported: string[]):
   throw new LightError('ERR13011', { file, key: first, reason: `is not supported; supported properties: ${supported.sort().join(', ')}` });
 }
 
-export function toProducerSettings(properties: KafkaProperties, file: string, client: KafkaClientName = 'kafkajs'): ProducerSettings {
+/**
+ * `toolsOfOther`: the settings are for kafkajs clients that serve the librdkafka transport (LightStreams' topic
+ * administration and restores): librdkafka-only properties are accepted there and take effect on librdkafka.
+ */
+export function toProducerSettings(properties: KafkaProperties, file: string, client: KafkaClientName = 'kafkajs', toolsOfOther = false): ProducerSettings {
   const unknown = new Set(Object.keys(properties));
-  const read = new PropertyReader(file, client);
+  const read = new PropertyReader(file, client, toolsOfOther);
   const settings: ProducerSettings = {
     client: applyClient(properties, read, unknown),
     producer: { idempotent: true },
@@ -322,9 +328,9 @@ export function toProducerSettings(properties: KafkaProperties, file: string, cl
   return settings;
 }
 
-export function toConsumerSettings(properties: KafkaProperties, file: string, client: KafkaClientName = 'kafkajs'): ConsumerSettings {
+export function toConsumerSettings(properties: KafkaProperties, file: string, client: KafkaClientName = 'kafkajs', toolsOfOther = false): ConsumerSettings {
   const unknown = new Set(Object.keys(properties));
-  const read = new PropertyReader(file, client);
+  const read = new PropertyReader(file, client, toolsOfOther);
   const settings: ConsumerSettings = {
     client: applyClient(properties, read, unknown),
     consumer: { groupId: '', readUncommitted: false },

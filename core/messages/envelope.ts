@@ -37,7 +37,7 @@ export interface Command<T = unknown> extends Message<T> {
   expectedVersion?: number;
 }
 
-/** A fact about one aggregate: `version` is the aggregate's version after it (1 for its first event). */
+/** A fact about one aggregate: `version` is the aggregate's version after it (1 for its first event; a CommandRejected: the version refused at, 0 when none). */
 export interface Event<T = unknown> extends Message<T> {
   kind: 'event';
   aggregateType: string;
@@ -111,10 +111,16 @@ export const COMMAND_SCHEMA = {
   properties: { ...BASE, kind: { const: 'command' }, expectedVersion: { type: 'integer', minimum: 0 } },
 } as const;
 
+/**
+ * `version` is at least 1 (the aggregate's version after the event), except for a CommandRejected: it carries the
+ * version the command was refused at, 0 for an aggregate that has no events yet (a command to an account never opened).
+ */
 export const EVENT_SCHEMA = {
   type: 'object',
   required: ['kind', 'id', 'type', 'timestamp', 'metadata', 'aggregateType', 'aggregateId', 'version', 'data'],
-  properties: { ...BASE, kind: { const: 'event' }, version: { type: 'integer', minimum: 1 } },
+  properties: { ...BASE, kind: { const: 'event' }, version: { type: 'integer', minimum: 0 } },
+  if: { properties: { type: { const: 'CommandRejected' } } },
+  else: { properties: { version: { minimum: 1 } } },
 } as const;
 
 /**

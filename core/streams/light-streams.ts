@@ -72,6 +72,8 @@ export class LightStreams {
   private members: Promise<GroupMember[]> | undefined;
   private queryServer: QueryServer | undefined;
   private restoreMetrics: StreamsMetrics | undefined;
+  /** Waits under way (task open retries): a stop ends them at once. */
+  private readonly pauses = new Set<() => void>();
 
   constructor(private readonly parts: LightStreamsParts) {
     this.streamsBuilder = new StreamsBuilder(parts.settings.applicationId);
@@ -101,11 +103,35 @@ export class LightStreams {
     return `${this.parts.settings.applicationId}-${store}-changelog`;
   }
 
+  /**
+   * Starts the streams. On a cluster that has just started or just created the topics, metadata may not be on every
+   * broker yet ("This server does not host this topic-partition", no leader yet): such a transient error is retried
+   * with back-off for up to streams start timeout (START_RETRY_MS), each attempt on fresh clients; anything else fails
+   * the start at once.
+   */
   async start(): Promise<void> {
     const topology = (this.topology = this.streamsBuilder.build());
     if (topology.sources.length === 0) return;
     const { settings, logger } = this.parts;
     this.metrics();
+    const deadline = Date.now() + START_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce(topology);
+        break;
+      } catch (error) {
+        if (!isTransient(error) || Date.now() >= deadline) throw error;
+        const waitMs = Math.min(2000, 250 * attempt);
+        logger.warn('streams cannot start yet (metadata not on every broker); trying again', { attempt, inMs: waitMs, error: reasonOf(error) });
+        await sleep(waitMs);
+      }
+    }
+    this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
+    logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
+  }
+
+  private async startOnce(topology: Topology): Promise<void> {
+    const { settings, logger } = this.parts;
     const clients = (this.clients = this.parts.createClients({ taskOf: (topic, partition) => this.taskIdOf(topic, partition), processId: this.processId() }));
     this.chains = this.composeChains(topology);
     try {
@@ -134,8 +160,6 @@ export class LightStreams {
       await this.closeClients();
       throw error;
     }
-    this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
-    logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
   }
 
   /**
@@ -163,6 +187,7 @@ export class LightStreams {
     if (!this.clients) return;
     this.running = false;
     clearInterval(this.timer);
+    for (const wake of [...this.pauses]) wake();
     await this.queryServer?.stop();
     this.queryServer = undefined;
     const tasks = [...this.tasks.values()];
@@ -308,11 +333,38 @@ export class LightStreams {
     const source = this.sourceOf(exchange.topic);
     if (!task || !source) throw new LightError('ERR12011', { task: id, reason: 'the partition is not assigned to this instance any more' });
     const outputs = task.runTopology(source, { key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) });
+    try {
+      await this.sendOutputs(task, outputs);
+    } catch (error) {
+      const onRefused = outputs.find((output) => output.onRefused)?.onRefused;
+      if (!onRefused || !(error instanceof LightError) || error.retryable) throw error;
+      // The produce chain refused an output: the record's effects are dropped and its replacement outcome is sent.
+      task.discardRecord();
+      const replacement = onRefused(error);
+      this.parts.logger.warn('an output was refused by its produce chain; the record writes its replacement outcome instead', { task: id, code: error.code, reason: error.message, replacement: replacement.map(({ topic }) => topic) });
+      try {
+        await this.sendOutputs(task, replacement);
+      } catch (replacementError) {
+        this.parts.logger.error('the replacement outcome was refused too: the input record goes to its dead-letter topic with nothing written', { task: id, code: (replacementError as LightError).code, reason: reasonOf(replacementError) });
+        throw replacementError;
+      }
+    }
+  }
+
+  private async sendOutputs(task: StreamTask, outputs: TopologyOutput[]): Promise<void> {
     for (const [topic, records] of byTopic(outputs)) await sendThroughChains(this.parts.producePath, topic, records, task.deferredWriter);
   }
 
-  /** After a rebalance: tasks of partitions no longer owned commit and close; new ones open. */
+  /**
+   * After a rebalance. A task of a partition no longer owned closes and drops its uncommitted work: committing it
+   * now could land after the next owner read the committed offsets (on librdkafka this member is still in the
+   * group, so KIP-447 would not refuse it), and the next owner processes those records anyway. A task kept here
+   * is checked against the group's committed offsets: if another instance committed for it meanwhile (this one
+   * was out of the group, a zombie), its state is stale and it is opened anew. New tasks open (producer fenced,
+   * committed offsets read, stores restored); one that cannot open is retried with back-off.
+   */
   private async assign(assignment: Assignment): Promise<void> {
+    if (!this.running || !this.clients) return;
     this.members = undefined;
     const owned = new Map<string, number>();
     for (const { topic, partitions } of assignment) for (const partition of partitions) owned.set(this.taskIdOf(topic, partition), partition);
@@ -322,15 +374,64 @@ export class LightStreams {
       if (wanted.has(id)) continue;
       this.tasks.delete(id);
       await task.exclusive(async () => {
-        await this.commitTask(task).catch(() => undefined);
+        const dropped = task.uncommittedOffsets;
         await task.close();
+        this.parts.logger.info('streams task closed (partition revoked)', { task: id, ...(dropped > 0 ? { droppedUncommittedOffsets: dropped } : {}) });
       });
-      this.parts.logger.info('streams task closed (partition revoked)', { task: id });
     }
-    // A task that cannot open now (logged) opens again at its partition's next batch.
-    await Promise.all(
-      [...owned].map(([id, partition]) => this.taskFor(id, partition).catch((error: unknown) => this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) }))),
-    );
+    for (const [id, task] of [...this.tasks]) {
+      await task.exclusive(async () => {
+        if (task.closed) return;
+        const committed = await this.clients!.committedOffsets(this.topicsOf(id), task.partition);
+        if (task.isCurrentWith(committed)) return;
+        this.tasks.delete(id);
+        await task.close();
+        this.parts.logger.warn('streams task reopened: another instance committed for it while this one was out of the group', { task: id });
+      });
+    }
+    await Promise.all([...owned].map(([id, partition]) => this.openWithRetry(id, partition)));
+  }
+
+  /** The input topics of a task (all of its group's topics, or the one topic of a pattern source's task). */
+  private topicsOf(id: string): string[] {
+    const group = this.topology!.groups.find((candidate) => !candidate.pattern && id.startsWith(`${candidate.name}-`) && /^\d+$/.test(id.slice(candidate.name.length + 1)));
+    if (group) return group.sources.map((source) => source.topic as string);
+    return [id.slice(0, id.lastIndexOf('-'))];
+  }
+
+  /**
+   * Opens a task; when it cannot open now (a leader moving, a broker down) it is tried again with back-off for as
+   * long as the partition is assigned here, so a partition whose input is drained does not wait for a next batch.
+   */
+  private async openWithRetry(id: string, partition: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (!this.running || !this.assigned.has(id) || this.tasks.has(id)) return;
+      try {
+        await this.taskFor(id, partition);
+        return;
+      } catch (error) {
+        if (!this.running || !this.assigned.has(id)) return;
+        const waitMs = Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** attempt);
+        this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: attempt + 1, inMs: waitMs, error: reasonOf(error) });
+        await this.pause(waitMs);
+      }
+    }
+  }
+
+  /** A wait that a stop cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pauses.delete(wake);
+        resolve();
+      }, ms);
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.pauses.delete(wake);
+        resolve();
+      };
+      this.pauses.add(wake);
+    });
   }
 
   private taskFor(id: string, partition: number): Promise<StreamTask> {
@@ -344,13 +445,17 @@ export class LightStreams {
     return opening;
   }
 
+  /**
+   * Opens a task in the order exactly-once needs: the producer first — opening it fences a previous owner and
+   * completes or aborts its open transaction — then the group's committed offsets (where the task starts: stable
+   * now), then the stores up to their changelogs' ends (stable too).
+   */
   private async openTask(id: string, partition: number): Promise<StreamTask> {
     const { settings, logger } = this.parts;
-    const clients = this.clients!;
+    const clients = this.clients;
+    if (!clients || !this.running) throw new LightError('ERR12011', { task: id, reason: 'the streams are stopping' });
     const storeNames = this.topology!.groups.find((group) => !group.pattern && id === `${group.name}-${partition}`)?.stores ?? [];
     const exactlyOnce = settings.processingGuarantee === 'exactly_once';
-    // The producer first: opening it fences a previous owner and aborts its open transaction, so the changelog's
-    // end is stable before the restore reads up to it.
     let committer;
     if (exactlyOnce) {
       committer = await clients.transactionalCommitter(id);
@@ -358,13 +463,24 @@ export class LightStreams {
       committer = plainCommitter(clients.producer.write, (offsets) => clients.consumer.commitOffsets(offsets));
     }
     const folder = join(this.stateFolder(), id);
-    const storage = storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage();
+    let storage: TaskStorage;
+    try {
+      storage = storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage();
+    } catch (error) {
+      await committer.close().catch(() => undefined);
+      throw error;
+    }
     const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
     try {
+      task.startAt(await clients.committedOffsets(this.topicsOf(id), partition));
       for (const store of storeNames) await this.restore(task, store);
     } catch (error) {
       await task.close();
       throw LightError.wrap(error, 'ERR12011', { task: task.id });
+    }
+    if (!this.running || this.clients !== clients) {
+      await task.close();
+      throw new LightError('ERR12011', { task: id, reason: 'the streams are stopping' });
     }
     this.tasks.set(task.id, task);
     logger.info('streams task opened', { task: task.id, stores: storeNames });
@@ -426,14 +542,27 @@ export class LightStreams {
       this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) });
       const first = batch.messages[0];
       if (first) this.clients?.consumer.seek(topic, partition, first.offset);
-      await sleep(1000);
+      await this.pause(1000);
       return;
     }
     const control: ProcessingControl = { isRunning: () => this.running && batch.isRunning() && !task.closed, heartbeat: batch.heartbeat };
+    const { commitIntervalMs } = this.parts.settings;
+    // The group session is kept alive while a batch runs (kafkajs heartbeats only when asked): a batch longer than
+    // session.timeout.ms would otherwise get this member dropped while it goes on processing, a zombie.
+    let lastHeartbeat = Date.now();
     await task.exclusive(async () => {
       if (task.closed) return;
       for (const message of batch.messages) {
-        if (!control.isRunning() || batch.isStale()) break;
+        if (!control.isRunning() || batch.isStale() || batch.handBack()) break;
+        if (Date.now() - lastHeartbeat >= HEARTBEAT_EVERY_MS) {
+          // A rebalance under way throws here: the batch ends, the client rejoins, the task keeps what it did.
+          await batch.heartbeat();
+          lastHeartbeat = Date.now();
+        }
+        if (task.hasDone(topic, message.offset)) {
+          batch.resolveOffset(message.offset);
+          continue;
+        }
         const outcome = await this.parts.processor.process(consumedRecord(topic, partition, message), route, control, batch.highWatermark);
         if (outcome.kind === 'interrupted') break;
         if (outcome.kind === 'stopped') {
@@ -444,9 +573,10 @@ export class LightStreams {
         }
         task.recordDone(topic, message, outcome.kind === 'processed');
         batch.resolveOffset(message.offset);
+        // commit.interval.ms holds inside a long batch too. A failed commit closed the task and seeked back.
+        if (task.isCommitDue(commitIntervalMs) && !(await this.commitTask(task).then(() => true, () => false))) return;
       }
-      // A failed commit was logged and the partition seeked back to its committed offset.
-      if (task.isCommitDue(this.parts.settings.commitIntervalMs)) await this.commitTask(task).catch(() => undefined);
+      if (task.isCommitDue(commitIntervalMs)) await this.commitTask(task).catch(() => undefined);
     });
   }
 
@@ -485,6 +615,26 @@ export class LightStreams {
     await clients?.disconnect();
   }
 }
+
+/** How long a start keeps trying on transient errors (metadata of new topics not on every broker yet). */
+const START_RETRY_MS = 60_000;
+
+/** A Kafka error that passes with time: kafkajs and librdkafka mark them retriable (here or in a cause). */
+function isTransient(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as { retriable?: boolean; retryable?: boolean; message?: string; cause?: unknown; originalError?: unknown };
+    if (candidate.retriable === true) return true;
+    if (/does not host this topic-partition|leader not available|not the leader|There is no leader/i.test(candidate.message ?? '')) return true;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return false;
+}
+
+/** A task that cannot open is tried again after 0.5 s, then twice as long each time, up to 10 s. */
+const OPEN_RETRY_FIRST_MS = 500;
+const OPEN_RETRY_MAX_MS = 10_000;
+/** How often a running batch asks its client to heartbeat (kafkajs sends one only when heartbeat.interval.ms passed). */
+const HEARTBEAT_EVERY_MS = 500;
 
 /** The metrics LightStreams exports (restoration progress). */
 export interface StreamsMetrics {

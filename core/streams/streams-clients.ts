@@ -26,6 +26,11 @@ export interface StreamsBatch {
   isRunning(): boolean;
   /** True once the partition was revoked under the batch. */
   isStale(): boolean;
+  /**
+   * True when the batch should be handed back now (the rest fetched again): librdkafka's compatible API serves a
+   * rebalance only between batches, and hands over everything fetched for a partition as one batch.
+   */
+  handBack(): boolean;
 }
 
 /** The partitions this instance owns after a rebalance. */
@@ -81,6 +86,11 @@ export interface StreamsClients {
    * fails when no progress is made for `timeoutMs`.
    */
   readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void>;
+  /**
+   * The group's committed offsets (of the next record to read) of one partition of each topic; undefined where
+   * none is committed. Read after a task's producer was opened, so a previous owner's last transaction is complete.
+   */
+  committedOffsets(topics: string[], partition: number): Promise<Map<string, string | undefined>>;
   /** The members of the streams group now, with their advertised endpoints and assignments. */
   groupMembers(): Promise<GroupMember[]>;
   /** The partition the default partitioner writes `key` to. */
@@ -145,13 +155,16 @@ export class AssignmentGate {
 }
 
 /** The eachBatch payload of both clients as LightStreams takes it. */
-export function toStreamsBatch(payload: {
-  batch: { topic: string; partition: number; highWatermark: string; messages: unknown[] };
-  resolveOffset(offset: string): void;
-  heartbeat(): Promise<void>;
-  isRunning(): boolean;
-  isStale(): boolean;
-}): StreamsBatch {
+export function toStreamsBatch(
+  payload: {
+    batch: { topic: string; partition: number; highWatermark: string; messages: unknown[] };
+    resolveOffset(offset: string): void;
+    heartbeat(): Promise<void>;
+    isRunning(): boolean;
+    isStale(): boolean;
+  },
+  handBack: () => boolean = () => false,
+): StreamsBatch {
   const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
-  return { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: batch.messages as DriverMessage[], resolveOffset, heartbeat, isRunning, isStale };
+  return { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: batch.messages as DriverMessage[], resolveOffset, heartbeat, isRunning, isStale, handBack };
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
 import { DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from './streams-clients.js';
-import type { ProcessorContext, ProcessorStore, SourceNode, StreamRecord } from './topology.js';
+import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 
 function nextOf(offset: string): string {
   return (BigInt(offset) + 1n).toString();
@@ -85,6 +85,7 @@ export function plainCommitter(write: BatchWriter, commitOffsets: (offsets: Topi
 export interface TopologyOutput {
   topic: string;
   record: StreamRecord<unknown, unknown>;
+  onRefused?: RefusedOutputs;
 }
 
 export class StreamTask implements ProcessorContext {
@@ -98,6 +99,15 @@ export class StreamTask implements ProcessorContext {
   private readonly nextOffsets = new Map<string, string>();
   /** Per input topic: the first record processed since the last commit (where it is read again if the commit fails). */
   readonly uncommittedFrom = new Map<string, string>();
+  /**
+   * Per input topic: the offset of the next record this task has not processed yet, committed or not. A record
+   * below it is done already (its effects committed, or in this task's uncommitted work): when the consumer hands
+   * it over again — it resumes from the group's committed offset after every rebalance, also for a partition that
+   * stayed here — it is skipped, never processed twice.
+   */
+  private readonly positions = new Map<string, string>();
+  /** Per input topic: the group's committed offset as this task last knew it (read at open, then its own commits). */
+  private readonly knownCommitted = new Map<string, string | undefined>();
   private lastCommit = Date.now();
   private queue: Promise<unknown> = Promise.resolve();
   closed = false;
@@ -115,6 +125,29 @@ export class StreamTask implements ProcessorContext {
     for (const name of storeNames) this.stores.set(name, new TaskStore(name, storage));
   }
 
+  /** Where the task starts: the group's committed offsets, read once the task's producer fenced any previous owner. */
+  startAt(committed: Map<string, string | undefined>): void {
+    for (const [topic, offset] of committed) {
+      this.knownCommitted.set(topic, offset);
+      if (offset !== undefined) this.positions.set(topic, offset);
+    }
+  }
+
+  /** True when the record at `offset` of `topic` was processed by this task already (see `positions`). */
+  hasDone(topic: string, offset: string): boolean {
+    const position = this.positions.get(topic);
+    return position !== undefined && BigInt(offset) < BigInt(position);
+  }
+
+  /**
+   * True when the group's committed offsets are what this task last knew: nobody else committed for its partition
+   * meanwhile. Otherwise another instance owned the task for a while (this one was out of the group, a zombie) and
+   * its state is stale.
+   */
+  isCurrentWith(committed: Map<string, string | undefined>): boolean {
+    return [...committed].every(([topic, offset]) => (this.knownCommitted.get(topic) ?? undefined) === offset);
+  }
+
   get storeNames(): string[] {
     return [...this.stores.keys()];
   }
@@ -126,8 +159,8 @@ export class StreamTask implements ProcessorContext {
     return store;
   }
 
-  send(topic: string, record: StreamRecord<unknown, unknown>): void {
-    this.recordOutputs.push({ topic, record });
+  send(topic: string, record: StreamRecord<unknown, unknown>, onRefused?: RefusedOutputs): void {
+    this.recordOutputs.push({ topic, record, ...(onRefused ? { onRefused } : {}) });
   }
 
   /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
@@ -153,10 +186,20 @@ export class StreamTask implements ProcessorContext {
     }
     this.discardRecord();
     if (!this.uncommittedFrom.has(topic)) this.uncommittedFrom.set(topic, message.offset);
-    this.nextOffsets.set(topic, nextOf(message.offset));
+    const next = nextOf(message.offset);
+    this.nextOffsets.set(topic, next);
+    this.positions.set(topic, next);
   }
 
-  private discardRecord(): void {
+  /** The input offsets (records, and transaction markers between them) processed since the last commit. */
+  get uncommittedOffsets(): number {
+    let count = 0n;
+    for (const [topic, from] of this.uncommittedFrom) count += BigInt(this.nextOffsets.get(topic) ?? from) - BigInt(from);
+    return Number(count);
+  }
+
+  /** Drops what the record being processed wrote and sent so far (its outputs are replaced, see RefusedOutputs). */
+  discardRecord(): void {
     for (const store of this.stores.values()) store.recordWrites.clear();
     this.recordOutputs = [];
     this.recordMessages = [];
@@ -212,6 +255,7 @@ export class StreamTask implements ProcessorContext {
       store.pending.clear();
     }
     this.pendingMessages = [];
+    for (const [topic, offset] of this.nextOffsets) this.knownCommitted.set(topic, offset);
     this.nextOffsets.clear();
     this.uncommittedFrom.clear();
     this.lastCommit = Date.now();

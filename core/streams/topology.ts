@@ -28,8 +28,16 @@ export interface ProcessorStore {
 /** What a node reaches while it processes one record: the task's stores, and the outputs of the record. */
 export interface ProcessorContext {
   store(name: string): ProcessorStore;
-  send(topic: string, record: StreamRecord<unknown, unknown>): void;
+  /**
+   * Sends a record to a topic (through its produce chain, at the task's commit). `onRefused`: when the produce
+   * chain refuses one of this input record's outputs (a validation or security error, not a broker failure), the
+   * record's store writes and outputs are dropped and the records `onRefused` returns are sent instead.
+   */
+  send(topic: string, record: StreamRecord<unknown, unknown>, onRefused?: RefusedOutputs): void;
 }
+
+/** What an input record writes instead when the produce chain refuses one of its outputs (see ProcessorContext.send). */
+export type RefusedOutputs = (error: LightError) => { topic: string; record: StreamRecord<unknown, unknown> }[];
 
 type AnyRecord = StreamRecord<unknown, unknown>;
 
@@ -383,11 +391,15 @@ export class KStream<K, V> {
       const current = (aggregates.get(command.aggregateId) as AggregateRecord<S> | undefined) ?? { state: initial(), version: 0 };
       const aggregate = { type: command.aggregateType, id: command.aggregateId };
       const metadata = command.metadata;
-      const reject = (reason: string, code: string): void => {
+      const rejectionOf = (reason: string, code: string): StreamRecord<unknown, unknown> => {
         const rejected = { commandId: command.id, commandType: command.type, reason, code, expectedVersion: command.expectedVersion ?? null, actualVersion: current.version };
         const rejection: Event = { kind: 'event', id: `${command.id}-rejected`, type: 'CommandRejected', aggregateType: aggregate.type, aggregateId: aggregate.id, version: current.version, timestamp: command.timestamp, metadata, data: rejected };
-        context.send(rejections, { ...record, key: command.aggregateId, value: rejection });
+        return { ...record, key: command.aggregateId, value: rejection };
       };
+      // An outcome its topic's produce chain refuses (an event its schema does not accept, say) is not lost: the
+      // command is rejected instead (OUTCOME_REFUSED, the chain's error as the reason) and the aggregate is unchanged.
+      const refused: RefusedOutputs = (error) => [{ topic: rejections, record: rejectionOf(error.message, 'OUTCOME_REFUSED') }];
+      const reject = (reason: string, code: string): void => context.send(rejections, rejectionOf(reason, code), refused);
       if (command.expectedVersion !== undefined && command.expectedVersion !== current.version) {
         reject(`expected version ${command.expectedVersion}, the aggregate is at version ${current.version}`, 'VERSION_CONFLICT');
         return;
@@ -416,7 +428,7 @@ export class KStream<K, V> {
       if (appended.length > 0) aggregates.put(command.aggregateId, { state, version });
       for (const appendedEvent of appended) {
         const out = { ...record, key: command.aggregateId, value: appendedEvent };
-        context.send(events, out);
+        context.send(events, out, refused);
         emit(out);
       }
     }, false);

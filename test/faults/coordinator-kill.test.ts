@@ -1,6 +1,12 @@
 import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { LightService } from '../../index.js';
 import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
@@ -9,7 +15,7 @@ import { uniqueName } from '../support/kafka.js';
 /**
  * Coordinators die on a local 3-broker cluster (replication factor 3, min.insync.replicas 2): the group
  * coordinator while a group consumes, the transaction coordinator while transactions commit, and a group resized
- * under load. Each finds no record lost, and reports duplicates and how long recovery took.
+ * under load; and a LightStreams instance paused past its session timeout (a zombie) under exactly_once. Each finds no record lost, and reports duplicates and how long recovery took.
  */
 const PARTITIONS = 3;
 
@@ -223,5 +229,119 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
     const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
     console.log(`      group resized 2 -> 3 -> 1: ${lost.length} lost, ${duplicates} duplicates, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(lost, 'records never processed').to.deep.equal([]);
+  });
+
+  it('exactly_once: a streams instance paused past its session timeout (a zombie) wakes and commits nothing twice', async () => {
+    const keys = 30;
+    const perKey = 100;
+    const input = uniqueName('zombie-in');
+    const output = uniqueName('zombie-out');
+    await createTopic(input);
+    await createTopic(output);
+    const applicationId = uniqueName('zombie');
+    const stateDirs: string[] = [];
+    const dir = (): string => {
+      const state = mkdtempSync(join(tmpdir(), 'light-kafka-zombie-'));
+      stateDirs.push(state);
+      return configDir({
+        'service.yml': serviceYml('zombie', 'stopTimeoutMs: 30000\n'),
+        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${uniqueName('zombie-unused')}\n`,
+        'kafka-producer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n`,
+        'kafka-streams.yml': `properties:
+  bootstrap.servers: ${cluster.brokers}
+  application.id: ${applicationId}
+  processing.guarantee: exactly_once
+  state.dir: ${state}
+  # Long enough that the paused instance holds uncommitted work (and, on kafkajs before the fix, an uninitialised transactional id).
+  commit.interval.ms: 3000
+  consumer.session.timeout.ms: 6000
+  consumer.heartbeat.interval.ms: 1000
+`,
+        'handler.yml': 'handlers: [correlation, kafka/producer@producer]\ndefaultHandlers:\n  produce: [correlation, producer]\n  consume: [correlation]\n',
+      });
+    };
+    const children: ChildProcess[] = [];
+    /** Starts an instance in a process of its own; resolves with it and a promise of its first processed record. */
+    const startInstance = (): { child: ChildProcess; firstRecord: Promise<void>; exited: Promise<number | null> } => {
+      const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'test', 'fixtures', 'streams', 'zombie-process.js'), dir(), input, output], {
+        env: { ...process.env, LOG_LEVEL: 'error' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      const lines = createInterface({ input: child.stdout! });
+      const firstRecord = new Promise<void>((resolve) => lines.on('line', (line) => line === 'first-record' && resolve()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return { child, firstRecord, exited };
+    };
+    // Input keeps coming while the instances run: 3,000 records over about 15 s, record seq of key k carries `k-seq`.
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    const feeding = (async () => {
+      for (let seq = 0; seq < perKey; seq += 5) {
+        const messages = [];
+        for (let s = seq; s < seq + 5; s++) for (let k = 0; k < keys; k++) messages.push({ key: `k${k}`, value: JSON.stringify({ n: s }), headers: { 'X-Correlation-Id': `k${k}-${s}` } });
+        await producer.send({ topic: input, acks: -1, messages });
+        await sleep(750);
+      }
+    })();
+    const admin = kafka.admin();
+    await admin.connect();
+    const started = Date.now();
+    try {
+      const first = startInstance();
+      await first.firstRecord;
+      const second = startInstance();
+      await second.firstRecord;
+      // The second instance holds its first records uncommitted: it sleeps past its session timeout, the first takes
+      // its partitions over and commits them; then it wakes up, a zombie with a stale task.
+      second.child.kill('SIGSTOP');
+      await sleep(12_000);
+      second.child.kill('SIGCONT');
+      await feeding;
+      // Until every input offset is committed by the group.
+      for (const deadline = Date.now() + 180_000; ; ) {
+        const ends = await admin.fetchTopicOffsets(input);
+        const [committed] = await admin.fetchOffsets({ groupId: applicationId, topics: [input] });
+        const done = ends.every(({ partition, high }) => committed?.partitions.find((entry) => entry.partition === partition)?.offset === high);
+        if (done) break;
+        if (Date.now() > deadline) throw new Error('the group did not commit every input offset within 180 s');
+        await sleep(500);
+      }
+      for (const instance of [first, second]) instance.child.kill('SIGTERM');
+      await Promise.all([first.exited, second.exited]);
+    } finally {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await producer.disconnect();
+      await admin.disconnect();
+      for (const state of stateDirs) rmSync(state, { recursive: true, force: true });
+    }
+    // The output, read read_committed: each key's counts 1..perKey in order, each from its own input.
+    const reader = kafka.consumer({ groupId: uniqueName('zombie-reader'), readUncommitted: false });
+    const updates = new Map<string, { partition: number; offset: bigint; count: number; correlationId: string }[]>();
+    let total = 0;
+    await reader.connect();
+    await reader.subscribe({ topic: output, fromBeginning: true });
+    let lastRecord = Date.now();
+    await reader.run({
+      eachMessage: async ({ partition, message }) => {
+        const key = message.key!.toString();
+        const list = updates.get(key) ?? [];
+        list.push({ partition, offset: BigInt(message.offset), count: JSON.parse(message.value!.toString()) as number, correlationId: String(message.headers?.['X-Correlation-Id'] ?? '') });
+        updates.set(key, list);
+        total++;
+        lastRecord = Date.now();
+      },
+    });
+    while (total < keys * perKey && Date.now() - lastRecord < 20_000) await sleep(200);
+    await sleep(2000);
+    await reader.disconnect();
+    const duplicated = [...updates.values()].reduce((sum, list) => sum + Math.max(0, list.length - perKey), 0);
+    console.log(`      ${process.env.SERVICE_TRANSPORT ?? 'kafkajs'}: instance paused past its session timeout: ${total} outputs for ${keys * perKey} inputs (${duplicated} beyond one per input), ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(updates.size).to.equal(keys);
+    for (const [key, list] of updates) {
+      list.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+      expect(list.map(({ count }) => count), key).to.deep.equal(Array.from({ length: perKey }, (_, i) => i + 1));
+      expect(list.map(({ correlationId }) => correlationId), key).to.deep.equal(Array.from({ length: perKey }, (_, i) => `${key}-${i}`));
+    }
   });
 });

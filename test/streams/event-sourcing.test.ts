@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { command, LightService, type Event } from '../../index.js';
+import { command, EVENT_SCHEMA, LightService, type Event } from '../../index.js';
+import { readFileSync } from 'node:fs';
+import { ACCOUNTS_CONFIG_DIR } from '../../samples/accounts/account-service.js';
 import { accountCommandProcessor, accountProjection, type AccountView } from '../../samples/accounts/domain.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
@@ -69,5 +71,58 @@ describe('event-sourced accounts on Kafka @broker', function () {
     } finally {
       await rebuilt.stop();
     }
+  });
+
+  it('a rejection of a never-opened account passes the shipped schemas, and an event its produce chain refuses becomes an OUTCOME_REFUSED rejection', async () => {
+    const topics = { commands: uniqueName('bank-commands'), events: uniqueName('bank-events'), rejections: uniqueName('bank-rejections') };
+    await createTopics(Object.values(topics), 3);
+    // Events: the library's EVENT_SCHEMA, with deposits capped at 1000 (a schema that refuses an event the domain
+    // decides); rejections: the sample's shipped event schema.
+    const strictEvents = { ...EVENT_SCHEMA, allOf: [{ if: { properties: { type: { const: 'MoneyDeposited' } } }, then: { properties: { data: { properties: { amount: { maximum: 1000 } } } } } }] };
+    const dir = configDir({
+      'service.yml': serviceYml('bank-test', 'stopTimeoutMs: 20000\n'),
+      'kafka-consumer.yml': consumerYml(uniqueName('bank-unused'), '', 1),
+      'kafka-producer.yml': producerYml(),
+      'kafka-streams.yml': `properties:\n  bootstrap.servers: \${kafka.brokers}\n  application.id: ${uniqueName('bank-refused')}\n  state.dir: ${stateDir()}\n  commit.interval.ms: 100\n`,
+      'schemas/events.json': JSON.stringify(strictEvents),
+      'schemas/rejections.json': readFileSync(join(ACCOUNTS_CONFIG_DIR, 'schemas', 'event.schema.json'), 'utf8'),
+      'json-schema.yml': `topics:\n  ${topics.events}:\n    value: schemas/events.json\n  ${topics.rejections}:\n    value: schemas/rejections.json\n`,
+      'handler.yml': 'handlers: [correlation, validation/json-schema@json, kafka/producer@producer]\ndefaultHandlers:\n  produce: [correlation, json, producer]\n  consume: [correlation]\n',
+    });
+    const service = await LightService.create({ configDir: dir });
+    accountCommandProcessor(service.streams.builder(), topics);
+    await service.start();
+    const aggregates = (): Map<string, { version: number; state: { balance: number } }> => new Map(service.streams.store<{ version: number; state: { balance: number } }>('accounts').all().map(({ key, value }) => [key, value]));
+    try {
+      const send = [
+        command('DepositMoney', { type: 'Account', id: 'never-opened' }, { amount: 5 }, { id: 'to-nobody' }),
+        command('OpenAccount', { type: 'Account', id: 'acc-1' }, { owner: 'Ann' }),
+        command('DepositMoney', { type: 'Account', id: 'acc-1' }, { amount: 5000 }, { id: 'too-big-for-the-schema' }),
+        command('DepositMoney', { type: 'Account', id: 'acc-1' }, { amount: 10 }),
+      ];
+      await service.producer.send(topics.commands, send.map((value) => ({ key: value.aggregateId, value })));
+      await waitFor(() => aggregates().get('acc-1')?.version === 2, 60_000, 'acc-1 at version 2');
+      // The refused deposit changed nothing: the next one is version 2 on a balance of 10.
+      expect(aggregates().get('acc-1')!.state.balance).to.equal(10);
+      expect(aggregates().has('never-opened')).to.equal(false);
+    } finally {
+      await service.stop();
+    }
+    const events = (await readToEnd(topics.events)).map((record) => JSON.parse(record.value!) as Event<{ amount?: number }>);
+    expect(events.map((event) => [event.type, event.version, event.data.amount ?? null])).to.deep.equal([
+      ['AccountOpened', 1, null],
+      ['MoneyDeposited', 2, 10],
+    ]);
+    const rejections = (await readToEnd(topics.rejections)).map((record) => JSON.parse(record.value!) as Event<{ code: string; commandId: string; reason: string }>);
+    const byCommand = new Map(rejections.map((rejection) => [rejection.data.commandId, rejection]));
+    expect(rejections).to.have.length(2);
+    // A command to an aggregate with no events: version 0, accepted by the shipped schema, not dead-lettered.
+    expect(byCommand.get('to-nobody')).to.deep.include({ type: 'CommandRejected', version: 0 });
+    expect(byCommand.get('to-nobody')!.data.code).to.equal('NOT_OPEN');
+    // The event the events topic's schema refused: the caller learns it from a rejection that names the error.
+    expect(byCommand.get('too-big-for-the-schema')).to.deep.include({ type: 'CommandRejected', version: 1 });
+    expect(byCommand.get('too-big-for-the-schema')!.data.code).to.equal('OUTCOME_REFUSED');
+    expect(byCommand.get('too-big-for-the-schema')!.data.reason).to.match(/^ERR11000 Record on .*\/data\/amount/);
+    expect(await readToEnd(`${topics.commands}.dlq`).catch(() => [])).to.have.length(0);
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -327,5 +327,70 @@ describe('LightStreams @broker', function () {
     expect(updates).to.have.length(300 - records.filter((record) => record.value.includes('"c10"')).length);
     // An update carries the correlation id of the order that caused it, across the repartition topic.
     for (const update of updates.slice(0, 20)) expect(String(update.headers['X-Correlation-Id'] ?? update.headers['x-correlation-id'])).to.match(/^order-\d+$/);
+  });
+
+  it('a task that cannot open while its partition has nothing new to read opens on its own once it can (retried with back-off)', async () => {
+    const perKey = 5;
+    const input = uniqueName('streams-reopen-in');
+    const output = uniqueName('streams-reopen-out');
+    await createTopics([input, output], 3);
+    await produceCounted(input, perKey);
+    const state = stateDir();
+    const applicationId = uniqueName('streams-reopen');
+    const dir = streamsConfig(applicationId, state, 'exactly_once');
+    const first = await startCounting(dir, input, output);
+    try {
+      await waitFor(() => [...storeCounts(first).values()].filter((count) => count === perKey).length === KEYS, 60_000, 'every key counted');
+    } finally {
+      await first.stop();
+    }
+    // The input is drained. One task's store folder is made a file: its store cannot open at the next start.
+    const tasks = readdirSync(join(state, applicationId), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    expect(tasks).to.have.length(3);
+    const blocked = join(state, applicationId, tasks[0]!);
+    rmSync(blocked, { recursive: true, force: true });
+    writeFileSync(blocked, 'not a folder');
+    const second = await startCounting(dir, input, output);
+    try {
+      await waitFor(() => storeCounts(second).size > 0, 30_000, 'the other tasks opened');
+      expect(storeCounts(second).size, 'keys readable while one task cannot open').to.be.below(KEYS);
+      rmSync(blocked, { force: true });
+      // No record comes for the blocked partition: only a retry opens its task.
+      await waitFor(() => storeCounts(second).size === KEYS, 30_000, 'the blocked task opened once its folder could be made');
+      for (const [key, count] of storeCounts(second)) expect(count, key).to.equal(perKey);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('commits every commit.interval.ms inside a long backlog, not once at its end', async () => {
+    const perKey = 300;
+    const input = uniqueName('streams-backlog-in');
+    const output = uniqueName('streams-backlog-out');
+    await createTopics([input, output], 1);
+    await produceCounted(input, perKey);
+    const applicationId = uniqueName('streams-backlog');
+    // max.poll.records is accepted whatever the transport (the kafkajs tools of the librdkafka transport leave it to librdkafka).
+    const extra = process.env.SERVICE_TRANSPORT === 'librdkafka' ? '  consumer.max.poll.records: 500\n' : '';
+    const service = await startCounting(streamsConfig(applicationId, stateDir(), 'exactly_once', extra), input, output);
+    const admin = new Kafka({ brokers: brokers(), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const seen = new Set<string>();
+    try {
+      // Every committed offset the group shows while the backlog is worked off.
+      for (const deadline = Date.now() + 90_000; ; ) {
+        const [committed] = await admin.fetchOffsets({ groupId: applicationId, topics: [input] });
+        const offset = committed?.partitions[0]?.offset ?? '-1';
+        if (offset !== '-1') seen.add(offset);
+        if (Number(offset) >= KEYS * perKey) break;
+        if (Date.now() > deadline) throw new Error(`the backlog was not committed within 90 s (at ${offset})`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await admin.disconnect();
+      await service.stop();
+    }
+    // 9,000 records at commit.interval.ms 100: many commits on the way (one commit of the whole backlog is the defect).
+    expect(seen.size, `committed offsets seen: ${[...seen].join(', ')}`).to.be.at.least(5);
   });
 });

@@ -1,0 +1,119 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LightService } from '../../index.js';
+import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
+
+/**
+ * Exactly-once across rebalances, forced deterministically: the commit interval is longer than the test, so every
+ * task holds uncommitted work (outputs, store writes, input offsets in its open transaction) when the group
+ * rebalances. A second instance joins — the first keeps half of its tasks and loses the other half — then leaves —
+ * the first gets them back. After every rebalance the consumer resumes each partition from the group's committed
+ * offset, also the ones that stayed; a kept task must not run its uncommitted records again into the same
+ * transaction, and a revoked task's work must be done once by its next owner. The output, read read_committed,
+ * must hold each input's effect exactly once.
+ */
+const KEYS = 24;
+const PER_KEY = 25;
+const PARTITIONS = 4;
+
+function config(applicationId: string, stateDir: string): string {
+  return configDir({
+    'service.yml': serviceYml('eos-rebalance', 'stopTimeoutMs: 30000\n'),
+    'kafka-consumer.yml': consumerYml(uniqueName('eos-rebalance-unused'), '', 1),
+    'kafka-producer.yml': producerYml(),
+    'kafka-streams.yml': `properties:
+  bootstrap.servers: \${kafka.brokers}
+  application.id: ${applicationId}
+  processing.guarantee: exactly_once
+  state.dir: ${stateDir}
+  # Longer than the test: nothing is committed but by a stop, so each rebalance meets uncommitted work.
+  commit.interval.ms: 600000
+  consumer.session.timeout.ms: 10000
+  consumer.heartbeat.interval.ms: 500
+`,
+    'handler.yml': `handlers: [correlation, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, producer]
+  consume: [correlation]
+`,
+  });
+}
+
+/** A counting instance that tells, per key, how many input records its topology ran (committed or not). */
+async function startInstance(dir: string, input: string, output: string): Promise<{ service: LightService; seen: Map<string, number> }> {
+  const service = await LightService.create({ configDir: dir });
+  const seen = new Map<string, number>();
+  service.streams
+    .builder()
+    .stream<string, { n: number }>(input)
+    .peek((key) => seen.set(key, (seen.get(key) ?? 0) + 1))
+    .groupByKey()
+    .count({ store: 'counts' })
+    .toStream()
+    .to(output);
+  await service.start();
+  return { service, seen };
+}
+
+/** True once the instance ran every record of each key it has seen, and saw at least one (records interleave keys). */
+function ranWholePartitions(seen: Map<string, number>): boolean {
+  return seen.size > 0 && [...seen.values()].every((count) => count >= PER_KEY);
+}
+
+describe('LightStreams exactly_once across rebalances @broker', function () {
+  this.timeout(240_000);
+  const dirs: string[] = [];
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a rebalance while tasks hold uncommitted work (kept, revoked and newly assigned partitions) commits each input once', async () => {
+    const input = uniqueName('eos-rebalance-in');
+    const output = uniqueName('eos-rebalance-out');
+    await createTopics([input, output], PARTITIONS);
+    const records = [];
+    for (let seq = 0; seq < PER_KEY; seq++) for (let k = 0; k < KEYS; k++) records.push({ key: `k${k}`, value: JSON.stringify({ n: seq }), headers: { 'X-Correlation-Id': `k${k}-${seq}` } });
+    await produceRaw(input, records);
+    const applicationId = uniqueName('eos-rebalance');
+    const stateDir = (): string => {
+      const dir = mkdtempSync(join(tmpdir(), 'light-kafka-eos-rebalance-'));
+      dirs.push(dir);
+      return dir;
+    };
+
+    const first = await startInstance(config(applicationId, stateDir()), input, output);
+    let second: Awaited<ReturnType<typeof startInstance>> | undefined;
+    try {
+      await waitFor(() => first.seen.size === KEYS && ranWholePartitions(first.seen), 60_000, 'the first instance ran every input (nothing committed yet)');
+
+      // Rebalance 1: the second joins; the first keeps two of its four tasks, uncommitted work and all.
+      second = await startInstance(config(applicationId, stateDir()), input, output);
+      await waitFor(() => ranWholePartitions(second!.seen), 60_000, 'the second instance ran the partitions it was given');
+      expect(second.seen.size, 'keys the second instance took over').to.be.within(1, KEYS - 1);
+
+      // Rebalance 2: the second leaves (committing its tasks); the first gets their partitions back.
+      await second.service.stop();
+      second = undefined;
+    } finally {
+      await second?.service.stop();
+      // The first commits what it holds.
+      await first.service.stop();
+    }
+
+    const updates = new Map<string, { count: number; correlationId: string }[]>();
+    for (const record of (await readToEnd(output)).sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))) {
+      const list = updates.get(record.key!) ?? [];
+      list.push({ count: JSON.parse(record.value!) as number, correlationId: String(record.headers['X-Correlation-Id'] ?? record.headers['x-correlation-id']) });
+      updates.set(record.key!, list);
+    }
+    expect(updates.size).to.equal(KEYS);
+    for (const [key, list] of updates) {
+      // Each input's effect exactly once: counts 1..PER_KEY in order, each from its own input.
+      expect(list.map(({ count }) => count), key).to.deep.equal(Array.from({ length: PER_KEY }, (_, i) => i + 1));
+      expect(list.map(({ correlationId }) => correlationId), key).to.deep.equal(Array.from({ length: PER_KEY }, (_, i) => `${key}-${i}`));
+    }
+  });
+});
