@@ -64,6 +64,7 @@ export const STATUS_CATALOGUE = {
   ERR12012: status(500, 'STREAMS_NOT_AVAILABLE', 'LightStreams: {reason}'),
   ERR12013: status(404, 'STREAMS_STORE_UNKNOWN', 'No state store {store} in the topology (stores: {stores})'),
   ERR12014: status(503, 'STREAMS_OWNER_UNAVAILABLE', 'No instance answers for key {key} of store {store} (partition {partition}) now: {reason}', true),
+  ERR12015: status(400, 'STREAMS_KEY_TOO_LARGE', 'State store {store} cannot hold key {key}: {bytes} bytes of UTF-8, over the limit of {limit} (README: LightStreams, state stores)'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),
