@@ -47,6 +47,9 @@ export const STATUS_CATALOGUE = {
   ERR11017: status(400, 'AVRO_READER_INCOMPATIBLE', 'Reader schema {schema} cannot read {field} records on {topic} written with schema id {id}: {reason}'),
   ERR11018: status(400, 'MESSAGE_TYPE_UNKNOWN', 'No handler for message type {type} (known: {known})'),
   ERR11019: status(400, 'MESSAGE_INVALID', 'The record is not a valid {kind} envelope: {reason}'),
+  // An HTTP request an API refuses before anything is produced (the accounts sample's command and query API).
+  ERR11020: status(400, 'REQUEST_INVALID', 'Request {part} is invalid: {reason}'),
+  ERR11021: status(413, 'REQUEST_TOO_LARGE', 'Request body is larger than {limit} bytes'),
   // Transport and Kafka
   ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
   // Retryable: an aborted transaction left nothing visible to read_committed readers, so running it again is safe.
