@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureKafka } from '../scripts/kafka-local.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
+import { isMain } from '../scripts/is-main.js';
 import type { LightService } from '../index.js';
 import { benchConfigs, udpSink, validateTopics, valueOfSize } from './lib/fixtures.js';
 import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './lib/in-process.js';
@@ -16,7 +17,7 @@ import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anc
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
 import { targetChecks } from './lib/targets.js';
 import { fillDistinctKeys, streamsLight, streamsRaw, streamsRestore } from './lib/streams-workloads.js';
-import { consumeRd, produceRd, rawRdkafka, rdProducer } from './lib/rdkafka-raw.js';
+import { consumeRd, isLibrdkafkaRow, librdkafkaClient, produceRd, rawRdkafka, rdProducer, type LibrdkafkaClient } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
 import {
   consumeLight,
@@ -75,7 +76,20 @@ const RD_RAW = 'raw librdkafka';
 const RD_EMPTY = 'librdkafka, empty chain';
 const RD_FULL = 'librdkafka, full chain (unsampled)';
 
+/**
+ * The rows a run does: BENCH_ONLY's, or the headline rows (--quick), or all of them; none of the librdkafka rows
+ * when its optional client cannot be loaded.
+ */
+export function chooseTasks<T extends { label: string }>(tasks: T[], options: { only?: RegExp; quick: boolean; librdkafka: LibrdkafkaClient }): T[] {
+  const { only, quick, librdkafka } = options;
+  const chosen = only ? tasks.filter((task) => only.test(task.label)) : quick ? tasks.filter((task) => HEADLINE.some((pattern) => pattern.test(task.label))) : tasks;
+  return librdkafka.module ? chosen : chosen.filter((task) => !isLibrdkafkaRow(task.label));
+}
+
 async function main(): Promise<void> {
+  // A README install (`npm ci`, no CKJS_LINKING) has no librdkafka client: its rows are skipped, the rest run.
+  const librdkafka = librdkafkaClient(process.env.BENCH_LIBRDKAFKA_MODULE);
+  if (librdkafka.skipped) console.log(librdkafka.skipped);
   const kafka = await ensureKafka({ log: () => undefined });
   const brokers = kafka.brokers;
   const sink = await udpSink();
@@ -94,7 +108,7 @@ async function main(): Promise<void> {
     streamsRestore: `${prefix}-streams-restore`,
   };
   const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java, topics.io, topics.streamsIn, topics.streamsOut, topics.streamsChangelog, topics.streamsRestore];
-  for (const dir of [configs.fullSampled, configs.fullUnsampled, configs.librdkafka.fullUnsampled]) validateTopics(dir, allTopics);
+  for (const dir of [configs.fullSampled, configs.fullUnsampled, ...(librdkafka.module ? [configs.librdkafka.fullUnsampled] : [])]) validateTopics(dir, allTopics);
   const raw = rawKafka(brokers);
   const admin = raw.admin();
   await admin.connect();
@@ -107,14 +121,14 @@ async function main(): Promise<void> {
   const buffers = Object.fromEntries(SIZES.map((size) => [size, objects[size]!.map((value) => Buffer.from(JSON.stringify(value)))])) as Record<number, Buffer[]>;
 
   const producer = await rawProducer(raw);
-  const rd = rawRdkafka();
-  const rdPlain = await rdProducer(rd, brokers);
+  // The librdkafka clients and services exist only when its client loads (their rows are not chosen otherwise).
+  const rd = librdkafka.module ? rawRdkafka(librdkafka.module) : undefined;
+  const rdPlain = rd ? await rdProducer(rd, brokers) : undefined;
   const services: Record<string, LightService> = {
     [EMPTY]: await lightService(configs.empty),
     [UNSAMPLED]: await lightService(configs.fullUnsampled),
     [SAMPLED]: await lightService(configs.fullSampled),
-    [RD_EMPTY]: await lightService(configs.librdkafka.empty),
-    [RD_FULL]: await lightService(configs.librdkafka.fullUnsampled),
+    ...(librdkafka.module ? { [RD_EMPTY]: await lightService(configs.librdkafka.empty), [RD_FULL]: await lightService(configs.librdkafka.fullUnsampled) } : {}),
   };
   for (const service of Object.values(services)) await service.start();
   const lightImpls = [EMPTY, UNSAMPLED, SAMPLED, RD_EMPTY, RD_FULL];
@@ -141,7 +155,7 @@ async function main(): Promise<void> {
       rows.push({ section: 'produce', name: scenario.name, impl: RAW, unit: 'records/s', value: baseline, recordSize: scenario.size, higherIsBetter: true });
     });
     add(`${scenario.name}: ${RD_RAW}`, async () => {
-      const value = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceRd(rdPlain, workload, buffers[scenario.size]!, headers)));
+      const value = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceRd(rdPlain!, workload, buffers[scenario.size]!, headers)));
       rows.push({ section: 'produce', name: scenario.name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: scenario.size, higherIsBetter: true });
     });
     for (const impl of lightImpls) {
@@ -174,7 +188,7 @@ async function main(): Promise<void> {
       rows.push({ section: 'consume', name, impl: RAW, unit: 'records/s', value: baseline, recordSize: size, higherIsBetter: true });
     });
     addLate(`${name}: ${RD_RAW}`, async () => {
-      const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeRd(rd, brokers, topics.consume[size]!, count)));
+      const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeRd(rd!, brokers, topics.consume[size]!, count)));
       rows.push({ section: 'consume', name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: size, higherIsBetter: true });
     });
     const consumers = [[EMPTY, configs.empty], [UNSAMPLED, configs.fullUnsampled], [SAMPLED, configs.fullSampled], [RD_EMPTY, configs.librdkafka.empty], [RD_FULL, configs.librdkafka.fullUnsampled]] as const;
@@ -203,7 +217,7 @@ async function main(): Promise<void> {
       rows.push({ section: 'transactions', name, impl: RAW, unit: 'records/s', value: baseline, recordSize: 100, higherIsBetter: true });
     });
     add(`${name}: ${RD_RAW}`, async () => {
-      const txProducer = await rdProducer(rd, brokers, `${prefix}-rd-tx-${shape.perTransaction}`);
+      const txProducer = await rdProducer(rd!, brokers, `${prefix}-rd-tx-${shape.perTransaction}`);
       const value = throughput(records, await repeat(REPS, WARMUPS, () => transactionsRaw(txProducer, topics.tx, shape.transactions, shape.perTransaction, buffers[100]![0]!)));
       await txProducer.disconnect();
       rows.push({ section: 'transactions', name, impl: RD_RAW, unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true });
@@ -305,7 +319,7 @@ async function main(): Promise<void> {
   tasks.push(...lateTasks);
   // BENCH_ONLY=<regex>: only the matching rows (and fills), printed and not written anywhere: for trying rows out.
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
-  const chosen = only ? tasks.filter((task) => only.test(task.label)) : QUICK ? tasks.filter((task) => HEADLINE.some((pattern) => pattern.test(task.label))) : tasks;
+  const chosen = chooseTasks(tasks, { ...(only ? { only } : {}), quick: QUICK, librdkafka });
   const progress = new Progress(chosen.length);
   for (const task of chosen) {
     progress.next(task.label);
@@ -315,7 +329,7 @@ async function main(): Promise<void> {
 
   for (const service of Object.values(services)) await service.stop();
   await producer.disconnect();
-  await rdPlain.disconnect();
+  await rdPlain?.disconnect();
   sink.close();
 
   const rss = {
@@ -401,8 +415,10 @@ function updateReadme(table: string): void {
   writeFileSync(file, text.slice(0, text.indexOf(start) + start.length) + '\n' + table + '\n' + text.slice(text.indexOf(end)));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write('\n');
-  console.error(error);
-  process.exit(1);
-});
+if (isMain(import.meta.url)) {
+  main().catch((error: unknown) => {
+    process.stderr.write('\n');
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -32,4 +32,5 @@ export { StreamsBuilder, KStream, KTable, KGroupedStream, TimeWindowedKStream, T
 export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, type Command, type Event, type Message, type MessageMetadata } from './messages/envelope.js';
 export type { KeyQueryResult } from './streams/query-server.js';
 export type { StoreEntry } from './streams/stores.js';
+export { assertStorableKey, MAX_STORE_KEY_BYTES } from './streams/stores.js';
 export { eventAvroSchema, commandAvroSchema, type AvroField } from './messages/avro-envelope.js';

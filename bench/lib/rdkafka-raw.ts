@@ -1,18 +1,38 @@
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { reasonOf } from '../../core/errors/light-error.js';
 import type { LibrdkafkaKafka, LibrdkafkaModule, LibrdkafkaProducer } from '../../core/kafka/librdkafka-api.js';
+import { loadLibrdkafkaClient } from '../../core/kafka/librdkafka-driver.js';
 import type { Workload } from './workloads.js';
 
-const require = createRequire(import.meta.url);
+/**
+ * The optional librdkafka client (@confluentinc/kafka-javascript, absent after a plain `npm ci`): loaded when the
+ * bench starts, or the one-line reason its rows are skipped.
+ */
+export type LibrdkafkaClient = { module: LibrdkafkaModule; skipped?: undefined } | { module?: undefined; skipped: string };
+
+export function librdkafkaClient(specifier?: string): LibrdkafkaClient {
+  try {
+    return { module: loadLibrdkafkaClient(specifier) };
+  } catch (error) {
+    // ERR12009; its cause is require's error, whose first line says what is missing.
+    const cause = reasonOf((error as Error).cause ?? error).split('\n')[0];
+    return { skipped: `librdkafka rows skipped: @confluentinc/kafka-javascript cannot be loaded (${cause}); to run them: CKJS_LINKING=dynamic npm install @confluentinc/kafka-javascript` };
+  }
+}
+
+/** Whether a bench row (its label) needs the librdkafka client. */
+export function isLibrdkafkaRow(label: string): boolean {
+  return label.includes('librdkafka');
+}
 
 /**
  * Raw @confluentinc/kafka-javascript (librdkafka) doing the same work as the raw kafkajs rows, through the same
  * KafkaJS-compatible API and settings light-kafka's librdkafka transport uses: idempotent, acks all, linger.ms 0,
  * whole fetched batches handed to the consumer.
  */
-export function rawRdkafka(): LibrdkafkaKafka {
-  return new (require('@confluentinc/kafka-javascript') as LibrdkafkaModule).KafkaJS.Kafka({});
+export function rawRdkafka(module: LibrdkafkaModule): LibrdkafkaKafka {
+  return new module.KafkaJS.Kafka({});
 }
 
 const quiet = { kafkaJS: { logLevel: 0 } } as const;

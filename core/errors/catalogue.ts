@@ -47,6 +47,9 @@ export const STATUS_CATALOGUE = {
   ERR11017: status(400, 'AVRO_READER_INCOMPATIBLE', 'Reader schema {schema} cannot read {field} records on {topic} written with schema id {id}: {reason}'),
   ERR11018: status(400, 'MESSAGE_TYPE_UNKNOWN', 'No handler for message type {type} (known: {known})'),
   ERR11019: status(400, 'MESSAGE_INVALID', 'The record is not a valid {kind} envelope: {reason}'),
+  // An HTTP request an API refuses before anything is produced (the accounts sample's command and query API).
+  ERR11020: status(400, 'REQUEST_INVALID', 'Request {part} is invalid: {reason}'),
+  ERR11021: status(413, 'REQUEST_TOO_LARGE', 'Request body is larger than {limit} bytes'),
   // Transport and Kafka
   ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
   // Retryable: an aborted transaction left nothing visible to read_committed readers, so running it again is safe.
@@ -64,6 +67,7 @@ export const STATUS_CATALOGUE = {
   ERR12012: status(500, 'STREAMS_NOT_AVAILABLE', 'LightStreams: {reason}'),
   ERR12013: status(404, 'STREAMS_STORE_UNKNOWN', 'No state store {store} in the topology (stores: {stores})'),
   ERR12014: status(503, 'STREAMS_OWNER_UNAVAILABLE', 'No instance answers for key {key} of store {store} (partition {partition}) now: {reason}', true),
+  ERR12015: status(400, 'STREAMS_KEY_TOO_LARGE', 'State store {store} cannot hold key {key}: {bytes} bytes of UTF-8, over the limit of {limit} (README: LightStreams, state stores)'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),

@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LightError } from '../errors/light-error.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -13,6 +14,55 @@ export function storeKeyOf(key: unknown): string {
   if (typeof key === 'string') return key;
   if (Buffer.isBuffer(key)) return key.toString('utf8');
   return JSON.stringify(key);
+}
+
+/**
+ * The longest store key, in UTF-8 bytes, that every store type holds. lmdb-js refuses an encoded key over 1978
+ * bytes (its `maxKeySize`, measured: 1978 ASCII characters go in, 1979 fail with "Key size is larger than the
+ * maximum key size (1978)"); its key encoding adds one marker byte to a key that is empty or starts with a
+ * character below U+001C, so 1977 bytes of UTF-8 fit whatever the key starts with. The memory store keeps the same
+ * limit, so a topology behaves the same on either `storeType`.
+ */
+export const MAX_STORE_KEY_BYTES = 1977;
+
+/** The first characters of a key, for an error message. */
+function keyForMessage(key: string): string {
+  return key.length > 64 ? `${JSON.stringify(key.slice(0, 64))}... (${key.length} characters)` : JSON.stringify(key);
+}
+
+/**
+ * A store key as `storeKeyOf` gives it, refused with ERR12015 (not retried: the record is dead-lettered) when it is
+ * longer than MAX_STORE_KEY_BYTES of UTF-8, i.e. when no store type could hold it.
+ */
+export function assertStorableKey(store: string, key: unknown): string {
+  const id = storeKeyOf(key);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: a short key needs no counting.
+  if (id.length * 3 <= MAX_STORE_KEY_BYTES) return id;
+  const bytes = Buffer.byteLength(id, 'utf8');
+  if (bytes > MAX_STORE_KEY_BYTES) throw new LightError('ERR12015', { store, key: keyForMessage(id), bytes, limit: MAX_STORE_KEY_BYTES });
+  return id;
+}
+
+/** True when a key is longer than any store holds (then it is in no store). */
+function tooLong(key: string): boolean {
+  return key.length * 3 > MAX_STORE_KEY_BYTES && Buffer.byteLength(key, 'utf8') > MAX_STORE_KEY_BYTES;
+}
+
+/** The longest prefix of a key that a store can hold (whole characters). */
+function storablePrefix(key: string): string {
+  let bytes = 0;
+  let end = 0;
+  for (const char of key) {
+    bytes += Buffer.byteLength(char, 'utf8');
+    if (bytes > MAX_STORE_KEY_BYTES) break;
+    end += char.length;
+  }
+  return key.slice(0, end);
+}
+
+/** Every write's key is checked before any is applied: a store takes all of a commit's writes or none. */
+function assertStorableWrites(store: string, writes: ReadonlyMap<string, PendingValue>): void {
+  for (const [key, value] of writes) if (value !== DELETED) assertStorableKey(store, key);
 }
 
 /** A write to apply at commit: the new value, or DELETED. */
@@ -63,7 +113,7 @@ export class MemoryTaskStorage implements TaskStorage {
   }
 
   get(store: string, key: string): unknown {
-    return this.entries(store).get(key);
+    return tooLong(key) ? undefined : this.entries(store).get(key);
   }
 
   range(store: string, range: KeyRange): StoreEntry[] {
@@ -78,6 +128,7 @@ export class MemoryTaskStorage implements TaskStorage {
   }
 
   apply(store: string, writes: ReadonlyMap<string, PendingValue>, checkpoint: string | undefined): void {
+    assertStorableWrites(store, writes);
     const entries = this.entries(store);
     for (const [key, value] of writes) {
       if (value === DELETED) entries.delete(key);
@@ -131,13 +182,18 @@ export class LmdbTaskStorage implements TaskStorage {
   }
 
   get(store: string, key: string): unknown {
-    return this.db(store).get(key);
+    // lmdb throws on a key longer than its buffer ("String does not fit in target buffer"); such a key is in no store.
+    return tooLong(key) ? undefined : this.db(store).get(key);
   }
 
   range(store: string, range: KeyRange): StoreEntry[] {
-    const start = range.prefix !== undefined && (range.start === undefined || range.prefix > range.start) ? range.prefix : range.start;
+    if (range.prefix !== undefined && tooLong(range.prefix)) return [];
+    const from = range.prefix !== undefined && (range.start === undefined || range.prefix > range.start) ? range.prefix : range.start;
+    // A start longer than any key: seek from its longest storable prefix (not after it) and skip what is before it.
+    const start = from !== undefined && tooLong(from) ? storablePrefix(from) : from;
     const entries: StoreEntry[] = [];
     for (const { key, value } of this.db(store).getRange(start !== undefined ? { start } : {})) {
+      if (range.start !== undefined && key < range.start) continue;
       if (range.end !== undefined && key >= range.end) break;
       if (range.prefix !== undefined && !key.startsWith(range.prefix)) {
         if (key > range.prefix) break;
@@ -153,11 +209,14 @@ export class LmdbTaskStorage implements TaskStorage {
   }
 
   apply(store: string, writes: ReadonlyMap<string, PendingValue>, checkpoint: string | undefined): void {
+    assertStorableWrites(store, writes);
     const db = this.db(store);
     this.root.transactionSync(() => {
       for (const [key, value] of writes) {
-        if (value === DELETED) db.removeSync(key);
-        else db.putSync(key, value);
+        // A key too long for any store is in none: nothing to delete.
+        if (value === DELETED) {
+          if (!tooLong(key)) db.removeSync(key);
+        } else db.putSync(key, value);
       }
       if (checkpoint !== undefined) this.checkpoints.putSync(store, checkpoint);
     });

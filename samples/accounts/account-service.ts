@@ -4,8 +4,13 @@
  * `account-view` -> an HTTP query API that answers from the view on any instance. Every Kafka hop runs the full
  * chain of config/handler.yml; the caller's JWT, correlation id and trace context travel on every hop.
  *
- *   POST /accounts/{id}/commands  {"type": "DepositMoney", "data": {"amount": 10}, "expectedVersion": 1}  -> 202
- *   GET  /accounts/{id}                                                                                  -> 200 view
+ *   POST /accounts/{id}/commands  {"type": "DepositMoney", "data": {"amount": 1000}, "expectedVersion": 1}  -> 202
+ *   GET  /accounts/{id}                                                                                    -> 200 view
+ *
+ * Amounts are integers in cents (1 to MAX_AMOUNT of domain.ts). A request the API cannot take is refused before
+ * anything is produced (requests.ts): 400 ERR11020 for a bad id (malformed percent-encoding, over
+ * MAX_ACCOUNT_ID_BYTES) or body (not a JSON object, unknown type, bad amount), 413 ERR11021 for a body over
+ * MAX_BODY_BYTES; errors answer the LightError's status object.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -15,10 +20,10 @@ import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { command, HeaderNames, LightError, LightService, currentContext, withRequestContext } from '../../index.js';
 import { accountCommandProcessor, accountProjection, type AccountView } from './domain.js';
+import { parseCommand, readBody, routeOf } from './requests.js';
 
 export const ACCOUNT_TOPICS = { commands: 'bank.account-commands', events: 'bank.account-events', rejections: 'bank.account-rejections' };
 export const ACCOUNTS_CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), 'config');
-const COMMAND_TYPES = new Set(['OpenAccount', 'DepositMoney', 'WithdrawMoney']);
 
 export interface AccountServiceOptions {
   /** Names the instance: its serviceId is `accounts-<instance>`. */
@@ -70,7 +75,9 @@ export async function startAccountService(options: AccountServiceOptions): Promi
           ({ status, body }) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
           (error: unknown) => {
             const light = error instanceof LightError ? error : LightError.wrap(error, 'ERR10010', { handler: 'account-service' });
-            response.writeHead(light.statusCode, { 'content-type': 'application/json' }).end(JSON.stringify(light.status));
+            // A body over the limit was not read to its end: the connection cannot carry another request.
+            const close = light.statusCode === 413 ? { connection: 'close' } : {};
+            response.writeHead(light.statusCode, { 'content-type': 'application/json', ...close }).end(JSON.stringify(light.status));
           },
         );
       },
@@ -88,14 +95,13 @@ export async function startAccountService(options: AccountServiceOptions): Promi
 type Jwks = ReturnType<typeof createRemoteJWKSet>;
 
 async function route(service: LightService, jwks: Jwks, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
-  const url = new URL(request.url ?? '/', 'http://localhost');
-  const commandPath = /^\/accounts\/([^/]+)\/commands$/.exec(url.pathname);
-  const viewPath = /^\/accounts\/([^/]+)$/.exec(url.pathname);
-  if (request.method === 'POST' && commandPath) return acceptCommand(service, jwks, decodeURIComponent(commandPath[1]!), request);
-  if (request.method === 'GET' && viewPath) {
+  // A bad path, body or amount is a 4xx with its code (requests.ts), decided before anything is produced.
+  const target = routeOf(request.method, request.url);
+  if (target.kind === 'command') return acceptCommand(service, jwks, target.accountId, request);
+  if (target.kind === 'view') {
     await verifyCaller(jwks, request);
     // Any instance answers: from its own store, or forwarded (with this request's headers) to the owner.
-    const result = await service.streams.query<AccountView>('account-view', decodeURIComponent(viewPath[1]!));
+    const result = await service.streams.query<AccountView>('account-view', target.accountId);
     return result.value ? { status: 200, body: { ...result.value, answeredBy: result.answeredBy } } : { status: 404, body: { error: 'no such account' } };
   }
   return { status: 404, body: { error: 'POST /accounts/{id}/commands or GET /accounts/{id}' } };
@@ -117,27 +123,15 @@ async function verifyCaller(jwks: Jwks, request: IncomingMessage): Promise<void>
 
 async function acceptCommand(service: LightService, jwks: Jwks, accountId: string, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
   await verifyCaller(jwks, request);
-  let body: { type?: string; data?: unknown; expectedVersion?: number };
-  try {
-    body = JSON.parse(await readBody(request)) as typeof body;
-  } catch {
-    return { status: 400, body: { error: 'the body must be JSON' } };
-  }
-  if (!body.type || !COMMAND_TYPES.has(body.type)) return { status: 400, body: { error: `type must be one of ${[...COMMAND_TYPES].join(', ')}` } };
+  const body = parseCommand(await readBody(request));
   // A request without a correlation id gets one here, so the command's metadata and its records share it.
   const context = currentContext();
   if (context && !context.headers.has(HeaderNames.correlationId)) context.headers.set(HeaderNames.correlationId, randomUUID());
   // The envelope's metadata comes from this request's context (correlation id, traceability id, caller).
-  const accountCommand = command(body.type, { type: 'Account', id: accountId }, body.data ?? {}, {
+  const accountCommand = command(body.type, { type: 'Account', id: accountId }, body.data, {
     ...(body.expectedVersion !== undefined ? { expectedVersion: body.expectedVersion } : {}),
   });
   await service.producer.send(ACCOUNT_TOPICS.commands, { key: accountId, value: accountCommand });
   const correlationId = currentContext()?.headers.getBuffer(HeaderNames.correlationId)?.toString('utf8');
   return { status: 202, body: { commandId: accountCommand.id, correlationId } };
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

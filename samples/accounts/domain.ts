@@ -1,6 +1,7 @@
 /**
  * The accounts domain of the event-sourced reference service: an account is opened, money is deposited and
  * withdrawn, and the balance may never go below zero — the invariant the command processor enforces.
+ * Amounts and balances are integers in minor units (cents): exact in a JSON number up to Number.MAX_SAFE_INTEGER.
  */
 import type { Command, Decision, Event, StreamsBuilder } from '../../index.js';
 
@@ -17,6 +18,9 @@ export type AccountCommand =
 
 export const initialAccount = (): Account => ({ owner: '', balance: 0, open: false });
 
+/** The largest amount of one deposit or withdrawal, in cents (also in config/schemas/command.schema.json). */
+export const MAX_AMOUNT = 1_000_000_000_000;
+
 /** What a command on an account leads to: its events, or a rejection saying why. */
 export function decideAccount(account: Account, command: Command): Decision {
   const data = command.data as { owner?: string; amount?: number };
@@ -29,8 +33,12 @@ export function decideAccount(account: Account, command: Command): Decision {
     case 'WithdrawMoney': {
       if (!account.open) return { reject: 'the account is not open', code: 'NOT_OPEN' };
       const amount = data.amount;
-      if (typeof amount !== 'number' || !(amount > 0)) return { reject: 'the amount must be a positive number', code: 'INVALID' };
-      if (command.type === 'DepositMoney') return [{ type: 'MoneyDeposited', data: { amount } }];
+      if (typeof amount !== 'number' || !Number.isInteger(amount) || amount < 1 || amount > MAX_AMOUNT) return { reject: `the amount must be an integer number of cents from 1 to ${MAX_AMOUNT}`, code: 'INVALID' };
+      if (command.type === 'DepositMoney') {
+        // Beyond MAX_SAFE_INTEGER a balance is no longer exact (and 1e308 twice is Infinity, which JSON writes as null).
+        if (amount > Number.MAX_SAFE_INTEGER - account.balance) return { reject: `balance limit: balance ${account.balance}, deposit ${amount}, limit ${Number.MAX_SAFE_INTEGER}`, code: 'BALANCE_LIMIT' };
+        return [{ type: 'MoneyDeposited', data: { amount } }];
+      }
       if (amount > account.balance) return { reject: `insufficient funds: balance ${account.balance}, withdrawal ${amount}`, code: 'INSUFFICIENT_FUNDS' };
       return [{ type: 'MoneyWithdrawn', data: { amount } }];
     }
