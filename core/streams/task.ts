@@ -2,7 +2,7 @@ import { RecordHeaders } from '../headers.js';
 import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
-import { DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from './streams-clients.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 
@@ -37,7 +37,8 @@ class TaskStore implements ProcessorStore {
   }
 
   put(key: unknown, value: unknown): void {
-    this.recordWrites.set(storeKeyOf(key), value === undefined || value === null ? DELETED : value);
+    // A key the store cannot hold fails the record that wrote it (dead-lettered, ERR12015), not the task's commit.
+    this.recordWrites.set(assertStorableKey(this.name, key), value === undefined || value === null ? DELETED : value);
   }
 
   delete(key: unknown): void {

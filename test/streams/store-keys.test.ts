@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { createLogger } from '../../core/logger.js';
 import { assertStorableKey, DELETED, LmdbTaskStorage, MAX_STORE_KEY_BYTES, MemoryTaskStorage, type TaskStorage } from '../../core/streams/stores.js';
+import { plainCommitter, StreamTask } from '../../core/streams/task.js';
 import { lightErrorOf } from '../support/errors.js';
 
 const silent = createLogger({ level: 'error' } as never);
@@ -87,4 +88,18 @@ describe('state store key size limit', () => {
       storage.close();
     });
   }
+
+  it('a topology that puts a key over the limit fails at the put, the record that wrote it, before anything reaches a commit', () => {
+    const committed: unknown[] = [];
+    const committer = plainCommitter(async (batches) => {
+      committed.push(...batches);
+      return [];
+    }, async () => undefined);
+    const task = new StreamTask('t-0', 0, ['s'], new MemoryTaskStorage(), committer, (store) => `${store}-changelog`, false, silent);
+    const store = task.store('s');
+    store.put('k'.repeat(MAX_STORE_KEY_BYTES), 1);
+    const error = lightErrorOf(() => store.put('k'.repeat(MAX_STORE_KEY_BYTES + 1), 1));
+    expect(error.code).to.equal('ERR12015');
+    expect(committed).to.deep.equal([]);
+  });
 });
