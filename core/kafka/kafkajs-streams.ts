@@ -278,6 +278,9 @@ class KafkajsStreamsConsumer implements StreamsConsumer {
     this.gate.add(listener);
   }
 
+  /** kafkajs has no revocation callback; a task's own transactional id fences a late commit instead. */
+  onRevocation(): void {}
+
   seek(topic: string, partition: number, offset: string): void {
     this.consumer.seek({ topic, partition, offset });
   }

@@ -108,8 +108,9 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
   async committedOffsets(topics: string[], partition: number): Promise<Map<string, string | undefined>> {
     const committed = await this.consumer.committed(topics.map((topic) => ({ topic, partition })));
     return new Map(topics.map((topic) => {
+      // librdkafka answers null (or -1001, OFFSET_INVALID) for a partition with no committed offset.
       const offset = committed.find((entry) => entry.topic === topic && entry.partition === partition)?.offset;
-      return [topic, offset === undefined || BigInt(offset) < 0n ? undefined : offset];
+      return [topic, offset === undefined || offset === null || BigInt(offset) < 0n ? undefined : String(offset)];
     }));
   }
 
@@ -135,10 +136,16 @@ const BATCH_SLICE_MS = 1000;
 class LibrdkafkaStreamsConsumer implements StreamsConsumer {
   readonly client: LibrdkafkaConsumerClient;
   private readonly gate = new AssignmentGate();
+  private readonly revocationListeners: ((lost: boolean) => Promise<void>)[] = [];
 
   constructor(assignCode: number, kafka: LibrdkafkaKafka, config: NativeConfig, groupId: string, logger: Logger) {
-    const onRebalance = (error: { code: number }, assignment: { topic: string; partition: number }[]): void => {
-      if (error.code !== assignCode) return;
+    const onRebalance = async (error: { code: number }, assignment: { topic: string; partition: number }[], functions?: { assignmentLost?: () => boolean }): Promise<void> => {
+      if (error.code !== assignCode) {
+        // A revocation: the compatible API awaits this callback before it unassigns, and librdkafka rejoins only then.
+        const lost = functions?.assignmentLost?.() ?? false;
+        for (const listener of this.revocationListeners) await listener(lost);
+        return;
+      }
       const byTopic = new Map<string, number[]>();
       for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
       const whole = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
@@ -184,12 +191,16 @@ class LibrdkafkaStreamsConsumer implements StreamsConsumer {
   }
 
   /** The group's committed offsets, asked for as stable offsets (read_committed). */
-  async committed(partitions: { topic: string; partition: number }[]): Promise<{ topic: string; partition: number; offset: string }[]> {
-    return (this.client as unknown as { committed(list: { topic: string; partition: number }[], timeout?: number): Promise<{ topic: string; partition: number; offset: string }[]> }).committed(partitions, 30_000);
+  async committed(partitions: { topic: string; partition: number }[]): Promise<{ topic: string; partition: number; offset: string | null }[]> {
+    return (this.client as unknown as { committed(list: { topic: string; partition: number }[], timeout?: number): Promise<{ topic: string; partition: number; offset: string | null }[]> }).committed(partitions, 30_000);
   }
 
   onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
     this.gate.add(listener);
+  }
+
+  onRevocation(listener: (lost: boolean) => Promise<void>): void {
+    this.revocationListeners.push(listener);
   }
 
   seek(topic: string, partition: number, offset: string): void {

@@ -72,6 +72,8 @@ export class LightStreams {
   private members: Promise<GroupMember[]> | undefined;
   private queryServer: QueryServer | undefined;
   private restoreMetrics: StreamsMetrics | undefined;
+  /** Set from a revocation until the next assignment is handled: no task commits meanwhile (librdkafka). */
+  private commitsHeld = false;
   /** Waits under way (task open retries): a stop ends them at once. */
   private readonly pauses = new Set<() => void>();
 
@@ -147,6 +149,7 @@ export class LightStreams {
       }
       await clients.ensureTopics(changelogs);
       clients.consumer.onAssignment((assignment) => this.assign(assignment));
+      clients.consumer.onRevocation((lost) => this.revoke(lost));
       await clients.producer.connect();
       await clients.consumer.connect();
       await clients.consumer.subscribe(topology.sources.map((source) => source.topic));
@@ -356,6 +359,28 @@ export class LightStreams {
   }
 
   /**
+   * Before the client rejoins for a rebalance (librdkafka): commits stop until the new assignment is handled — a
+   * commit after the rejoin would carry the new generation's metadata, which KIP-447 accepts even for a partition
+   * that went to another member (it checks the generation, not the owner), and could land after the new owner read
+   * the committed offsets. The batches and commits under way finish first, in the generation they belong to. When
+   * the assignment was lost (this member was dropped from the group), every task is closed and its work dropped.
+   */
+  private async revoke(lost: boolean): Promise<void> {
+    this.commitsHeld = true;
+    const tasks = [...this.tasks.values()];
+    await Promise.all(tasks.map((task) => task.exclusive(async () => undefined)));
+    if (!lost) return;
+    for (const task of tasks) {
+      this.tasks.delete(task.id);
+      await task.exclusive(async () => {
+        const dropped = task.uncommittedOffsets;
+        await task.close();
+        this.parts.logger.warn('streams task closed: this instance was dropped from the group, another may own it', { task: task.id, ...(dropped > 0 ? { droppedUncommittedOffsets: dropped } : {}) });
+      });
+    }
+  }
+
+  /**
    * After a rebalance. A task of a partition no longer owned closes and drops its uncommitted work: committing it
    * now could land after the next owner read the committed offsets (on librdkafka this member is still in the
    * group, so KIP-447 would not refuse it), and the next owner processes those records anyway. A task kept here
@@ -364,6 +389,14 @@ export class LightStreams {
    * committed offsets read, stores restored); one that cannot open is retried with back-off.
    */
   private async assign(assignment: Assignment): Promise<void> {
+    try {
+      await this.takeAssignment(assignment);
+    } finally {
+      this.commitsHeld = false;
+    }
+  }
+
+  private async takeAssignment(assignment: Assignment): Promise<void> {
     if (!this.running || !this.clients) return;
     this.members = undefined;
     const owned = new Map<string, number>();
@@ -592,7 +625,8 @@ export class LightStreams {
    * whoever owns it next (this instance reopens the task at its next batch if it still owns the partition).
    */
   private async commitTask(task: StreamTask): Promise<void> {
-    if (task.closed || !task.hasUncommitted) return;
+    // Between a revocation and the next assignment nothing commits (see revoke): the work waits, or is dropped.
+    if (task.closed || !task.hasUncommitted || this.commitsHeld) return;
     const from = [...task.uncommittedFrom];
     try {
       await task.commit();

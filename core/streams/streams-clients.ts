@@ -43,6 +43,13 @@ export interface StreamsConsumer {
   run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void>;
   /** Called after each rebalance with the whole new assignment, before the batches of newly assigned partitions. */
   onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void;
+  /**
+   * Called when the client gives up its partitions for a rebalance, before it rejoins the group (`lost`: it was
+   * dropped from the group, another member may own them already); the rejoin waits for the listener. librdkafka
+   * calls it (KIP-447 fences by generation only, so nothing may commit between a revocation and the next
+   * assignment); kafkajs never does (a task's transactional id fences its previous owner).
+   */
+  onRevocation(listener: (lost: boolean) => Promise<void>): void;
   /** Fetches the partition from `offset` on (the records after it that were fetched are dropped). */
   seek(topic: string, partition: number, offset: string): void;
   /** Commits offsets (of the next record to read) outside any transaction: at_least_once. */
