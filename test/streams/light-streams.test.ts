@@ -227,7 +227,11 @@ describe('LightStreams @broker', function () {
     await produceCounted(input, perKey, new Set([45]));
     const service = await startCounting(streamsConfig(uniqueName('streams-bad'), stateDir(), 'exactly_once'), input, output);
     try {
-      await waitFor(() => [...storeCounts(service).values()].reduce((sum, count) => sum + count, 0) === KEYS * perKey - 1, 60_000, 'every valid record counted');
+      const counted = (): number => [...storeCounts(service).values()].reduce((sum, count) => sum + count, 0);
+      // On a time-out, say where counting stood: short of the total (a stall) or past it (a record counted twice).
+      await waitFor(() => counted() === KEYS * perKey - 1, 60_000, 'every valid record counted').catch((error: Error) => {
+        throw new Error(`${error.message}: ${counted()} of ${KEYS * perKey - 1} counted, per key ${JSON.stringify(Object.fromEntries(storeCounts(service)))}`);
+      });
       expect(storeCounts(service).get('k15')).to.equal(perKey - 1);
       expect(storeCounts(service).get('k16')).to.equal(perKey);
     } finally {
