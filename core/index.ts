@@ -27,7 +27,7 @@ export type { TransactionInfo, TransactionInterceptor } from './transactions.js'
 export type { HealthExposure, HealthServerOptions, Readiness } from './health.js';
 export { SEND_CALL, type BatchWriter, type PartitionAck, type RawRecord, type RawSender, type TransportMessage } from './transport.js';
 export type { SendCall } from './send-call.js';
-export { LightStreams, type ReadOnlyKeyValueStore } from './streams/light-streams.js';
+export { LightStreams, type LocalTask, type ReadOnlyKeyValueStore } from './streams/light-streams.js';
 export { StreamsBuilder, KStream, KTable, KGroupedStream, TimeWindowedKStream, TimeWindows, windowKey, type AggregateRecord, type CommandProcessorOptions, type Decision, type Materialized, type StreamRecord, type Topology } from './streams/topology.js';
 export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, type Command, type Event, type Message, type MessageMetadata } from './messages/envelope.js';
 export type { KeyQueryResult } from './streams/query-server.js';

@@ -36,6 +36,15 @@ export interface LightStreamsParts {
   logger: Logger;
 }
 
+/** A task assigned to this instance (see LightStreams.localTasks). */
+export interface LocalTask {
+  id: string;
+  partition: number;
+  topics: string[];
+  /** True once the task processes records (its producer fenced any previous owner, its stores restored). */
+  open: boolean;
+}
+
 /** A store as queries read it: committed state of the tasks this instance owns. */
 export interface ReadOnlyKeyValueStore<V = unknown> {
   get(key: unknown): V | undefined;
@@ -196,6 +205,19 @@ export class LightStreams {
     const tasks = [...this.tasks.values()];
     await Promise.allSettled(tasks.map((task) => task.exclusive(() => this.commitTask(task))));
     await this.closeClients();
+  }
+
+  /**
+   * The tasks assigned to this instance now (Kafka Streams' metadataForLocalThreads): each with its partition, its
+   * input topics and whether it is open (producer fenced in, stores restored: processing) or still opening.
+   */
+  localTasks(): LocalTask[] {
+    if (!this.topology) return [];
+    return [...this.assigned].sort().map((id) => {
+      const open = this.tasks.get(id);
+      const partition = open?.partition ?? Number(id.slice(id.lastIndexOf('-') + 1));
+      return { id, partition, topics: this.topicsOf(id), open: open !== undefined && !open.closed };
+    });
   }
 
   /** Queries a store: the committed state of the partitions this instance owns. */
@@ -643,6 +665,7 @@ export class LightStreams {
     const clients = this.clients;
     this.clients = undefined;
     this.running = false;
+    this.assigned = new Set();
     await clients?.consumer.disconnect().catch(() => undefined);
     for (const task of this.tasks.values()) await task.close();
     this.tasks.clear();

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { command, HeaderNames, LightError, LightService, currentContext, withRequestContext } from '../../index.js';
-import { accountCommandProcessor, accountProjection, type AccountView } from './domain.js';
+import { accountCommandProcessor, accountProjection, type AccountTopics, type AccountView } from './domain.js';
 import { parseCommand, readBody, routeOf } from './requests.js';
 
 export const ACCOUNT_TOPICS = { commands: 'bank.account-commands', events: 'bank.account-events', rejections: 'bank.account-rejections' };
@@ -40,6 +40,8 @@ export interface AccountServiceOptions {
   brokers: string;
   /** The streams application.id (default bank). */
   applicationId?: string;
+  /** The command, event and rejection topics (default ACCOUNT_TOPICS; the sample's schemas are configured for those). */
+  topics?: AccountTopics;
   configDir?: string;
 }
 
@@ -63,15 +65,16 @@ export async function startAccountService(options: AccountServiceOptions): Promi
   };
   const service = await LightService.create({ configDir: options.configDir ?? ACCOUNTS_CONFIG_DIR, env });
   const builder = service.streams.builder();
-  accountCommandProcessor(builder, ACCOUNT_TOPICS);
-  accountProjection(builder, ACCOUNT_TOPICS.events);
+  const topics = options.topics ?? ACCOUNT_TOPICS;
+  accountCommandProcessor(builder, topics);
+  accountProjection(builder, topics.events);
   await service.start();
 
   const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
   const server: Server = createServer(
     withRequestContext(
       (request, response) => {
-        route(service, jwks, request).then(
+        route(service, topics, jwks, request).then(
           ({ status, body }) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
           (error: unknown) => {
             const light = error instanceof LightError ? error : LightError.wrap(error, 'ERR10010', { handler: 'account-service' });
@@ -94,10 +97,10 @@ export async function startAccountService(options: AccountServiceOptions): Promi
 
 type Jwks = ReturnType<typeof createRemoteJWKSet>;
 
-async function route(service: LightService, jwks: Jwks, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
+async function route(service: LightService, topics: AccountTopics, jwks: Jwks, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
   // A bad path, body or amount is a 4xx with its code (requests.ts), decided before anything is produced.
   const target = routeOf(request.method, request.url);
-  if (target.kind === 'command') return acceptCommand(service, jwks, target.accountId, request);
+  if (target.kind === 'command') return acceptCommand(service, topics, jwks, target.accountId, request);
   if (target.kind === 'view') {
     await verifyCaller(jwks, request);
     // Any instance answers: from its own store, or forwarded (with this request's headers) to the owner.
@@ -121,7 +124,7 @@ async function verifyCaller(jwks: Jwks, request: IncomingMessage): Promise<void>
   }
 }
 
-async function acceptCommand(service: LightService, jwks: Jwks, accountId: string, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
+async function acceptCommand(service: LightService, topics: AccountTopics, jwks: Jwks, accountId: string, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
   await verifyCaller(jwks, request);
   const body = parseCommand(await readBody(request));
   // A request without a correlation id gets one here, so the command's metadata and its records share it.
@@ -131,7 +134,7 @@ async function acceptCommand(service: LightService, jwks: Jwks, accountId: strin
   const accountCommand = command(body.type, { type: 'Account', id: accountId }, body.data, {
     ...(body.expectedVersion !== undefined ? { expectedVersion: body.expectedVersion } : {}),
   });
-  await service.producer.send(ACCOUNT_TOPICS.commands, { key: accountId, value: accountCommand });
+  await service.producer.send(topics.commands, { key: accountId, value: accountCommand });
   const correlationId = currentContext()?.headers.getBuffer(HeaderNames.correlationId)?.toString('utf8');
   return { status: 202, body: { commandId: accountCommand.id, correlationId } };
 }

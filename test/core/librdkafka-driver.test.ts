@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { LightError } from '../../core/errors/light-error.js';
 import { loadLibrdkafkaClient } from '../../core/kafka/librdkafka-driver.js';
+import { LibrdkafkaStreamsClients } from '../../core/kafka/librdkafka-streams.js';
+import { KafkajsStreamsClients } from '../../core/kafka/kafkajs-streams.js';
+import { createLogger } from '../../core/logger.js';
 import { LightService } from '../../index.js';
 import { configDir, producerYml, serviceYml } from '../support/config-dir.js';
 
@@ -57,5 +60,24 @@ describe('librdkafka transport without a broker', () => {
     const error = await LightService.create({ configDir: files('rdkafka'), env }).then(() => undefined, (e: unknown) => e);
     expect((error as LightError).code).to.equal('ERR13001');
     expect((error as LightError).message).to.contain('transport');
+  });
+
+  it('LightStreams on librdkafka takes consumer.max.poll.records (its kafkajs tools leave it to librdkafka); on kafkajs it is ERR13011', async function () {
+    needsClient(this);
+    const options = {
+      applicationId: 'max-poll',
+      readCommitted: true,
+      consumerProperties: { 'bootstrap.servers': '127.0.0.1:1', 'max.poll.records': 500 },
+      producerProperties: { 'bootstrap.servers': '127.0.0.1:1' },
+      file: 'kafka-streams.yml',
+      processId: 'p',
+      taskOf: (topic: string, partition: number) => `${topic}-${partition}`,
+    };
+    const logger = createLogger({ level: 'error' } as never);
+    const clients = new LibrdkafkaStreamsClients(options, logger);
+    await clients.disconnect();
+    expect(() => new KafkajsStreamsClients(options, logger))
+      .to.throw(LightError, /properties.max.poll.records is supported by the librdkafka transport only/)
+      .with.property('code', 'ERR13011');
   });
 });

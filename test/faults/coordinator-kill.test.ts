@@ -8,7 +8,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { LightService } from '../../index.js';
-import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
+import type { KafkaHandle } from '../../scripts/kafka-local.js';
+import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
 import { uniqueName } from '../support/kafka.js';
 
@@ -33,16 +34,11 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
 
   before(async function () {
     this.timeout(300_000);
-    const port = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092) + 21_000;
-    cluster = await ensureKafka({ port, brokers: 3, fresh: true, useKafkaBrokersEnv: false });
-    expect(cluster.owned, `a cluster already runs on ${port}`).to.equal(true);
+    // The run's shared cluster (test/support/cluster.ts): started by the suite runner, or here on first use.
+    cluster = await useCluster();
     kafka = new Kafka({ brokers: cluster.brokers.split(','), clientId: 'coordinator-test', logLevel: logLevel.NOTHING });
   });
 
-  after(async function () {
-    this.timeout(120_000);
-    await cluster?.stop();
-  });
 
   /** The broker leading the partition of an internal topic (__consumer_offsets / __transaction_state) that `id` hashes to. */
   async function coordinatorOf(internalTopic: string, id: string): Promise<number> {

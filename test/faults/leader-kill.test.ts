@@ -3,7 +3,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LightError } from '../../core/errors/light-error.js';
 import { LightService } from '../../index.js';
-import { ensureKafka, type KafkaHandle, type LocalNode } from '../../scripts/kafka-local.js';
+import type { KafkaHandle, LocalNode } from '../../scripts/kafka-local.js';
+import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
 import { uniqueName } from '../support/kafka.js';
 
@@ -30,15 +31,10 @@ describe('leader failover on a 3-broker cluster @cluster', function () {
 
   before(async function () {
     this.timeout(300_000);
-    const port = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092) + 20_000;
-    cluster = await ensureKafka({ port, brokers: 3, fresh: true, useKafkaBrokersEnv: false });
-    expect(cluster.owned, `a cluster already runs on ${port}`).to.equal(true);
+    // The run's shared cluster (test/support/cluster.ts): started by the suite runner, or here on first use.
+    cluster = await useCluster();
   });
 
-  after(async function () {
-    this.timeout(120_000);
-    await cluster?.stop();
-  });
 
   for (let round = 1; round <= ROUNDS; round++) {
     it(`round ${round}: the leader of partition 0 is killed mid-stream; nothing acknowledged is lost or written twice`, async () => {

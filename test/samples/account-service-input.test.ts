@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { ACCOUNT_TOPICS, startAccountService, type AccountService } from '../../samples/accounts/account-service.js';
+import { startAccountService, type AccountService } from '../../samples/accounts/account-service.js';
+import { uniqueName } from '../support/kafka.js';
 import { DemoTraceCollector } from '../../samples/accounts/trace-collector.js';
 import { useBroker } from '../support/broker.js';
 import { JwksServer, makeKey, signToken } from '../support/jwt.js';
@@ -53,13 +54,15 @@ describe('accounts sample: bad requests over HTTP are 4xx with a catalogue code,
   let token: string;
   let work: string;
   let admin: ReturnType<Kafka['admin']>;
+  // Topics of its own: the demo test writes to the sample's topics, maybe at the same time (parallel test files).
+  const topics = { commands: uniqueName('input-commands'), events: uniqueName('input-events'), rejections: uniqueName('input-rejections') };
 
   before(async function () {
     this.timeout(600_000);
     brokers = await useBroker();
     admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.createTopics({ topics: Object.values(ACCOUNT_TOPICS).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+    await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
     const key = await makeKey('accounts');
     jwks = await JwksServer.start([key]);
     token = await signToken(key, { scope: 'accounts.w' }, { issuer: 'urn:bank:auth', audience: 'urn:bank:accounts' });
@@ -74,6 +77,7 @@ describe('accounts sample: bad requests over HTTP are 4xx with a catalogue code,
       otlpEndpoint: collector.url,
       brokers,
       applicationId: `bank-input-${randomUUID().slice(0, 8)}`,
+      topics,
     });
   });
 
@@ -85,7 +89,7 @@ describe('accounts sample: bad requests over HTTP are 4xx with a catalogue code,
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  const commandsEnd = async (): Promise<bigint> => (await admin.fetchTopicOffsets(ACCOUNT_TOPICS.commands)).reduce((sum, { high }) => sum + BigInt(high), 0n);
+  const commandsEnd = async (): Promise<bigint> => (await admin.fetchTopicOffsets(topics.commands)).reduce((sum, { high }) => sum + BigInt(high), 0n);
 
   it('null body, malformed percent-encoding, 8 MiB body, 10,000-character id, unbounded or fractional amount', async () => {
     const id = `acc-${randomUUID().slice(0, 8)}`;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Partitioners } from 'kafkajs';
 import { LightService } from '../../index.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
@@ -58,9 +59,22 @@ async function startInstance(dir: string, input: string, output: string): Promis
   return { service, seen };
 }
 
-/** True once the instance ran every record of each key it has seen, and saw at least one (records interleave keys). */
-function ranWholePartitions(seen: Map<string, number>): boolean {
-  return seen.size > 0 && [...seen.values()].every((count) => count >= PER_KEY);
+/** The input partition of a key, as the producer's default partitioner (murmur2, as Java's) places it. */
+const partitioner = Partitioners.DefaultPartitioner();
+function partitionOf(key: string): number {
+  return partitioner({ topic: '', partitionMetadata: Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })), message: { key, value: null } });
+}
+
+/**
+ * True once the instance's tasks are all open and it ran every record of every key of their partitions (counted
+ * since `since`: what it ran before a rebalance and kept is not run again).
+ */
+function ranAssignedPartitions(instance: { service: LightService; seen: Map<string, number> }, since: Map<string, number> = new Map()): boolean {
+  const tasks = instance.service.streams.localTasks();
+  if (tasks.length === 0 || tasks.some((task) => !task.open)) return false;
+  const partitions = new Set(tasks.map((task) => task.partition));
+  const keys = Array.from({ length: KEYS }, (_, k) => `k${k}`).filter((key) => partitions.has(partitionOf(key)));
+  return keys.every((key) => (instance.seen.get(key) ?? 0) - (since.get(key) ?? 0) >= PER_KEY);
 }
 
 describe('LightStreams exactly_once across rebalances @broker', function () {
@@ -87,16 +101,18 @@ describe('LightStreams exactly_once across rebalances @broker', function () {
     const first = await startInstance(config(applicationId, stateDir()), input, output);
     let second: Awaited<ReturnType<typeof startInstance>> | undefined;
     try {
-      await waitFor(() => first.seen.size === KEYS && ranWholePartitions(first.seen), 60_000, 'the first instance ran every input (nothing committed yet)');
+      await waitFor(() => first.service.streams.localTasks().length === PARTITIONS && ranAssignedPartitions(first), 60_000, 'the first instance ran every input (nothing committed yet)');
 
       // Rebalance 1: the second joins; the first keeps two of its four tasks, uncommitted work and all.
       second = await startInstance(config(applicationId, stateDir()), input, output);
-      await waitFor(() => ranWholePartitions(second!.seen), 60_000, 'the second instance ran the partitions it was given');
+      await waitFor(() => ranAssignedPartitions(second!) && first.service.streams.localTasks().length < PARTITIONS, 60_000, 'the second instance ran the partitions it was given');
       expect(second.seen.size, 'keys the second instance took over').to.be.within(1, KEYS - 1);
 
-      // Rebalance 2: the second leaves (committing its tasks); the first gets their partitions back.
+      // Rebalance 2: the second leaves (committing its tasks); the first gets their partitions back and has nothing
+      // left to run (what the second did is committed, what the first kept is in its open work).
       await second.service.stop();
       second = undefined;
+      await waitFor(() => first.service.streams.localTasks().length === PARTITIONS && first.service.streams.localTasks().every((task) => task.open), 60_000, 'the first instance owns every task again');
     } finally {
       await second?.service.stop();
       // The first commits what it holds.

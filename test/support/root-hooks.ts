@@ -1,5 +1,8 @@
 import { releaseBroker, useBroker } from './broker.js';
-import { FileDurations } from './file-durations.js';
+import { appendFileSync } from 'node:fs';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { releaseCluster } from './cluster.js';
+import { FileDurations, slowestFiles } from './file-durations.js';
 import { releaseRegistry } from './registry.js';
 
 const durations = new FileDurations();
@@ -21,8 +24,16 @@ export const mochaHooks = {
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
-    const lines = durations.report();
-    if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
+    // Run by the suite runner (parallel workers: this runs after each file): the times go to its file; run by plain
+    // mocha: the table now.
+    const times = durations.flush();
+    const sink = process.env.LIGHT_KAFKA_TEST_TIMINGS;
+    if (sink) appendFileSync(sink, times.map((time) => `${JSON.stringify(time)}\n`).join(''));
+    else {
+      const lines = slowestFiles(times, 10, PACKAGE_ROOT);
+      if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
+    }
+    await releaseCluster();
     await releaseRegistry();
     await releaseBroker();
   },

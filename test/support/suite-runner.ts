@@ -1,0 +1,141 @@
+/**
+ * The test suite as `npm test`, `npm run test:librdkafka` and `npm run test:faults` run it, in the least wall time
+ * the tests allow on a 2-core machine without changing what they check:
+ * - one single-node broker for the whole run (tests use topic and group names of their own), started before any
+ *   test file instead of by the first test that needs it;
+ * - the test files that use that broker or none run in parallel (mocha --parallel, LIGHT_KAFKA_TEST_JOBS workers,
+ *   default 2): most of their time is waiting on the broker, a session timeout or a child process;
+ * - the fault tests (test/faults, tagged @cluster) share one 3-broker cluster, started in the background while the
+ *   other files run, and run one after another once those are done, alone on the machine: they kill brokers and
+ *   measure recovery;
+ * - at the end, the slowest ten test files (wall time, in their worker) so the next slow test is visible.
+ *
+ *   node dist/test/support/suite-runner.js [--broker-only] [--faults-only]
+ *
+ * --broker-only runs the tests tagged @broker or @cluster (the librdkafka pass: the unit tests do not depend on the
+ * transport); --faults-only runs test/faults only. Any other argument goes to every mocha run (`npm test -- --grep
+ * security`; a --grep replaces the pass's own). A dry run lists the tests first: the broker starts only when a
+ * chosen test is tagged @broker, the cluster only when a fault test is chosen.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { ensureKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
+import { isMain } from '../../scripts/is-main.js';
+import { CLUSTER_PORT_OFFSET } from './cluster.js';
+import { slowestFiles, type FileTime } from './file-durations.js';
+
+const TEST_ROOT = join(PACKAGE_ROOT, 'dist', 'test');
+const FAULTS = join(TEST_ROOT, 'faults');
+
+/** Every compiled test file under a folder, in name order. */
+function testFiles(folder: string): string[] {
+  return readdirSync(folder, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.test.js'))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+function mochaArgs(options: { parallel: boolean; grep: string[]; extra: string[] }): string[] {
+  const jobs = process.env.LIGHT_KAFKA_TEST_JOBS ?? '2';
+  return [
+    join(PACKAGE_ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js'),
+    '--no-config',
+    '--timeout', '60000',
+    '--slow', '5000',
+    '--exit',
+    ...(options.parallel ? ['--parallel', '--jobs', jobs] : []),
+    ...options.grep,
+    ...options.extra,
+  ];
+}
+
+/** Runs mocha with the suite's settings; resolves with its exit code. */
+function mocha(files: string[], options: { parallel: boolean; grep: string[]; env: NodeJS.ProcessEnv; extra: string[] }): Promise<number> {
+  const args = [...mochaArgs(options), '--require', join(TEST_ROOT, 'support', 'root-hooks.js'), ...files];
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: options.env });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+/** The full titles of the tests a mocha run would run (a dry run: nothing is executed, no broker needed). */
+async function plannedTests(files: string[], options: { grep: string[]; extra: string[] }): Promise<string[]> {
+  if (files.length === 0) return [];
+  const args = [...mochaArgs({ parallel: false, ...options }), '--dry-run', '--reporter', 'json', ...files];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LIGHT_KAFKA_UNIT: '1' } });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    return (JSON.parse(out) as { tests: { fullTitle: string }[] }).tests.map((test) => test.fullTitle);
+  } catch {
+    throw new Error(`listing the tests failed (mocha --dry-run exited ${code}):\n${out.slice(-2000)}`);
+  }
+}
+
+export async function runSuite(argv: string[]): Promise<number> {
+  const brokerOnly = argv.includes('--broker-only');
+  const faultsOnly = argv.includes('--faults-only');
+  // Everything else goes to mocha (npm test -- --grep security); a grep of the user's replaces the pass's own.
+  const extra = argv.filter((arg) => arg !== '--broker-only' && arg !== '--faults-only');
+  const userGrep = extra.some((arg) => ['--grep', '-g', '--fgrep', '-f'].includes(arg) || arg.startsWith('--grep=') || arg.startsWith('--fgrep='));
+  const started = Date.now();
+
+  const mainFiles = faultsOnly ? [] : testFiles(TEST_ROOT).filter((file) => !file.startsWith(`${FAULTS}/`));
+  const faultFiles = testFiles(FAULTS);
+  const mainGrep = userGrep || !brokerOnly ? [] : ['--grep', '@broker|@cluster'];
+  const faultGrep = userGrep ? [] : ['--grep', '@cluster'];
+  const [mainTests, faultTests] = [await plannedTests(mainFiles, { grep: mainGrep, extra }), await plannedTests(faultFiles, { grep: faultGrep, extra })];
+
+  const timings = mkdtempSync(join(tmpdir(), 'light-kafka-test-timings-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, LIGHT_KAFKA_TEST_TIMINGS: join(timings, 'files.jsonl') };
+  const basePort = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092);
+  const owned: KafkaHandle[] = [];
+  let failed = 0;
+  try {
+    // The fault tests' cluster starts now and comes up while the other files run.
+    const cluster =
+      faultTests.length > 0
+        ? ensureKafka({ port: basePort + CLUSTER_PORT_OFFSET, brokers: 3, fresh: true, useKafkaBrokersEnv: false }).then((handle) => {
+            if (handle.owned) owned.push(handle);
+            return handle;
+          })
+        : undefined;
+    cluster?.catch(() => undefined);
+
+    if (mainTests.length > 0) {
+      // One broker for every file, started before them (a file that finds KAFKA_BROKERS uses it and leaves it running).
+      if (mainTests.some((title) => title.includes('@broker'))) {
+        const broker = await ensureKafka();
+        if (broker.owned) owned.push(broker);
+        env.KAFKA_BROKERS = broker.brokers;
+      }
+      failed += await mocha(mainFiles, { parallel: true, grep: mainGrep, env, extra });
+    }
+    if (cluster) {
+      await cluster;
+      failed += await mocha(faultFiles, { parallel: false, grep: faultGrep, env, extra });
+    }
+  } finally {
+    if (!process.env.LIGHT_KAFKA_KEEP_BROKER) await Promise.allSettled(owned.map((handle) => handle.stop()));
+    const lines = slowestFiles(readTimings(join(timings, 'files.jsonl')), 10, PACKAGE_ROOT);
+    rmSync(timings, { recursive: true, force: true });
+    if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
+    console.log(`\ntest run: ${mainTests.length + faultTests.length} tests planned, ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+function readTimings(file: string): FileTime[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as FileTime);
+  } catch {
+    return [];
+  }
+}
+
+if (isMain(import.meta.url)) process.exitCode = await runSuite(process.argv.slice(2));
