@@ -44,6 +44,11 @@ describe('Kafka properties -> kafkajs options', () => {
     expect(settings.autoCommitInterval).to.equal(1000);
   });
 
+  it('waits at most Kafka\'s default fetch.max.wait.ms (500) for a fetch, not kafkajs\'s 5000: a stop waits for the fetch in flight', () => {
+    expect(toConsumerSettings({ 'bootstrap.servers': 'a:9092', 'group.id': 'g' }, 'kafka-consumer.yml').consumer.maxWaitTimeInMs).to.equal(500);
+    expect(toConsumerSettings({ 'bootstrap.servers': 'a:9092', 'group.id': 'g', 'fetch.max.wait.ms': 2000 }, 'kafka-consumer.yml').consumer.maxWaitTimeInMs).to.equal(2000);
+  });
+
   it('maps SASL from sasl.jaas.config and SSL files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lk-ssl-'));
     writeFileSync(join(dir, 'ca.pem'), 'CA-PEM');
