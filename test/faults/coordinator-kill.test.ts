@@ -11,7 +11,7 @@ import { LightService } from '../../index.js';
 import type { KafkaHandle } from '../../scripts/kafka-local.js';
 import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
-import { uniqueName } from '../support/kafka.js';
+import { readToEnd, uniqueName } from '../support/kafka.js';
 
 /**
  * Coordinators die on a local 3-broker cluster (replication factor 3, min.insync.replicas 2): the group
@@ -166,23 +166,12 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
     } finally {
       await service.stop();
     }
-    // Read read_committed to the end of each partition.
-    const consumer = kafka.consumer({ groupId: uniqueName('tx-reader'), readUncommitted: false });
+    // Read read_committed to the end of each partition (a marker per partition: nothing left to a sleep).
     const perTransaction = new Map<number, number>();
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let lastRecord = Date.now();
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const { t } = JSON.parse(message.value!.toString()) as { t: number };
-        perTransaction.set(t, (perTransaction.get(t) ?? 0) + 1);
-        lastRecord = Date.now();
-      },
-    });
-    const expected = committed.length * 50;
-    while ([...perTransaction.values()].reduce((a, b) => a + b, 0) < expected && Date.now() - lastRecord < 20_000) await sleep(200);
-    await sleep(2000);
-    await consumer.disconnect();
+    for (const record of await readToEnd(topic, { brokers: cluster.brokers, timeoutMs: 60_000 })) {
+      const { t } = JSON.parse(record.value!) as { t: number };
+      perTransaction.set(t, (perTransaction.get(t) ?? 0) + 1);
+    }
     console.log(`      ${service.transport}: transaction coordinator killed: ${committed.length} transactions committed, ${failed.length} threw, ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
     for (const t of committed) expect(perTransaction.get(t), `committed transaction ${t}`).to.equal(50);
     for (const t of failed) expect(perTransaction.get(t), `transaction ${t} that threw`).to.equal(undefined);
@@ -311,26 +300,15 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       await admin.disconnect();
       for (const state of stateDirs) rmSync(state, { recursive: true, force: true });
     }
-    // The output, read read_committed: each key's counts 1..perKey in order, each from its own input.
-    const reader = kafka.consumer({ groupId: uniqueName('zombie-reader'), readUncommitted: false });
+    // The output, read read_committed to its end: each key's counts 1..perKey in order, each from its own input.
     const updates = new Map<string, { partition: number; offset: bigint; count: number; correlationId: string }[]>();
-    let total = 0;
-    await reader.connect();
-    await reader.subscribe({ topic: output, fromBeginning: true });
-    let lastRecord = Date.now();
-    await reader.run({
-      eachMessage: async ({ partition, message }) => {
-        const key = message.key!.toString();
-        const list = updates.get(key) ?? [];
-        list.push({ partition, offset: BigInt(message.offset), count: JSON.parse(message.value!.toString()) as number, correlationId: String(message.headers?.['X-Correlation-Id'] ?? '') });
-        updates.set(key, list);
-        total++;
-        lastRecord = Date.now();
-      },
-    });
-    while (total < keys * perKey && Date.now() - lastRecord < 20_000) await sleep(200);
-    await sleep(2000);
-    await reader.disconnect();
+    const outputs = await readToEnd(output, { brokers: cluster.brokers, timeoutMs: 60_000 });
+    for (const record of outputs) {
+      const list = updates.get(record.key!) ?? [];
+      list.push({ partition: record.partition, offset: BigInt(record.offset), count: JSON.parse(record.value!) as number, correlationId: String(record.headers['X-Correlation-Id'] ?? '') });
+      updates.set(record.key!, list);
+    }
+    const total = outputs.length;
     const duplicated = [...updates.values()].reduce((sum, list) => sum + Math.max(0, list.length - perKey), 0);
     console.log(`      ${process.env.SERVICE_TRANSPORT ?? 'kafkajs'}: instance paused past its session timeout: ${total} outputs for ${keys * perKey} inputs (${duplicated} beyond one per input), ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(updates.size).to.equal(keys);

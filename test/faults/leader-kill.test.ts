@@ -131,7 +131,7 @@ describe('leader failover on a 3-broker cluster @cluster', function () {
   async function readAll(topic: string, admin: ReturnType<Kafka['admin']>): Promise<{ seq: number; key: string }[]> {
     const ends = await admin.fetchTopicOffsets(topic);
     const remaining = new Map(ends.filter((end) => Number(end.high) > 0).map((end) => [end.partition, Number(end.high) - 1]));
-    const consumer = raw(cluster.brokers).consumer({ groupId: uniqueName('failover-reader') });
+    const consumer = raw(cluster.brokers).consumer({ groupId: uniqueName('failover-reader'), maxWaitTimeInMs: 100 });
     const records: { seq: number; key: string; partition: number; offset: number }[] = [];
     await consumer.connect();
     try {

@@ -12,8 +12,8 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-function rawKafka(): Kafka {
-  return new Kafka({ brokers: brokers(), clientId: 'test-support', logLevel: logLevel.NOTHING });
+function rawKafka(list: string[] = brokers()): Kafka {
+  return new Kafka({ brokers: list, clientId: 'test-support', logLevel: logLevel.NOTHING });
 }
 
 export async function createTopics(topics: string[], partitions = 1): Promise<void> {
@@ -56,9 +56,10 @@ const READ_MARKER = 'x-test-read-marker';
  * Markers (of this and earlier calls) are left out of the result. Under read_committed a marker is seen only once
  * every transaction before it ended, so open transactions make this wait (and time out after `timeoutMs`).
  */
-export async function readToEnd(topic: string, options: { timeoutMs?: number; readUncommitted?: boolean } = {}): Promise<ReadRecord[]> {
+export async function readToEnd(topic: string, options: { timeoutMs?: number; readUncommitted?: boolean; brokers?: string } = {}): Promise<ReadRecord[]> {
   const marker = randomUUID();
-  const admin = rawKafka().admin();
+  const list = options.brokers?.split(',') ?? brokers();
+  const admin = rawKafka(list).admin();
   await admin.connect();
   let partitions: number[];
   try {
@@ -67,7 +68,7 @@ export async function readToEnd(topic: string, options: { timeoutMs?: number; re
   } finally {
     await admin.disconnect();
   }
-  const producer = rawKafka().producer({ idempotent: true });
+  const producer = rawKafka(list).producer({ idempotent: true });
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages: partitions.map((partition) => ({ partition, value: null, headers: { [READ_MARKER]: marker } })) });
@@ -83,7 +84,7 @@ export async function readToEnd(topic: string, options: { timeoutMs?: number; re
     if (seen === undefined) return true;
     if (seen.toString() === marker) markersSeen.add(record.partition);
     return false;
-  });
+  }, list);
   return records;
 }
 
@@ -93,8 +94,10 @@ async function reading(
   records: ReadRecord[],
   until: () => Promise<void>,
   keep: (record: ReadRecord) => boolean = () => true,
+  list: string[] = brokers(),
 ): Promise<void> {
-  const consumer = rawKafka().consumer({ groupId: uniqueName('reader'), readUncommitted });
+  // A short fetch wait: disconnect waits for the fetch in flight (kafkajs's default: up to 5 s per read).
+  const consumer = rawKafka(list).consumer({ groupId: uniqueName('reader'), readUncommitted, maxWaitTimeInMs: 100 });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });

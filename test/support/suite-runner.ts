@@ -5,9 +5,9 @@
  *   test file instead of by the first test that needs it;
  * - the test files that use that broker or none run in parallel (mocha --parallel, LIGHT_KAFKA_TEST_JOBS workers,
  *   default 2): most of their time is waiting on the broker, a session timeout or a child process;
- * - the fault tests (test/faults, tagged @cluster) share one 3-broker cluster, started in the background while the
- *   other files run, and run one after another once those are done, alone on the machine: they kill brokers and
- *   measure recovery;
+ * - the fault tests (test/faults, tagged @cluster) share one 3-broker cluster, started at once, and run one after
+ *   another beside the other files (their output is printed after those; LIGHT_KAFKA_TEST_FAULTS_ALONE=1 runs them
+ *   after the others instead, alone on the machine);
  * - at the end, the slowest ten test files (wall time, in their worker) so the next slow test is visible.
  *
  *   node dist/test/support/suite-runner.js [--broker-only] [--faults-only]
@@ -52,11 +52,17 @@ function mochaArgs(options: { parallel: boolean; grep: string[]; extra: string[]
   ];
 }
 
-/** Runs mocha with the suite's settings; resolves with its exit code. */
-function mocha(files: string[], options: { parallel: boolean; grep: string[]; env: NodeJS.ProcessEnv; extra: string[] }): Promise<number> {
+/**
+ * Runs mocha with the suite's settings; resolves with its exit code. `captured`: its output is kept and handed back
+ * instead of going to the terminal (a run beside another one prints when that one is done).
+ */
+function mocha(files: string[], options: { parallel: boolean; grep: string[]; env: NodeJS.ProcessEnv; extra: string[]; captured?: boolean }): Promise<{ code: number; output: string }> {
   const args = [...mochaArgs(options), '--require', join(TEST_ROOT, 'support', 'root-hooks.js'), ...files];
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env: options.env });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  const child = spawn(process.execPath, args, { stdio: options.captured ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: options.env });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), output })));
 }
 
 /** The full titles of the tests a mocha run would run (a dry run: nothing is executed, no broker needed). */
@@ -93,6 +99,8 @@ export async function runSuite(argv: string[]): Promise<number> {
   const basePort = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092);
   const owned: KafkaHandle[] = [];
   let failed = 0;
+  // The fault tests run beside the other files (most of whose time is waiting), unless asked to run after them.
+  const faultsAlone = process.env.LIGHT_KAFKA_TEST_FAULTS_ALONE === '1';
   try {
     // The fault tests' cluster starts now and comes up while the other files run.
     const cluster =
@@ -104,18 +112,29 @@ export async function runSuite(argv: string[]): Promise<number> {
         : undefined;
     cluster?.catch(() => undefined);
 
-    if (mainTests.length > 0) {
+    const main = (async () => {
+      if (mainTests.length === 0) return 0;
       // One broker for every file, started before them (a file that finds KAFKA_BROKERS uses it and leaves it running).
       if (mainTests.some((title) => title.includes('@broker'))) {
         const broker = await ensureKafka();
         if (broker.owned) owned.push(broker);
         env.KAFKA_BROKERS = broker.brokers;
       }
-      failed += await mocha(mainFiles, { parallel: true, grep: mainGrep, env, extra });
-    }
-    if (cluster) {
+      return (await mocha(mainFiles, { parallel: true, grep: mainGrep, env, extra })).code;
+    })();
+    const faults = async (captured: boolean): Promise<{ code: number; output: string }> => {
+      if (!cluster) return { code: 0, output: '' };
       await cluster;
-      failed += await mocha(faultFiles, { parallel: false, grep: faultGrep, env, extra });
+      return mocha(faultFiles, { parallel: false, grep: faultGrep, env, extra, captured });
+    };
+    if (faultsAlone || mainTests.length === 0) {
+      failed += await main;
+      failed += (await faults(false)).code;
+    } else {
+      if (cluster) console.log(`[test] the fault tests (${faultTests.length}, 3-broker cluster) run beside the others; their output follows theirs`);
+      const [mainCode, faultRun] = await Promise.all([main, faults(true)]);
+      process.stdout.write(faultRun.output);
+      failed += mainCode + faultRun.code;
     }
   } finally {
     if (!process.env.LIGHT_KAFKA_KEEP_BROKER) await Promise.allSettled(owned.map((handle) => handle.stop()));
