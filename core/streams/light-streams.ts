@@ -17,6 +17,7 @@ import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import { plainCommitter, StreamTask, type TopologyOutput } from './task.js';
 import { StreamsBuilder, type SourceNode, type TaskGroup, type Topology } from './topology.js';
+import { retryTransient } from './transient.js';
 
 export interface LightStreamsParts {
   settings: StreamsSettings;
@@ -125,18 +126,9 @@ export class LightStreams {
     if (topology.sources.length === 0) return;
     const { settings, logger } = this.parts;
     this.metrics();
-    const deadline = Date.now() + START_RETRY_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.startOnce(topology);
-        break;
-      } catch (error) {
-        if (!isTransient(error) || Date.now() >= deadline) throw error;
-        const waitMs = Math.min(2000, 250 * attempt);
-        logger.warn('streams cannot start yet (metadata not on every broker); trying again', { attempt, inMs: waitMs, error: reasonOf(error) });
-        await sleep(waitMs);
-      }
-    }
+    await retryTransient(() => this.startOnce(topology), START_RETRY_MS, (error, attempt, inMs) =>
+      logger.warn('streams cannot start yet (metadata not on every broker); trying again', { attempt, inMs, error: reasonOf(error) }),
+    );
     this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
   }
@@ -675,17 +667,6 @@ export class LightStreams {
 
 /** How long a start keeps trying on transient errors (metadata of new topics not on every broker yet). */
 const START_RETRY_MS = 60_000;
-
-/** A Kafka error that passes with time: kafkajs and librdkafka mark them retriable (here or in a cause). */
-function isTransient(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    const candidate = current as { retriable?: boolean; retryable?: boolean; message?: string; cause?: unknown; originalError?: unknown };
-    if (candidate.retriable === true) return true;
-    if (/does not host this topic-partition|leader not available|not the leader|There is no leader/i.test(candidate.message ?? '')) return true;
-    current = candidate.cause ?? candidate.originalError;
-  }
-  return false;
-}
 
 /** A task that cannot open is tried again after 0.5 s, then twice as long each time, up to 10 s. */
 const OPEN_RETRY_FIRST_MS = 500;

@@ -20,7 +20,17 @@ export async function createTopics(topics: string[], partitions = 1): Promise<vo
   const admin = rawKafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+    // A broker that started moments ago may not host a new topic yet ("does not host this topic-partition"): kafkajs
+    // waits for leaders but not for that; asking again finds the topic created.
+    for (const deadline = Date.now() + 30_000; ; ) {
+      try {
+        await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+        return;
+      } catch (error) {
+        if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline) throw error;
+        await sleep(200);
+      }
+    }
   } finally {
     await admin.disconnect();
   }

@@ -1,0 +1,33 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A Kafka error that passes with time (metadata not yet on every broker, a leader being elected): kafkajs and
+ * librdkafka mark them retriable, here or in a cause; the few kafkajs gives up on are known by their message.
+ */
+export function isTransient(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as { retriable?: boolean; message?: string; cause?: unknown; originalError?: unknown };
+    if (candidate.retriable === true) return true;
+    if (/does not host this topic-partition|leader not available|not the leader|There is no leader/i.test(candidate.message ?? '')) return true;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return false;
+}
+
+/**
+ * Runs `attempt` until it succeeds; a transient error is tried again after 250 ms, 500 ms, ... (at most 2 s) until
+ * `forMs` have passed, then thrown; any other error is thrown at once.
+ */
+export async function retryTransient<T>(attempt: () => Promise<T>, forMs: number, onRetry: (error: unknown, attempt: number, inMs: number) => void): Promise<T> {
+  const deadline = Date.now() + forMs;
+  for (let count = 1; ; count++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isTransient(error) || Date.now() >= deadline) throw error;
+      const waitMs = Math.min(2000, 250 * count);
+      onRetry(error, count, waitMs);
+      await sleep(waitMs);
+    }
+  }
+}
