@@ -16,7 +16,7 @@ import type { Assignment, GroupMember, StreamsBatch, StreamsClients } from './st
 import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import { plainCommitter, StreamTask, type TopologyOutput } from './task.js';
-import { StreamsBuilder, type SourceNode, type TaskGroup, type Topology } from './topology.js';
+import { StreamsBuilder, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 import { retryTransient } from './transient.js';
 
 export interface LightStreamsParts {
@@ -82,8 +82,17 @@ export class LightStreams {
   private members: Promise<GroupMember[]> | undefined;
   private queryServer: QueryServer | undefined;
   private restoreMetrics: StreamsMetrics | undefined;
-  /** Set from a revocation until the next assignment is handled: no task commits meanwhile (librdkafka). */
-  private commitsHeld = false;
+  /**
+   * Revocations seen, and those the assignments after them were fully handled for: while they differ no task
+   * commits (librdkafka, see revoke). Counted, not a flag: a second revocation during the handling of an assignment
+   * keeps the hold.
+   */
+  private revocations = 0;
+  private handledRevocations = 0;
+  /** Tasks whose open is being retried in the background (one loop per task). */
+  private readonly retryingOpen = new Set<string>();
+  /** Set by stop(): a start still retrying gives up, one that completes closes its clients again. */
+  private stopRequested = false;
   /** Waits under way (task open retries): a stop ends them at once. */
   private readonly pauses = new Set<() => void>();
 
@@ -126,9 +135,18 @@ export class LightStreams {
     if (topology.sources.length === 0) return;
     const { settings, logger } = this.parts;
     this.metrics();
-    await retryTransient(() => this.startOnce(topology), START_RETRY_MS, (error, attempt, inMs) =>
-      logger.warn('streams cannot start yet (metadata not on every broker); trying again', { attempt, inMs, error: reasonOf(error) }),
+    this.stopRequested = false;
+    await retryTransient(
+      () => this.startOnce(topology),
+      START_RETRY_MS,
+      (error, attempt, inMs) => logger.warn('streams cannot start yet (a transient Kafka error, such as metadata not on every broker); trying again', { attempt, inMs, error: reasonOf(error) }),
+      { wait: (ms) => this.pause(ms), cancelled: () => this.stopRequested },
     );
+    if (this.stopRequested) {
+      // stop() came while the start was under way: what the start opened is closed again.
+      await this.closeClients();
+      return;
+    }
     this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
   }
@@ -137,6 +155,7 @@ export class LightStreams {
     const { settings, logger } = this.parts;
     const clients = (this.clients = this.parts.createClients({ taskOf: (topic, partition) => this.taskIdOf(topic, partition), processId: this.processId() }));
     this.chains = this.composeChains(topology);
+    this.handledRevocations = this.revocations;
     try {
       await this.createInternalTopics(topology, clients);
       const changelogs = [];
@@ -154,7 +173,7 @@ export class LightStreams {
       await clients.producer.connect();
       await clients.consumer.connect();
       await clients.consumer.subscribe(topology.sources.map((source) => source.topic));
-      this.running = true;
+      this.running = !this.stopRequested;
       await clients.consumer.run((batch) => this.consumeBatch(batch));
       if (settings.applicationServer) {
         this.queryServer = new QueryServer(settings.applicationServer, (store, key, forwarded) => this.answer(store, key, forwarded), this.parts.propagatedHeaders, logger);
@@ -188,13 +207,15 @@ export class LightStreams {
 
   /** Stops taking records, commits what was processed, leaves the group and closes the tasks. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
+    for (const wake of [...this.pauses]) wake();
     if (!this.clients) return;
     this.running = false;
     clearInterval(this.timer);
-    for (const wake of [...this.pauses]) wake();
     await this.queryServer?.stop();
     this.queryServer = undefined;
-    const tasks = [...this.tasks.values()];
+    // Only tasks still assigned here commit (and none while a revocation is not handled: commitTask checks).
+    const tasks = [...this.tasks.values()].filter((task) => this.assigned.has(task.id));
     await Promise.allSettled(tasks.map((task) => task.exclusive(() => this.commitTask(task))));
     await this.closeClients();
   }
@@ -350,26 +371,25 @@ export class LightStreams {
     const source = this.sourceOf(exchange.topic);
     if (!task || !source) throw new LightError('ERR12011', { task: id, reason: 'the partition is not assigned to this instance any more' });
     const outputs = task.runTopology(source, { key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) });
-    try {
-      await this.sendOutputs(task, outputs);
-    } catch (error) {
-      const onRefused = outputs.find((output) => output.onRefused)?.onRefused;
-      if (!onRefused || !(error instanceof LightError) || error.retryable) throw error;
-      // The produce chain refused an output: the record's effects are dropped and its replacement outcome is sent.
-      task.discardRecord();
-      const replacement = onRefused(error);
-      this.parts.logger.warn('an output was refused by its produce chain; the record writes its replacement outcome instead', { task: id, code: error.code, reason: error.message, replacement: replacement.map(({ topic }) => topic) });
+    for (const group of byTopic(outputs)) {
       try {
-        await this.sendOutputs(task, replacement);
-      } catch (replacementError) {
-        this.parts.logger.error('the replacement outcome was refused too: the input record goes to its dead-letter topic with nothing written', { task: id, code: (replacementError as LightError).code, reason: reasonOf(replacementError) });
-        throw replacementError;
+        await sendThroughChains(this.parts.producePath, group.topic, group.records, task.deferredWriter);
+      } catch (error) {
+        // The produce chain refused this record itself (its schema, its token): an output that names a replacement
+        // outcome gets it; anything else (a broker failure, a handler bug, a service stopping) fails the record.
+        if (!group.onRefused || !(error instanceof LightError) || !REFUSALS.has(error.code)) throw error;
+        task.discardRecord();
+        const replacement = group.onRefused(error);
+        this.parts.logger.warn('an output was refused by its produce chain; the record writes its replacement outcome instead', { task: id, topic: group.topic, code: error.code, reason: error.message, replacement: replacement.map(({ topic }) => topic) });
+        try {
+          for (const { topic, records } of byTopic(replacement)) await sendThroughChains(this.parts.producePath, topic, records, task.deferredWriter);
+        } catch (replacementError) {
+          this.parts.logger.error('the replacement outcome was refused too: the input record goes to its dead-letter topic with nothing written', { task: id, code: (replacementError as LightError).code, reason: reasonOf(replacementError) });
+          throw replacementError;
+        }
+        return;
       }
     }
-  }
-
-  private async sendOutputs(task: StreamTask, outputs: TopologyOutput[]): Promise<void> {
-    for (const [topic, records] of byTopic(outputs)) await sendThroughChains(this.parts.producePath, topic, records, task.deferredWriter);
   }
 
   /**
@@ -380,10 +400,12 @@ export class LightStreams {
    * the assignment was lost (this member was dropped from the group), every task is closed and its work dropped.
    */
   private async revoke(lost: boolean): Promise<void> {
-    this.commitsHeld = true;
+    this.revocations++;
     const tasks = [...this.tasks.values()];
     await Promise.all(tasks.map((task) => task.exclusive(async () => undefined)));
     if (!lost) return;
+    // Nothing is assigned here any more: no open (or open retry) goes on for these partitions.
+    this.assigned = new Set();
     for (const task of tasks) {
       this.tasks.delete(task.id);
       await task.exclusive(async () => {
@@ -403,15 +425,19 @@ export class LightStreams {
    * committed offsets read, stores restored); one that cannot open is retried with back-off.
    */
   private async assign(assignment: Assignment): Promise<void> {
-    try {
-      await this.takeAssignment(assignment);
-    } finally {
-      this.commitsHeld = false;
-    }
+    const upTo = this.revocations;
+    // The hold ends only when this assignment was handled whole (not when the streams are stopping: stop() must
+    // not commit a revoked task) and no revocation came meanwhile.
+    if (await this.takeAssignment(assignment)) this.handledRevocations = Math.max(this.handledRevocations, upTo);
   }
 
-  private async takeAssignment(assignment: Assignment): Promise<void> {
-    if (!this.running || !this.clients) return;
+  private get commitsHeld(): boolean {
+    return this.revocations !== this.handledRevocations;
+  }
+
+  /** True when the assignment was handled whole (false: the streams are stopping). */
+  private async takeAssignment(assignment: Assignment): Promise<boolean> {
+    if (!this.running || !this.clients) return false;
     this.members = undefined;
     const owned = new Map<string, number>();
     for (const { topic, partitions } of assignment) for (const partition of partitions) owned.set(this.taskIdOf(topic, partition), partition);
@@ -428,15 +454,36 @@ export class LightStreams {
     }
     for (const [id, task] of [...this.tasks]) {
       await task.exclusive(async () => {
-        if (task.closed) return;
-        const committed = await this.clients!.committedOffsets(this.topicsOf(id), task.partition);
-        if (task.isCurrentWith(committed)) return;
+        if (task.closed || !this.clients) return;
+        let reason: string;
+        try {
+          const committed = await this.clients.committedOffsets(this.topicsOf(id), task.partition);
+          if (task.isCurrentWith(committed)) return;
+          reason = 'another instance committed for it while this one was out of the group';
+        } catch (error) {
+          // Not known to be current: its work is dropped and the records are read again.
+          reason = `its committed offsets cannot be read (${reasonOf(error)})`;
+        }
         this.tasks.delete(id);
         await task.close();
-        this.parts.logger.warn('streams task reopened: another instance committed for it while this one was out of the group', { task: id });
+        this.parts.logger.warn('streams task reopened', { task: id, reason });
       });
     }
-    await Promise.all([...owned].map(([id, partition]) => this.openWithRetry(id, partition)));
+    if (!this.running) return false;
+    // One attempt each now; a task that cannot open is retried in the background, so the batches of the other tasks
+    // (which wait for this assignment to be handled) do not wait for it.
+    await Promise.all(
+      [...owned].map(async ([id, partition]) => {
+        if (this.tasks.has(id)) return;
+        try {
+          await this.taskFor(id, partition);
+        } catch (error) {
+          this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: 1, inMs: OPEN_RETRY_FIRST_MS, error: reasonOf(error) });
+          void this.retryOpen(id, partition);
+        }
+      }),
+    );
+    return this.running;
   }
 
   /** The input topics of a task (all of its group's topics, or the one topic of a pattern source's task). */
@@ -447,21 +494,29 @@ export class LightStreams {
   }
 
   /**
-   * Opens a task; when it cannot open now (a leader moving, a broker down) it is tried again with back-off for as
-   * long as the partition is assigned here, so a partition whose input is drained does not wait for a next batch.
+   * Tries again to open a task that could not open (a leader moving, a broker down, its folder not writable), with
+   * back-off, for as long as its partition is assigned here: a partition whose input is drained does not wait for a
+   * next batch. It ends when the task opens, the partition goes elsewhere, or the streams stop.
    */
-  private async openWithRetry(id: string, partition: number): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (!this.running || !this.assigned.has(id) || this.tasks.has(id)) return;
-      try {
-        await this.taskFor(id, partition);
-        return;
-      } catch (error) {
-        if (!this.running || !this.assigned.has(id)) return;
-        const waitMs = Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** attempt);
-        this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: attempt + 1, inMs: waitMs, error: reasonOf(error) });
-        await this.pause(waitMs);
+  private async retryOpen(id: string, partition: number): Promise<void> {
+    if (this.retryingOpen.has(id)) return;
+    this.retryingOpen.add(id);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        await this.pause(Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** (attempt - 1)));
+        if (!this.running || !this.assigned.has(id) || this.tasks.has(id)) return;
+        try {
+          await this.taskFor(id, partition);
+          this.parts.logger.info('streams task opened after retrying', { task: id, attempts: attempt + 1 });
+          return;
+        } catch (error) {
+          if (!this.running || !this.assigned.has(id)) return;
+          const inMs = Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** attempt);
+          this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: attempt + 1, inMs, error: reasonOf(error) });
+        }
       }
+    } finally {
+      this.retryingOpen.delete(id);
     }
   }
 
@@ -525,9 +580,9 @@ export class LightStreams {
       await task.close();
       throw LightError.wrap(error, 'ERR12011', { task: task.id });
     }
-    if (!this.running || this.clients !== clients) {
+    if (!this.running || this.clients !== clients || !this.assigned.has(id)) {
       await task.close();
-      throw new LightError('ERR12011', { task: id, reason: 'the streams are stopping' });
+      throw new LightError('ERR12011', { task: id, reason: this.running ? 'its partition is not assigned here any more' : 'the streams are stopping' });
     }
     this.tasks.set(task.id, task);
     logger.info('streams task opened', { task: task.id, stores: storeNames });
@@ -616,6 +671,7 @@ export class LightStreams {
           // failurePolicy: stop — what came before is committed; the failed record is read again after a restart.
           await this.commitTask(task);
           this.running = false;
+          clearInterval(this.timer);
           return;
         }
         task.recordDone(topic, message, outcome.kind === 'processed');
@@ -668,6 +724,14 @@ export class LightStreams {
 /** How long a start keeps trying on transient errors (metadata of new topics not on every broker yet). */
 const START_RETRY_MS = 60_000;
 
+/**
+ * What a produce chain answers when it refuses a record itself — its schema (JSON Schema, Avro encoding), its
+ * serialisation, its caller's token or scopes — and so what an output's replacement outcome stands in for
+ * (RefusedOutputs). Anything else (a registry that does not know the schema, a handler bug, a service not started or
+ * stopping, a broker failure) fails the input record, which is retried or dead-lettered as before.
+ */
+const REFUSALS: ReadonlySet<string> = new Set(['ERR11000', 'ERR11001', 'ERR11006', 'ERR11010', 'ERR10000', 'ERR10001', 'ERR10002', 'ERR10003', 'ERR10004', 'ERR10005', 'ERR10006', 'ERR10007']);
+
 /** A task that cannot open is tried again after 0.5 s, then twice as long each time, up to 10 s. */
 const OPEN_RETRY_FIRST_MS = 500;
 const OPEN_RETRY_MAX_MS = 10_000;
@@ -693,14 +757,15 @@ export function registerStreamsMetrics(registry: Registry): StreamsMetrics {
 }
 
 /** Consecutive outputs grouped by topic, in the order the topology sent them. */
-function byTopic(outputs: TopologyOutput[]): [string, OutgoingRecord[]][] {
-  const groups: [string, OutgoingRecord[]][] = [];
-  for (const { topic, record } of outputs) {
+function byTopic(outputs: TopologyOutput[]): { topic: string; records: OutgoingRecord[]; onRefused?: RefusedOutputs }[] {
+  const groups: { topic: string; records: OutgoingRecord[]; onRefused?: RefusedOutputs }[] = [];
+  for (const { topic, record, onRefused } of outputs) {
     const key = record.key === null || record.key === undefined ? null : typeof record.key === 'string' || Buffer.isBuffer(record.key) ? record.key : storeKeyOf(record.key);
     const outgoing: OutgoingRecord = { key, value: record.value, timestamp: record.timestamp };
-    const last = groups[groups.length - 1];
-    if (last && last[0] === topic) last[1].push(outgoing);
-    else groups.push([topic, [outgoing]]);
+    let last = groups[groups.length - 1];
+    if (!last || last.topic !== topic) groups.push((last = { topic, records: [] }));
+    last.records.push(outgoing);
+    if (onRefused) last.onRefused ??= onRefused;
   }
   return groups;
 }

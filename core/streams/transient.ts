@@ -16,18 +16,26 @@ export function isTransient(error: unknown): boolean {
 
 /**
  * Runs `attempt` until it succeeds; a transient error is tried again after 250 ms, 500 ms, ... (at most 2 s) until
- * `forMs` have passed, then thrown; any other error is thrown at once.
+ * `forMs` have passed, then thrown; any other error is thrown at once. `options.wait` waits between attempts (a wait
+ * a stop can cut short), `options.cancelled` ends the retries (the last error is thrown).
  */
-export async function retryTransient<T>(attempt: () => Promise<T>, forMs: number, onRetry: (error: unknown, attempt: number, inMs: number) => void): Promise<T> {
+export async function retryTransient<T>(
+  attempt: () => Promise<T>,
+  forMs: number,
+  onRetry: (error: unknown, attempt: number, inMs: number) => void,
+  options: { wait?: (ms: number) => Promise<void>; cancelled?: () => boolean } = {},
+): Promise<T> {
   const deadline = Date.now() + forMs;
+  const wait = options.wait ?? ((ms: number) => sleep(ms));
   for (let count = 1; ; count++) {
     try {
       return await attempt();
     } catch (error) {
-      if (!isTransient(error) || Date.now() >= deadline) throw error;
+      if (!isTransient(error) || Date.now() >= deadline || options.cancelled?.()) throw error;
       const waitMs = Math.min(2000, 250 * count);
       onRetry(error, count, waitMs);
-      await sleep(waitMs);
+      await wait(waitMs);
+      if (options.cancelled?.()) throw error;
     }
   }
 }

@@ -254,21 +254,32 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       });
       children.push(child);
       const lines = createInterface({ input: child.stdout! });
-      const firstRecord = new Promise<void>((resolve) => lines.on('line', (line) => line === 'first-record' && resolve()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // Its first record, or why it will not come: the process ended, or 60 s passed.
+      const firstRecord = new Promise<void>((resolve, reject) => {
+        lines.on('line', (line) => line === 'first-record' && resolve());
+        void exited.then((code) => reject(new Error(`a streams instance exited (code ${code}) before it processed a record`)));
+        setTimeout(() => reject(new Error('a streams instance processed no record within 60 s')), 60_000).unref();
+      });
+      firstRecord.catch(() => undefined);
       return { child, firstRecord, exited };
     };
-    // Input keeps coming while the instances run: 3,000 records over about 15 s, record seq of key k carries `k-seq`.
+    // Input keeps coming while the instances run: 3,000 records, 150 every 750 ms, record seq of key k carries
+    // `k-seq`; the last quarter only once the paused instance is awake again, so it wakes to records still coming.
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
+    let wakeUp!: () => void;
+    const awake = new Promise<void>((resolve) => (wakeUp = resolve));
     const feeding = (async () => {
       for (let seq = 0; seq < perKey; seq += 5) {
+        if (seq === (perKey * 3) / 4) await awake;
         const messages = [];
         for (let s = seq; s < seq + 5; s++) for (let k = 0; k < keys; k++) messages.push({ key: `k${k}`, value: JSON.stringify({ n: s }), headers: { 'X-Correlation-Id': `k${k}-${s}` } });
         await producer.send({ topic: input, acks: -1, messages });
         await sleep(750);
       }
     })();
+    feeding.catch(() => undefined);
     const admin = kafka.admin();
     await admin.connect();
     const started = Date.now();
@@ -282,6 +293,7 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       second.child.kill('SIGSTOP');
       await sleep(12_000);
       second.child.kill('SIGCONT');
+      wakeUp();
       await feeding;
       // Until every input offset is committed by the group.
       for (const deadline = Date.now() + 180_000; ; ) {
@@ -295,6 +307,8 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       for (const instance of [first, second]) instance.child.kill('SIGTERM');
       await Promise.all([first.exited, second.exited]);
     } finally {
+      wakeUp();
+      await feeding.catch(() => undefined);
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await producer.disconnect();
       await admin.disconnect();
