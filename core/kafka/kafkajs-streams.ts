@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import { AssignmentGate, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
+import { AssignmentGate, committedOffset, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
 import { commitInTransaction } from '../streams/task.js';
 import { LightError } from '../errors/light-error.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
@@ -123,8 +123,8 @@ export class KafkajsStreamsClients implements StreamsClients {
     const committed = await admin.fetchOffsets({ groupId: this.options.applicationId, topics });
     const offsets = new Map<string, string | undefined>();
     for (const { topic, partitions } of committed) {
-      const offset = partitions.find((candidate) => candidate.partition === partition)?.offset;
-      offsets.set(topic, offset === undefined || BigInt(offset) < 0n ? undefined : offset);
+      // kafkajs answers -1 for a partition with no committed offset.
+      offsets.set(topic, committedOffset(partitions.find((candidate) => candidate.partition === partition)?.offset));
     }
     return offsets;
   }

@@ -159,6 +159,22 @@ export function librdkafkaTransactional(producer: LibrdkafkaProducer, transactio
 const BATCH_SLICE_MS = 1000;
 
 /**
+ * The time slice of one batch of the compatible API (which serves a rebalance only between batches): it starts with
+ * the first record resolved, so the batch's setup never eats it whole and each batch makes progress; `over()` once
+ * BATCH_SLICE_MS passed since. The LightConsumer and LightStreams consumers hand their batch back then.
+ */
+export function batchSlice(resolveOffset: (offset: string) => void): { resolveOffset(offset: string): void; over(): boolean } {
+  let startedAt: number | undefined;
+  return {
+    resolveOffset: (offset) => {
+      startedAt ??= Date.now();
+      resolveOffset(offset);
+    },
+    over: () => startedAt !== undefined && Date.now() - startedAt >= BATCH_SLICE_MS,
+  };
+}
+
+/**
  * The compatible API's consumer: it stores the offsets LightConsumer resolves and librdkafka commits them on its
  * interval and when the consumer leaves; unprocessed records of a batch are fetched again (it seeks back).
  */
@@ -230,16 +246,12 @@ class LibrdkafkaConsumer implements DriverConsumer {
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
       eachBatch: async (payload) => {
         const batch = toDriverBatch(payload);
-        // The slice starts with the first record done, so the batch's setup (beginBatch) never eats it whole.
-        let sliceStartedAt: number | undefined;
+        const slice = batchSlice(batch.resolveOffset);
         const running = options.eachBatch({
           ...batch,
-          resolveOffset: (offset) => {
-            sliceStartedAt ??= Date.now();
-            batch.resolveOffset(offset);
-          },
+          resolveOffset: slice.resolveOffset,
           isRunning: () => !this.stopping && payload.isRunning(),
-          handBack: () => this.stopping || (sliceStartedAt !== undefined && Date.now() - sliceStartedAt >= BATCH_SLICE_MS),
+          handBack: () => this.stopping || slice.over(),
         });
         this.inHand.add(running);
         try {

@@ -1,10 +1,10 @@
 import type { Logger } from '../logger.js';
-import { AssignmentGate, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
+import { AssignmentGate, committedOffset, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
 import { commitInTransaction } from '../streams/task.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
 import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
-import { librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
+import { batchSlice, librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
 import { toConsumerSettings, toProducerSettings, type NativeConfig } from './properties.js';
 
 /**
@@ -109,8 +109,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     const committed = await this.consumer.committed(topics.map((topic) => ({ topic, partition })));
     return new Map(topics.map((topic) => {
       // librdkafka answers null (or -1001, OFFSET_INVALID) for a partition with no committed offset.
-      const offset = committed.find((entry) => entry.topic === topic && entry.partition === partition)?.offset;
-      return [topic, offset === undefined || offset === null || BigInt(offset) < 0n ? undefined : String(offset)];
+      return [topic, committedOffset(committed.find((entry) => entry.topic === topic && entry.partition === partition)?.offset)];
     }));
   }
 
@@ -128,9 +127,6 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     await Promise.allSettled([this.plain.disconnect(), shared?.producer.disconnect(), this.tools.disconnect()]);
   }
 }
-
-/** How long a streams batch runs before it is handed back (see LibrdkafkaStreamsConsumer.run). */
-const BATCH_SLICE_MS = 1000;
 
 /** The compatible API's consumer with offsets never committed by the client. */
 class LibrdkafkaStreamsConsumer implements StreamsConsumer {
@@ -169,23 +165,16 @@ class LibrdkafkaStreamsConsumer implements StreamsConsumer {
 
   /**
    * A batch here is everything fetched for the partition, and the compatible API serves a rebalance only between
-   * batches: a batch is handed back BATCH_SLICE_MS after its first record was done (the API fetches the records not
-   * resolved again), so a rebalance waits about that long, not for the backlog.
+   * batches: a batch is handed back when its time slice is over (batchSlice: 1 s after its first record was done;
+   * the API fetches the records not resolved again), so a rebalance waits about that long, not for the backlog.
    */
   run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
     return this.client.run({
       eachBatchAutoResolve: false,
       eachBatch: async (payload) => {
         await this.gate.settled(payload.heartbeat);
-        let sliceStartedAt: number | undefined;
-        const batch = toStreamsBatch(payload, () => sliceStartedAt !== undefined && Date.now() - sliceStartedAt >= BATCH_SLICE_MS);
-        await eachBatch({
-          ...batch,
-          resolveOffset: (offset) => {
-            sliceStartedAt ??= Date.now();
-            batch.resolveOffset(offset);
-          },
-        });
+        const slice = batchSlice(payload.resolveOffset);
+        await eachBatch({ ...toStreamsBatch(payload, slice.over), resolveOffset: slice.resolveOffset });
       },
     });
   }

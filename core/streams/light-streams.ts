@@ -408,12 +408,18 @@ export class LightStreams {
     this.assigned = new Set();
     for (const task of tasks) {
       this.tasks.delete(task.id);
-      await task.exclusive(async () => {
-        const dropped = task.uncommittedOffsets;
-        await task.close();
-        this.parts.logger.warn('streams task closed: this instance was dropped from the group, another may own it', { task: task.id, ...(dropped > 0 ? { droppedUncommittedOffsets: dropped } : {}) });
-      });
+      await task.exclusive(() => this.closeDropping(task, 'warn', 'streams task closed: this instance was dropped from the group, another may own it'));
     }
+  }
+
+  /**
+   * Closes a task, dropping its uncommitted work (whoever owns the partition next reads those records again), and
+   * says so with how much was dropped. The caller holds the task's turn (exclusive) and took it out of `tasks`.
+   */
+  private async closeDropping(task: StreamTask, level: 'info' | 'warn', message: string, fields: Record<string, unknown> = {}): Promise<void> {
+    const dropped = task.uncommittedOffsets;
+    await task.close();
+    this.parts.logger[level](message, { task: task.id, ...fields, ...(dropped > 0 ? { droppedUncommittedOffsets: dropped } : {}) });
   }
 
   /**
@@ -446,11 +452,7 @@ export class LightStreams {
     for (const [id, task] of [...this.tasks]) {
       if (wanted.has(id)) continue;
       this.tasks.delete(id);
-      await task.exclusive(async () => {
-        const dropped = task.uncommittedOffsets;
-        await task.close();
-        this.parts.logger.info('streams task closed (partition revoked)', { task: id, ...(dropped > 0 ? { droppedUncommittedOffsets: dropped } : {}) });
-      });
+      await task.exclusive(() => this.closeDropping(task, 'info', 'streams task closed (partition revoked)'));
     }
     for (const [id, task] of [...this.tasks]) {
       await task.exclusive(async () => {
@@ -465,8 +467,7 @@ export class LightStreams {
           reason = `its committed offsets cannot be read (${reasonOf(error)})`;
         }
         this.tasks.delete(id);
-        await task.close();
-        this.parts.logger.warn('streams task reopened', { task: id, reason });
+        await this.closeDropping(task, 'warn', 'streams task reopened', { reason });
       });
     }
     if (!this.running) return false;
@@ -478,7 +479,7 @@ export class LightStreams {
         try {
           await this.taskFor(id, partition);
         } catch (error) {
-          this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: 1, inMs: OPEN_RETRY_FIRST_MS, error: reasonOf(error) });
+          this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: 1, inMs: openRetryDelay(1), error: reasonOf(error) });
           void this.retryOpen(id, partition);
         }
       }),
@@ -503,7 +504,7 @@ export class LightStreams {
     this.retryingOpen.add(id);
     try {
       for (let attempt = 1; ; attempt++) {
-        await this.pause(Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** (attempt - 1)));
+        await this.pause(openRetryDelay(attempt));
         if (!this.running || !this.assigned.has(id) || this.tasks.has(id)) return;
         try {
           await this.taskFor(id, partition);
@@ -511,8 +512,7 @@ export class LightStreams {
           return;
         } catch (error) {
           if (!this.running || !this.assigned.has(id)) return;
-          const inMs = Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** attempt);
-          this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: attempt + 1, inMs, error: reasonOf(error) });
+          this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: attempt + 1, inMs: openRetryDelay(attempt + 1), error: reasonOf(error) });
         }
       }
     } finally {
@@ -735,6 +735,11 @@ const REFUSALS: ReadonlySet<string> = new Set(['ERR11000', 'ERR11001', 'ERR11006
 /** A task that cannot open is tried again after 0.5 s, then twice as long each time, up to 10 s. */
 const OPEN_RETRY_FIRST_MS = 500;
 const OPEN_RETRY_MAX_MS = 10_000;
+
+/** The wait after failed open attempt `attempt` (1, 2, ...). */
+function openRetryDelay(attempt: number): number {
+  return Math.min(OPEN_RETRY_MAX_MS, OPEN_RETRY_FIRST_MS * 2 ** (attempt - 1));
+}
 /** How often a running batch asks its client to heartbeat (kafkajs sends one only when heartbeat.interval.ms passed). */
 const HEARTBEAT_EVERY_MS = 500;
 

@@ -105,6 +105,11 @@ export interface StreamsClients {
   disconnect(): Promise<void>;
 }
 
+/** A committed offset as a client answers it, or undefined where none is committed (no answer, null or negative). */
+export function committedOffset(offset: string | number | null | undefined): string | undefined {
+  return offset === undefined || offset === null || BigInt(offset) < 0n ? undefined : String(offset);
+}
+
 /** What a LightStreams instance asks its transport for. */
 export interface StreamsClientOptions {
   applicationId: string;
