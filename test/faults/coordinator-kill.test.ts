@@ -11,6 +11,7 @@ import { LightService } from '../../index.js';
 import type { KafkaHandle } from '../../scripts/kafka-local.js';
 import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
+import { countsPerKey } from '../fixtures/streams/count-topology.js';
 import { readToEnd, uniqueName } from '../support/kafka.js';
 
 /**
@@ -315,19 +316,13 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       for (const state of stateDirs) rmSync(state, { recursive: true, force: true });
     }
     // The output, read read_committed to its end: each key's counts 1..perKey in order, each from its own input.
-    const updates = new Map<string, { partition: number; offset: bigint; count: number; correlationId: string }[]>();
     const outputs = await readToEnd(output, { brokers: cluster.brokers, timeoutMs: 60_000 });
-    for (const record of outputs) {
-      const list = updates.get(record.key!) ?? [];
-      list.push({ partition: record.partition, offset: BigInt(record.offset), count: JSON.parse(record.value!) as number, correlationId: String(record.headers['X-Correlation-Id'] ?? '') });
-      updates.set(record.key!, list);
-    }
+    const updates = countsPerKey(outputs);
     const total = outputs.length;
     const duplicated = [...updates.values()].reduce((sum, list) => sum + Math.max(0, list.length - perKey), 0);
     console.log(`      ${process.env.SERVICE_TRANSPORT ?? 'kafkajs'}: instance paused past its session timeout: ${total} outputs for ${keys * perKey} inputs (${duplicated} beyond one per input), ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(updates.size).to.equal(keys);
     for (const [key, list] of updates) {
-      list.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
       expect(list.map(({ count }) => count), key).to.deep.equal(Array.from({ length: perKey }, (_, i) => i + 1));
       expect(list.map(({ correlationId }) => correlationId), key).to.deep.equal(Array.from({ length: perKey }, (_, i) => `${key}-${i}`));
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { LightService } from '../../index.js';
+import { countsPerKey } from '../fixtures/streams/count-topology.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
@@ -119,12 +120,7 @@ describe('LightStreams exactly_once across rebalances @broker', function () {
       await first.service.stop();
     }
 
-    const updates = new Map<string, { count: number; correlationId: string }[]>();
-    for (const record of (await readToEnd(output)).sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))) {
-      const list = updates.get(record.key!) ?? [];
-      list.push({ count: JSON.parse(record.value!) as number, correlationId: String(record.headers['X-Correlation-Id'] ?? record.headers['x-correlation-id']) });
-      updates.set(record.key!, list);
-    }
+    const updates = countsPerKey(await readToEnd(output));
     expect(updates.size).to.equal(KEYS);
     for (const [key, list] of updates) {
       // Each input's effect exactly once: counts 1..PER_KEY in order, each from its own input.

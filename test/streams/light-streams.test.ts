@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { LightService } from '../../index.js';
-import { countTopology } from '../fixtures/streams/count-topology.js';
+import { countsPerKey, countTopology } from '../fixtures/streams/count-topology.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
-import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor, type ReadRecord } from '../support/kafka.js';
+import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const KEYS = 30;
 
@@ -56,18 +56,6 @@ async function endOffsetSum(topic: string): Promise<number> {
   } finally {
     await admin.disconnect();
   }
-}
-
-/** The output records per key, in offset order (a key's records share one partition). */
-function countsPerKey(records: ReadRecord[]): Map<string, { count: number; correlationId: string }[]> {
-  const byKey = new Map<string, { count: number; correlationId: string }[]>();
-  const sorted = [...records].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
-  for (const record of sorted) {
-    const list = byKey.get(record.key!) ?? [];
-    list.push({ count: JSON.parse(record.value!) as number, correlationId: String(record.headers['X-Correlation-Id'] ?? record.headers['x-correlation-id']) });
-    byKey.set(record.key!, list);
-  }
-  return byKey;
 }
 
 async function startCounting(dir: string, input: string, output: string): Promise<LightService> {
