@@ -36,15 +36,13 @@ function keyForMessage(key: string): string {
  */
 export function assertStorableKey(store: string, key: unknown): string {
   const id = storeKeyOf(key);
-  // UTF-8 takes at most 3 bytes per UTF-16 code unit: a short key needs no counting.
-  if (id.length * 3 <= MAX_STORE_KEY_BYTES) return id;
-  const bytes = Buffer.byteLength(id, 'utf8');
-  if (bytes > MAX_STORE_KEY_BYTES) throw new LightError('ERR12015', { store, key: keyForMessage(id), bytes, limit: MAX_STORE_KEY_BYTES });
+  if (tooLong(id)) throw new LightError('ERR12015', { store, key: keyForMessage(id), bytes: Buffer.byteLength(id, 'utf8'), limit: MAX_STORE_KEY_BYTES });
   return id;
 }
 
 /** True when a key is longer than any store holds (then it is in no store). */
 function tooLong(key: string): boolean {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: a short key needs no counting.
   return key.length * 3 > MAX_STORE_KEY_BYTES && Buffer.byteLength(key, 'utf8') > MAX_STORE_KEY_BYTES;
 }
 
