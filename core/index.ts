@@ -28,8 +28,12 @@ export type { HealthExposure, HealthServerOptions, Readiness } from './health.js
 export { SEND_CALL, type BatchWriter, type PartitionAck, type RawRecord, type RawSender, type TransportMessage } from './transport.js';
 export type { SendCall } from './send-call.js';
 export { LightStreams, type LocalTask, type ReadOnlyKeyValueStore } from './streams/light-streams.js';
-export { StreamsBuilder, KStream, KTable, KGroupedStream, TimeWindowedKStream, TimeWindows, windowKey, type AggregateRecord, type CommandProcessorOptions, type Decision, type Materialized, type StreamRecord, type Topology } from './streams/topology.js';
-export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, type Command, type Event, type Message, type MessageMetadata } from './messages/envelope.js';
+export { StreamsBuilder, KStream, KTable, KGroupedStream, TimeWindowedKStream, TimeWindows, windowKey, type Materialized, type PunctuationContext, type Punctuator, type StreamRecord, type Topology } from './streams/topology.js';
+export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, REPLY_SCHEMA, type Command, type CommandOutcome, type CommandReply, type Event, type Message, type MessageMetadata, type ReplyChannel } from './messages/envelope.js';
+export { commandFingerprint } from './messages/command-identity.js';
+export { CommandRequests, DEFAULT_REQUEST_TIMEOUT_MS, type CommandRequestsOptions } from './messages/command-requests.js';
+export { defineSaga, sagaTimersStore, type AwaitedCommand, type SagaCommand, type SagaDefinition, type SagaHistoryEntry, type SagaInstance, type SagaStatus, type SagaStep } from './streams/saga.js';
+export { DEFAULT_IDEMPOTENCY, KEY_REUSED, processedStoreOf, replyOf, type AggregateRecord, type CommandProcessorOptions, type Decision, type IdempotencyOptions, type ProcessedCommand, type ProcessedCommands } from './streams/command-processor.js';
 export type { KeyQueryResult } from './streams/query-server.js';
 export type { StoreEntry } from './streams/stores.js';
 export { assertStorableKey, MAX_STORE_KEY_BYTES } from './streams/stores.js';

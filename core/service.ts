@@ -12,14 +12,15 @@ import { LightError } from './errors/light-error.js';
 import { Health, type Readiness } from './health.js';
 import { createPropagatingFetch } from './http/propagating-fetch.js';
 import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from './kafka/client-config.js';
-import { createKafkaDriver } from './kafka/clients.js';
+import { createDriverConsumer, createKafkaDriver } from './kafka/clients.js';
 import { LightConsumer } from './kafka/consumer.js';
-import type { KafkaClientName, KafkaDriver } from './kafka/driver.js';
+import type { DriverConsumer, KafkaClientName, KafkaDriver } from './kafka/driver.js';
 import { KafkaDeadLetterWriter } from './kafka/dead-letter.js';
 import { LightProducer, TransactionalProducer, type ProducePath } from './kafka/producer.js';
 import { toConsumerSettings, toProducerSettings } from './kafka/properties.js';
 import { RecordProcessor } from './kafka/record-processor.js';
 import { Lifecycle } from './lifecycle.js';
+import { CommandRequests, type CommandRequestsOptions } from './messages/command-requests.js';
 import { createLogger, type Logger } from './logger.js';
 import { HeaderPropagation } from './propagation.js';
 import { SERVICE_SCHEMA, type ServiceYml } from './service-config.js';
@@ -65,6 +66,9 @@ export interface ServiceParts {
   origins: ReadonlyMap<ChainHandler, HandlerOrigin>;
   /** How records enter the produce chains (for the broker-free test kit). */
   path: ProducePath;
+  /** A consumer of its own group over the service's chains and failure policy (command replies). */
+  consumerInGroup: (groupId: string) => LightConsumer;
+  topicAdmin: KafkajsTopicAdmin;
 }
 
 /** One chain handler.yml resolved to (`LightService.describeChains`). */
@@ -94,7 +98,23 @@ export class LightService {
   /** The built-in handlers this class's create() offers to handler.yml; the package entry sets them. */
   protected static readonly handlerCatalog: HandlerCatalog = NO_BUILTINS;
 
+  /** Request/reply channels made with commandRequests(): started with the service, stopped before its consumer. */
+  private readonly requests: CommandRequests[] = [];
+  private started = false;
+
   protected constructor(private readonly parts: ServiceParts) {}
+
+  /**
+   * Sends commands to other services and awaits their outcome: `await requests.request(topic, command, { timeoutMs })`
+   * (see CommandRequests for how replies reach this instance). Call before start(); the channel starts with the service.
+   */
+  commandRequests(options: CommandRequestsOptions): CommandRequests {
+    if (this.started) throw new LightError('ERR10012', { component: 'LightService.commandRequests (call it before start)' });
+    const { services, producer, consumerInGroup, topicAdmin } = this.parts;
+    const requests = new CommandRequests({ serviceId: services.serviceId, producer, createConsumer: consumerInGroup, admin: topicAdmin, logger: services.logger }, options);
+    this.requests.push(requests);
+    return requests;
+  }
 
   get serviceId(): string {
     return this.parts.services.serviceId;
@@ -230,16 +250,23 @@ export class LightService {
       propagatedHeaders: propagation.names,
       logger,
     });
-    const consumer = new LightConsumer({
-      consumer: clients.consumer,
-      chains: new ConsumeChains(table),
-      processor,
-      partitionsConsumedConcurrently: consumerYml.config.partitionsConsumedConcurrently,
-      ordering: consumerYml.config.ordering,
-      maxConcurrency: consumerYml.config.maxConcurrency,
-      subscribeTimeoutMs: consumerYml.config.subscribeTimeoutMs,
-      logger,
-    });
+    const consumerOver = (driverConsumer: DriverConsumer, recordProcessor: RecordProcessor): LightConsumer =>
+      new LightConsumer({
+        consumer: driverConsumer,
+        chains: new ConsumeChains(table),
+        processor: recordProcessor,
+        partitionsConsumedConcurrently: consumerYml.config.partitionsConsumedConcurrently,
+        ordering: consumerYml.config.ordering,
+        maxConcurrency: consumerYml.config.maxConcurrency,
+        subscribeTimeoutMs: consumerYml.config.subscribeTimeoutMs,
+        logger,
+      });
+    const consumer = consumerOver(clients.consumer, processor);
+    const consumerInGroup = (groupId: string): LightConsumer =>
+      consumerOver(
+        createDriverConsumer(client, consumerSettings, groupId, logger),
+        new RecordProcessor({ policy: consumerYml.config, deadLetters: deadLetterWriter(clients, consumerYml.config, topicAdmin, logger), groupId, propagatedHeaders: propagation.names, logger }),
+      );
     probed.consumer = consumer;
     for (const event of ['groupJoin', 'crash', 'partitionStopped', 'deadLettered']) {
       consumer.on(event, (payload: unknown) => services.events.emit(event, payload));
@@ -257,7 +284,7 @@ export class LightService {
       : undefined;
     const producer = new LightProducer(clients.producer, path);
     const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services, topicAdmin });
-    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table, origins, path });
+    return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table, origins, path, consumerInGroup, topicAdmin });
   }
 
   /** Connects the producers, then joins the consumer group for every topic with a business handler. */
@@ -265,8 +292,10 @@ export class LightService {
     const { clients, consumer, health, services } = this.parts;
     try {
       await clients.connectProducers();
+      this.started = true;
       await consumer.start();
       if (this.parts.streams.hasTopology) await this.parts.streams.start();
+      for (const requests of this.requests) await requests.start();
     } catch (error) {
       await this.disconnectAll();
       throw LightError.wrap(error, 'ERR12004', { brokers: clients.brokers.join(',') });
@@ -298,6 +327,7 @@ export class LightService {
     const { producer, consumer, transactional, lifecycle } = this.parts;
     return lifecycle.stop({
       drain: async () => {
+        await Promise.allSettled(this.requests.map((requests) => requests.stop()));
         producer.markStopping();
         await this.parts.streams.stop();
         await consumer.stop();
@@ -315,7 +345,7 @@ export class LightService {
 
   private async disconnectAll(): Promise<void> {
     const { consumer, clients, health, streams } = this.parts;
-    await Promise.allSettled([streams.stop(), consumer.stop(), clients.disconnect(), health.stop()]);
+    await Promise.allSettled([...this.requests.map((requests) => requests.stop()), streams.stop(), consumer.stop(), clients.disconnect(), health.stop()]);
   }
 }
 

@@ -50,6 +50,8 @@ export const STATUS_CATALOGUE = {
   // An HTTP request an API refuses before anything is produced (the accounts sample's command and query API).
   ERR11020: status(400, 'REQUEST_INVALID', 'Request {part} is invalid: {reason}'),
   ERR11021: status(413, 'REQUEST_TOO_LARGE', 'Request body is larger than {limit} bytes'),
+  // The IETF Idempotency-Key draft: a key already used for a different request is refused with 422.
+  ERR11022: status(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency key {key} was used before for a different command on {aggregate}'),
   // Transport and Kafka
   ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
   // Retryable: an aborted transaction left nothing visible to read_committed readers, so running it again is safe.
@@ -68,6 +70,9 @@ export const STATUS_CATALOGUE = {
   ERR12013: status(404, 'STREAMS_STORE_UNKNOWN', 'No state store {store} in the topology (stores: {stores})'),
   ERR12014: status(503, 'STREAMS_OWNER_UNAVAILABLE', 'No instance answers for key {key} of store {store} (partition {partition}) now: {reason}', true),
   ERR12015: status(400, 'STREAMS_KEY_TOO_LARGE', 'State store {store} cannot hold key {key}: {bytes} bytes of UTF-8, over the limit of {limit} (README: LightStreams, state stores)'),
+  // Not an error of the command: it may still be applied, and a re-send with the same id learns its outcome.
+  ERR12016: status(504, 'COMMAND_REPLY_TIMEOUT', 'No reply to command {commandId} ({commandType}) on {topic} within {timeoutMs} ms: it may still be applied later; send it again with the same id to learn its outcome'),
+  ERR12017: status(503, 'COMMAND_REQUESTS_UNAVAILABLE', 'Command requests on reply topic {replyTopic}: {reason}'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),

@@ -142,7 +142,7 @@ function toAck(result: RecordMetadata): PartitionAck {
 }
 
 /** The kafkajs consumer: kafkajs commits the resolved offsets at the end of each batch, on its interval and on stop. */
-class KafkajsConsumer implements DriverConsumer {
+export class KafkajsConsumer implements DriverConsumer {
   readonly groupId: string;
   private readonly consumer: Consumer;
   private restarts = true;

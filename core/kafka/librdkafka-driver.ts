@@ -178,7 +178,7 @@ export function batchSlice(resolveOffset: (offset: string) => void): { resolveOf
  * The compatible API's consumer: it stores the offsets LightConsumer resolves and librdkafka commits them on its
  * interval and when the consumer leaves; unprocessed records of a batch are fetched again (it seeks back).
  */
-class LibrdkafkaConsumer implements DriverConsumer {
+export class LibrdkafkaConsumer implements DriverConsumer {
   readonly groupId: string;
   readonly client: LibrdkafkaConsumerClient;
   private readonly listeners: { [E in keyof DriverConsumerEvents]: DriverConsumerEvents[E][] } = { groupJoin: [], groupLeave: [], crash: [] };

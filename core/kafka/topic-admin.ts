@@ -47,6 +47,29 @@ export class KafkajsTopicAdmin implements TopicAdmin {
     this.logger.info('dead-letter topic created', { topic, like, maxMessageBytes: limit?.configValue ?? '(broker default)' });
   }
 
+  /** Creates `topic` with the broker's default partition count and replication unless it exists. */
+  async ensureTopic(topic: string): Promise<void> {
+    const admin = await this.connected();
+    if ((await admin.listTopics()).includes(topic)) return;
+    // Another instance may create it at the same moment: its TOPIC_ALREADY_EXISTS is success here.
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic }] }).catch((error: Error) => {
+      if (!/already exists/i.test(error.message)) throw error;
+    });
+  }
+
+  /** Commits, for a new consumer group, the end of every partition of `topic`: its consumer starts there. */
+  async startGroupAtEnd(groupId: string, topic: string): Promise<void> {
+    const admin = await this.connected();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.setOffsets({ groupId, topic, partitions: offsets.map(({ partition, high }) => ({ partition, offset: high })) });
+  }
+
+  /** Deletes a consumer group that has no members any more (best effort: a group left behind expires with its offsets). */
+  async deleteGroup(groupId: string): Promise<void> {
+    const admin = await this.connected();
+    await admin.deleteGroups([groupId]).catch((error: Error) => this.logger.warn('consumer group not deleted', { groupId, error: error.message }));
+  }
+
   async disconnect(): Promise<void> {
     const admin = this.admin;
     this.admin = undefined;

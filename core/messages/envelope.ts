@@ -29,12 +29,44 @@ export interface Message<T = unknown> {
   data: T;
 }
 
-/** A request to change one aggregate; `expectedVersion`, when set, must be the aggregate's current version. */
+/**
+ * Where the outcome of a command goes: a topic and the key its reply is written with (the key routes it, e.g. to
+ * the requesting instance or to the saga that sent the command).
+ */
+export interface ReplyChannel {
+  topic: string;
+  key: string;
+}
+
+/**
+ * A request to change one aggregate; `expectedVersion`, when set, must be the aggregate's current version. `id` is
+ * the command's identity: the command processor applies one id once (a re-sent command gets its first outcome).
+ * `replyTo`, when set, is where the processor writes the outcome (CommandReply), in the transaction of the events.
+ */
 export interface Command<T = unknown> extends Message<T> {
   kind: 'command';
   aggregateType: string;
   aggregateId: string;
   expectedVersion?: number;
+  replyTo?: ReplyChannel;
+}
+
+/** What a command came to: its events (types and versions), or a rejection (code and reason) at a version. */
+export type CommandOutcome =
+  | { status: 'accepted'; version: number; events: { id: string; type: string; version: number }[] }
+  | { status: 'rejected'; version: number; code: string; reason: string };
+
+/**
+ * The outcome of a command, written to the command's reply channel: `type` CommandAccepted or CommandRejected,
+ * `data` the outcome. `metadata` is the command's (correlation id, traceability id, caller).
+ */
+export interface CommandReply extends Message<CommandOutcome> {
+  kind: 'reply';
+  type: 'CommandAccepted' | 'CommandRejected';
+  commandId: string;
+  commandType: string;
+  aggregateType: string;
+  aggregateId: string;
 }
 
 /** A fact about one aggregate: `version` is the aggregate's version after it (1 for its first event; a CommandRejected: the version refused at, 0 when none). */
@@ -65,7 +97,7 @@ interface MessageOptions {
   metadata?: MessageMetadata;
 }
 
-export function command<T>(type: string, aggregate: { type: string; id: string }, data: T, options: MessageOptions & { expectedVersion?: number } = {}): Command<T> {
+export function command<T>(type: string, aggregate: { type: string; id: string }, data: T, options: MessageOptions & { expectedVersion?: number; replyTo?: ReplyChannel } = {}): Command<T> {
   return {
     kind: 'command',
     id: options.id ?? randomUUID(),
@@ -73,6 +105,7 @@ export function command<T>(type: string, aggregate: { type: string; id: string }
     aggregateType: aggregate.type,
     aggregateId: aggregate.id,
     ...(options.expectedVersion !== undefined ? { expectedVersion: options.expectedVersion } : {}),
+    ...(options.replyTo ? { replyTo: options.replyTo } : {}),
     timestamp: options.timestamp ?? new Date().toISOString(),
     metadata: options.metadata ?? metadataFromContext(),
     data,
@@ -108,7 +141,36 @@ const BASE = {
 export const COMMAND_SCHEMA = {
   type: 'object',
   required: ['kind', 'id', 'type', 'timestamp', 'metadata', 'aggregateType', 'aggregateId', 'data'],
-  properties: { ...BASE, kind: { const: 'command' }, expectedVersion: { type: 'integer', minimum: 0 } },
+  properties: {
+    ...BASE,
+    kind: { const: 'command' },
+    expectedVersion: { type: 'integer', minimum: 0 },
+    replyTo: { type: 'object', required: ['topic', 'key'], additionalProperties: false, properties: { topic: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } } },
+  },
+} as const;
+
+/** The reply envelope (CommandReply): accepted with its events, or rejected with a code and a reason. */
+export const REPLY_SCHEMA = {
+  type: 'object',
+  required: ['kind', 'id', 'type', 'timestamp', 'metadata', 'commandId', 'commandType', 'aggregateType', 'aggregateId', 'data'],
+  properties: {
+    ...BASE,
+    kind: { const: 'reply' },
+    type: { enum: ['CommandAccepted', 'CommandRejected'] },
+    commandId: { type: 'string', minLength: 1 },
+    commandType: { type: 'string', minLength: 1 },
+    data: {
+      type: 'object',
+      required: ['status', 'version'],
+      properties: {
+        status: { enum: ['accepted', 'rejected'] },
+        version: { type: 'integer', minimum: 0 },
+        events: { type: 'array', items: { type: 'object', required: ['id', 'type', 'version'] } },
+        code: { type: 'string' },
+        reason: { type: 'string' },
+      },
+    },
+  },
 } as const;
 
 /**
@@ -154,6 +216,15 @@ export class TypeRouter<M extends { type: string }, R = void> {
  * a value is not a command (the first schema error, naming the field, as config errors do), or undefined.
  */
 export function commandChecker(): (value: unknown) => string | undefined {
-  const validate = new Ajv({ strict: false }).compile(COMMAND_SCHEMA);
+  return envelopeChecker(COMMAND_SCHEMA);
+}
+
+/** As commandChecker, for the reply envelope (REPLY_SCHEMA). */
+export function replyChecker(): (value: unknown) => string | undefined {
+  return envelopeChecker(REPLY_SCHEMA);
+}
+
+function envelopeChecker(schema: object): (value: unknown) => string | undefined {
+  const validate = new Ajv({ strict: false }).compile(schema);
   return (value) => (validate(value) ? undefined : schemaErrorText(validate.errors![0]!));
 }

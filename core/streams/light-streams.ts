@@ -16,7 +16,9 @@ import type { Assignment, GroupMember, StreamsBatch, StreamsClients } from './st
 import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import { plainCommitter, StreamTask, type TopologyOutput } from './task.js';
-import { StreamsBuilder, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
+import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
+import { RecordHeaders } from '../headers.js';
+import { contextFromRecord, runWithContext } from '../request-context.js';
 import { retryTransient } from './transient.js';
 
 export interface LightStreamsParts {
@@ -74,6 +76,9 @@ export class LightStreams {
   private assigned = new Set<string>();
   private chains: ConsumeChains | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private punctuationTimer: NodeJS.Timeout | undefined;
+  /** Per punctuator and task: when it last ran there. */
+  private readonly punctuated = new Map<Punctuator, Map<string, number>>();
   private running = false;
   /** Per store: its task group and partition count (a key's partition, hence its task). */
   private readonly storeGroups = new Map<string, { group: TaskGroup; partitions: number }>();
@@ -148,6 +153,9 @@ export class LightStreams {
       return;
     }
     this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
+    if (topology.punctuators.length > 0) {
+      this.punctuationTimer = setInterval(() => this.punctuateDueTasks(), Math.min(...topology.punctuators.map(({ intervalMs }) => intervalMs)));
+    }
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
   }
 
@@ -212,6 +220,7 @@ export class LightStreams {
     if (!this.clients) return;
     this.running = false;
     clearInterval(this.timer);
+    clearInterval(this.punctuationTimer);
     await this.queryServer?.stop();
     this.queryServer = undefined;
     // Only tasks still assigned here commit (and none while a revocation is not handled: commitTask checks).
@@ -683,6 +692,61 @@ export class LightStreams {
     });
   }
 
+  /** Runs each punctuator on the open tasks of its group where its interval has passed (see Punctuator). */
+  private punctuateDueTasks(): void {
+    if (!this.running) return;
+    const now = Date.now();
+    for (const punctuator of this.topology!.punctuators) {
+      let last = this.punctuated.get(punctuator);
+      if (!last) this.punctuated.set(punctuator, (last = new Map()));
+      const topic = String(punctuator.sources[0]!.topic);
+      for (const task of this.tasks.values()) {
+        if (task.closed || !this.assigned.has(task.id) || this.taskIdOf(topic, task.partition) !== task.id) continue;
+        if (now - (last.get(task.id) ?? 0) < punctuator.intervalMs) continue;
+        last.set(task.id, now);
+        void task.exclusive(() => this.punctuate(task, punctuator)).catch(() => undefined);
+      }
+    }
+  }
+
+  /** One punctuation on one task: each due unit on its own, its outputs through their produce chains (see Punctuator). */
+  private async punctuate(task: StreamTask, punctuator: Punctuator): Promise<void> {
+    if (task.closed || !this.running) return;
+    const { logger, producePath, metricsRegistry } = this.parts;
+    const context: PunctuationContext = {
+      now: Date.now(),
+      taskId: task.id,
+      partition: task.partition,
+      metricsRegistry,
+      logger,
+      store: (name) => task.store(name),
+      send: (topic, record, onRefused) => task.send(topic, record, onRefused),
+      entries: (name) => task.entries(name),
+    };
+    let units: { name: string; run: () => void }[];
+    try {
+      units = punctuator.due(context);
+    } catch (error) {
+      logger.error('a punctuation failed to list its due work; it is tried again at the next one', { task: task.id, error: reasonOf(error) });
+      return;
+    }
+    for (const unit of units) {
+      try {
+        const outputs = task.runPunctuation(unit.run);
+        for (const { topic, record } of outputs) {
+          const headers = RecordHeaders.from(record.context ?? {});
+          const outgoing: OutgoingRecord = { key: outgoingKey(record.key), value: record.value, timestamp: record.timestamp };
+          await runWithContext(contextFromRecord(headers, this.parts.propagatedHeaders), () => sendThroughChains(producePath, topic, [outgoing], task.deferredWriter));
+        }
+        task.punctuationDone(true);
+      } catch (error) {
+        task.punctuationDone(false);
+        logger.error('a punctuation unit failed; nothing of it is kept and it is tried again at the next punctuation', { task: task.id, unit: unit.name, code: (error as LightError).code, error: reasonOf(error) });
+      }
+    }
+    if (task.isCommitDue(this.parts.settings.commitIntervalMs)) await this.commitTask(task).catch(() => undefined);
+  }
+
   private commitDueTasks(): void {
     for (const task of this.tasks.values()) {
       if (task.isCommitDue(this.parts.settings.commitIntervalMs)) void task.exclusive(() => this.commitTask(task)).catch(() => undefined);
@@ -765,12 +829,16 @@ export function registerStreamsMetrics(registry: Registry): StreamsMetrics {
 function byTopic(outputs: TopologyOutput[]): { topic: string; records: OutgoingRecord[]; onRefused?: RefusedOutputs }[] {
   const groups: { topic: string; records: OutgoingRecord[]; onRefused?: RefusedOutputs }[] = [];
   for (const { topic, record, onRefused } of outputs) {
-    const key = record.key === null || record.key === undefined ? null : typeof record.key === 'string' || Buffer.isBuffer(record.key) ? record.key : storeKeyOf(record.key);
-    const outgoing: OutgoingRecord = { key, value: record.value, timestamp: record.timestamp };
+    const outgoing: OutgoingRecord = { key: outgoingKey(record.key), value: record.value, timestamp: record.timestamp };
     let last = groups[groups.length - 1];
     if (!last || last.topic !== topic) groups.push((last = { topic, records: [] }));
     last.records.push(outgoing);
     if (onRefused) last.onRefused ??= onRefused;
   }
   return groups;
+}
+
+/** A topology record's key as a Kafka record key: strings and bytes as they are, other values as their store key. */
+function outgoingKey(key: unknown): string | Buffer | null {
+  return key === null || key === undefined ? null : typeof key === 'string' || Buffer.isBuffer(key) ? key : storeKeyOf(key);
 }

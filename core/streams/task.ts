@@ -45,6 +45,14 @@ class TaskStore implements ProcessorStore {
     this.recordWrites.set(storeKeyOf(key), DELETED);
   }
 
+  /** Every entry as this task's records see them: committed, overlaid with the writes not committed yet. */
+  entries(): { key: string; value: unknown }[] {
+    const merged = new Map<string, unknown>();
+    for (const { key, value } of this.storage.range(this.name, {})) merged.set(key, value);
+    for (const writes of [this.pending, this.recordWrites]) for (const [key, value] of writes) merged.set(key, value);
+    return [...merged].filter(([, value]) => value !== DELETED).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
+  }
+
   keepRecord(): void {
     for (const [key, value] of this.recordWrites) this.pending.set(key, value);
     this.recordWrites.clear();
@@ -110,6 +118,8 @@ export class StreamTask implements ProcessorContext {
   /** Per input topic: the group's committed offset as this task last knew it (read at open, then its own commits). */
   private readonly knownCommitted = new Map<string, string | undefined>();
   private lastCommit = Date.now();
+  /** True when a punctuation left work (store writes, outputs) for the next commit. */
+  private punctuated = false;
   private queue: Promise<unknown> = Promise.resolve();
   closed = false;
 
@@ -164,6 +174,30 @@ export class StreamTask implements ProcessorContext {
     this.recordOutputs.push({ topic, record, ...(onRefused ? { onRefused } : {}) });
   }
 
+  /** Every entry of a store of this task (see TaskStore.entries). */
+  entries(name: string): { key: string; value: unknown }[] {
+    return (this.stores.get(name) ?? (this.store(name) as TaskStore)).entries();
+  }
+
+  /** Runs one unit of a punctuation; returns its outputs (to run through their produce chains). */
+  runPunctuation(unit: () => void): TopologyOutput[] {
+    this.discardRecord();
+    unit();
+    const outputs = this.recordOutputs;
+    this.recordOutputs = [];
+    return outputs;
+  }
+
+  /** The punctuation unit succeeded (keep) or failed: its writes and outputs are kept for the next commit or dropped. */
+  punctuationDone(keep: boolean): void {
+    if (keep) {
+      for (const store of this.stores.values()) store.keepRecord();
+      for (const output of this.recordMessages) this.pendingMessages.push(output);
+      this.punctuated = true;
+    }
+    this.discardRecord();
+  }
+
   /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
   runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
     this.discardRecord();
@@ -207,7 +241,7 @@ export class StreamTask implements ProcessorContext {
   }
 
   get hasUncommitted(): boolean {
-    return this.nextOffsets.size > 0;
+    return this.nextOffsets.size > 0 || this.punctuated;
   }
 
   isCommitDue(intervalMs: number): boolean {
@@ -259,6 +293,7 @@ export class StreamTask implements ProcessorContext {
     for (const [topic, offset] of this.nextOffsets) this.knownCommitted.set(topic, offset);
     this.nextOffsets.clear();
     this.uncommittedFrom.clear();
+    this.punctuated = false;
     this.lastCommit = Date.now();
   }
 
@@ -269,6 +304,7 @@ export class StreamTask implements ProcessorContext {
     this.pendingMessages = [];
     this.nextOffsets.clear();
     this.uncommittedFrom.clear();
+    this.punctuated = false;
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,8 @@
 import { LightError } from '../errors/light-error.js';
-import { commandChecker, type Command, type Event } from '../messages/envelope.js';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logger.js';
+import type { Event } from '../messages/envelope.js';
+import { commandStep, processedStoreOf, type CommandProcessorOptions } from './command-processor.js';
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -16,6 +19,11 @@ export interface StreamRecord<K, V> {
   key: K;
   value: V;
   timestamp: string;
+  /**
+   * The propagated headers (Authorization, X-Correlation-Id, trace context, ...) an output of a punctuation is sent
+   * under: it has no input record whose request context it could inherit. Ignored on the outputs of a record.
+   */
+  context?: Record<string, string>;
 }
 
 /** A key-value store as a processing node sees it: reads see the writes of the records before, committed or not. */
@@ -34,6 +42,29 @@ export interface ProcessorContext {
    * record's store writes and outputs are dropped and the records `onRefused` returns are sent instead.
    */
   send(topic: string, record: StreamRecord<unknown, unknown>, onRefused?: RefusedOutputs): void;
+}
+
+/** What a punctuation reaches: a task's stores and outputs, the wall-clock time, and every entry of a store. */
+export interface PunctuationContext extends ProcessorContext {
+  readonly now: number;
+  readonly taskId: string;
+  readonly partition: number;
+  /** The store's entries as the task sees them (committed, then its uncommitted writes), in key order. */
+  entries(store: string): { key: string; value: unknown }[];
+  readonly metricsRegistry: Registry;
+  readonly logger: Logger;
+}
+
+/**
+ * Work on wall-clock time (Kafka Streams' WALL_CLOCK_TIME punctuation): every `intervalMs`, on each open task of the
+ * sources' group, `due` names the units of work due now; each unit runs on its own — its store writes and outputs
+ * kept when it succeeds, dropped (logged, tried again at the next punctuation) when it throws or an output is
+ * refused — and commits with the task's next commit (in its transaction under exactly_once).
+ */
+export interface Punctuator {
+  sources: readonly SourceNode[];
+  intervalMs: number;
+  due(context: PunctuationContext): { name: string; run: () => void }[];
 }
 
 /** What an input record writes instead when the produce chain refuses one of its outputs (see ProcessorContext.send). */
@@ -106,6 +137,7 @@ export interface Topology {
   readonly sinkTopics: ReadonlySet<string>;
   /** The internal topics of repartitioning: their partition count is their upstream sources'. */
   readonly repartitionTopics: readonly { topic: string; upstream: SourceNode[] }[];
+  readonly punctuators: readonly Punctuator[];
 }
 
 /** Window keys: `<key>@<window start, 13 digits>`, so a key's windows sort by time. */
@@ -119,6 +151,7 @@ class Graph implements Topology {
   readonly stores = new Map<string, StoreDefinition>();
   readonly sinkTopics = new Set<string>();
   readonly repartitionTopics: { topic: string; upstream: SourceNode[] }[] = [];
+  readonly punctuators: Punctuator[] = [];
   groups: TaskGroup[] = [];
   /** Pairs of sources that must share tasks (joins). */
   readonly links: [SourceNode, SourceNode][] = [];
@@ -212,6 +245,27 @@ export class StreamsBuilder {
     });
     this.graph.attach(source, node);
     return new KTable<K, V>(this.graph, node, [source], materialized.store);
+  }
+
+  /** Adds a punctuation (see Punctuator): its sources' tasks run it, with the stores of their group. */
+  punctuate(punctuator: Punctuator): void {
+    this.graph.assertOpen();
+    if (!Number.isInteger(punctuator.intervalMs) || punctuator.intervalMs < 10) throw new LightError('ERR13013', { what: `punctuation interval ${punctuator.intervalMs}`, reason: 'must be a whole number of milliseconds >= 10' });
+    if (punctuator.sources.length === 0) throw new LightError('ERR13013', { what: 'a punctuation', reason: 'needs the sources whose tasks run it' });
+    this.graph.punctuators.push(punctuator);
+  }
+
+  /**
+   * A node that runs `step` for every record of `streams` (and forwards nothing), with `stores` declared on their
+   * sources so that partition p of every source is one task with the stores: the building block of processors
+   * that keep state over several topics (sagas).
+   */
+  process(streams: readonly KStream<unknown, unknown>[], stores: readonly string[], step: (record: StreamRecord<unknown, unknown>, context: ProcessorContext) => void): SourceNode[] {
+    const sources = [...new Set(streams.flatMap((stream) => [...stream.parts.sources]))];
+    for (const name of stores) this.graph.addStore({ name, sources });
+    const node = new FunctionNode((record, _emit, context) => step(record, context));
+    for (const stream of streams) for (const head of stream.parts.heads) this.graph.attach(head, node);
+    return sources;
   }
 
   /** The number of sources added so far. */
@@ -376,62 +430,15 @@ export class KStream<K, V> {
    * other than the current version, or a `decide` that returns `{ reject }`, gives a CommandRejected event on
    * `rejections` — and the events `decide` returns are appended to `events` with the next versions, the state
    * evolved and stored. Under exactly_once the events, the store change and the command's offset commit together.
-   * Returns the appended events (rejections excluded) as a stream.
+   * A command id is applied once: the aggregate remembers its processed ids and outcomes (options.idempotency), and
+   * a re-sent command gets its first outcome again, appending nothing. A command with `replyTo` gets its outcome
+   * (CommandReply) written there in the same transaction. Returns the appended events (rejections excluded).
    */
   processCommands<S>(options: CommandProcessorOptions<S>): KStream<string, Event> {
-    const { store, events, rejections = events, initial, decide, evolve } = options;
-    const grouped = this.keyChanged ? this.repartition(`${store}-commands`) : this;
-    this.graph.addStore({ name: store, sources: [...grouped.sources] });
-    const commandProblem = commandChecker();
-    return grouped.then((record, emit, context) => {
-      const problem = commandProblem(record.value);
-      if (problem) throw new LightError('ERR11019', { kind: 'command', reason: problem });
-      const command = record.value as Command;
-      const aggregates = context.store(store);
-      const current = (aggregates.get(command.aggregateId) as AggregateRecord<S> | undefined) ?? { state: initial(), version: 0 };
-      const aggregate = { type: command.aggregateType, id: command.aggregateId };
-      const metadata = command.metadata;
-      const rejectionOf = (reason: string, code: string): StreamRecord<unknown, unknown> => {
-        const rejected = { commandId: command.id, commandType: command.type, reason, code, expectedVersion: command.expectedVersion ?? null, actualVersion: current.version };
-        const rejection: Event = { kind: 'event', id: `${command.id}-rejected`, type: 'CommandRejected', aggregateType: aggregate.type, aggregateId: aggregate.id, version: current.version, timestamp: command.timestamp, metadata, data: rejected };
-        return { ...record, key: command.aggregateId, value: rejection };
-      };
-      // An outcome its topic's produce chain refuses (an event its schema does not accept, say) is not lost: the
-      // command is rejected instead (OUTCOME_REFUSED, the chain's error as the reason) and the aggregate is unchanged.
-      const refused: RefusedOutputs = (error) => [{ topic: rejections, record: rejectionOf(error.message, 'OUTCOME_REFUSED') }];
-      const reject = (reason: string, code: string): void => context.send(rejections, rejectionOf(reason, code), refused);
-      if (command.expectedVersion !== undefined && command.expectedVersion !== current.version) {
-        reject(`expected version ${command.expectedVersion}, the aggregate is at version ${current.version}`, 'VERSION_CONFLICT');
-        return;
-      }
-      const decision = decide(current.state, command, current.version);
-      if (!Array.isArray(decision)) {
-        reject(decision.reject, decision.code ?? 'REJECTED');
-        return;
-      }
-      let { state, version } = current;
-      const appended: Event[] = decision.map(({ type, data }, index) => ({
-        kind: 'event',
-        id: `${command.id}-${index}`,
-        type,
-        aggregateType: aggregate.type,
-        aggregateId: aggregate.id,
-        version: current.version + index + 1,
-        timestamp: command.timestamp,
-        metadata,
-        data,
-      }));
-      for (const appendedEvent of appended) {
-        state = evolve(state, appendedEvent);
-        version = appendedEvent.version;
-      }
-      if (appended.length > 0) aggregates.put(command.aggregateId, { state, version });
-      for (const appendedEvent of appended) {
-        const out = { ...record, key: command.aggregateId, value: appendedEvent };
-        context.send(events, out, refused);
-        emit(out);
-      }
-    }, false);
+    const grouped = this.keyChanged ? this.repartition(`${options.store}-commands`) : this;
+    this.graph.addStore({ name: options.store, sources: [...grouped.sources] });
+    if (options.idempotency !== false) this.graph.addStore({ name: processedStoreOf(options.store), sources: [...grouped.sources] });
+    return grouped.then(commandStep(options), false);
   }
 
   /** @internal the stream's parts, for grouping */
@@ -439,28 +446,6 @@ export class KStream<K, V> {
     return { heads: this.heads, sources: this.sources };
   }
 }
-
-/** What an aggregate's store holds: its state and the version of its last event. */
-export interface AggregateRecord<S> {
-  state: S;
-  version: number;
-}
-
-/** The events a command decides (types and data; versions, ids and metadata are filled in), or a rejection. */
-export type Decision = { type: string; data: unknown }[] | { reject: string; code?: string };
-
-export interface CommandProcessorOptions<S> {
-  /** The aggregate store (one entry per aggregate id: AggregateRecord). */
-  store: string;
-  /** The event topic events are appended to. */
-  events: string;
-  /** Where CommandRejected events go (default: the event topic). */
-  rejections?: string;
-  initial: () => S;
-  decide: (state: S, command: Command, version: number) => Decision;
-  evolve: (state: S, event: Event) => S;
-}
-
 
 /** Tumbling windows of a fixed size: a record at time t belongs to the window starting at t - t % size. */
 export class TimeWindows {
