@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The light-kafka command (package.json `bin`): the local broker, the chains handler.yml resolves to, a config
- * check, and dead-letter listing and replay. `light-kafka <command> --help` describes each command.
+ * check, dead-letter listing and replay, and the sagas in progress. `light-kafka <command> --help` describes each command.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +10,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { LightError } from '../core/errors/light-error.js';
 import { DeadLetterHeaderNames as DLQ, RecordHeaders } from '../core/headers.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
-import { LightService } from '../index.js';
+import { LightService, type SagaInstance } from '../index.js';
 import { clusterSize, ensureKafka, stopAll } from './kafka-local.js';
 import { readTopicToEnd } from './read-topic.js';
 import { isMain } from './is-main.js';
@@ -29,6 +29,7 @@ Commands:
   dlq replay <topic>        write dead letters back to their original topic
   produce <topic>           send JSON lines from stdin through the topic's produce chain
   consume <topic>           read a topic and run its records through the consume chain, as JSON lines
+  sagas <saga>              the saga instances in progress (stuck ones first), or one saga's history
   patch-kafkajs             apply the kafkajs send-retry patch (done by the install; for --ignore-scripts)
 
 Run light-kafka <command> --help for the options of each.`,
@@ -65,6 +66,13 @@ Reads the topic from its beginning (with a group of its own: the service's group
 runs each record through the topic's consume chain, and prints a JSON line per record: where it was, its key,
 value and headers after the chain, and its outcome (processed, or the code it would be dead-lettered with; nothing
 is written to a dead-letter topic). Stops after N records, or after MS ms without a record (default 5000).`,
+  sagas: `light-kafka sagas <saga> [--all] [--id SAGA_ID] [--config DIR]
+
+Reads the saga's store from its changelog topic (<application.id>-<saga>-changelog; application.id from the
+service's kafka-streams.yml, --config) — no service instance needs to run — and prints the sagas in progress, the
+stuck ones first (a compensation that failed retry.stuckAfterAttempts times and is still retried): id, status, the
+step or compensation it waits for, sends so far, age and failure. --all lists ended sagas too; --id prints one
+saga with its history as JSON. The last line counts them by status. Exit status 0, or 3 when a saga is stuck.`,
   'patch-kafkajs': `light-kafka patch-kafkajs
 
 Applies light-kafka's fix of kafkajs 2.2.4's produce retry (README: What send guarantees) to the kafkajs this
@@ -81,12 +89,14 @@ interface Options {
   fresh: boolean;
   count: number | undefined;
   idleMs: number;
+  all: boolean;
+  id: string | undefined;
   help: boolean;
   positional: string[];
 }
 
 function parse(args: string[]): Options {
-  const options: Options = { config: resolve('config'), codes: [], to: undefined, dryRun: false, brokers: undefined, fresh: false, count: undefined, idleMs: 5000, help: false, positional: [] };
+  const options: Options = { config: resolve('config'), codes: [], to: undefined, dryRun: false, brokers: undefined, fresh: false, count: undefined, idleMs: 5000, all: false, id: undefined, help: false, positional: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const value = (): string => {
@@ -103,6 +113,8 @@ function parse(args: string[]): Options {
     else if (arg === '--fresh') options.fresh = true;
     else if (arg === '--count') options.count = Number(value());
     else if (arg === '--idle-ms') options.idleMs = Number(value());
+    else if (arg === '--all') options.all = true;
+    else if (arg === '--id') options.id = value();
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
     else options.positional.push(arg);
   }
@@ -302,6 +314,46 @@ async function consumeCommand(topic: string | undefined, options: Options): Prom
   return 0;
 }
 
+async function sagasCommand(name: string | undefined, options: Options): Promise<number> {
+  if (!name) {
+    console.error(HELP.sagas);
+    return 2;
+  }
+  const service = await LightService.create({ configDir: options.config });
+  const brokers = process.env.KAFKA_BROKERS?.split(',') ?? service.brokers;
+  const changelog = service.streams.changelogTopic(name);
+  const kafka = new Kafka({ brokers, clientId: 'light-kafka-cli', logLevel: logLevel.NOTHING });
+  const latest = new Map<string, SagaInstance>();
+  for (const record of await readTopicToEnd(kafka, changelog, { groupPrefix: 'light-kafka-cli', timeoutMs: 60_000 })) {
+    const id = record.key?.toString('utf8') ?? '';
+    if (record.value === null) latest.delete(id);
+    else latest.set(id, JSON.parse(record.value.toString('utf8')) as SagaInstance);
+  }
+  if (options.id !== undefined) {
+    const saga = latest.get(options.id);
+    if (!saga) {
+      console.error(`no saga ${options.id} in ${changelog}`);
+      return 1;
+    }
+    console.log(JSON.stringify(saga, null, 2));
+    return saga.stuck ? 3 : 0;
+  }
+  const sagas = [...latest.values()];
+  const ended = (saga: SagaInstance): boolean => saga.status === 'COMPLETED' || saga.status === 'COMPENSATED';
+  const shown = sagas.filter((saga) => options.all || !ended(saga)).sort((a, b) => Number(b.stuck) - Number(a.stuck) || (a.startedAt < b.startedAt ? -1 : 1));
+  const now = Date.now();
+  for (const saga of shown) {
+    const waiting = saga.awaiting.map((awaited) => `${awaited.kind === 'do' ? '' : 'undo '}step ${awaited.step} (${awaited.commandId}, sent ${awaited.sends}x)`).join(', ');
+    const age = `${Math.round((now - Date.parse(saga.startedAt)) / 1000)} s`;
+    const failure = saga.failure ? `  failed at ${saga.failure.step}: ${saga.failure.code} ${saga.failure.reason}` : '';
+    console.log(`${saga.id}  ${saga.status}${saga.stuck ? ' STUCK' : ''}  age ${age}${waiting ? `  waiting for ${waiting}` : ''}${saga.retryAt ? `  retry at ${new Date(saga.retryAt).toISOString()}` : ''}${failure}`);
+  }
+  const count = (status: string): number => sagas.filter((saga) => saga.status === status).length;
+  const stuck = sagas.filter((saga) => saga.stuck).length;
+  console.log(`${name}: ${count('RUNNING')} running, ${count('COMPENSATING')} compensating (${stuck} stuck), ${count('COMPLETED')} completed, ${count('COMPENSATED')} compensated`);
+  return stuck > 0 ? 3 : 0;
+}
+
 /** The same script as the postinstall, in a process of its own: this one has loaded kafkajs already. */
 function patchKafkajsCommand(): number {
   const script = join(PACKAGE_ROOT, 'scripts', 'patch-kafkajs.mjs');
@@ -326,6 +378,7 @@ export async function main(args: string[]): Promise<number> {
   if (command === 'dlq') return dlqCommand(action, options);
   if (command === 'produce') return produceCommand(action, parse(args.slice(2)));
   if (command === 'consume') return consumeCommand(action, parse(args.slice(2)));
+  if (command === 'sagas') return sagasCommand(action, parse(args.slice(2)));
   if (command === 'patch-kafkajs') return patchKafkajsCommand();
   console.error(`unknown command ${args.join(' ')}\n\n${HELP.main}`);
   return 2;

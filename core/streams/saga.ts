@@ -172,7 +172,7 @@ class SagaEngine<D> {
     const existing = sagas.get(id) as SagaInstance<D> | undefined;
     if (existing) {
       // A re-sent start: nothing starts again; a finished saga tells the (new) reply channel how it ended.
-      if (FINAL.has(existing.status) && message.replyTo) this.sendOutcome({ ...existing, replyTo: message.replyTo }, context);
+      if (FINAL.has(existing.status) && message.replyTo) this.sendOutcome({ ...existing, replyTo: message.replyTo, startId: message.id, startType: message.type }, context);
       return;
     }
     const now = Date.now();

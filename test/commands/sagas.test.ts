@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { command, defineSaga, LightService, type CommandRequests, type SagaInstance } from '../../index.js';
 import { transferSaga, TRANSFER_SAGA, type Transfer } from '../../samples/transfers/transfer-saga.js';
+import { cli } from '../support/cli.js';
 import { bankTopics, serviceDir, startBank, stateFolder } from '../fixtures/streams/bank.js';
 import { createTopics, uniqueName, waitFor } from '../support/kafka.js';
 
@@ -9,17 +10,19 @@ const account = (id: string) => ({ type: 'Account', id });
 
 interface Orchestrator {
   service: LightService;
+  configDir: string;
   requests: CommandRequests;
   saga(id: string): SagaInstance<Transfer> | undefined;
 }
 
 /** The transfer saga's orchestrator (its own streams application) with a reply channel of its own for requests. */
 async function startOrchestrator(topics: Parameters<typeof transferSaga>[0], folders: string[], options: Parameters<typeof transferSaga>[1] = {}): Promise<Orchestrator> {
-  const service = await LightService.create({ configDir: serviceDir('transfers-test', uniqueName('transfers'), stateFolder(folders)) });
+  const configDir = serviceDir('transfers-test', uniqueName('transfers'), stateFolder(folders));
+  const service = await LightService.create({ configDir });
   defineSaga(service.streams.builder(), transferSaga(topics, options));
   const requests = service.commandRequests({ replyTopic: uniqueName('transfer-requests'), timeoutMs: 90_000 });
   await service.start();
-  return { service, requests, saga: (id) => service.streams.store<SagaInstance<Transfer>>(TRANSFER_SAGA).get(id) };
+  return { service, configDir, requests, saga: (id) => service.streams.store<SagaInstance<Transfer>>(TRANSFER_SAGA).get(id) };
 }
 
 const balance = (bank: LightService, id: string): number | undefined => bank.streams.store<{ state: { balance: number } }>('accounts').get(id)?.state.balance;
@@ -100,6 +103,10 @@ describe('sagas: a transfer across services @broker', function () {
     expect(waiting.failure).to.include({ step: 'credit', code: 'TIMEOUT' });
     expect(waiting.awaiting.map(({ commandId }) => commandId)).to.deep.equal(['t-late:1:do']);
     await waitFor(() => balance(a, 'ann') === 1000, 10_000, 'the refund in bank A');
+    // The light-kafka command shows it from the changelog: compensating, waiting for the credit's outcome.
+    const listed = await cli(['sagas', TRANSFER_SAGA, '--config', orchestrator.configDir]);
+    expect(listed.out).to.match(/^t-late {2}COMPENSATING {2}age \d+ s {2}waiting for step 1 \(t-late:1:do, sent \d+x\).* {2}failed at credit: TIMEOUT no reply within 2000 ms$/m);
+    expect(listed.out).to.contain(`${TRANSFER_SAGA}: 0 running, 1 compensating (0 stuck), 0 completed, 0 compensated`);
 
     // Bank B comes back: it applies the credit (once, however often it was sent) and the saga takes it back.
     b = await startBank(bApplication, bState, bankB);

@@ -1,20 +1,9 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
 import { LightService } from '../../index.js';
+import { cli } from '../support/cli.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, headerText, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}, stdin = ''): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'scripts', 'cli.js'), ...args], { env: { ...process.env, LOG_LEVEL: 'error', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.end(stdin);
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
-}
 
 const SERVICE_FILES = {
   'service.yml': serviceYml('cli-service'),
@@ -40,7 +29,7 @@ describe('the light-kafka command', function () {
   this.timeout(60_000);
 
   it('has --help for each command', async () => {
-    for (const args of [['--help'], ['kafka', '--help'], ['chains', '--help'], ['config', 'check', '--help'], ['dlq', '--help']]) {
+    for (const args of [['--help'], ['kafka', '--help'], ['chains', '--help'], ['config', 'check', '--help'], ['dlq', '--help'], ['sagas', '--help']]) {
       const { code, out } = await cli(args);
       expect(code, args.join(' ')).to.equal(0);
       expect(out, args.join(' ')).to.match(/light-kafka/);
@@ -133,5 +122,59 @@ describe('light-kafka dlq list and replay @broker', function () {
       [null, { n: 2 }, 'processed'],
     ]);
     expect(lines[0]!.headers).to.include({ 'X-Correlation-Id': 'c-cli', caller_id: 'cli-io' });
+  });
+});
+
+describe('light-kafka sagas @broker', function () {
+  this.timeout(120_000);
+
+  it('lists the sagas in progress from the changelog, stuck first, exits 3 when one is stuck, and prints one saga with --id', async () => {
+    const applicationId = uniqueName('cli-sagas');
+    const dir = configDir({
+      ...SERVICE_FILES,
+      'kafka-consumer.yml': consumerYml('cli-group'),
+      'kafka-streams.yml': `properties:\n  bootstrap.servers: \${kafka.brokers}\n  application.id: ${applicationId}\n`,
+    });
+    const saga = (id: string, status: string, extra: Record<string, unknown> = {}) => ({
+      id,
+      saga: 'payments',
+      status,
+      data: {},
+      step: 0,
+      awaiting: [],
+      toCompensate: [],
+      compensationAttempt: 0,
+      stuck: false,
+      history: [{ at: '2026-01-01T00:00:00.000Z', step: '-', event: 'started' }],
+      startedAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      metadata: {},
+      context: {},
+      startId: `${id}-start`,
+      startType: 'StartPayment',
+      ...extra,
+    });
+    const changelog = `${applicationId}-payments-changelog`;
+    await produceRaw(changelog, [
+      { key: 'p-running', value: JSON.stringify(saga('p-running', 'RUNNING', { awaiting: [{ commandId: 'p-running:0:do', step: 0, kind: 'do', sends: 1, deadline: 0 }] })) },
+      { key: 'p-done', value: JSON.stringify(saga('p-done', 'COMPLETED')) },
+      { key: 'p-stuck', value: JSON.stringify(saga('p-stuck', 'COMPENSATING', { stuck: true, compensationAttempt: 6, failure: { step: 'charge', code: 'TIMEOUT', reason: 'no reply within 1000 ms' } })) },
+      { key: 'p-gone', value: JSON.stringify(saga('p-gone', 'RUNNING')) },
+      // A deleted key (compaction's tombstone) is not listed.
+      { key: 'p-gone', value: null },
+    ]);
+    const listed = await cli(['sagas', 'payments', '--config', dir]);
+    expect(listed.code, listed.out).to.equal(3);
+    const lines = listed.out.trim().split('\n');
+    expect(lines[0]).to.match(/^p-stuck {2}COMPENSATING STUCK {2}age \d+ s {2}failed at charge: TIMEOUT no reply within 1000 ms$/);
+    expect(lines[1]).to.match(/^p-running {2}RUNNING {2}age \d+ s {2}waiting for step 0 \(p-running:0:do, sent 1x\)$/);
+    expect(lines[2]).to.equal('payments: 1 running, 1 compensating (1 stuck), 1 completed, 0 compensated');
+    expect(lines).to.have.length(3);
+    const all = await cli(['sagas', 'payments', '--all', '--config', dir]);
+    expect(all.out).to.contain('p-done  COMPLETED');
+    const one = await cli(['sagas', 'payments', '--id', 'p-running', '--config', dir]);
+    expect(one.code).to.equal(0);
+    expect(JSON.parse(one.out)).to.deep.include({ id: 'p-running', status: 'RUNNING' });
+    expect((await cli(['sagas', 'payments', '--id', 'nope', '--config', dir])).code).to.equal(1);
   });
 });
