@@ -23,7 +23,9 @@ import { contextFromRecord, runWithContext } from '../core/request-context.js';
 import type { BatchWriter, TransportMessage } from '../core/transport.js';
 import { LightService, type LightServiceOptions } from '../index.js';
 import { storeKeyOf } from '../core/streams/stores.js';
-import type { ProcessorContext, SourceNode, Topology } from '../core/streams/topology.js';
+import { Registry } from 'prom-client';
+import { createLogger } from '../core/logger.js';
+import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -191,28 +193,48 @@ export class TopologyTestDriver {
   private readonly stores = new Map<string, Map<string, unknown>>();
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
   private readonly context: ProcessorContext;
+  /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
+  private readonly queue: { source: SourceNode; record: StreamRecord<unknown, unknown> }[] = [];
+  private wallClock: number;
+  /** Per punctuator: the wall-clock time it last ran. */
+  private readonly punctuated = new Map<Punctuator, number>();
+  /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
+  readonly metrics = new Registry();
 
-  constructor(private readonly topology: Topology) {
+  /** `wallClockMs`: the driver's wall-clock time at the start (default now); advanceWallClockTime moves it. */
+  constructor(
+    private readonly topology: Topology,
+    options: { wallClockMs?: number } = {},
+  ) {
+    this.wallClock = options.wallClockMs ?? Date.now();
+    for (const punctuator of topology.punctuators) {
+      this.punctuated.set(punctuator, this.wallClock);
+      punctuator.init?.(this.metrics);
+    }
     this.context = {
-      store: (name) => {
-        if (!topology.stores.has(name)) throw new Error(`no store ${name} in the topology`);
-        let entries = this.stores.get(name);
-        if (!entries) this.stores.set(name, (entries = new Map()));
-        const map = entries;
-        return {
-          get: (key) => map.get(storeKeyOf(key)),
-          put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
-          delete: (key) => void map.delete(storeKeyOf(key)),
-        };
-      },
+      store: (name) => this.storeOf(name),
       send: (topic, record) => {
         const list = this.outputs.get(topic) ?? [];
         this.outputs.set(topic, list);
         list.push({ key: record.key, value: record.value, timestamp: record.timestamp });
-        // Records sent to a topic the topology also reads (repartition topics, or a feedback loop) go on through it.
+        // Records sent to a topic the topology also reads (repartition topics, a feedback loop, a saga's
+        // participant in the same topology) go on through it after the current record, as they would over Kafka.
         const source = this.sourceOf(topic);
-        if (source) source.process(record, this.context);
+        if (source) this.queue.push({ source, record });
       },
+      wallClockTime: () => this.wallClock,
+    };
+  }
+
+  private storeOf(name: string): ProcessorStore {
+    if (!this.topology.stores.has(name)) throw new Error(`no store ${name} in the topology`);
+    let entries = this.stores.get(name);
+    if (!entries) this.stores.set(name, (entries = new Map()));
+    const map = entries;
+    return {
+      get: (key) => map.get(storeKeyOf(key)),
+      put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
+      delete: (key) => void map.delete(storeKeyOf(key)),
     };
   }
 
@@ -220,11 +242,45 @@ export class TopologyTestDriver {
     return this.topology.sources.find((source) => (typeof source.topic === 'string' ? source.topic === topic : source.topic.test(topic)));
   }
 
-  /** Feeds one record to the source that reads `topic`. */
+  /** Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). */
   pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
     source.process({ key, value, timestamp }, this.context);
+    return this.drain();
+  }
+
+  /**
+   * Moves the driver's wall clock forward and runs the punctuations due by then (as Kafka Streams' driver does):
+   * each punctuator whose interval passed since it last ran, once, at the new time.
+   */
+  advanceWallClockTime(ms: number): this {
+    this.wallClock += ms;
+    for (const punctuator of this.topology.punctuators) {
+      if (this.wallClock - this.punctuated.get(punctuator)! < punctuator.intervalMs) continue;
+      this.punctuated.set(punctuator, this.wallClock);
+      const context: PunctuationContext = {
+        ...this.context,
+        now: this.wallClock,
+        taskId: 'test-driver-0',
+        partition: 0,
+        metricsRegistry: this.metrics,
+        logger: createLogger(),
+        entries: (name) => this.store(name).all().map(([key, value]) => ({ key, value })),
+      };
+      for (const unit of punctuator.due(context)) unit.run();
+      this.drain();
+    }
+    return this;
+  }
+
+  /** The driver's wall-clock time (ms). */
+  get wallClockTime(): number {
+    return this.wallClock;
+  }
+
+  private drain(): this {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) next.source.process(next.record, this.context);
     return this;
   }
 

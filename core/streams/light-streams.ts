@@ -154,6 +154,7 @@ export class LightStreams {
     }
     this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
     if (topology.punctuators.length > 0) {
+      for (const punctuator of topology.punctuators) punctuator.init?.(this.parts.metricsRegistry);
       this.punctuationTimer = setInterval(() => this.punctuateDueTasks(), Math.min(...topology.punctuators.map(({ intervalMs }) => intervalMs)));
     }
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });

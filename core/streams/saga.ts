@@ -144,7 +144,7 @@ export function defineSaga<D>(builder: StreamsBuilder, definition: SagaDefinitio
     if ((record.value as { kind?: string }).kind === 'reply') engine.onReply(record, context);
     else engine.onStart(record, context);
   });
-  builder.punctuate({ sources, intervalMs: definition.checkEveryMs ?? 1000, due: (context) => engine.due(context) });
+  builder.punctuate({ sources, intervalMs: definition.checkEveryMs ?? 1000, due: (context) => engine.due(context), init: (registry) => engine.init(registry) });
 }
 
 /** What one saga instance does on a start, a reply or a timeout. */
@@ -163,6 +163,10 @@ class SagaEngine<D> {
     this.stuckAfter = definition.retry?.stuckAfterAttempts ?? 5;
   }
 
+  init(registry: Registry): void {
+    this.metrics = sagaMetrics(registry);
+  }
+
   onStart(record: StreamRecord<unknown, unknown>, context: ProcessorContext): void {
     const message = record.value as Message & { aggregateId?: string; replyTo?: ReplyChannel; kind?: string };
     if (typeof message !== 'object' || typeof message.type !== 'string') throw new LightError('ERR11019', { kind: 'saga start (a command or an event)', reason: 'it has no type' });
@@ -175,7 +179,7 @@ class SagaEngine<D> {
       if (FINAL.has(existing.status) && message.replyTo) this.sendOutcome({ ...existing, replyTo: message.replyTo, startId: message.id, startType: message.type }, context);
       return;
     }
-    const now = Date.now();
+    const now = context.wallClockTime?.() ?? Date.now();
     const headers = currentContext()?.headers;
     const saved: Record<string, string> = {};
     for (const [name, value] of headers ?? []) saved[name] = value.toString('utf8');
@@ -212,7 +216,7 @@ class SagaEngine<D> {
     // A reply for a command this saga no longer waits for (a duplicate, an earlier send's): already decided.
     const awaited = saga?.awaiting.find((candidate) => candidate.commandId === reply.commandId);
     if (!saga || !awaited) return;
-    const now = Date.now();
+    const now = context.wallClockTime?.() ?? Date.now();
     saga.awaiting = saga.awaiting.filter((candidate) => candidate !== awaited);
     const step = this.definition.steps[awaited.step]!;
     const outcome = reply.data;
@@ -359,6 +363,7 @@ class SagaEngine<D> {
       saga.status === 'COMPLETED'
         ? { status: 'accepted', version: this.definition.steps.length, events: [] }
         : { status: 'rejected', version: 0, code: 'SAGA_COMPENSATED', reason: saga.failure ? `step ${saga.failure.step} failed (${saga.failure.code}: ${saga.failure.reason}); the steps before it were compensated` : 'compensated' };
+    const now = context.wallClockTime?.() ?? Date.now();
     const reply: CommandReply = {
       kind: 'reply',
       id: `${saga.startId}-reply`,
@@ -367,11 +372,11 @@ class SagaEngine<D> {
       commandType: saga.startType,
       aggregateType: `saga:${this.definition.name}`,
       aggregateId: saga.id,
-      timestamp: new Date().toISOString(),
+      timestamp: new Date(now).toISOString(),
       metadata: saga.metadata,
       data: outcome,
     };
-    context.send(saga.replyTo.topic, { key: saga.replyTo.key, value: reply, timestamp: String(Date.now()), context: saga.context });
+    context.send(saga.replyTo.topic, { key: saga.replyTo.key, value: reply, timestamp: String(now), context: saga.context });
   }
 
   private markStuckIf(saga: SagaInstance<D>, attempts: number, step: string, now: number): void {

@@ -42,6 +42,8 @@ export interface ProcessorContext {
    * record's store writes and outputs are dropped and the records `onRefused` returns are sent instead.
    */
   send(topic: string, record: StreamRecord<unknown, unknown>, onRefused?: RefusedOutputs): void;
+  /** The wall-clock time (ms) a processor goes by (deadlines, timeouts): Date.now() unless a test driver sets it. */
+  wallClockTime?(): number;
 }
 
 /** What a punctuation reaches: a task's stores and outputs, the wall-clock time, and every entry of a store. */
@@ -65,6 +67,8 @@ export interface Punctuator {
   sources: readonly SourceNode[];
   intervalMs: number;
   due(context: PunctuationContext): { name: string; run: () => void }[];
+  /** Called once before the streams process anything, with the service's metrics registry (register metrics here). */
+  init?(metricsRegistry: Registry): void;
 }
 
 /** What an input record writes instead when the produce chain refuses one of its outputs (see ProcessorContext.send). */

@@ -1,29 +1,32 @@
 import { expect } from 'chai';
-import { command, commandFingerprint, StreamsBuilder, type CommandReply, type Event } from '../../index.js';
+import { command, commandFingerprint, StreamsBuilder, type Command, type CommandReply, type Event } from '../../index.js';
 import { decideAccount, evolveAccount, initialAccount } from '../../samples/accounts/domain.js';
-import { InMemoryTopology } from '../fixtures/streams/in-memory-topology.js';
+import { TopologyTestDriver } from '../../testing/index.js';
 
 const TOPICS = { commands: 'commands', events: 'events', rejections: 'rejections', replies: 'replies' };
 const account = (id: string) => ({ type: 'Account', id });
 const replyTo = (key: string) => ({ topic: TOPICS.replies, key });
 
-function bank(idempotency?: { retainCommands?: number; retainMs?: number } | false): InMemoryTopology {
+/** The accounts command processor in a test driver; send(command, timestamp?) pipes a command keyed by its aggregate. */
+function bank(idempotency?: { retainCommands?: number; retainMs?: number } | false): { driver: TopologyTestDriver; stores: string[]; send(value: Command, timestamp?: number): void } {
   const builder = new StreamsBuilder('bank');
   builder.stream(TOPICS.commands).processCommands({ store: 'accounts', events: TOPICS.events, rejections: TOPICS.rejections, initial: initialAccount, decide: decideAccount, evolve: evolveAccount, ...(idempotency !== undefined ? { idempotency } : {}) });
-  return new InMemoryTopology(builder);
+  const topology = builder.build();
+  const driver = new TopologyTestDriver(topology);
+  return { driver, stores: [...topology.stores.keys()], send: (value, timestamp = Date.now()) => void driver.pipe(TOPICS.commands, value, value.aggregateId, String(timestamp)) };
 }
 
-const replies = (world: InMemoryTopology): { key: unknown; reply: CommandReply }[] => world.sentTo(TOPICS.replies).map(({ key, value }) => ({ key, reply: value as CommandReply }));
-const events = (world: InMemoryTopology): Event[] => world.sentTo(TOPICS.events).map(({ value }) => value as Event);
+const replies = (world: ReturnType<typeof bank>): { key: unknown; reply: CommandReply }[] => world.driver.output(TOPICS.replies).map(({ key, value }) => ({ key, reply: value as CommandReply }));
+const events = (world: ReturnType<typeof bank>): Event[] => world.driver.output(TOPICS.events).map(({ value }) => value as Event);
 
 describe('idempotent commands (processCommands)', () => {
   it('applies a command id once: a re-send gets the first outcome on its own reply channel and appends nothing', () => {
     const world = bank();
-    world.input(TOPICS.commands, 'a1', command('OpenAccount', account('a1'), { owner: 'Ann' }, { id: 'open' })).drain();
+    world.send(command('OpenAccount', account('a1'), { owner: 'Ann' }, { id: 'open' }));
     const deposit = command('DepositMoney', account('a1'), { amount: 100 }, { id: 'dep', replyTo: replyTo('client-1') });
-    world.input(TOPICS.commands, 'a1', deposit).drain();
+    world.send(deposit);
     // Re-sent later, with another timestamp, metadata and reply channel: the same command.
-    world.input(TOPICS.commands, 'a1', { ...deposit, timestamp: new Date(Date.now() + 5000).toISOString(), metadata: { correlationId: 'other' }, replyTo: replyTo('client-2') }).drain();
+    world.send({ ...deposit, timestamp: new Date(Date.now() + 5000).toISOString(), metadata: { correlationId: 'other' }, replyTo: replyTo('client-2') });
     expect(events(world).map((event) => [event.type, event.version])).to.deep.equal([
       ['AccountOpened', 1],
       ['MoneyDeposited', 2],
@@ -34,18 +37,18 @@ describe('idempotent commands (processCommands)', () => {
       expect(reply).to.include({ kind: 'reply', type: 'CommandAccepted', commandId: 'dep', commandType: 'DepositMoney', aggregateId: 'a1' });
       expect(reply.data).to.deep.equal({ status: 'accepted', version: 2, events: [{ id: 'dep-0', type: 'MoneyDeposited', version: 2 }] });
     }
-    expect((world.store('accounts').get('a1') as { state: { balance: number } }).state.balance).to.equal(100);
+    expect((world.driver.store('accounts').get('a1') as { state: { balance: number } }).state.balance).to.equal(100);
   });
 
   it('remembers a rejection too, and refuses the id reused for a different command (IDEMPOTENCY_KEY_REUSED) keeping the first outcome', () => {
     const world = bank();
-    world.input(TOPICS.commands, 'a1', command('OpenAccount', account('a1'), { owner: 'Ann' })).drain();
+    world.send(command('OpenAccount', account('a1'), { owner: 'Ann' }));
     const withdraw = command('WithdrawMoney', account('a1'), { amount: 50 }, { id: 'w', replyTo: replyTo('c') });
-    world.input(TOPICS.commands, 'a1', withdraw).drain();
-    world.input(TOPICS.commands, 'a1', command('DepositMoney', account('a1'), { amount: 500 })).drain();
-    world.input(TOPICS.commands, 'a1', withdraw).drain();
-    world.input(TOPICS.commands, 'a1', { ...withdraw, data: { amount: 60 } }).drain();
-    world.input(TOPICS.commands, 'a1', withdraw).drain();
+    world.send(withdraw);
+    world.send(command('DepositMoney', account('a1'), { amount: 500 }));
+    world.send(withdraw);
+    world.send({ ...withdraw, data: { amount: 60 } });
+    world.send(withdraw);
     expect(replies(world).map(({ reply }) => [reply.data.status, (reply.data as { code?: string }).code, reply.data.version])).to.deep.equal([
       ['rejected', 'INSUFFICIENT_FUNDS', 1],
       ['rejected', 'INSUFFICIENT_FUNDS', 1],
@@ -53,40 +56,40 @@ describe('idempotent commands (processCommands)', () => {
       ['rejected', 'INSUFFICIENT_FUNDS', 1],
     ]);
     // One CommandRejected event (the first), nothing withdrawn.
-    expect(world.sentTo(TOPICS.rejections)).to.have.length(1);
+    expect(world.driver.output(TOPICS.rejections)).to.have.length(1);
     expect(events(world).map((event) => event.type)).to.deep.equal(['AccountOpened', 'MoneyDeposited']);
   });
 
   it('keeps the last retainCommands ids of an aggregate, none older than retainMs; idempotency: false turns it off', () => {
     const byCount = bank({ retainCommands: 2 });
-    byCount.input(TOPICS.commands, 'a1', command('OpenAccount', account('a1'), { owner: 'Ann' }, { id: 'open' })).drain();
+    byCount.send(command('OpenAccount', account('a1'), { owner: 'Ann' }, { id: 'open' }));
     const first = command('DepositMoney', account('a1'), { amount: 1 }, { id: 'd1' });
-    byCount.input(TOPICS.commands, 'a1', first).drain();
-    byCount.input(TOPICS.commands, 'a1', first).drain();
+    byCount.send(first);
+    byCount.send(first);
     expect(events(byCount)).to.have.length(2);
-    byCount.input(TOPICS.commands, 'a1', command('DepositMoney', account('a1'), { amount: 2 }, { id: 'd2' })).drain();
-    byCount.input(TOPICS.commands, 'a1', command('DepositMoney', account('a1'), { amount: 3 }, { id: 'd3' })).drain();
-    expect((byCount.store('accounts.processed').get('a1') as { commands: { id: string }[] }).commands.map(({ id }) => id)).to.deep.equal(['d2', 'd3']);
+    byCount.send(command('DepositMoney', account('a1'), { amount: 2 }, { id: 'd2' }));
+    byCount.send(command('DepositMoney', account('a1'), { amount: 3 }, { id: 'd3' }));
+    expect((byCount.driver.store('accounts.processed').get('a1') as { commands: { id: string }[] }).commands.map(({ id }) => id)).to.deep.equal(['d2', 'd3']);
     // d1 is forgotten: a re-send now is a new command.
-    byCount.input(TOPICS.commands, 'a1', first).drain();
+    byCount.send(first);
     expect(events(byCount)).to.have.length(5);
 
     const byAge = bank({ retainMs: 60_000 });
     const start = Date.parse('2026-01-01T00:00:00Z');
-    byAge.input(TOPICS.commands, 'a1', command('OpenAccount', account('a1'), { owner: 'Ann' }), start).drain();
+    byAge.send(command('OpenAccount', account('a1'), { owner: 'Ann' }), start);
     const deposit = command('DepositMoney', account('a1'), { amount: 1 }, { id: 'dep' });
-    byAge.input(TOPICS.commands, 'a1', deposit, start + 1000).drain();
-    byAge.input(TOPICS.commands, 'a1', deposit, start + 61_000).drain();
+    byAge.send(deposit, start + 1000);
+    byAge.send(deposit, start + 61_000);
     expect(events(byAge)).to.have.length(2);
-    byAge.input(TOPICS.commands, 'a1', deposit, start + 61_001).drain();
+    byAge.send(deposit, start + 61_001);
     expect(events(byAge)).to.have.length(3);
 
     const off = bank(false);
-    off.input(TOPICS.commands, 'a1', command('OpenAccount', account('a1'), { owner: 'Ann' })).drain();
-    off.input(TOPICS.commands, 'a1', deposit).drain();
-    off.input(TOPICS.commands, 'a1', deposit).drain();
+    off.send(command('OpenAccount', account('a1'), { owner: 'Ann' }));
+    off.send(deposit);
+    off.send(deposit);
     expect(events(off)).to.have.length(3);
-    expect(off.stores.has('accounts.processed')).to.equal(false);
+    expect(off.stores).to.deep.equal(['accounts']);
   });
 
   it('fingerprints what a command asks, not how it is written: field order, timestamp, metadata and reply channel do not count', () => {
