@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { command, commandFingerprint, StreamsBuilder, type Command, type CommandReply, type Event } from '../../index.js';
 import { decideAccount, evolveAccount, initialAccount } from '../../samples/accounts/domain.js';
 import { TopologyTestDriver } from '../../testing/index.js';
+import { awardPointsOnDeposits } from '../../samples/transfers/choreography.js';
 
 const TOPICS = { commands: 'commands', events: 'events', rejections: 'rejections', replies: 'replies' };
 const account = (id: string) => ({ type: 'Account', id });
@@ -99,5 +100,26 @@ describe('idempotent commands (processCommands)', () => {
     expect(commandFingerprint({ ...base, data: { amount: 6, note: { a: 1, b: 2 } } })).to.not.equal(commandFingerprint(base));
     expect(commandFingerprint({ ...base, expectedVersion: 3 })).to.not.equal(commandFingerprint(base));
     expect(commandFingerprint({ ...base, aggregateId: 'a2' })).to.not.equal(commandFingerprint(base));
+  });
+});
+
+describe('choreography (samples/transfers/choreography.ts)', () => {
+  it('reacts to another service\'s events with commands whose ids come from the events: a deposit read twice awards its points once', () => {
+    const builder = new StreamsBuilder('loyalty');
+    awardPointsOnDeposits(builder, { accountEvents: 'account-events', loyaltyCommands: 'loyalty-commands' });
+    builder.stream('loyalty-commands').processCommands<{ points: number }>({
+      store: 'members',
+      events: 'loyalty-events',
+      initial: () => ({ points: 0 }),
+      decide: (_state, next) => [{ type: 'PointsAwarded', data: next.data }],
+      evolve: (state, event) => ({ points: state.points + (event.data as { points: number }).points }),
+    });
+    const driver = new TopologyTestDriver(builder.build());
+    const deposit: Event = { kind: 'event', id: 'cmd-1-0', type: 'MoneyDeposited', aggregateType: 'Account', aggregateId: 'a1', version: 2, timestamp: 't', metadata: { correlationId: 'c-1' }, data: { amount: 250 } };
+    const small: Event = { ...deposit, id: 'cmd-2-0', version: 3, data: { amount: 99 } };
+    driver.pipe('account-events', deposit, 'a1').pipe('account-events', small, 'a1').pipe('account-events', deposit, 'a1');
+    expect(driver.output('loyalty-commands').map(({ value }) => (value as Command).id)).to.deep.equal(['points-for-cmd-1-0', 'points-for-cmd-1-0']);
+    expect(driver.output('loyalty-events').map(({ value }) => [(value as Event).type, (value as Event).data, (value as Event).metadata.correlationId])).to.deep.equal([['PointsAwarded', { points: 2 }, 'c-1']]);
+    expect(driver.store<{ state: { points: number } }>('members').get('a1')!.state.points).to.equal(2);
   });
 });
