@@ -16,6 +16,7 @@ import { chainOverheadMicros, consumerRecordMicros, fullChainMicros } from './li
 import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anchor.js';
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
 import { targetChecks } from './lib/targets.js';
+import { pingPongRaw, roundTripsLight, transfersLight, type RoundTrips } from './lib/command-workloads.js';
 import { fillDistinctKeys, streamsLight, streamsRaw, streamsRestore } from './lib/streams-workloads.js';
 import { consumeRd, isLibrdkafkaRow, librdkafkaClient, produceRd, rawRdkafka, rdProducer, type LibrdkafkaClient } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
@@ -66,6 +67,9 @@ const LATENCY_SECONDS = 4;
 const KEYS_STREAMS = 64;
 const RESTORE_KEYS = 30_000;
 const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
+const ROUND_TRIPS = 300;
+const TRANSFERS = 500;
+const TRANSFER_ACCOUNTS = 50;
 
 const RAW = 'raw kafkajs';
 const EMPTY = 'light, empty chain';
@@ -106,8 +110,9 @@ async function main(): Promise<void> {
     streamsOut: `${prefix}-streams-out`,
     streamsChangelog: `${prefix}-streams-raw-changelog`,
     streamsRestore: `${prefix}-streams-restore`,
+    ping: { requests: `${prefix}-ping`, replies: `${prefix}-pong` },
   };
-  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java, topics.io, topics.streamsIn, topics.streamsOut, topics.streamsChangelog, topics.streamsRestore];
+  const allTopics = [topics.produce, ...Object.values(topics.consume), topics.tx, ...Object.values(topics.latency), topics.java, topics.io, topics.streamsIn, topics.streamsOut, topics.streamsChangelog, topics.streamsRestore, topics.ping.requests, topics.ping.replies];
   for (const dir of [configs.fullSampled, configs.fullUnsampled, ...(librdkafka.module ? [configs.librdkafka.fullUnsampled] : [])]) validateTopics(dir, allTopics);
   const raw = rawKafka(brokers);
   const admin = raw.admin();
@@ -316,6 +321,28 @@ async function main(): Promise<void> {
     (impl === RD_EMPTY ? addLate : add)(`latency: ${impl}`, async () => void latencies.push({ impl, result: await latency({ kind: 'light', configDir: dir, headers }, topic, LATENCY_RATE, LATENCY_SECONDS, pad) }));
   }
 
+  // 8: commands across services: request/reply round trips and transfers (a two-step saga) per second.
+  const roundTrips: { impl: string; result: RoundTrips }[] = [];
+  add(`command round trip: ${RAW} ping-pong`, async () => void roundTrips.push({ impl: `${RAW}: produce -> consume -> produce -> consume`, result: await pingPongRaw(raw, producer, topics.ping.requests, topics.ping.replies, ROUND_TRIPS) }));
+  for (const commitMs of [100, 1]) {
+    add(`command round trip: light, commit.interval.ms ${commitMs}`, async () => {
+      roundTrips.push({ impl: `light: requests.request() -> processCommands (exactly_once, commit.interval.ms ${commitMs}) -> reply`, result: await roundTripsLight(raw, brokers, commitMs, ROUND_TRIPS) });
+    });
+  }
+  for (const commitMs of [100, 1]) {
+    add(`transfers per second: commit.interval.ms ${commitMs}`, async () => {
+      const runs: { seconds: number; completed: number; compensated: number }[] = [];
+      await repeat(REPS, WARMUPS, async () => {
+        const run = await transfersLight(raw, brokers, commitMs, TRANSFER_ACCOUNTS, TRANSFERS);
+        runs.push(run);
+        return run.seconds;
+      });
+      const measured = runs.slice(WARMUPS);
+      const value = summarize(measured.map(({ seconds }) => TRANSFERS / seconds));
+      rows.push({ section: 'commands', name: `transfer saga (debit, credit), ${TRANSFERS} started at once between ${TRANSFER_ACCOUNTS} accounts, each awaited to its end`, impl: `light streams, exactly_once, commit.interval.ms ${commitMs}`, unit: 'transfers/s', value, higherIsBetter: true, note: `(${measured.map(({ completed }) => completed).join('/')} completed)` });
+    });
+  }
+
   tasks.push(...lateTasks);
   // BENCH_ONLY=<regex>: only the matching rows (and fills), printed and not written anywhere: for trying rows out.
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
@@ -348,6 +375,10 @@ async function main(): Promise<void> {
     '',
     latencyTable,
     '',
+    `Command request/reply round trips (${ROUND_TRIPS} in sequence after 20 warm-up, one broker, empty chains):`,
+    '',
+    roundTripTable(roundTrips),
+    '',
     `Peak RSS: bench process (all node clients) ${rss.benchProcessMb.toFixed(0)} MB; broker ${rss.brokerMb === undefined ? 'n/a (not started by this run)' : `${rss.brokerMb.toFixed(0)} MB`}; Java perf tools ${rss.javaToolsMb === undefined ? 'n/a' : `${rss.javaToolsMb.toFixed(0)} MB`} (max over runs).`,
     '',
     'Targets (issue 11; the default transport, kafkajs, must meet them):',
@@ -355,7 +386,7 @@ async function main(): Promise<void> {
     ...checks.map((check) => `- ${check}`),
   ].join('\n');
   if (only) {
-    console.log([markdownTable(rows), '', ...checks.map((check) => `- ${check}`)].join('\n'));
+    console.log([markdownTable(rows), '', ...(roundTrips.length ? [roundTripTable(roundTrips), ''] : []), ...checks.map((check) => `- ${check}`)].join('\n'));
     if (kafka.owned) await kafka.stop();
     return;
   }
@@ -367,11 +398,21 @@ async function main(): Promise<void> {
     if (kafka.owned) await kafka.stop();
     return;
   }
-  writeResults(RESULTS_DIR, { date: new Date().toISOString(), machine: { cores: cpus().length, memoryGiB: totalmem() / 2 ** 30, node: process.version }, repetitions: REPS, rows: rows.map((row) => ({ ...row, ratio: ratioOf(row) })), latency: latencies, rss, checks }, table);
+  writeResults(RESULTS_DIR, { date: new Date().toISOString(), machine: { cores: cpus().length, memoryGiB: totalmem() / 2 ** 30, node: process.version }, repetitions: REPS, rows: rows.map((row) => ({ ...row, ratio: ratioOf(row) })), latency: latencies, roundTrips, rss, checks }, table);
   throughputChart(rows, join(RESULTS_DIR, 'throughput.png'), 'light-kafka throughput by configuration');
   updateReadme(table);
   console.log(table);
   if (kafka.owned) await kafka.stop();
+}
+
+/** The round-trip table: p50 and p99 per implementation, with the ratio of each p50 to the raw ping-pong's. */
+function roundTripTable(roundTrips: { impl: string; result: RoundTrips }[]): string {
+  const raw = roundTrips.find(({ impl }) => impl.startsWith(RAW));
+  return [
+    '| implementation | p50 ms | p99 ms | round trips | p50 ratio to raw |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...roundTrips.map(({ impl, result }) => `| ${impl} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${result.count} | ${raw ? (result.p50Ms / raw.result.p50Ms).toFixed(2) : '-'} |`),
+  ].join('\n');
 }
 
 /** records/s from a summary of seconds (the fastest run has the highest rate). */

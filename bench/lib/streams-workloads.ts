@@ -13,13 +13,13 @@ import { LightService } from '../../index.js';
  * transaction with the outputs, one changelog record per changed key and the input offsets.
  */
 
-export function streamsConfigDir(brokers: string, applicationId: string, guarantee: 'exactly_once' | 'at_least_once', stateDir: string): string {
+export function streamsConfigDir(brokers: string, applicationId: string, guarantee: 'exactly_once' | 'at_least_once', stateDir: string, commitIntervalMs = 100): string {
   const dir = mkdtempSync(join(tmpdir(), 'light-kafka-bench-streams-'));
   const files: Record<string, string> = {
     'service.yml': 'serviceId: bench-streams\ntransport: kafkajs\n',
     'kafka-producer.yml': `properties:\n  bootstrap.servers: ${brokers}\n`,
     'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${brokers}\n  group.id: bench-streams-unused\n`,
-    'kafka-streams.yml': `properties:\n  bootstrap.servers: ${brokers}\n  application.id: ${applicationId}\n  processing.guarantee: ${guarantee}\n  state.dir: ${stateDir}\n  commit.interval.ms: 100\n  consumer.max.partition.fetch.bytes: 4194304\n`,
+    'kafka-streams.yml': `properties:\n  bootstrap.servers: ${brokers}\n  application.id: ${applicationId}\n  processing.guarantee: ${guarantee}\n  state.dir: ${stateDir}\n  commit.interval.ms: ${commitIntervalMs}\n  consumer.max.partition.fetch.bytes: 4194304\n`,
     'handler.yml': 'handlers: [kafka/producer@producer]\ndefaultHandlers:\n  produce: [producer]\n  consume: []\n',
   };
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
