@@ -139,10 +139,10 @@ export function defineSaga<D>(builder: StreamsBuilder, definition: SagaDefinitio
   const engine = new SagaEngine(definition);
   const starts = builder.stream<string, Message>(definition.start.topic);
   const replies = builder.stream<string, CommandReply>(definition.replies);
-  const sources = builder.process([starts as never, replies as never], [definition.name, sagaTimersStore(definition.name)], (record, context) => {
+  const sources = builder.process([starts as never, replies as never], [definition.name, sagaTimersStore(definition.name)], (record, context, stream) => {
     if (record.value === null || record.value === undefined) return;
-    if ((record.value as { kind?: string }).kind === 'reply') engine.onReply(record, context);
-    else engine.onStart(record, context);
+    if (stream === 0) engine.onStart(record, context);
+    else engine.onReply(record, context);
   });
   builder.punctuate({ sources, intervalMs: definition.checkEveryMs ?? 1000, due: (context) => engine.due(context), init: (registry) => engine.init(registry) });
 }

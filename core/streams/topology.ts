@@ -260,15 +260,19 @@ export class StreamsBuilder {
   }
 
   /**
-   * A node that runs `step` for every record of `streams` (and forwards nothing), with `stores` declared on their
+   * A node that runs `step` for every record of `streams` (and forwards nothing; `step` learns which stream by its
+   * index), with `stores` declared on their
    * sources so that partition p of every source is one task with the stores: the building block of processors
    * that keep state over several topics (sagas).
    */
-  process(streams: readonly KStream<unknown, unknown>[], stores: readonly string[], step: (record: StreamRecord<unknown, unknown>, context: ProcessorContext) => void): SourceNode[] {
+  process(streams: readonly KStream<unknown, unknown>[], stores: readonly string[], step: (record: StreamRecord<unknown, unknown>, context: ProcessorContext, stream: number) => void): SourceNode[] {
     const sources = [...new Set(streams.flatMap((stream) => [...stream.parts.sources]))];
     for (const name of stores) this.graph.addStore({ name, sources });
-    const node = new FunctionNode((record, _emit, context) => step(record, context));
-    for (const stream of streams) for (const head of stream.parts.heads) this.graph.attach(head, node);
+    for (const [index, stream] of streams.entries()) {
+      // `stream`: the index of the stream the record came from, in `streams`.
+      const node = new FunctionNode((record, _emit, context) => step(record, context, index));
+      for (const head of stream.parts.heads) this.graph.attach(head, node);
+    }
     return sources;
   }
 
