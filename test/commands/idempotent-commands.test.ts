@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { rmSync } from 'node:fs';
 import { command, LightError, LightService, type CommandRequests, type Event } from '../../index.js';
-import { bankTopics, serviceDir, startBank, stateFolder } from '../fixtures/streams/bank.js';
+import { bankTopics, serviceDir, startBank, startedResources, stateFolder } from '../fixtures/streams/bank.js';
 import { createTopics, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const account = (id: string) => ({ type: 'Account', id });
@@ -16,12 +15,7 @@ async function startRequester(replyTopic: string, folders: string[]): Promise<{ 
 
 describe('idempotent commands and command replies @broker', function () {
   this.timeout(240_000);
-  const folders: string[] = [];
-  const running: LightService[] = [];
-  after(async () => {
-    await Promise.allSettled(running.map((service) => service.stop()));
-    folders.forEach((folder) => rmSync(folder, { recursive: true, force: true }));
-  });
+  const { folders, running } = startedResources();
 
   it('one command id sent before and after a restart, and to another instance after a rebalance: one event, the same outcome every time', async () => {
     const topics = bankTopics();

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { rmSync } from 'node:fs';
 import { command, defineSaga, LightService, type CommandRequests, type SagaInstance } from '../../index.js';
 import { transferSaga, TRANSFER_SAGA, type Transfer } from '../../samples/transfers/transfer-saga.js';
 import { cli } from '../support/cli.js';
-import { bankTopics, serviceDir, startBank, stateFolder } from '../fixtures/streams/bank.js';
+import { bankTopics, serviceDir, startBank, startedResources, stateFolder } from '../fixtures/streams/bank.js';
 import { createTopics, uniqueName, waitFor } from '../support/kafka.js';
 
 const account = (id: string) => ({ type: 'Account', id });
@@ -29,12 +28,7 @@ const balance = (bank: LightService, id: string): number | undefined => bank.str
 
 describe('sagas: a transfer across services @broker', function () {
   this.timeout(240_000);
-  const folders: string[] = [];
-  const running: LightService[] = [];
-  after(async () => {
-    await Promise.allSettled(running.map((service) => service.stop()));
-    folders.forEach((folder) => rmSync(folder, { recursive: true, force: true }));
-  });
+  const { folders, running } = startedResources();
 
   it('completes a transfer, and refunds the debit when the credit is rejected', async () => {
     const accounts = bankTopics();
