@@ -109,7 +109,9 @@ export class CommandRequests {
       waiters.add(waiter);
     });
     try {
-      await this.parts.producer.send(topic, { key: command.aggregateId, value: { ...command, replyTo: this.replyChannel } });
+      // A command made outside any caller's context names this service as its caller.
+      const metadata = command.metadata.callerId ? command.metadata : { ...command.metadata, callerId: this.parts.serviceId };
+      await this.parts.producer.send(topic, { key: command.aggregateId, value: { ...command, metadata, replyTo: this.replyChannel } });
     } catch (error) {
       this.settle(command.id, (waiter) => waiter.reject(error as Error));
       await reply.catch(() => undefined);

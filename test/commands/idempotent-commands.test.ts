@@ -1,13 +1,14 @@
 import { expect } from 'chai';
-import { command, LightError, LightService, type CommandRequests, type Event } from '../../index.js';
+import { command, HeaderNames, LightError, LightService, RecordHeaders, runWithContext, type CommandRequests, type Event } from '../../index.js';
+import { TypedMap } from '../../core/attachments.js';
 import { bankTopics, serviceDir, startBank, startedResources, stateFolder } from '../fixtures/streams/bank.js';
-import { createTopics, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
+import { createTopics, headerText, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const account = (id: string) => ({ type: 'Account', id });
 
 /** A service that only sends commands and awaits their replies. */
-async function startRequester(replyTopic: string, folders: string[]): Promise<{ service: LightService; requests: CommandRequests }> {
-  const service = await LightService.create({ configDir: serviceDir('requester-test', undefined, stateFolder(folders)) });
+async function startRequester(replyTopic: string, folders: string[], extraFiles: Record<string, string> = {}): Promise<{ service: LightService; requests: CommandRequests }> {
+  const service = await LightService.create({ configDir: serviceDir('requester-test', undefined, stateFolder(folders), extraFiles) });
   const requests = service.commandRequests({ replyTopic, timeoutMs: 60_000 });
   await service.start();
   return { service, requests };
@@ -101,5 +102,26 @@ describe('idempotent commands and command replies @broker', function () {
     expect(reply.data).to.include({ status: 'rejected', code: 'ALREADY_OPEN' });
     const all = (await readToEnd(replies)).map((record) => ({ key: record.key, reply: JSON.parse(record.value!) as { commandId: string } }));
     expect(all.map(({ key }) => key)).to.include.members([gone.requests.instanceId, alive.requests.instanceId]);
+  });
+
+  it('runs the chains on the reply hop: the reply carries the request\'s correlation and traceability ids, the command\'s metadata names the caller', async () => {
+    const topics = bankTopics();
+    const replies = uniqueName('bank-replies');
+    await createTopics([...Object.values(topics), replies], 2);
+    const chains = { 'handler.yml': 'handlers: [correlation, kafka/producer@producer]\nchains:\n  out: [correlation, producer]\ndefaultHandlers:\n  produce: [out]\n  consume: [correlation]\n' };
+    const bank = await startBank(uniqueName('bank-chain'), stateFolder(folders), topics, chains);
+    running.push(bank);
+    const { service, requests } = await startRequester(replies, folders, chains);
+    running.push(service);
+    const context = { headers: new RecordHeaders().set(HeaderNames.correlationId, 'corr-reply-1').set(HeaderNames.traceabilityId, 'trace-reply-1'), values: new TypedMap() };
+    const reply = await runWithContext(context, () => requests.request(topics.commands, command('OpenAccount', account('acc-c'), { owner: 'Cy' })));
+    expect(reply.metadata).to.deep.equal({ correlationId: 'corr-reply-1', traceabilityId: 'trace-reply-1', callerId: 'requester-test' });
+    const [record] = (await readToEnd(replies)).filter((candidate) => candidate.key === requests.instanceId);
+    expect(headerText(record!.headers, HeaderNames.correlationId)).to.equal('corr-reply-1');
+    expect(headerText(record!.headers, HeaderNames.traceabilityId)).to.equal('trace-reply-1');
+    // The hop before the reply was the bank's: it is the reply's immediate caller.
+    expect(headerText(record!.headers, HeaderNames.callerId)).to.equal('bank-test');
+    const [sent] = await readToEnd(topics.commands);
+    expect(headerText(sent!.headers, HeaderNames.callerId)).to.equal('requester-test');
   });
 });
