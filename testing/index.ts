@@ -209,7 +209,7 @@ export class TopologyTestDriver {
     this.wallClock = options.wallClockMs ?? Date.now();
     for (const punctuator of topology.punctuators) {
       this.punctuated.set(punctuator, this.wallClock);
-      punctuator.init?.(this.metrics);
+      punctuator.init?.({ metricsRegistry: this.metrics, logger: createLogger() });
     }
     this.context = {
       store: (name) => this.storeOf(name),

@@ -108,13 +108,14 @@ export class CommandRequests {
       if (!waiters) this.waiting.set(command.id, (waiters = new Set()));
       waiters.add(waiter);
     });
+    // The timeout or a stop may reject it while the send is still under way: handled here, awaited below.
+    reply.catch(() => undefined);
     try {
       // A command made outside any caller's context names this service as its caller.
       const metadata = command.metadata.callerId ? command.metadata : { ...command.metadata, callerId: this.parts.serviceId };
       await this.parts.producer.send(topic, { key: command.aggregateId, value: { ...command, metadata, replyTo: this.replyChannel } });
     } catch (error) {
       this.settle(command.id, (waiter) => waiter.reject(error as Error));
-      await reply.catch(() => undefined);
       throw error;
     }
     return reply;

@@ -154,7 +154,7 @@ export class LightStreams {
     }
     this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
     if (topology.punctuators.length > 0) {
-      for (const punctuator of topology.punctuators) punctuator.init?.(this.parts.metricsRegistry);
+      for (const punctuator of topology.punctuators) punctuator.init?.({ metricsRegistry: this.parts.metricsRegistry, logger: this.parts.logger });
       this.punctuationTimer = setInterval(() => this.punctuateDueTasks(), Math.min(...topology.punctuators.map(({ intervalMs }) => intervalMs)));
     }
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });

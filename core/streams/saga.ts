@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { LightError } from '../errors/light-error.js';
+import type { Logger } from '../logger.js';
 import { currentContext } from '../request-context.js';
 import { metadataFromContext, replyChecker, type Command, type CommandOutcome, type CommandReply, type Message, type MessageMetadata, type ReplyChannel } from '../messages/envelope.js';
 import type { ProcessorContext, PunctuationContext, StreamRecord, StreamsBuilder } from './topology.js';
@@ -144,7 +145,7 @@ export function defineSaga<D>(builder: StreamsBuilder, definition: SagaDefinitio
     if (stream === 0) engine.onStart(record, context);
     else engine.onReply(record, context);
   });
-  builder.punctuate({ sources, intervalMs: definition.checkEveryMs ?? 1000, due: (context) => engine.due(context), init: (registry) => engine.init(registry) });
+  builder.punctuate({ sources, intervalMs: definition.checkEveryMs ?? 1000, due: (context) => engine.due(context), init: (services) => engine.init(services) });
 }
 
 /** What one saga instance does on a start, a reply or a timeout. */
@@ -155,6 +156,7 @@ class SagaEngine<D> {
   private readonly stuckAfter: number;
   private readonly replyProblem = replyChecker();
   private metrics: SagaMetrics | undefined;
+  private logger: Logger | undefined;
 
   constructor(private readonly definition: SagaDefinition<D>) {
     this.timeoutMs = definition.timeoutMs ?? 30_000;
@@ -163,8 +165,9 @@ class SagaEngine<D> {
     this.stuckAfter = definition.retry?.stuckAfterAttempts ?? 5;
   }
 
-  init(registry: Registry): void {
-    this.metrics = sagaMetrics(registry);
+  init(services: { metricsRegistry: Registry; logger: Logger }): void {
+    this.metrics = sagaMetrics(services.metricsRegistry);
+    this.logger = services.logger.child({ saga: this.definition.name });
   }
 
   onStart(record: StreamRecord<unknown, unknown>, context: ProcessorContext): void {
@@ -383,6 +386,8 @@ class SagaEngine<D> {
     if (saga.status !== 'COMPENSATING' || saga.stuck || attempts < this.stuckAfter) return;
     saga.stuck = true;
     this.note(saga, now, { step, event: 'stuck', reason: `${attempts} attempts without success` });
+    // Never silent: the log, the light_kafka_sagas_stuck gauge, the instance's state and `light-kafka sagas` say so.
+    this.logger?.error('saga stuck: a compensation keeps failing; it goes on being retried', { sagaId: saga.id, step, attempts, failure: saga.failure });
   }
 
   private backOff(attempt: number): number {

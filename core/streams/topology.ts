@@ -67,8 +67,8 @@ export interface Punctuator {
   sources: readonly SourceNode[];
   intervalMs: number;
   due(context: PunctuationContext): { name: string; run: () => void }[];
-  /** Called once before the streams process anything, with the service's metrics registry (register metrics here). */
-  init?(metricsRegistry: Registry): void;
+  /** Called once before the streams process anything, with the service's metrics registry and logger. */
+  init?(services: { metricsRegistry: Registry; logger: Logger }): void;
 }
 
 /** What an input record writes instead when the produce chain refuses one of its outputs (see ProcessorContext.send). */
