@@ -24,7 +24,7 @@ import type { BatchWriter, TransportMessage } from '../core/transport.js';
 import { LightService, type LightServiceOptions } from '../index.js';
 import { storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
-import { createLogger } from '../core/logger.js';
+import { createLogger, type Logger } from '../core/logger.js';
 import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
@@ -201,15 +201,21 @@ export class TopologyTestDriver {
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
   readonly metrics = new Registry();
 
-  /** `wallClockMs`: the driver's wall-clock time at the start (default now); advanceWallClockTime moves it. */
+  private readonly logger: Logger;
+
+  /**
+   * `wallClockMs`: the driver's wall-clock time at the start (default now); advanceWallClockTime moves it. `logger`:
+   * what the topology's punctuations log to (default the LOG_LEVEL logger on stdout).
+   */
   constructor(
     private readonly topology: Topology,
-    options: { wallClockMs?: number } = {},
+    options: { wallClockMs?: number; logger?: Logger } = {},
   ) {
     this.wallClock = options.wallClockMs ?? Date.now();
+    this.logger = options.logger ?? createLogger();
     for (const punctuator of topology.punctuators) {
       this.punctuated.set(punctuator, this.wallClock);
-      punctuator.init?.({ metricsRegistry: this.metrics, logger: createLogger() });
+      punctuator.init?.({ metricsRegistry: this.metrics, logger: this.logger });
     }
     this.context = {
       store: (name) => this.storeOf(name),
@@ -265,7 +271,7 @@ export class TopologyTestDriver {
         taskId: 'test-driver-0',
         partition: 0,
         metricsRegistry: this.metrics,
-        logger: createLogger(),
+        logger: this.logger,
         entries: (name) => this.store(name).all().map(([key, value]) => ({ key, value })),
       };
       for (const unit of punctuator.due(context)) unit.run();

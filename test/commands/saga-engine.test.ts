@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { command, defineSaga, LightError, StreamsBuilder, type Command, type CommandReply, type SagaInstance } from '../../index.js';
 import { TopologyTestDriver } from '../../testing/index.js';
+import { createLogger } from '../../core/logger.js';
 import { decideAccount, evolveAccount, initialAccount, type Account } from '../../samples/accounts/domain.js';
 import { transferSaga, type Transfer } from '../../samples/transfers/transfer-saga.js';
 
@@ -28,11 +29,14 @@ class World {
   readonly bankB: TopologyTestDriver;
   private carried = { commands: 0, replies: 0 };
 
+  /** What the saga logged (JSON lines). */
+  readonly logged: string[] = [];
+
   constructor(options: { refuseRefunds?: number; retry?: { firstDelayMs?: number; maxDelayMs?: number; stuckAfterAttempts?: number } } = {}) {
     const builder = new StreamsBuilder('transfers');
     bank(builder, 'bank-a', TOPICS.debit, options.refuseRefunds);
     defineSaga(builder, transferSaga(TOPICS, { timeoutMs: 1000, ...(options.retry ? { retry: options.retry } : {}) }));
-    this.orchestrator = new TopologyTestDriver(builder.build());
+    this.orchestrator = new TopologyTestDriver(builder.build(), { logger: createLogger({ level: 'info', sink: (line) => this.logged.push(line) }) });
     const other = new StreamsBuilder('bank-b');
     bank(other, 'bank-b', TOPICS.credit);
     this.bankB = new TopologyTestDriver(other.build());
@@ -173,6 +177,9 @@ describe('sagas (defineSaga), in process', () => {
     expect(world.orchestrator.output(TOPICS.debit).map(({ value }) => (value as Command).id).filter((id) => id.includes(':undo:'))).to.deep.equal(['t5:0:undo:0', 't5:0:undo:1', 't5:0:undo:2', 't5:0:undo:3']);
     expect(world.applied('bank-a').filter((id) => id.includes(':undo:'))).to.deep.equal(['t5:0:undo:3-0']);
     expect(steps(instance)).to.include('debit:stuck');
+    // Never silent: one error when it was flagged.
+    const errors = world.logged.map((line) => JSON.parse(line) as { level: string; msg: string; sagaId?: string }).filter(({ level }) => level === 'error');
+    expect(errors.map(({ msg, sagaId }) => [msg, sagaId])).to.deep.equal([['saga stuck: a compensation keeps failing; it goes on being retried', 't5']]);
   });
 
   it('refuses a saga without steps or with two steps of one name (ERR13013)', () => {
