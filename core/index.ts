@@ -33,7 +33,7 @@ export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_
 export { commandFingerprint } from './messages/command-identity.js';
 export { CommandRequests, DEFAULT_REQUEST_TIMEOUT_MS, type CommandRequestsOptions } from './messages/command-requests.js';
 export { defineSaga, sagaTimersStore, type AwaitedCommand, type SagaCommand, type SagaDefinition, type SagaHistoryEntry, type SagaInstance, type SagaStatus, type SagaStep } from './streams/saga.js';
-export { DEFAULT_IDEMPOTENCY, KEY_REUSED, processedStoreOf, replyOf, type AggregateRecord, type CommandProcessorOptions, type Decision, type IdempotencyOptions, type ProcessedCommand, type ProcessedCommands } from './streams/command-processor.js';
+export { DEFAULT_IDEMPOTENCY, KEY_REUSED, processedCommandKey, processedStoreOf, replyOf, type AggregateRecord, type CommandProcessorOptions, type Decision, type IdempotencyOptions, type ProcessedCommand } from './streams/command-processor.js';
 export type { KeyQueryResult } from './streams/query-server.js';
 export type { StoreEntry } from './streams/stores.js';
 export { assertStorableKey, MAX_STORE_KEY_BYTES } from './streams/stores.js';

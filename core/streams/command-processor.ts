@@ -1,7 +1,7 @@
 import { LightError } from '../errors/light-error.js';
 import { commandFingerprint } from '../messages/command-identity.js';
 import { commandChecker, type Command, type CommandOutcome, type CommandReply, type Event } from '../messages/envelope.js';
-import type { ProcessorContext, RefusedOutputs, StreamRecord } from './topology.js';
+import type { ProcessorContext, Punctuator, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 
 /**
  * The command side of an event-sourced aggregate, one command record at a time (see KStream.processCommands):
@@ -18,16 +18,15 @@ export interface AggregateRecord<S> {
 export type Decision = { type: string; data: unknown }[] | { reject: string; code?: string };
 
 /**
- * How long an aggregate remembers the ids of the commands it processed (and their outcomes): its last
- * `retainCommands` commands, none older than `retainMs` (measured on the command records' timestamps).
+ * How long the processor remembers a command id (and its outcome): `retainMs`, measured on the command records'
+ * timestamps. Remembered ids older than that are deleted by a sweep every `retainMs / 24` (1 s to 1 h).
  */
 export interface IdempotencyOptions {
-  retainCommands?: number;
   retainMs?: number;
 }
 
-/** An aggregate remembers its last 100 commands of the last 24 hours (the IETF Idempotency-Key draft's usual expiry). */
-export const DEFAULT_IDEMPOTENCY: Required<IdempotencyOptions> = { retainCommands: 100, retainMs: 24 * 60 * 60 * 1000 };
+/** A command id is remembered for 24 hours (the IETF Idempotency-Key draft's usual expiry, Stripe's too). */
+export const DEFAULT_IDEMPOTENCY: Required<IdempotencyOptions> = { retainMs: 24 * 60 * 60 * 1000 };
 
 export interface CommandProcessorOptions<S> {
   /** The aggregate store (one entry per aggregate id: AggregateRecord). */
@@ -40,13 +39,14 @@ export interface CommandProcessorOptions<S> {
   decide: (state: S, command: Command, version: number) => Decision;
   evolve: (state: S, event: Event) => S;
   /**
-   * The processed-command memory (store `<store>.processed`, changelog-backed, written with the events): a command
-   * whose id was processed gets its first outcome again and appends nothing. `false` turns it off.
+   * The processed-command memory (store `<store>.processed`, one entry per command id, changelog-backed, written
+   * with the events): a command whose id was processed gets its first outcome again and appends nothing. `false`
+   * turns it off.
    */
   idempotency?: IdempotencyOptions | false;
 }
 
-/** One remembered command: its id, what it asked (commandFingerprint), when, and what it came to. */
+/** One remembered command (the value under processedCommandKey): its id, what it asked (commandFingerprint), when, what it came to. */
 export interface ProcessedCommand {
   id: string;
   fingerprint: string;
@@ -54,14 +54,46 @@ export interface ProcessedCommand {
   outcome: CommandOutcome;
 }
 
-/** What the processed-command store holds per aggregate id, oldest first. */
-export interface ProcessedCommands {
-  commands: ProcessedCommand[];
-}
-
 /** The name of the processed-command store of an aggregate store. */
 export function processedStoreOf(store: string): string {
   return `${store}.processed`;
+}
+
+/**
+ * The key of a remembered command in the processed-command store: one entry per command, so remembering one
+ * writes one small record (not the aggregate's whole history). A JSON array: any ids, no ambiguity.
+ */
+export function processedCommandKey(aggregateId: string, commandId: string): string {
+  return JSON.stringify([aggregateId, commandId]);
+}
+
+/** The aggregate a processed-command key belongs to: its record key, hence its partition (queries go there). */
+export function aggregateOfProcessedKey(key: string): string {
+  try {
+    const parsed = JSON.parse(key) as unknown;
+    if (Array.isArray(parsed) && typeof parsed[0] === 'string') return parsed[0];
+  } catch {
+    // Not a processed-command key: routed as it is.
+  }
+  return key;
+}
+
+/** The punctuation that deletes remembered commands older than the retention (wall-clock time). */
+export function processedSweeper(store: string, sources: readonly SourceNode[], options: IdempotencyOptions | undefined): Punctuator {
+  const retainMs = options?.retainMs ?? DEFAULT_IDEMPOTENCY.retainMs;
+  return {
+    sources,
+    intervalMs: Math.min(3_600_000, Math.max(1000, Math.floor(retainMs / 24))),
+    due: (context) => [
+      {
+        name: `forget commands older than ${retainMs} ms in ${store}`,
+        run: () => {
+          const processed = context.store(store);
+          for (const { key, value } of context.entries(store)) if (context.now - (value as ProcessedCommand).at > retainMs) processed.delete(key);
+        },
+      },
+    ],
+  };
 }
 
 /** The code a command gets when its id was used before for a different command (ERR11022 over HTTP). */
@@ -107,17 +139,17 @@ export function commandStep<S>(options: CommandProcessorOptions<S>): (record: An
     const now = Number(record.timestamp) || Date.now();
     const fingerprint = commandFingerprint(command);
     const processed = idempotency ? context.store(processedStore) : undefined;
-    const remembered = idempotency ? retained((processed!.get(command.aggregateId) as ProcessedCommands | undefined)?.commands ?? [], now, idempotency.retainMs) : [];
-    const earlier = remembered.find((entry) => entry.id === command.id);
+    const key = processedCommandKey(command.aggregateId, command.id);
+    const found = processed?.get(key) as ProcessedCommand | undefined;
+    // One the sweep has not deleted yet but older than the retention is forgotten already.
+    const earlier = found && now - found.at <= idempotency!.retainMs ? found : undefined;
     if (earlier) {
       if (earlier.fingerprint === fingerprint) sendAll(replies(earlier.outcome));
       else sendAll(replies({ status: 'rejected', version: current.version, code: KEY_REUSED, reason: `command id ${command.id} was used before for a different command (type, aggregate, expected version or data differ)` }));
       return;
     }
     const remember = (outcome: CommandOutcome): void => {
-      if (!idempotency) return;
-      const commands = [...remembered, { id: command.id, fingerprint, at: now, outcome }].slice(-idempotency.retainCommands);
-      processed!.put(command.aggregateId, { commands } satisfies ProcessedCommands);
+      processed?.put(key, { id: command.id, fingerprint, at: now, outcome } satisfies ProcessedCommand);
     };
 
     const rejectionOf = (reason: string, code: string): { topic: string; record: AnyRecord }[] => {
@@ -169,7 +201,3 @@ export function commandStep<S>(options: CommandProcessorOptions<S>): (record: An
   };
 }
 
-/** The remembered commands still inside the age limit. */
-function retained(commands: ProcessedCommand[], now: number, retainMs: number): ProcessedCommand[] {
-  return commands.filter((entry) => now - entry.at <= retainMs);
-}

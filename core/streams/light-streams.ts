@@ -282,9 +282,9 @@ export class LightStreams {
     const owner = this.storeGroups.get(store);
     const clients = this.clients;
     if (!owner || !clients) throw new LightError('ERR12014', { store, key, partition: -1, reason: 'the streams of this instance are not running' });
-    // A window store's keys are `<key>@<window start>`: the record key decides the partition.
-    const windowed = topology.stores.get(store)!.windowSizeMs !== undefined;
-    const partition = clients.partitionOf(windowed && key.includes('@') ? key.slice(0, key.lastIndexOf('@')) : key, owner.partitions);
+    // A store key that is not a record key (a window's, a processed command's) goes to its record key's partition.
+    const routingKey = topology.stores.get(store)!.routingKey;
+    const partition = clients.partitionOf(routingKey ? routingKey(key) : key, owner.partitions);
     const id = `${owner.group.name}-${partition}`;
     const topics = owner.group.sources.map((source) => source.topic as string);
     const here = this.parts.settings.applicationServer ?? 'local';

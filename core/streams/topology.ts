@@ -2,7 +2,7 @@ import { LightError } from '../errors/light-error.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
-import { commandStep, processedStoreOf, type CommandProcessorOptions } from './command-processor.js';
+import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -116,6 +116,11 @@ export interface StoreDefinition {
   sources: SourceNode[];
   /** Set for a windowed store: the window size. */
   windowSizeMs?: number;
+  /**
+   * For a store whose keys are not the records' keys: the record key a store key belongs to, which decides its
+   * partition (a query is answered by that partition's owner). A window store's `<key>@<start>` belongs to `<key>`.
+   */
+  routingKey?: (storeKey: string) => string;
 }
 
 /** Sources processed together: partition p of each of them is one task. */
@@ -445,7 +450,12 @@ export class KStream<K, V> {
   processCommands<S>(options: CommandProcessorOptions<S>): KStream<string, Event> {
     const grouped = this.keyChanged ? this.repartition(`${options.store}-commands`) : this;
     this.graph.addStore({ name: options.store, sources: [...grouped.sources] });
-    if (options.idempotency !== false) this.graph.addStore({ name: processedStoreOf(options.store), sources: [...grouped.sources] });
+    if (options.idempotency !== false) {
+      const processed = processedStoreOf(options.store);
+      this.graph.addStore({ name: processed, sources: [...grouped.sources], routingKey: aggregateOfProcessedKey });
+      this.graph.assertOpen();
+      this.graph.punctuators.push(processedSweeper(processed, grouped.sources, options.idempotency));
+    }
     return grouped.then(commandStep(options), false);
   }
 
@@ -530,7 +540,7 @@ export class TimeWindowedKStream<K, V> {
     const name = materialized.store;
     const size = this.windows.sizeMs;
     const { heads, sources } = this.grouped.input(name).parts;
-    this.graph.addStore({ name, sources: [...sources], windowSizeMs: size });
+    this.graph.addStore({ name, sources: [...sources], windowSizeMs: size, routingKey: (key) => (key.includes('@') ? key.slice(0, key.lastIndexOf('@')) : key) });
     const node = new FunctionNode((record, emit, context) => {
       if (record.key === null || record.key === undefined) return;
       const time = Number(record.timestamp);

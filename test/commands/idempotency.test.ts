@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { command, commandFingerprint, StreamsBuilder, type Command, type CommandReply, type Event } from '../../index.js';
+import { command, commandFingerprint, processedCommandKey, StreamsBuilder, type Command, type CommandReply, type Event } from '../../index.js';
 import { decideAccount, evolveAccount, initialAccount } from '../../samples/accounts/domain.js';
 import { TopologyTestDriver } from '../../testing/index.js';
 import { awardPointsOnDeposits } from '../../samples/transfers/choreography.js';
@@ -9,11 +9,11 @@ const account = (id: string) => ({ type: 'Account', id });
 const replyTo = (key: string) => ({ topic: TOPICS.replies, key });
 
 /** The accounts command processor in a test driver; send(command, timestamp?) pipes a command keyed by its aggregate. */
-function bank(idempotency?: { retainCommands?: number; retainMs?: number } | false): { driver: TopologyTestDriver; stores: string[]; send(value: Command, timestamp?: number): void } {
+function bank(idempotency?: { retainMs?: number } | false, wallClockMs?: number): { driver: TopologyTestDriver; stores: string[]; send(value: Command, timestamp?: number): void } {
   const builder = new StreamsBuilder('bank');
   builder.stream(TOPICS.commands).processCommands({ store: 'accounts', events: TOPICS.events, rejections: TOPICS.rejections, initial: initialAccount, decide: decideAccount, evolve: evolveAccount, ...(idempotency !== undefined ? { idempotency } : {}) });
   const topology = builder.build();
-  const driver = new TopologyTestDriver(topology);
+  const driver = new TopologyTestDriver(topology, wallClockMs !== undefined ? { wallClockMs } : {});
   return { driver, stores: [...topology.stores.keys()], send: (value, timestamp = Date.now()) => void driver.pipe(TOPICS.commands, value, value.aggregateId, String(timestamp)) };
 }
 
@@ -61,29 +61,23 @@ describe('idempotent commands (processCommands)', () => {
     expect(events(world).map((event) => event.type)).to.deep.equal(['AccountOpened', 'MoneyDeposited']);
   });
 
-  it('keeps the last retainCommands ids of an aggregate, none older than retainMs; idempotency: false turns it off', () => {
-    const byCount = bank({ retainCommands: 2 });
-    byCount.send(command('OpenAccount', account('a1'), { owner: 'Ann' }, { id: 'open' }));
-    const first = command('DepositMoney', account('a1'), { amount: 1 }, { id: 'd1' });
-    byCount.send(first);
-    byCount.send(first);
-    expect(events(byCount)).to.have.length(2);
-    byCount.send(command('DepositMoney', account('a1'), { amount: 2 }, { id: 'd2' }));
-    byCount.send(command('DepositMoney', account('a1'), { amount: 3 }, { id: 'd3' }));
-    expect((byCount.driver.store('accounts.processed').get('a1') as { commands: { id: string }[] }).commands.map(({ id }) => id)).to.deep.equal(['d2', 'd3']);
-    // d1 is forgotten: a re-send now is a new command.
-    byCount.send(first);
-    expect(events(byCount)).to.have.length(5);
-
-    const byAge = bank({ retainMs: 60_000 });
+  it('remembers one entry per command id for retainMs (on record timestamps); a sweep deletes older ones; idempotency: false turns it off', () => {
     const start = Date.parse('2026-01-01T00:00:00Z');
-    byAge.send(command('OpenAccount', account('a1'), { owner: 'Ann' }), start);
+    const byAge = bank({ retainMs: 60_000 }, start);
+    byAge.send(command('OpenAccount', account('a1'), { owner: 'Ann' }, { id: 'open' }), start);
     const deposit = command('DepositMoney', account('a1'), { amount: 1 }, { id: 'dep' });
     byAge.send(deposit, start + 1000);
     byAge.send(deposit, start + 61_000);
     expect(events(byAge)).to.have.length(2);
+    // One small entry per command, keyed [aggregate id, command id].
+    expect(byAge.driver.store('accounts.processed').all().map(([key]) => key)).to.deep.equal([processedCommandKey('a1', 'dep'), processedCommandKey('a1', 'open')]);
+    expect(byAge.driver.store<{ fingerprint: string }>('accounts.processed').get(processedCommandKey('a1', 'dep'))!.fingerprint).to.equal(commandFingerprint(deposit));
+    // Past the retention it is a new command (even before the sweep deleted it).
     byAge.send(deposit, start + 61_001);
     expect(events(byAge)).to.have.length(3);
+    // The sweep runs every retainMs / 24 (here its 1 s minimum) on wall-clock time: what is older than retainMs goes.
+    byAge.driver.advanceWallClockTime(61_500);
+    expect(byAge.driver.store('accounts.processed').all().map(([key]) => key)).to.deep.equal([processedCommandKey('a1', 'dep')]);
 
     const off = bank(false);
     off.send(command('OpenAccount', account('a1'), { owner: 'Ann' }));
