@@ -53,7 +53,8 @@ export interface SagaDefinition<D> {
   /**
    * Where sagas start: a topic of commands or events keyed by saga id (co-partitioned with `replies`). `id` gives
    * the saga id (default: the message's aggregateId), `data` the saga's data. A start record for a saga id that
-   * exists starts nothing (a re-sent start is harmless); a finished saga answers its start's reply channel again.
+   * exists starts nothing (a re-sent start is harmless); a re-sent start that names a reply channel learns how the saga
+   * ended, at once or when it ends.
    */
   start: { topic: string; data(message: Message & { aggregateId?: string }): D; id?(message: Message & { aggregateId?: string }): string };
   /** The saga's reply topic: the participants' replies, keyed by saga id; same partition count as the start topic. */
@@ -112,8 +113,9 @@ export interface SagaInstance<D = unknown> {
   metadata: MessageMetadata;
   /** The propagated headers of the start (JWT, correlation id, trace context): the timeouts' commands go under them. */
   context: Record<string, string>;
-  /** The start message's reply channel: told the saga's outcome when it ends. */
+  /** The reply channel of the latest start message that named one (a re-sent start's replaces it): told the saga's outcome when it ends. */
   replyTo?: ReplyChannel;
+  /** The id and type of the start message whose channel that is (the first start when none named one): the outcome reply carries them. */
   startId: string;
   startType: string;
 }
@@ -171,8 +173,14 @@ class SagaEngine<D> {
     const sagas = context.store(this.definition.name);
     const existing = sagas.get(id) as SagaInstance<D> | undefined;
     if (existing) {
-      // A re-sent start: nothing starts again; a finished saga tells the (new) reply channel how it ended.
-      if (FINAL.has(existing.status) && message.replyTo) this.sendOutcome({ ...existing, replyTo: message.replyTo }, context);
+      // A re-sent start starts nothing. Its reply channel learns how the saga ended, under the re-sent start's id (the
+      // id its sender waits for): at once when the saga has ended, else when it ends. The latest start's channel
+      // replaces the earlier one: a sender whose wait ran out sends the start again to learn the outcome (ERR12016).
+      if (message.replyTo) {
+        const answered: SagaInstance<D> = { ...existing, replyTo: message.replyTo, startId: message.id, startType: message.type };
+        if (FINAL.has(existing.status)) this.sendOutcome(answered, context);
+        else this.save(answered, Date.now(), context);
+      }
       return;
     }
     const now = Date.now();
