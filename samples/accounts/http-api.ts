@@ -84,6 +84,21 @@ export async function replyWithin(requests: CommandRequests, topic: string, comm
   }
 }
 
+/**
+ * The committed value of `key` in a store, from any instance (its own, or forwarded with this request's headers to the
+ * owner); undefined when absent, and also while no instance owns the key's partition (ERR12014, a rebalance): an
+ * Idempotency-Key look-up only saves a round trip, the processor (or saga) that gets the command decides anyway.
+ */
+export async function lookUp<V>(service: LightService, store: string, key: string): Promise<V | undefined> {
+  try {
+    return (await service.streams.query<V>(store, key)).value;
+  } catch (error) {
+    if (!(error instanceof LightError && error.code === 'ERR12014')) throw error;
+    service.logger.warn('state not readable now (no owner of its partition); the command goes on and its processor decides', { store, key, error: error.message });
+    return undefined;
+  }
+}
+
 /** RFC 7240: the answer says that the server waited as asked (up to the seconds it honoured). */
 export function preferenceApplied(answer: Answer, seconds: number): Answer {
   return { ...answer, headers: { ...answer.headers, 'preference-applied': `wait=${seconds}` } };

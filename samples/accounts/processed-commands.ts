@@ -2,11 +2,12 @@
  * The HTTP side of idempotent commands: before a command with an Idempotency-Key is produced, the aggregate's
  * processed-command record (what processCommands remembers per account, in the same transaction as the events) says
  * whether that id was processed, and what it came to. The command processor stays the arbiter: a request that finds
- * nothing here (a race with the first, or a record not readable now) is produced, and the processor answers a re-sent
+ * nothing here (a race with the first, or a record not readable now: lookUp) is produced, and the processor answers a re-sent
  * id with its first outcome, or IDEMPOTENCY_KEY_REUSED.
  */
-import { commandFingerprint, DEFAULT_IDEMPOTENCY, KEY_REUSED, LightError, processedStoreOf, type Command, type CommandOutcome, type LightService, type ProcessedCommands } from '../../index.js';
+import { commandFingerprint, DEFAULT_IDEMPOTENCY, KEY_REUSED, processedStoreOf, type Command, type CommandOutcome, type LightService, type ProcessedCommands } from '../../index.js';
 import { ACCOUNT_STORE } from './domain.js';
+import { lookUp } from './http-api.js';
 
 /**
  * The outcome of an earlier command with this command's id on its account: the first outcome when it was the same
@@ -14,16 +15,7 @@ import { ACCOUNT_STORE } from './domain.js';
  * id is not remembered (never processed, or older than the processor's retention).
  */
 export async function earlierOutcome(service: LightService, command: Command): Promise<CommandOutcome | undefined> {
-  let record: ProcessedCommands | undefined;
-  try {
-    // Any instance answers: from its own store, or forwarded (with this request's headers) to the owner.
-    record = (await service.streams.query<ProcessedCommands>(processedStoreOf(ACCOUNT_STORE), command.aggregateId)).value;
-  } catch (error) {
-    // No owner now (a rebalance): the command goes to the processor, which dedups it anyway.
-    if (!(error instanceof LightError && error.code === 'ERR12014')) throw error;
-    service.logger.warn('processed commands not readable now; the command processor decides on the re-sent id', { commandId: command.id, error: error.message });
-    return undefined;
-  }
+  const record = await lookUp<ProcessedCommands>(service, processedStoreOf(ACCOUNT_STORE), command.aggregateId);
   const now = Date.now();
   // The processor's own window (the sample runs it with the default retention): an id it no longer remembers is new to it.
   const earlier = record?.commands.find((entry) => entry.id === command.id && now - entry.at <= DEFAULT_IDEMPOTENCY.retainMs);

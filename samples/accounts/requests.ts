@@ -41,17 +41,21 @@ const shown = (text: string): string => JSON.stringify(text.length > 60 ? `${tex
 
 /** POST /accounts/{id}/commands or GET /accounts/{id}, with the id decoded and checked; ERR11020 when it is not usable. */
 export function routeOf(method: string | undefined, url: string | undefined): Route {
-  let pathname: string;
-  try {
-    pathname = new URL(url ?? '/', 'http://localhost').pathname;
-  } catch {
-    throw invalid('path', `${shown(url ?? '')} is not a URL path`);
-  }
+  const pathname = pathnameOf(url);
   const command = /^\/accounts\/([^/]+)\/commands$/.exec(pathname);
   if (method === 'POST' && command) return { kind: 'command', accountId: accountIdOf(command[1]!) };
   const view = /^\/accounts\/([^/]+)$/.exec(pathname);
   if (method === 'GET' && view) return { kind: 'view', accountId: accountIdOf(view[1]!) };
   return { kind: 'none' };
+}
+
+/** The path of a request's URL (still percent-encoded); ERR11020 when it is not a URL path. */
+export function pathnameOf(url: string | undefined): string {
+  try {
+    return new URL(url ?? '/', 'http://localhost').pathname;
+  } catch {
+    throw invalid('path', `${shown(url ?? '')} is not a URL path`);
+  }
 }
 
 function accountIdOf(encoded: string): string {
