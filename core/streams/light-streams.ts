@@ -489,6 +489,8 @@ export class LightStreams {
         try {
           await this.taskFor(id, partition);
         } catch (error) {
+          // A stop that began while the task opened is not a failure to report (retryOpen checks the same).
+          if (!this.running) return;
           this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: 1, inMs: openRetryDelay(1), error: reasonOf(error) });
           void this.retryOpen(id, partition);
         }

@@ -1,5 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { LightError } from '../errors/light-error.js';
+import { commandFingerprint } from '../messages/command-identity.js';
+import { KEY_REUSED } from './command-processor.js';
 import type { Logger } from '../logger.js';
 import { currentContext } from '../request-context.js';
 import { metadataFromContext, replyChecker, type Command, type CommandOutcome, type CommandReply, type Message, type MessageMetadata, type ReplyChannel } from '../messages/envelope.js';
@@ -54,7 +56,8 @@ export interface SagaDefinition<D> {
   /**
    * Where sagas start: a topic of commands or events keyed by saga id (co-partitioned with `replies`). `id` gives
    * the saga id (default: the message's aggregateId), `data` the saga's data. A start record for a saga id that
-   * exists starts nothing (a re-sent start is harmless); a finished saga answers its start's reply channel again.
+   * exists starts nothing (a re-sent start is harmless); a re-sent start that names a reply channel learns how the saga
+   * ended, at once or when it ends.
    */
   start: { topic: string; data(message: Message & { aggregateId?: string }): D; id?(message: Message & { aggregateId?: string }): string };
   /** The saga's reply topic: the participants' replies, keyed by saga id; same partition count as the start topic. */
@@ -113,10 +116,13 @@ export interface SagaInstance<D = unknown> {
   metadata: MessageMetadata;
   /** The propagated headers of the start (JWT, correlation id, trace context): the timeouts' commands go under them. */
   context: Record<string, string>;
-  /** The start message's reply channel: told the saga's outcome when it ends. */
+  /** The reply channel of the latest start message that named one (a re-sent start's replaces it): told the saga's outcome when it ends. */
   replyTo?: ReplyChannel;
+  /** The id and type of the start message whose channel that is (the first start when none named one): the outcome reply carries them. */
   startId: string;
   startType: string;
+  /** commandFingerprint of the first start (its type, id and data): a start with the same id and other data is refused. */
+  startFingerprint: string;
 }
 
 const FINAL: ReadonlySet<SagaStatus> = new Set(['COMPLETED', 'COMPENSATED']);
@@ -177,9 +183,21 @@ class SagaEngine<D> {
     if (!id) throw new LightError('ERR11019', { kind: 'saga start (a command or an event)', reason: 'no saga id: no aggregateId and no key' });
     const sagas = context.store(this.definition.name);
     const existing = sagas.get(id) as SagaInstance<D> | undefined;
+    const startFingerprint = commandFingerprint({ type: message.type, aggregateType: `saga:${this.definition.name}`, aggregateId: id, data: message.data });
     if (existing) {
-      // A re-sent start: nothing starts again; a finished saga tells the (new) reply channel how it ended.
-      if (FINAL.has(existing.status) && message.replyTo) this.sendOutcome({ ...existing, replyTo: message.replyTo, startId: message.id, startType: message.type }, context);
+      if (existing.startFingerprint !== startFingerprint) {
+        // The same saga id for another operation: refused (as processCommands refuses a reused command id); the saga goes on.
+        if (message.replyTo) this.sendReply(message.replyTo, { ...existing, startId: message.id, startType: message.type }, { status: 'rejected', version: 0, code: KEY_REUSED, reason: `saga id ${id} was used before for a different ${existing.startType}` }, context);
+        return;
+      }
+      // A re-sent start starts nothing. Its reply channel learns how the saga ended, under the re-sent start's id (the
+      // id its sender waits for): at once when the saga has ended, else when it ends. The latest start's channel
+      // replaces the earlier one: a sender whose wait ran out sends the start again to learn the outcome (ERR12016).
+      if (message.replyTo) {
+        const answered: SagaInstance<D> = { ...existing, replyTo: message.replyTo, startId: message.id, startType: message.type };
+        if (FINAL.has(existing.status)) this.sendOutcome(answered, context);
+        else this.save(answered, context.wallClockTime?.() ?? Date.now(), context);
+      }
       return;
     }
     const now = context.wallClockTime?.() ?? Date.now();
@@ -204,6 +222,7 @@ class SagaEngine<D> {
       ...(message.replyTo ? { replyTo: message.replyTo } : {}),
       startId: message.id,
       startType: message.type,
+      startFingerprint,
     };
     this.note(saga, now, { step: '-', event: 'started' });
     this.sendStep(saga, 0, 'do', now, context);
@@ -366,6 +385,11 @@ class SagaEngine<D> {
       saga.status === 'COMPLETED'
         ? { status: 'accepted', version: this.definition.steps.length, events: [] }
         : { status: 'rejected', version: 0, code: 'SAGA_COMPENSATED', reason: saga.failure ? `step ${saga.failure.step} failed (${saga.failure.code}: ${saga.failure.reason}); the steps before it were compensated` : 'compensated' };
+    this.sendReply(saga.replyTo, saga, outcome, context);
+  }
+
+  /** A reply to the start message `saga.startId` on `channel`. */
+  private sendReply(channel: ReplyChannel, saga: SagaInstance<D>, outcome: CommandOutcome, context: ProcessorContext): void {
     const now = context.wallClockTime?.() ?? Date.now();
     const reply: CommandReply = {
       kind: 'reply',
@@ -379,7 +403,7 @@ class SagaEngine<D> {
       metadata: saga.metadata,
       data: outcome,
     };
-    context.send(saga.replyTo.topic, { key: saga.replyTo.key, value: reply, timestamp: String(now), context: saga.context });
+    context.send(channel.topic, { key: channel.key, value: reply, timestamp: String(now), context: saga.context });
   }
 
   private markStuckIf(saga: SagaInstance<D>, attempts: number, step: string, now: number): void {

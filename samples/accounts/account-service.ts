@@ -5,25 +5,34 @@
  * chain of config/handler.yml; the caller's JWT, correlation id and trace context travel on every hop.
  *
  *   POST /accounts/{id}/commands  {"type": "DepositMoney", "data": {"amount": 1000}, "expectedVersion": 1}  -> 202
+ *        Idempotency-Key: "<key>"   the command id: a re-sent key gets the first outcome, nothing is produced again
+ *        Prefer: wait=10            wait (up to 60 s) for the outcome: 201 / 200 accepted, 409 VERSION_CONFLICT,
+ *                                   422 other rejections, or 202 when the wait ends first
  *   GET  /accounts/{id}                                                                                    -> 200 view
  *
  * Amounts are integers in cents (1 to MAX_AMOUNT of domain.ts). A request the API cannot take is refused before
  * anything is produced (requests.ts): 400 ERR11020 for a bad id (malformed percent-encoding, over
- * MAX_ACCOUNT_ID_BYTES) or body (not a JSON object, unknown type, bad amount), 413 ERR11021 for a body over
- * MAX_BODY_BYTES; errors answer the LightError's status object.
+ * MAX_ACCOUNT_ID_BYTES), header (Idempotency-Key) or body (not a JSON object, unknown type, bad amount), 413 ERR11021
+ * for a body over MAX_BODY_BYTES, 422 ERR11022 for an Idempotency-Key used before for another command on the account;
+ * errors answer the LightError's status object.
  */
-import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { command, HeaderNames, LightError, LightService, currentContext, withRequestContext } from '../../index.js';
+import { createRemoteJWKSet } from 'jose';
+import { command, LightService, type CommandRequests } from '../../index.js';
+import { commandAnswer } from './answers.js';
 import { accountCommandProcessor, accountProjection, type AccountTopics, type AccountView } from './domain.js';
-import { parseCommand, readBody, routeOf } from './requests.js';
+import { ensureCorrelationId, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks } from './http-api.js';
+import { earlierOutcome } from './processed-commands.js';
+import { idempotencyKeyOf, parseCommand, preferredWait, readBody, routeOf } from './requests.js';
 
 export const ACCOUNT_TOPICS = { commands: 'bank.account-commands', events: 'bank.account-events', rejections: 'bank.account-rejections' };
+/** Where the outcomes of the commands this API sends with `Prefer: wait` come back (config/json-schema.yml checks them). */
+export const ACCOUNT_REPLY_TOPIC = 'bank.account-replies';
 export const ACCOUNTS_CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), 'config');
+/** The audience of the accounts API's tokens (and of every Kafka hop of the accounts service: config/security.yml). */
+export const ACCOUNTS_AUDIENCE = 'urn:bank:accounts';
 
 export interface AccountServiceOptions {
   /** Names the instance: its serviceId is `accounts-<instance>`. */
@@ -42,6 +51,8 @@ export interface AccountServiceOptions {
   applicationId?: string;
   /** The command, event and rejection topics (default ACCOUNT_TOPICS; the sample's schemas are configured for those). */
   topics?: AccountTopics;
+  /** The reply topic of this API's `Prefer: wait` requests (default ACCOUNT_REPLY_TOPIC). */
+  replyTopic?: string;
   configDir?: string;
 }
 
@@ -68,41 +79,28 @@ export async function startAccountService(options: AccountServiceOptions): Promi
   const topics = options.topics ?? ACCOUNT_TOPICS;
   accountCommandProcessor(builder, topics);
   accountProjection(builder, topics.events);
+  // Commands sent with `Prefer: wait` name this instance's reply channel; their outcomes come back on it.
+  const requests = service.commandRequests({ replyTopic: options.replyTopic ?? ACCOUNT_REPLY_TOPIC });
   await service.start();
-
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
-  const server: Server = createServer(
-    withRequestContext(
-      (request, response) => {
-        route(service, topics, jwks, request).then(
-          ({ status, body }) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
-          (error: unknown) => {
-            const light = error instanceof LightError ? error : LightError.wrap(error, 'ERR10010', { handler: 'account-service' });
-            // A body over the limit was not read to its end: the connection cannot carry another request.
-            const close = light.statusCode === 413 ? { connection: 'close' } : {};
-            response.writeHead(light.statusCode, { 'content-type': 'application/json', ...close }).end(JSON.stringify(light.status));
-          },
-        );
-      },
-      { headers: service.propagatedHeaders },
-    ),
-  );
-  server.listen(options.httpPort ?? 0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  service.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const api: AccountApi = { service, topics, requests, jwks: createRemoteJWKSet(new URL(options.jwksUrl)) };
+  const port = await serveJson(service, options.httpPort ?? 0, 'account-service', (request) => route(api, request));
   return { service, port, stop: () => service.stop() };
 }
 
-type Jwks = ReturnType<typeof createRemoteJWKSet>;
+interface AccountApi {
+  service: LightService;
+  topics: AccountTopics;
+  requests: CommandRequests;
+  jwks: Jwks;
+}
 
-async function route(service: LightService, topics: AccountTopics, jwks: Jwks, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
-  // A bad path, body or amount is a 4xx with its code (requests.ts), decided before anything is produced.
+async function route(api: AccountApi, request: IncomingMessage): Promise<Answer> {
+  // A bad path, header, body or amount is a 4xx with its code (requests.ts), decided before anything is produced.
   const target = routeOf(request.method, request.url);
-  if (target.kind === 'command') return acceptCommand(service, topics, jwks, target.accountId, request);
+  if (target.kind === 'command') return acceptCommand(api, target.accountId, request);
   if (target.kind === 'view') {
-    await verifyCaller(jwks, request);
+    await verifyCaller(api.jwks, request, ACCOUNTS_AUDIENCE, 'the accounts API');
+    const { service } = api;
     // Any instance answers: from its own store, or forwarded (with this request's headers) to the owner.
     const result = await service.streams.query<AccountView>('account-view', target.accountId);
     return result.value ? { status: 200, body: { ...result.value, answeredBy: result.answeredBy } } : { status: 404, body: { error: 'no such account' } };
@@ -110,31 +108,28 @@ async function route(service: LightService, topics: AccountTopics, jwks: Jwks, r
   return { status: 404, body: { error: 'POST /accounts/{id}/commands or GET /accounts/{id}' } };
 }
 
-/** 401 unless the request carries a valid bearer token of the bank's issuer, for this API. */
-async function verifyCaller(jwks: Jwks, request: IncomingMessage): Promise<void> {
-  const header = request.headers.authorization ?? '';
-  const token = /^Bearer (.+)$/.exec(header)?.[1];
-  if (!token) throw new LightError('ERR10002', { topic: 'the accounts API' });
-  try {
-    await jwtVerify(token, jwks, { issuer: 'urn:bank:auth', audience: 'urn:bank:accounts' });
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_JWT_EXPIRED') throw new LightError('ERR10001', { expiredAt: String((error as { payload?: { exp?: number } }).payload?.exp ?? '?') });
-    throw new LightError('ERR10000', { reason: (error as Error).message });
-  }
-}
-
-async function acceptCommand(service: LightService, topics: AccountTopics, jwks: Jwks, accountId: string, request: IncomingMessage): Promise<{ status: number; body: unknown }> {
-  await verifyCaller(jwks, request);
+async function acceptCommand(api: AccountApi, accountId: string, request: IncomingMessage): Promise<Answer> {
+  const { service, topics } = api;
+  await verifyCaller(api.jwks, request, ACCOUNTS_AUDIENCE, 'the accounts API');
+  const idempotencyKey = idempotencyKeyOf(request.headersDistinct);
+  const waitSeconds = preferredWait(request.headersDistinct);
   const body = parseCommand(await readBody(request));
-  // A request without a correlation id gets one here, so the command's metadata and its records share it.
-  const context = currentContext();
-  if (context && !context.headers.has(HeaderNames.correlationId)) context.headers.set(HeaderNames.correlationId, randomUUID());
-  // The envelope's metadata comes from this request's context (correlation id, traceability id, caller).
+  const correlationId = ensureCorrelationId();
+  // The envelope's metadata comes from this request's context (correlation id, traceability id, caller); its id is
+  // the Idempotency-Key, when the request has one.
   const accountCommand = command(body.type, { type: 'Account', id: accountId }, body.data, {
+    ...(idempotencyKey !== undefined ? { id: idempotencyKey } : {}),
     ...(body.expectedVersion !== undefined ? { expectedVersion: body.expectedVersion } : {}),
   });
-  await service.producer.send(topics.commands, { key: accountId, value: accountCommand });
-  const correlationId = currentContext()?.headers.getBuffer(HeaderNames.correlationId)?.toString('utf8');
-  return { status: 202, body: { commandId: accountCommand.id, correlationId } };
+  if (idempotencyKey !== undefined) {
+    // Processed before: its first outcome at once (or 422 ERR11022 for another command under that key), nothing produced.
+    const earlier = await earlierOutcome(service, accountCommand);
+    if (earlier) return commandAnswer(accountCommand, earlier, correlationId);
+  }
+  if (waitSeconds === undefined) {
+    await service.producer.send(topics.commands, { key: accountId, value: accountCommand });
+    return { status: 202, body: { commandId: accountCommand.id, correlationId } };
+  }
+  const reply = await replyWithin(api.requests, topics.commands, accountCommand, waitSeconds);
+  return preferenceApplied(reply ? commandAnswer(accountCommand, reply.data, correlationId) : { status: 202, body: { commandId: accountCommand.id, correlationId } }, waitSeconds);
 }

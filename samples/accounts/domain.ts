@@ -76,6 +76,12 @@ export interface AccountTopics {
   rejections: string;
 }
 
+/**
+ * The aggregate store accountCommandProcessor writes (its literal below is quoted in the README's tutorial); its
+ * processed-command memory is processedStoreOf(ACCOUNT_STORE), which the HTTP API reads for Idempotency-Key.
+ */
+export const ACCOUNT_STORE = 'accounts';
+
 /** The command side: commands -> aggregate (store `accounts`) -> events and rejections. */
 export function accountCommandProcessor(builder: StreamsBuilder, topics: AccountTopics): void {
   builder.stream<string, Command>(topics.commands).processCommands<Account>({

@@ -3,7 +3,9 @@
  * KAFKA_BROKERS is set). Two instances; commands over HTTP with a JWT (one breaks the balance invariant, one
  * carries an expired token); queries of the view on both instances; then the path of one request across the
  * hops — correlation id, trace id and caller on each, the audit lines, the resulting view — and a PNG waterfall
- * of its spans (DEMO_OUTPUT_DIR, default the working folder).
+ * of its spans (DEMO_OUTPUT_DIR, default the working folder). Then an idempotent command (Idempotency-Key, Prefer:
+ * wait) and the transfers service (samples/transfers): one transfer that completes and one that is compensated, each
+ * with its saga's steps and its hops across both services, and a waterfall of the completed one's trace.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -15,8 +17,12 @@ import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureKafka } from '../../scripts/kafka-local.js';
-import { readTopicToEnd } from '../../scripts/read-topic.js';
-import { ACCOUNT_TOPICS, startAccountService, type AccountService } from './account-service.js';
+import { startTransferService, TRANSFER_TOPICS, type TransferService } from '../transfers/transfer-service.js';
+import { runDemoTransfers } from '../transfers/demo-transfers.js';
+import { ACCOUNT_REPLY_TOPIC, ACCOUNT_TOPICS, startAccountService, type AccountService } from './account-service.js';
+import { showIdempotentCommands } from './demo-idempotency.js';
+import { readTopic, traceIdOf, waitUntil } from './demo-records.js';
+import type { DemoSpan } from './trace-collector.js';
 import { DemoTraceCollector } from './trace-collector.js';
 import { writeWaterfall } from './waterfall.js';
 
@@ -34,8 +40,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** The bank's token issuer: a key pair, a JWKS endpoint, and tokens for the accounts API. */
-async function startIssuer(): Promise<{ jwksUrl: string; token(expiresIn: string | number): Promise<string>; stop(): Promise<void> }> {
+/** The bank's token issuer: a key pair, a JWKS endpoint, and tokens for the accounts API (and the transfers API). */
+async function startIssuer(): Promise<{ jwksUrl: string; token(expiresIn: string | number, audience?: string[]): Promise<string>; stop(): Promise<void> }> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'demo', alg: 'RS256', use: 'sig' };
   const server = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
@@ -44,50 +50,17 @@ async function startIssuer(): Promise<{ jwksUrl: string; token(expiresIn: string
   const { port } = server.address() as { port: number };
   return {
     jwksUrl: `http://127.0.0.1:${port}/jwks.json`,
-    token: (expiresIn) =>
-      new SignJWT({ client_id: 'demo-web', scope: 'accounts.w' })
+    token: (expiresIn, audience = ['urn:bank:accounts']) =>
+      new SignJWT({ client_id: 'demo-web', scope: audience.map((name) => `${name.slice(name.lastIndexOf(':') + 1)}.w`).join(' ') })
         .setProtectedHeader({ alg: 'RS256', kid: 'demo' })
         .setIssuer('urn:bank:auth')
-        .setAudience('urn:bank:accounts')
+        .setAudience(audience)
         .setIssuedAt(typeof expiresIn === 'number' ? expiresIn - 60 : Math.floor(Date.now() / 1000))
         .setExpirationTime(expiresIn)
         .sign(privateKey),
     stop: () => new Promise<void>((done) => server.close(() => done())),
   };
 }
-
-interface TopicRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  value: string;
-  headers: Record<string, string>;
-}
-
-/** Every record of a topic now, headers by lower-cased name. */
-async function readTopic(brokers: string, topic: string): Promise<TopicRecord[]> {
-  const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  const records = await readTopicToEnd(kafka, topic, { groupPrefix: 'demo-reader', timeoutMs: 30_000 });
-  return records.map(({ partition, offset, value, headers }) => ({
-    topic,
-    partition,
-    offset,
-    value: value?.toString('utf8') ?? '',
-    headers: Object.fromEntries([...headers].map(([name, bytes]) => [name.toLowerCase(), bytes.toString('utf8')])),
-  }));
-}
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 200));
-  }
-}
-
-const traceIdOf = (headers: Record<string, string>): string => headers.traceparent?.split('-')[1] ?? '(none)';
 
 async function main(): Promise<void> {
   const run = randomUUID().slice(0, 8);
@@ -98,18 +71,21 @@ async function main(): Promise<void> {
   say(`Kafka at ${kafka.brokers}${kafka.owned ? ' (started for this demo)' : ' (already running)'}`);
   const admin = new Kafka({ brokers: kafka.brokers.split(','), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  await admin.createTopics({ topics: Object.values(ACCOUNT_TOPICS).map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  // The transfer saga's start and reply topics must be co-partitioned: all topics get 3 partitions.
+  const topics = [...Object.values(ACCOUNT_TOPICS), ACCOUNT_REPLY_TOPIC, TRANSFER_TOPICS.transfers, TRANSFER_TOPICS.replies, TRANSFER_TOPICS.outcomes];
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
   await admin.disconnect();
 
   const issuer = await startIssuer();
   const collector = await DemoTraceCollector.start();
   const work = mkdtempSync(join(tmpdir(), 'light-kafka-demo-'));
   const instances: { name: string; account: AccountService }[] = [];
+  let transfers: TransferService | undefined;
   try {
     const queryServers = new Map<string, string>();
     for (const name of ['A', 'B']) {
       const queryServer = `127.0.0.1:${await freePort()}`;
-      queryServers.set(queryServer, name);
+      queryServers.set(queryServer, `accounts-${name}`);
       const account = await startAccountService({
         instance: name,
         queryServer,
@@ -123,8 +99,21 @@ async function main(): Promise<void> {
       instances.push({ name, account });
       say(`accounts-${name} listening on http://127.0.0.1:${account.port} (commands and queries)`);
     }
+    const transfersQueryServer = `127.0.0.1:${await freePort()}`;
+    queryServers.set(transfersQueryServer, 'transfers-A');
+    transfers = await startTransferService({
+      instance: 'A',
+      queryServer: transfersQueryServer,
+      jwksUrl: issuer.jwksUrl,
+      stateDir: join(work, 'state-transfers-A'),
+      auditFile: join(work, 'audit-transfers-A.log'),
+      otlpEndpoint: collector.url,
+      brokers: kafka.brokers,
+      applicationId: `transfers-${run}`,
+    });
+    say(`transfers-A listening on http://127.0.0.1:${transfers.port} (transfers and their sagas)`);
     const [a, b] = instances.map(({ account }) => account) as [AccountService, AccountService];
-    const nameOf = (endpoint: unknown): string => `accounts-${queryServers.get(String(endpoint)) ?? '?'}`;
+    const nameOf = (endpoint: unknown): string => queryServers.get(String(endpoint)) ?? '?';
     const token = await issuer.token('1h');
     const accountId = `acc-${run}`;
     const post = async (service: AccountService, correlationId: string, body: object, bearer = token): Promise<{ status: number; body: Record<string, unknown> }> => {
@@ -187,6 +176,25 @@ async function main(): Promise<void> {
     say(`  4. ${event.topic} p${event.partition}@${event.offset}     correlation ${event.headers['x-correlation-id']}  trace ${traceIdOf(event.headers)}  caller ${event.headers.caller_id}`);
     say(`  5. the projection: account-view ${accountId} = owner ${String(view.owner)}, balance ${String(view.balance)}, version ${String(view.version)}`);
 
+    // An idempotent command, then money moved between accounts by the transfers service's saga.
+    const bob = `${accountId}-bob`;
+    await showIdempotentCommands({ say, brokers: kafka.brokers, port: a.port, name: 'accounts-A', token, accountId: bob, key: `open-bob-${run}` });
+    const demoTransfers = await runDemoTransfers({
+      say,
+      brokers: kafka.brokers,
+      run,
+      token: await issuer.token('1h', ['urn:bank:transfers', 'urn:bank:accounts']),
+      transfers: { port: transfers.port, name: 'transfers-A' },
+      accounts: { port: a.port },
+      from: accountId,
+      fromVersion: Number(view.version),
+      to: bob,
+      amounts: { completed: 25, compensated: 10 },
+      nameOf,
+    });
+
+    await transfers.stop();
+    transfers = undefined;
     for (const { account } of instances) await account.stop();
     instances.length = 0;
 
@@ -202,16 +210,31 @@ async function main(): Promise<void> {
         say(`  accounts-${name}: ${String(entry.direction)} ${String(entry.topic)} ${where} status ${String(entry.statusCode)} correlation ${String(entry['X-Correlation-Id'])} caller ${String(entry.caller_id)} ${String(entry.processingTime)} ms`);
       }
     }
+    const printSpans = (spans: DemoSpan[], trace: string): void => {
+      say();
+      say(`spans of trace ${trace}:`);
+      for (const span of spans) say(`  ${span.service.padEnd(12)} ${span.name.padEnd(44)} ${(span.endMs - span.startMs).toFixed(1)} ms`);
+    };
     const spans = collector.trace(traceId);
-    say();
-    say(`spans of trace ${traceId}:`);
-    for (const span of spans) say(`  ${span.service.padEnd(12)} ${span.name.padEnd(44)} ${(span.endMs - span.startMs).toFixed(1)} ms`);
+    printSpans(spans, traceId);
     if (spans.length > 0) {
       const file = join(outputDir, 'demo-trace.png');
       writeWaterfall(spans, file, `One DepositMoney request across the accounts service (trace ${traceId})`);
       say(`waterfall of the trace written to ${file}`);
     }
+    const completed = demoTransfers.find(({ status }) => status === 200);
+    if (completed) {
+      // The saga's hops: both services, one trace (the start's), every command and reply a child of its hop.
+      const transferSpans = collector.trace(completed.traceId);
+      printSpans(transferSpans, completed.traceId);
+      if (transferSpans.length > 0) {
+        const file = join(outputDir, 'demo-transfer-trace.png');
+        writeWaterfall(transferSpans, file, `Transfer ${completed.transferId} across the transfers and accounts services (trace ${completed.traceId})`);
+        say(`waterfall of the transfer's trace written to ${file}`);
+      }
+    }
   } finally {
+    await transfers?.stop();
     for (const { account } of instances) await account.stop();
     await collector.stop();
     await issuer.stop();
@@ -220,7 +243,7 @@ async function main(): Promise<void> {
       await kafka.stop();
     }
   }
-  say('done: HTTP -> commands -> aggregate (exactly once) -> events -> projection -> queries on any instance');
+  say('done: HTTP -> commands -> aggregate (exactly once) -> events -> projection -> queries on any instance; transfers across two services by a saga');
 }
 
 main().then(

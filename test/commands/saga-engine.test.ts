@@ -122,6 +122,16 @@ describe('sagas (defineSaga), in process', () => {
     expect(world.orchestrator.output(TOPICS.client).map(({ key }) => key)).to.deep.equal(['me', 'other']);
   });
 
+  it('refuses a start that reuses a saga id for other data (IDEMPOTENCY_KEY_REUSED), leaving the saga as it was', () => {
+    const world = new World().start('t1', { from: 'ann', to: 'bea', amount: 300 }).link();
+    world.start('t1', { from: 'ann', to: 'bea', amount: 999 }, 'other').link();
+    const [, reused] = world.outcomes();
+    expect(reused!.data).to.deep.include({ status: 'rejected', code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(world.saga('t1')).to.include({ status: 'COMPLETED' });
+    expect(world.saga('t1').data.amount).to.equal(300);
+    expect(world.balance('ann')).to.equal(700);
+  });
+
   it('compensates the debit when the credit is rejected, and says why', () => {
     const world = new World().start('t2', { from: 'ann', to: 'nobody', amount: 300 }).link();
     const instance = world.saga('t2');

@@ -68,6 +68,8 @@ describe('sagas: a transfer across services @broker', function () {
     // A re-sent start starts nothing and answers how the saga ended.
     const again = await requests.request(topics.transfers, command('StartTransfer', { type: 'Transfer', id: 't-refund' }, { from: 'ann', to: 'nobody', amount: 200 }));
     expect(again.data).to.include({ status: 'rejected', code: 'SAGA_COMPENSATED' });
+    // Under the re-sent start's own id: the one its sender waits for.
+    expect(again.commandId).to.not.equal(compensated.commandId);
     expect(balance(bank, 'ann')).to.equal(700);
   });
 
@@ -89,7 +91,9 @@ describe('sagas: a transfer across services @broker', function () {
     await requests.request(bankB.commands, command('OpenAccount', account('bea'), { owner: 'bea' }));
     await b.stop();
 
-    const outcome = requests.request(topics.transfers, command('StartTransfer', { type: 'Transfer', id: 't-late' }, { from: 'ann', to: 'bea', amount: 250 }));
+    const start = command('StartTransfer', { type: 'Transfer', id: 't-late' }, { from: 'ann', to: 'bea', amount: 250 });
+    // Superseded by the start re-sent below: the saga answers the latest start's reply channel.
+    void requests.request(topics.transfers, start).catch(() => undefined);
     // The debit is applied, the credit times out: the debit is refunded while the credit's outcome is still unknown.
     await waitFor(() => orchestrator.saga('t-late')?.history.some(({ event, step }) => step === 'debit' && event === 'compensated') === true, 30_000, 'the refund of the debit');
     const waiting = orchestrator.saga('t-late')!;
@@ -102,10 +106,14 @@ describe('sagas: a transfer across services @broker', function () {
     expect(listed.out).to.match(/^t-late {2}COMPENSATING {2}age \d+ s {2}waiting for step 1 \(t-late:1:do, sent \d+x\).* {2}failed at credit: TIMEOUT no reply within 2000 ms$/m);
     expect(listed.out).to.contain(`${TRANSFER_SAGA}: 0 running, 1 compensating (0 stuck), 0 completed, 0 compensated`);
 
+    // The start sent again while the saga runs (a new id, as from a sender whose wait ran out): it is told the outcome.
+    const resent = requests.request(topics.transfers, { ...start, id: 't-late-resent' });
+    await waitFor(() => orchestrator.saga('t-late')?.startId === 't-late-resent', 10_000, 'the saga to take the re-sent start\'s reply channel');
     // Bank B comes back: it applies the credit (once, however often it was sent) and the saga takes it back.
     b = await startBank(bApplication, bState, bankB);
     running.push(b);
-    const ended = await outcome;
+    const ended = await resent;
+    expect(ended.commandId).to.equal('t-late-resent');
     expect(ended.data).to.include({ status: 'rejected', code: 'SAGA_COMPENSATED' });
     const saga = orchestrator.saga('t-late')!;
     expect(saga.status).to.equal('COMPENSATED');

@@ -7,9 +7,11 @@ import { LightError } from '../../core/errors/light-error.js';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { MAX_STORE_KEY_BYTES } from '../../core/streams/stores.js';
 import type { Command } from '../../core/messages/envelope.js';
-import { command } from '../../core/messages/envelope.js';
+import { command, COMMAND_SCHEMA, REPLY_SCHEMA } from '../../core/messages/envelope.js';
+import { replyOf } from '../../core/streams/command-processor.js';
+import { commandAnswer } from '../../samples/accounts/answers.js';
 import { decideAccount, evolveAccount, initialAccount, MAX_AMOUNT, type Account } from '../../samples/accounts/domain.js';
-import { MAX_ACCOUNT_ID_BYTES, MAX_BODY_BYTES, parseCommand, readBody, routeOf } from '../../samples/accounts/requests.js';
+import { idempotencyKeyOf, MAX_ACCOUNT_ID_BYTES, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_WAIT_SECONDS, parseCommand, preferredWait, readBody, routeOf } from '../../samples/accounts/requests.js';
 import { lightErrorOf } from '../support/errors.js';
 
 async function rejectionOf(work: Promise<unknown>): Promise<LightError> {
@@ -160,5 +162,107 @@ describe('accounts sample: amounts in cents, bounded (domain and command schema)
     expect(validate(envelope('DepositMoney', {}))).to.equal(false);
     expect(validate(envelope('DepositMoney', { amount: 100 })), JSON.stringify(validate.errors)).to.equal(true);
     expect(validate(envelope('OpenAccount', { owner: 'Ann' })), JSON.stringify(validate.errors)).to.equal(true);
+  });
+});
+
+describe('accounts sample: Idempotency-Key and Prefer: wait (samples/accounts/requests.ts)', () => {
+  const key = (...lines: string[]): string | undefined => idempotencyKeyOf({ 'idempotency-key': lines });
+  const wait = (...lines: string[]): number | undefined => preferredWait({ prefer: lines });
+
+  it('takes the key as the draft writes it (a quoted string) and bare; none without the header', () => {
+    expect(idempotencyKeyOf({})).to.equal(undefined);
+    expect(key('"8e03978e-40d5-43e8-bc93-6894a57f9324"')).to.equal('8e03978e-40d5-43e8-bc93-6894a57f9324');
+    expect(key('8e03978e-40d5-43e8-bc93-6894a57f9324')).to.equal('8e03978e-40d5-43e8-bc93-6894a57f9324');
+    expect(key('"a\\"b"')).to.equal('a"b');
+    expect(key('k'.repeat(MAX_IDEMPOTENCY_KEY_LENGTH))).to.have.length(MAX_IDEMPOTENCY_KEY_LENGTH);
+  });
+
+  it('a key that is empty, too long, not visible ASCII, a broken quoted string or sent twice is 400 ERR11020 naming the header', () => {
+    for (const [lines, reason] of [
+      [[''], 'it must be 1 to 200 characters of visible ASCII, not ""'],
+      [['""'], 'it must be 1 to 200 characters of visible ASCII, not ""'],
+      [['k'.repeat(MAX_IDEMPOTENCY_KEY_LENGTH + 1)], 'it must be 1 to 200 characters of visible ASCII, not 201 characters'],
+      [['"with space"'], 'it must be 1 to 200 characters of visible ASCII, not "with space"'],
+      [['caf\u00e9'], 'it must be 1 to 200 characters of visible ASCII'],
+      [['"open'], '"\\"open" is not a well-formed quoted string'],
+      [['a', 'b'], 'it must be sent once, not 2 times'],
+    ] as [string[], string][]) {
+      const error = lightErrorOf(() => key(...lines));
+      expect(error.code, JSON.stringify(lines)).to.equal('ERR11020');
+      expect(error.statusCode).to.equal(400);
+      expect(error.message, JSON.stringify(lines)).to.contain(`Request header Idempotency-Key is invalid: ${reason}`);
+    }
+  });
+
+  it('reads wait=N among other preferences and field lines, the first one only, capped at MAX_WAIT_SECONDS', () => {
+    expect(preferredWait({})).to.equal(undefined);
+    expect(wait('wait=10')).to.equal(10);
+    expect(wait('respond-async, wait=5')).to.equal(5);
+    expect(wait('handling=lenient', 'WAIT = 7 ; foo=bar')).to.equal(7);
+    expect(wait('wait="12"')).to.equal(12);
+    expect(wait('return=minimal; x="a,wait=3", wait=4')).to.equal(4);
+    expect(wait('wait=8, wait=20')).to.equal(8);
+    expect(wait(`wait=${MAX_WAIT_SECONDS + 1}`)).to.equal(MAX_WAIT_SECONDS);
+    expect(wait('wait=99999999999999999999999')).to.equal(MAX_WAIT_SECONDS);
+  });
+
+  it('a wait it cannot use is ignored, as RFC 7240 asks (no wait, not an error); wait=0 is no wait', () => {
+    for (const line of ['wait=soon', 'wait=-1', 'wait=1.5', 'wait', 'wait=', 'wait=0', 'respond-async', 'waiting=5']) {
+      expect(wait(line), line).to.equal(undefined);
+    }
+  });
+});
+
+describe('accounts sample: what the HTTP API answers for an outcome (samples/accounts/answers.ts)', () => {
+  const open = command('OpenAccount', { type: 'Account', id: 'acc 1' }, { owner: 'Ann' }, { id: 'k-1' });
+  const deposit = command('DepositMoney', { type: 'Account', id: 'acc 1' }, { amount: 5 }, { id: 'k-2' });
+  const events = [{ id: 'k-1-0', type: 'AccountOpened', version: 1 }];
+
+  it('accepted: 201 with the account as Location for OpenAccount, 200 for the others', () => {
+    expect(commandAnswer(open, { status: 'accepted', version: 1, events }, 'c-1')).to.deep.equal({
+      status: 201,
+      body: { commandId: 'k-1', correlationId: 'c-1', status: 'accepted', version: 1, events },
+      headers: { location: '/accounts/acc%201' },
+    });
+    expect(commandAnswer(deposit, { status: 'accepted', version: 2, events: [] })).to.deep.include({ status: 200 });
+  });
+
+  it('rejected: 409 for VERSION_CONFLICT, 422 ERR11022 for a reused key, 422 for the domain\'s refusals', () => {
+    const conflict = commandAnswer(deposit, { status: 'rejected', version: 2, code: 'VERSION_CONFLICT', reason: 'expected version 0, the aggregate is at version 2' });
+    expect(conflict).to.deep.equal({ status: 409, body: { commandId: 'k-2', status: 'rejected', code: 'VERSION_CONFLICT', reason: 'expected version 0, the aggregate is at version 2', version: 2 } });
+    const reused = commandAnswer(deposit, { status: 'rejected', version: 2, code: 'IDEMPOTENCY_KEY_REUSED', reason: 'x' });
+    expect(reused.status).to.equal(422);
+    expect(reused.body).to.deep.include({ code: 'ERR11022', statusCode: 422, message: 'IDEMPOTENCY_KEY_REUSED', description: 'Idempotency key k-2 was used before for a different command on account acc 1' });
+    expect(commandAnswer(deposit, { status: 'rejected', version: 1, code: 'INSUFFICIENT_FUNDS', reason: 'no' })).to.deep.include({ status: 422 });
+  });
+});
+
+describe('accounts sample: the shipped envelope schemas follow the library\'s (command with replyTo, reply)', () => {
+  const shipped = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(PACKAGE_ROOT, 'samples', 'accounts', 'config', 'schemas', name), 'utf8')) as Record<string, unknown>;
+  const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+
+  it('command.schema.json has COMMAND_SCHEMA\'s fields (replyTo too) and refuses a malformed reply channel', () => {
+    const schema = shipped('command.schema.json');
+    expect(schema.properties).to.deep.equal(plain(COMMAND_SCHEMA.properties));
+    expect(schema.required).to.deep.equal(plain(COMMAND_SCHEMA.required));
+    const validate = new Ajv({ strict: false }).compile(schema);
+    const open = { ...command('OpenAccount', { type: 'Account', id: 'a1' }, { owner: 'Ann' }), metadata: {} };
+    expect(validate({ ...open, replyTo: { topic: 'bank.account-replies', key: 'instance-1' } }), JSON.stringify(validate.errors)).to.equal(true);
+    for (const replyTo of [{ topic: 'bank.account-replies' }, { topic: '', key: 'k' }, { topic: 't', key: 'k', extra: 1 }, 'bank.account-replies']) {
+      expect(validate({ ...open, replyTo }), JSON.stringify(replyTo)).to.equal(false);
+    }
+  });
+
+  it('reply.schema.json is REPLY_SCHEMA: it takes what the processor writes and refuses what is not a reply', () => {
+    const { $schema, title, ...schema } = shipped('reply.schema.json');
+    expect($schema).to.be.a('string');
+    expect(title).to.be.a('string');
+    expect(schema).to.deep.equal(plain(REPLY_SCHEMA));
+    const validate = new Ajv({ strict: false }).compile(shipped('reply.schema.json'));
+    const deposit = command('DepositMoney', { type: 'Account', id: 'a1' }, { amount: 5 });
+    expect(validate(replyOf(deposit, { status: 'accepted', version: 2, events: [{ id: 'e', type: 'MoneyDeposited', version: 2 }] })), JSON.stringify(validate.errors)).to.equal(true);
+    expect(validate(replyOf(deposit, { status: 'rejected', version: 1, code: 'NOT_OPEN', reason: 'the account is not open' }))).to.equal(true);
+    expect(validate({ ...replyOf(deposit, { status: 'accepted', version: 2, events: [] }), kind: 'event' })).to.equal(false);
+    expect(validate({ ...replyOf(deposit, { status: 'accepted', version: 2, events: [] }), data: { status: 'done', version: 2 } })).to.equal(false);
   });
 });

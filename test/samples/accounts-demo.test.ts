@@ -17,10 +17,18 @@ function runDemo(outputDir: string): Promise<{ code: number | null; lines: strin
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, lines: out.split('\n') })));
 }
 
+/** The lines of the demo from the one that matches `start` up to (not including) the next blank line. */
+function section(lines: string[], start: RegExp): string[] {
+  const from = lines.findIndex((line) => start.test(line));
+  if (from < 0) return [];
+  const to = lines.findIndex((line, index) => index > from && line === '[demo] ');
+  return lines.slice(from, to < 0 ? undefined : to);
+}
+
 describe('npm run demo (the accounts service end to end) @broker', function () {
   this.timeout(240_000);
 
-  it('prints the commands, the 401, the rejection, the view on both instances, one request hop by hop, and writes the waterfall', async () => {
+  it('prints the commands, the 401, the rejection, the view on both instances, one request hop by hop, an idempotent command, two transfers, and writes the waterfalls', async () => {
     const outputDir = mkdtempSync(join(tmpdir(), 'light-kafka-demo-test-'));
     try {
       const { code, lines } = await runDemo(outputDir);
@@ -46,6 +54,58 @@ describe('npm run demo (the accounts service end to end) @broker', function () {
       expect(text).to.match(/bank\.account-commands send/).and.match(/bank\.account-commands process/).and.match(/bank\.account-events send/).and.match(/bank\.account-events process/);
       const png = readFileSync(join(outputDir, 'demo-trace.png'));
       expect(png.subarray(1, 4).toString('latin1')).to.equal('PNG');
+
+      // Idempotency-Key and Prefer: wait on the accounts API: the outcome waited for, then the same outcome at once.
+      expect(text).to.match(/OpenAccount Bob \(Idempotency-Key "(open-bob-\w+)", Prefer: wait=10\) -> HTTP 201 accepted, version 1, events AccountOpened \(Preference-Applied: wait=10\)/);
+      expect(text).to.match(/the same request again -> HTTP 201 accepted, version 1, commandId open-bob-\w+: the first outcome, from the account's processed commands \(Preference-Applied: none; bank\.account-commands holds 0 more records\)/);
+      expect(text).to.match(/the same key for OpenAccount Eve -> HTTP 422 ERR11022 Idempotency key open-bob-\w+ was used before for a different command on account acc-\w+-bob/);
+
+      // The transfers: one completed, one compensated (its credit to an account never opened), and the balances after.
+      expect(text).to.match(/POST \/transfers \{"from":"acc-\w+","to":"acc-\w+-bob","amount":25\} \(Idempotency-Key "t-ok-\w+", Prefer: wait=20\) -> HTTP 200 COMPLETED \(Preference-Applied: wait=20\)/);
+      expect(text).to.match(
+        /POST \/transfers \{"from":"acc-\w+","to":"acc-\w+-never-opened","amount":10\} \(Idempotency-Key "t-refund-\w+", Prefer: wait=20\) -> HTTP 422 COMPENSATED SAGA_COMPENSATED: step credit failed \(NOT_OPEN: the account is not open\); the steps before it were compensated/,
+      );
+      expect(text).to.match(/balances now: acc-\w+ 45 \(version 6\), acc-\w+-bob 25 \(version 2\)/);
+      const steps = (saga: RegExp): string[] => section(lines, saga).filter((line) => /^\[demo\]\s+\+\s*\d+ ms/.test(line)).map((line) => line.replace(/^\[demo\]\s+\+\s*\d+ ms\s+/, '').replace(/\s+/g, ' ').replace(/ t-\S+/, ''));
+      expect(steps(/the saga of transfer t-ok-\w+ \(GET \/transfers\/t-ok-\w+ -> COMPLETED, answered by transfers-A's store\)/)).to.deep.equal([
+        '- started',
+        'debit sent',
+        'debit accepted',
+        'credit sent',
+        'credit accepted',
+        '- completed',
+      ]);
+      expect(steps(/the saga of transfer t-refund-\w+ \(GET \/transfers\/t-refund-\w+ -> COMPENSATED/)).to.deep.equal([
+        '- started',
+        'debit sent',
+        'debit accepted',
+        'credit sent',
+        'credit rejected NOT_OPEN',
+        'debit compensation-sent',
+        'debit compensated',
+        '- compensated-all',
+      ]);
+      // Every hop of a transfer, in both services, carries its one correlation id and its one trace.
+      const transferTraces: string[] = [];
+      for (const [name, records] of [['ok', 8], ['refund', 11]] as const) {
+        const hopSection = section(lines, new RegExp(`its hops \\(X-Correlation-Id transfer-${name}-\\w+, trace [0-9a-f]{32}\\)`));
+        const [, transferCorrelation, transferTrace] = /X-Correlation-Id (\S+), trace ([0-9a-f]{32})/.exec(hopSection[0] ?? '') ?? [];
+        expect(transferTrace, text).to.be.a('string');
+        transferTraces.push(transferTrace!);
+        const recordHops = hopSection.filter((line) => /hop \d+: bank\./.test(line));
+        expect(recordHops, hopSection.join('\n')).to.have.length(records);
+        for (const hop of recordHops) expect(hop).to.include(`correlation ${transferCorrelation!}`).and.include(`trace ${transferTrace!}`).and.match(/caller (transfers-A|accounts-[AB])$/);
+        expect(recordHops[0]).to.match(/bank\.transfers p\d+@\d+ {2}StartTransfer .* caller transfers-A$/);
+        expect(recordHops.filter((line) => / bank\.transfer-replies /.test(line)).every((line) => / caller accounts-[AB]$/.test(line))).to.equal(true);
+        expect(recordHops[records - 1]).to.match(/bank\.transfer-outcomes p\d+@\d+ {2}Command(Accepted|Rejected) \(the saga's answer to the POST\)/);
+      }
+      expect(transferTraces[0]).to.not.equal(transferTraces[1]);
+      // The completed transfer's spans: both services, the saga's topics, and its waterfall.
+      const transferSpans = section(lines, new RegExp(`spans of trace ${transferTraces[0]!}`)).join('\n');
+      expect(transferSpans).to.match(/transfers-A +bank\.transfers send/).and.match(/transfers-A +bank\.transfer-replies process/).and.match(/accounts-[AB] +bank\.account-commands process/);
+      expect(transferSpans).to.match(/accounts-[AB] +bank\.transfer-replies send/).and.match(/transfers-A +bank\.transfer-outcomes process/);
+      const transferPng = readFileSync(join(outputDir, 'demo-transfer-trace.png'));
+      expect(transferPng.subarray(1, 4).toString('latin1')).to.equal('PNG');
     } finally {
       rmSync(outputDir, { recursive: true, force: true });
     }

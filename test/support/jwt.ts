@@ -20,7 +20,7 @@ export const ISSUER = 'urn:test:issuer';
 export const AUDIENCE = 'urn:test:audience';
 
 /** A signed RS256 token; `expiresInSeconds` may be negative for an expired one. */
-export async function signToken(key: TestKey, claims: JWTPayload = {}, options: { expiresInSeconds?: number; issuer?: string; audience?: string } = {}): Promise<string> {
+export async function signToken(key: TestKey, claims: JWTPayload = {}, options: { expiresInSeconds?: number; issuer?: string; audience?: string | string[] } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const exp = now + (options.expiresInSeconds ?? 600);
   return new SignJWT({ client_id: 'client-a', user_id: 'user-1', scope: 'order.r order.w', ...claims })
