@@ -4,6 +4,7 @@ import { LightError } from '../errors/light-error.js';
 import type { LightConsumer } from '../kafka/consumer.js';
 import type { LightProducer } from '../kafka/producer.js';
 import type { Logger } from '../logger.js';
+import { retryTransient } from '../kafka/transient.js';
 import { replyChecker, type Command, type CommandReply, type ReplyChannel } from './envelope.js';
 
 /**
@@ -43,6 +44,9 @@ interface Waiter {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
+/** How long a start keeps trying on transient errors (as LightStreams' start). */
+const START_RETRY_MS = 60_000;
+
 export class CommandRequests {
   readonly instanceId: string;
   readonly groupId: string;
@@ -76,8 +80,16 @@ export class CommandRequests {
     if (this.state !== 'new') return;
     this.state = 'starting';
     const { replyTopic } = this.options;
-    await this.parts.admin.ensureTopic(replyTopic);
-    await this.parts.admin.startGroupAtEnd(this.groupId, replyTopic);
+    // A reply topic created moments ago may have no leader yet on every broker: transient, tried again.
+    await retryTransient(
+      async () => {
+        await this.parts.admin.ensureTopic(replyTopic);
+        await this.parts.admin.startGroupAtEnd(this.groupId, replyTopic);
+      },
+      START_RETRY_MS,
+      (error, attempt, inMs) => this.parts.logger.warn('reply topic not ready yet (a transient Kafka error); trying again', { replyTopic, attempt, inMs, error: (error as Error).message }),
+      { cancelled: () => this.state === 'stopped' },
+    );
     const consumer = this.parts.createConsumer(this.groupId);
     consumer.handle(replyTopic, (exchange) => this.onReply(exchange));
     this.consumer = consumer;

@@ -19,7 +19,7 @@ import { plainCommitter, StreamTask, type TopologyOutput } from './task.js';
 import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 import { RecordHeaders } from '../headers.js';
 import { contextFromRecord, runWithContext } from '../request-context.js';
-import { retryTransient } from './transient.js';
+import { retryTransient } from '../kafka/transient.js';
 
 export interface LightStreamsParts {
   settings: StreamsSettings;

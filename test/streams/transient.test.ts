@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import kafkajs from 'kafkajs';
-import { isTransient, retryTransient } from '../../core/streams/transient.js';
+import { isTransient, retryTransient } from '../../core/kafka/transient.js';
 
 // kafkajs's own error types, as its clients throw them (its protocol error for code 3 is UNKNOWN_TOPIC_OR_PARTITION).
 const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = kafkajs as unknown as {
