@@ -152,7 +152,8 @@ export class LightStreams {
       await this.closeClients();
       return;
     }
-    this.timer = setInterval(() => this.commitDueTasks(), Math.min(settings.commitIntervalMs, 1000));
+    // Checked four times per interval (at most every second): a task commits within a quarter interval of its due time.
+    this.timer = setInterval(() => this.commitDueTasks(), Math.max(1, Math.min(settings.commitIntervalMs, 4000) / 4));
     if (topology.punctuators.length > 0) {
       for (const punctuator of topology.punctuators) punctuator.init?.({ metricsRegistry: this.parts.metricsRegistry, logger: this.parts.logger });
       this.punctuationTimer = setInterval(() => this.punctuateDueTasks(), Math.min(...topology.punctuators.map(({ intervalMs }) => intervalMs)));
