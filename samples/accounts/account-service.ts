@@ -23,7 +23,7 @@ import { createRemoteJWKSet } from 'jose';
 import { command, LightService, type CommandRequests } from '../../index.js';
 import { commandAnswer } from './answers.js';
 import { accountCommandProcessor, accountProjection, type AccountTopics, type AccountView } from './domain.js';
-import { ensureCorrelationId, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks } from './http-api.js';
+import { ensureCorrelationId, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks, type SampleInstanceOptions } from './http-api.js';
 import { earlierOutcome } from './processed-commands.js';
 import { idempotencyKeyOf, parseCommand, preferredWait, readBody, routeOf } from './requests.js';
 
@@ -34,26 +34,11 @@ export const ACCOUNTS_CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)),
 /** The audience of the accounts API's tokens (and of every Kafka hop of the accounts service: config/security.yml). */
 export const ACCOUNTS_AUDIENCE = 'urn:bank:accounts';
 
-export interface AccountServiceOptions {
-  /** Names the instance: its serviceId is `accounts-<instance>`. */
-  instance: string;
-  /** Port of the HTTP command and query API (0: any free port). */
-  httpPort?: number;
-  /** host:port of the streams query endpoint (application.server). */
-  queryServer: string;
-  /** The JWKS the tokens are verified with (by the HTTP API and by the security handler on every hop). */
-  jwksUrl: string;
-  stateDir: string;
-  auditFile: string;
-  otlpEndpoint: string;
-  brokers: string;
-  /** The streams application.id (default bank). */
-  applicationId?: string;
+export interface AccountServiceOptions extends SampleInstanceOptions {
   /** The command, event and rejection topics (default ACCOUNT_TOPICS; the sample's schemas are configured for those). */
   topics?: AccountTopics;
   /** The reply topic of this API's `Prefer: wait` requests (default ACCOUNT_REPLY_TOPIC). */
   replyTopic?: string;
-  configDir?: string;
 }
 
 export interface AccountService {

@@ -10,6 +10,25 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { currentContext, HeaderNames, LightError, withRequestContext, type Command, type CommandReply, type CommandRequests, type LightService } from '../../index.js';
 
 /** What a route answers: a status, a JSON body and any headers. */
+/** What an instance of a sample service (accounts, transfers) is started with. */
+export interface SampleInstanceOptions {
+  /** Names the instance: its serviceId is `<service>-<instance>`. */
+  instance: string;
+  /** Port of the HTTP API (0: any free port). */
+  httpPort?: number;
+  /** host:port of the streams query endpoint (application.server): any instance answers for any key. */
+  queryServer: string;
+  /** The JWKS the tokens are verified with (by the HTTP API and by the security handler on every hop). */
+  jwksUrl: string;
+  stateDir: string;
+  auditFile: string;
+  otlpEndpoint: string;
+  brokers: string;
+  /** The streams application.id (default: the service's). */
+  applicationId?: string;
+  configDir?: string;
+}
+
 export interface Answer {
   status: number;
   body: unknown;

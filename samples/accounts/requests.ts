@@ -177,8 +177,8 @@ export function readBody(request: Readable & { headers: IncomingHttpHeaders }, l
   });
 }
 
-/** The command in a POST body; ERR11020 naming what is wrong. */
-export function parseCommand(text: string): CommandRequest {
+/** A POST body that must be a JSON object; ERR11020 saying what it is instead. */
+export function jsonObjectOf(text: string): Record<string, unknown> {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -186,6 +186,12 @@ export function parseCommand(text: string): CommandRequest {
     throw invalid('body', `it is not JSON (${(error as Error).message})`);
   }
   if (!isObject(body)) throw invalid('body', `it must be a JSON object, not ${describe(body)}`);
+  return body;
+}
+
+/** The command in a POST body; ERR11020 naming what is wrong. */
+export function parseCommand(text: string): CommandRequest {
+  const body = jsonObjectOf(text);
   const { type, data = {}, expectedVersion } = body;
   if (typeof type !== 'string' || !COMMAND_TYPES.includes(type)) throw invalid('body', `type must be one of ${COMMAND_TYPES.join(', ')}`);
   if (!isObject(data)) throw invalid('body', `data must be a JSON object, not ${describe(data)}`);

@@ -4,7 +4,7 @@
  * API's (samples/accounts/requests.ts). A request that is not acceptable is 400 ERR11020 naming what is wrong.
  */
 import { MAX_AMOUNT } from '../accounts/domain.js';
-import { describe, invalid, isObject, MAX_ACCOUNT_ID_BYTES, pathIdOf, pathnameOf } from '../accounts/requests.js';
+import { describe, invalid, jsonObjectOf, MAX_ACCOUNT_ID_BYTES, pathIdOf, pathnameOf } from '../accounts/requests.js';
 import type { Transfer } from './transfer-saga.js';
 
 export type TransferRoute = { kind: 'start' } | { kind: 'transfer'; transferId: string } | { kind: 'none' };
@@ -20,14 +20,7 @@ export function transferRouteOf(method: string | undefined, url: string | undefi
 
 /** The transfer in a POST body, checked as the accounts API checks ids and amounts; ERR11020 naming what is wrong. */
 export function parseTransfer(text: string): Transfer {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw invalid('body', `it is not JSON (${(error as Error).message})`);
-  }
-  if (!isObject(body)) throw invalid('body', `it must be a JSON object, not ${describe(body)}`);
-  const { from, to, amount } = body;
+  const { from, to, amount } = jsonObjectOf(text);
   for (const [name, id] of [['from', from], ['to', to]] as const) {
     if (typeof id !== 'string' || id.length === 0) throw invalid('body', `${name} must be an account id, not ${describe(id)}`);
     const bytes = Buffer.byteLength(id, 'utf8');

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet } from 'jose';
 import { command, defineSaga, LightError, LightService, type CommandRequests, type SagaInstance } from '../../index.js';
 import { ACCOUNT_TOPICS } from '../accounts/account-service.js';
-import { ensureCorrelationId, lookUp, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks } from '../accounts/http-api.js';
+import { ensureCorrelationId, lookUp, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks, type SampleInstanceOptions } from '../accounts/http-api.js';
 import { idempotencyKeyOf, preferredWait, readBody } from '../accounts/requests.js';
 import { endOfReply, endOfSaga, transferAccepted, transferAnswer, transferView } from './answers.js';
 import { parseTransfer, transferRouteOf } from './requests.js';
@@ -50,25 +50,11 @@ export const TRANSFERS_CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url))
  */
 export const TRANSFERS_AUDIENCE = 'urn:bank:transfers';
 
-export interface TransferServiceOptions {
-  /** Names the instance: its serviceId is `transfers-<instance>`. */
-  instance: string;
-  /** Port of the HTTP API (0: any free port). */
-  httpPort?: number;
-  /** host:port of the streams query endpoint (application.server): any instance answers for any transfer. */
-  queryServer: string;
-  jwksUrl: string;
-  stateDir: string;
-  auditFile: string;
-  otlpEndpoint: string;
-  brokers: string;
-  /** The streams application.id (default transfers). */
-  applicationId?: string;
+export interface TransferServiceOptions extends SampleInstanceOptions {
   /** Default TRANSFER_TOPICS (the sample's schemas are configured for those). */
   topics?: TransferServiceTopics;
   /** How long a step waits for the accounts service's reply before the transfer is compensated (default 30 s). */
   stepTimeoutMs?: number;
-  configDir?: string;
 }
 
 export interface TransferService {
