@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { retryTransient } from '../../core/kafka/transient.js';
 import { LightService } from '../../index.js';
 import { countsPerKey, countTopology } from '../fixtures/streams/count-topology.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
@@ -388,7 +389,8 @@ describe('LightStreams @broker', function () {
     try {
       // Every committed offset the group shows while the backlog is worked off.
       for (const deadline = Date.now() + 90_000; ; ) {
-        const [committed] = await admin.fetchOffsets({ groupId: applicationId, topics: [input] });
+        // The group's coordinator may still be loading (NOT_COORDINATOR, retriable): asked again.
+        const [committed] = await retryTransient(() => admin.fetchOffsets({ groupId: applicationId, topics: [input] }), 30_000, () => undefined);
         const offset = committed?.partitions[0]?.offset ?? '-1';
         if (offset !== '-1') seen.add(offset);
         if (Number(offset) >= KEYS * perKey) break;
