@@ -13,6 +13,7 @@ import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
 import { countsPerKey } from '../fixtures/streams/count-topology.js';
 import { readToEnd, uniqueName } from '../support/kafka.js';
+import { retryTransient } from '../../core/kafka/transient.js';
 
 /**
  * Coordinators die on a local 3-broker cluster (replication factor 3, min.insync.replicas 2): the group
@@ -299,7 +300,7 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       // Until every input offset is committed by the group.
       for (const deadline = Date.now() + 180_000; ; ) {
         const ends = await admin.fetchTopicOffsets(input);
-        const [committed] = await admin.fetchOffsets({ groupId: applicationId, topics: [input] });
+        const [committed] = await retryTransient(() => admin.fetchOffsets({ groupId: applicationId, topics: [input] }), 30_000, () => undefined);
         const done = ends.every(({ partition, high }) => committed?.partitions.find((entry) => entry.partition === partition)?.offset === high);
         if (done) break;
         if (Date.now() > deadline) throw new Error('the group did not commit every input offset within 180 s');

@@ -13,6 +13,7 @@ import { TRANSFER_SAGA, type Transfer, type TransferTopics } from '../../samples
 import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
 import { uniqueName, waitFor } from '../support/kafka.js';
+import { retryTransient } from '../../core/kafka/transient.js';
 
 /**
  * The transfer saga (samples/transfers) under process crashes, on the local 3-broker cluster (replication factor 3,
@@ -240,7 +241,7 @@ describe('sagas under process crashes on a 3-broker cluster @cluster', function 
       for (const record of await readCommitted(topic)) lastRecord.set(record.partition, record.offset);
       await waitFor(
         async () => {
-          const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          const [committed] = await retryTransient(() => admin.fetchOffsets({ groupId, topics: [topic] }), 30_000, () => undefined);
           return [...lastRecord].every(([partition, offset]) => BigInt(committed?.partitions.find((entry) => entry.partition === partition)?.offset ?? '-1') > offset);
         },
         60_000,

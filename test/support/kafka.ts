@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { retryTransient } from '../../core/kafka/transient.js';
 
 export function brokers(): string[] {
   const list = process.env.KAFKA_BROKERS;
@@ -166,7 +167,8 @@ export async function committedOffsets(groupId: string, topic: string): Promise<
   const admin = rawKafka().admin();
   await admin.connect();
   try {
-    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    // A group coordinator still loading answers NOT_COORDINATOR (retriable): asked again.
+    const [entry] = await retryTransient(() => admin.fetchOffsets({ groupId, topics: [topic] }), 30_000, () => undefined);
     return new Map((entry?.partitions ?? []).map((partition) => [partition.partition, Number(partition.offset)]));
   } finally {
     await admin.disconnect();
