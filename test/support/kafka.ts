@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders, type KafkaMessage } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { retryTransient } from '../../core/kafka/transient.js';
+import { isTransient, retryTransient } from '../../core/kafka/transient.js';
 
 export function brokers(): string[] {
   const list = process.env.KAFKA_BROKERS;
@@ -21,15 +21,21 @@ export async function createTopics(topics: string[], partitions = 1): Promise<vo
   const admin = rawKafka().admin();
   await admin.connect();
   try {
-    // A broker that started moments ago may not host a new topic yet ("does not host this topic-partition"): kafkajs
-    // waits for leaders but not for that; asking again finds the topic created.
-    for (const deadline = Date.now() + 30_000; ; ) {
+    // A broker that started moments ago may not host a new topic yet ("does not host this topic-partition"), and a
+    // busy one may time a creation out (kafkajs: "Topic creation errors", each with its own retriable error): asking
+    // again creates what is missing; a topic an earlier attempt created in the end is there already.
+    for (let missing = topics, deadline = Date.now() + 30_000; ; ) {
       try {
-        await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+        await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
         return;
       } catch (error) {
-        if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() > deadline) throw error;
+        const causes = (error as { errors?: unknown[] }).errors ?? [error];
+        const retriable = causes.every((cause) => isTransient(cause) || (cause as { type?: string }).type === 'TOPIC_ALREADY_EXISTS' || (cause as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION');
+        if (!retriable || Date.now() > deadline) throw error;
         await sleep(200);
+        const existing = new Set(await admin.listTopics());
+        missing = missing.filter((topic) => !existing.has(topic));
+        if (missing.length === 0) return;
       }
     }
   } finally {
