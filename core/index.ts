@@ -32,7 +32,7 @@ export { StreamsBuilder, KStream, KTable, KGroupedStream, TimeWindowedKStream, T
 export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, REPLY_SCHEMA, type Command, type CommandOutcome, type CommandReply, type Event, type Message, type MessageMetadata, type ReplyChannel } from './messages/envelope.js';
 export { commandFingerprint } from './messages/command-identity.js';
 export { CommandRequests, DEFAULT_REQUEST_TIMEOUT_MS, type CommandRequestsOptions } from './messages/command-requests.js';
-export { defineSaga, sagaTimersStore, type AwaitedCommand, type SagaCommand, type SagaDefinition, type SagaHistoryEntry, type SagaInstance, type SagaStatus, type SagaStep } from './streams/saga.js';
+export { compensatedReason, defineSaga, sagaTimersStore, type AwaitedCommand, type SagaCommand, type SagaDefinition, type SagaHistoryEntry, type SagaInstance, type SagaStatus, type SagaStep } from './streams/saga.js';
 export { DEFAULT_IDEMPOTENCY, KEY_REUSED, processedCommandKey, processedStoreOf, replyOf, type AggregateRecord, type CommandProcessorOptions, type Decision, type IdempotencyOptions, type ProcessedCommand } from './streams/command-processor.js';
 export type { KeyQueryResult } from './streams/query-server.js';
 export type { StoreEntry } from './streams/stores.js';

@@ -243,13 +243,8 @@ export class LightService {
     logger.debug('chains built', { file });
 
     const path: ProducePath = { chains: new ProduceChains(table), extraHeaders: propagation.extras };
-    const processor = new RecordProcessor({
-      policy: consumerYml.config,
-      deadLetters: deadLetterWriter(clients, consumerYml.config, topicAdmin, logger),
-      groupId: consumerSettings.consumer.groupId,
-      propagatedHeaders: propagation.names,
-      logger,
-    });
+    const processorParts = { clients, consumerYml: consumerYml.config, topicAdmin, propagatedHeaders: propagation.names, logger };
+    const processor = recordProcessorFor(consumerSettings.consumer.groupId, processorParts);
     const consumerOver = (driverConsumer: DriverConsumer, recordProcessor: RecordProcessor): LightConsumer =>
       new LightConsumer({
         consumer: driverConsumer,
@@ -265,7 +260,7 @@ export class LightService {
     const consumerInGroup = (groupId: string): LightConsumer =>
       consumerOver(
         createDriverConsumer(client, consumerSettings, groupId, logger),
-        new RecordProcessor({ policy: consumerYml.config, deadLetters: deadLetterWriter(clients, consumerYml.config, topicAdmin, logger), groupId, propagatedHeaders: propagation.names, logger }),
+        recordProcessorFor(groupId, processorParts),
       );
     probed.consumer = consumer;
     for (const event of ['groupJoin', 'crash', 'partitionStopped', 'deadLettered']) {
@@ -349,6 +344,15 @@ export class LightService {
   }
 }
 
+/**
+ * The consume side's failure policy for one consumer group (the service's consumer, a reply reader, LightStreams):
+ * kafka-consumer.yml's retries, and dead letters written as every consumer of the service writes them.
+ */
+function recordProcessorFor(groupId: string, parts: { clients: KafkaDriver; consumerYml: KafkaConsumerYml; topicAdmin: KafkajsTopicAdmin; propagatedHeaders: readonly string[]; logger: Logger }): RecordProcessor {
+  const { clients, consumerYml, topicAdmin, propagatedHeaders, logger } = parts;
+  return new RecordProcessor({ policy: consumerYml, deadLetters: deadLetterWriter(clients, consumerYml, topicAdmin, logger), groupId, propagatedHeaders, logger });
+}
+
 /** Dead letters of the consumer and of LightStreams alike: kafka-consumer.yml's topic suffix and stack limit. */
 function deadLetterWriter(clients: KafkaDriver, consumerYml: KafkaConsumerYml, topicAdmin: KafkajsTopicAdmin, logger: Logger): KafkaDeadLetterWriter {
   return new KafkaDeadLetterWriter(clients.rawSender, { topicExt: consumerYml.deadLetterTopicExt, stackTraceMaxBytes: consumerYml.stackTraceMaxBytes }, topicAdmin, logger);
@@ -364,13 +368,7 @@ function createStreams(
   const file = loaded.file ?? 'kafka-streams.yml';
   const settings = toStreamsSettings(loaded.config, file, serviceId);
   const { logger } = parts.services;
-  const processor = new RecordProcessor({
-    policy: parts.consumerYml,
-    deadLetters: deadLetterWriter(parts.clients, parts.consumerYml, parts.topicAdmin, logger),
-    groupId: settings.applicationId,
-    propagatedHeaders: parts.propagatedHeaders,
-    logger,
-  });
+  const processor = recordProcessorFor(settings.applicationId, { ...parts, logger });
   return new LightStreams({
     settings,
     baseDir: process.cwd(),

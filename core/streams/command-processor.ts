@@ -99,8 +99,8 @@ export function processedSweeper(store: string, sources: readonly SourceNode[], 
 /** The code a command gets when its id was used before for a different command (ERR11022 over HTTP). */
 export const KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED';
 
-/** The reply to a command with its outcome. */
-export function replyOf(command: Command, outcome: CommandOutcome): CommandReply {
+/** The reply to a command (or to a saga's start) with its outcome, made at `at` (ms; default now). */
+export function replyOf(command: Pick<Command, 'id' | 'type' | 'aggregateType' | 'aggregateId' | 'metadata'>, outcome: CommandOutcome, at = Date.now()): CommandReply {
   return {
     kind: 'reply',
     id: `${command.id}-reply`,
@@ -109,7 +109,7 @@ export function replyOf(command: Command, outcome: CommandOutcome): CommandReply
     commandType: command.type,
     aggregateType: command.aggregateType,
     aggregateId: command.aggregateId,
-    timestamp: new Date().toISOString(),
+    timestamp: new Date(at).toISOString(),
     metadata: command.metadata,
     data: outcome,
   };
@@ -137,20 +137,20 @@ export function commandStep<S>(options: CommandProcessorOptions<S>): (record: An
 
     // Idempotency: a command id seen before gets its first outcome again (or, for a different command, a rejection).
     const now = Number(record.timestamp) || Date.now();
-    const fingerprint = commandFingerprint(command);
-    const processed = idempotency ? context.store(processedStore) : undefined;
-    const key = processedCommandKey(command.aggregateId, command.id);
-    const found = processed?.get(key) as ProcessedCommand | undefined;
-    // One the sweep has not deleted yet but older than the retention is forgotten already.
-    const earlier = found && now - found.at <= idempotency!.retainMs ? found : undefined;
-    if (earlier) {
-      if (earlier.fingerprint === fingerprint) sendAll(replies(earlier.outcome));
-      else sendAll(replies({ status: 'rejected', version: current.version, code: KEY_REUSED, reason: `command id ${command.id} was used before for a different command (type, aggregate, expected version or data differ)` }));
-      return;
+    let remember = (_outcome: CommandOutcome): void => undefined;
+    if (idempotency) {
+      const processed = context.store(processedStore);
+      const key = processedCommandKey(command.aggregateId, command.id);
+      const fingerprint = commandFingerprint(command);
+      const found = processed.get(key) as ProcessedCommand | undefined;
+      // One the sweep has not deleted yet but older than the retention is forgotten already.
+      if (found && now - found.at <= idempotency.retainMs) {
+        if (found.fingerprint === fingerprint) sendAll(replies(found.outcome));
+        else sendAll(replies({ status: 'rejected', version: current.version, code: KEY_REUSED, reason: `command id ${command.id} was used before for a different command (type, aggregate, expected version or data differ)` }));
+        return;
+      }
+      remember = (outcome) => processed.put(key, { id: command.id, fingerprint, at: now, outcome } satisfies ProcessedCommand);
     }
-    const remember = (outcome: CommandOutcome): void => {
-      processed?.put(key, { id: command.id, fingerprint, at: now, outcome } satisfies ProcessedCommand);
-    };
 
     const rejectionOf = (reason: string, code: string): { topic: string; record: AnyRecord }[] => {
       const rejected = { commandId: command.id, commandType: command.type, reason, code, expectedVersion: command.expectedVersion ?? null, actualVersion: current.version };
@@ -191,13 +191,14 @@ export function commandStep<S>(options: CommandProcessorOptions<S>): (record: An
       version = appendedEvent.version;
     }
     if (appended.length > 0) aggregates.put(command.aggregateId, { state, version });
-    remember({ status: 'accepted', version, events: appended.map(({ id, type, version: eventVersion }) => ({ id, type, version: eventVersion })) });
+    const accepted: CommandOutcome = { status: 'accepted', version, events: appended.map(({ id, type, version: eventVersion }) => ({ id, type, version: eventVersion })) };
+    remember(accepted);
     for (const appendedEvent of appended) {
       const out = { ...record, key: command.aggregateId, value: appendedEvent };
       context.send(events, out, refused);
       emit(out);
     }
-    sendAll(replies({ status: 'accepted', version, events: appended.map(({ id, type, version: eventVersion }) => ({ id, type, version: eventVersion })) }), refused);
+    sendAll(replies(accepted), refused);
   };
 }
 

@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { LightError } from '../errors/light-error.js';
 import { commandFingerprint } from '../messages/command-identity.js';
-import { KEY_REUSED } from './command-processor.js';
+import { KEY_REUSED, replyOf } from './command-processor.js';
 import type { Logger } from '../logger.js';
 import { currentContext } from '../request-context.js';
 import { metadataFromContext, replyChecker, type Command, type CommandOutcome, type CommandReply, type Message, type MessageMetadata, type ReplyChannel } from '../messages/envelope.js';
@@ -196,11 +196,11 @@ class SagaEngine<D> {
       if (message.replyTo) {
         const answered: SagaInstance<D> = { ...existing, replyTo: message.replyTo, startId: message.id, startType: message.type };
         if (FINAL.has(existing.status)) this.sendOutcome(answered, context);
-        else this.save(answered, context.wallClockTime?.() ?? Date.now(), context);
+        else this.save(answered, wallClock(context), context);
       }
       return;
     }
-    const now = context.wallClockTime?.() ?? Date.now();
+    const now = wallClock(context);
     const headers = currentContext()?.headers;
     const saved: Record<string, string> = {};
     for (const [name, value] of headers ?? []) saved[name] = value.toString('utf8');
@@ -238,7 +238,7 @@ class SagaEngine<D> {
     // A reply for a command this saga no longer waits for (a duplicate, an earlier send's): already decided.
     const awaited = saga?.awaiting.find((candidate) => candidate.commandId === reply.commandId);
     if (!saga || !awaited) return;
-    const now = context.wallClockTime?.() ?? Date.now();
+    const now = wallClock(context);
     saga.awaiting = saga.awaiting.filter((candidate) => candidate !== awaited);
     const step = this.definition.steps[awaited.step]!;
     const outcome = reply.data;
@@ -279,7 +279,7 @@ class SagaEngine<D> {
   /** The sagas of a task whose timeout or retry is due: one unit each. */
   due(context: PunctuationContext): { name: string; run: () => void }[] {
     const timers = context.entries(sagaTimersStore(this.definition.name));
-    this.gauges(context, timers.length);
+    this.gauges(context, timers);
     return timers
       .filter(({ value }) => (value as number) <= context.now)
       .map(({ key }) => ({ name: `saga ${this.definition.name} ${key}`, run: () => this.onTimer(key, context) }));
@@ -384,26 +384,15 @@ class SagaEngine<D> {
     const outcome: CommandOutcome =
       saga.status === 'COMPLETED'
         ? { status: 'accepted', version: this.definition.steps.length, events: [] }
-        : { status: 'rejected', version: 0, code: 'SAGA_COMPENSATED', reason: saga.failure ? `step ${saga.failure.step} failed (${saga.failure.code}: ${saga.failure.reason}); the steps before it were compensated` : 'compensated' };
+        : { status: 'rejected', version: 0, code: 'SAGA_COMPENSATED', reason: compensatedReason(saga) };
     this.sendReply(saga.replyTo, saga, outcome, context);
   }
 
   /** A reply to the start message `saga.startId` on `channel`. */
   private sendReply(channel: ReplyChannel, saga: SagaInstance<D>, outcome: CommandOutcome, context: ProcessorContext): void {
-    const now = context.wallClockTime?.() ?? Date.now();
-    const reply: CommandReply = {
-      kind: 'reply',
-      id: `${saga.startId}-reply`,
-      type: outcome.status === 'accepted' ? 'CommandAccepted' : 'CommandRejected',
-      commandId: saga.startId,
-      commandType: saga.startType,
-      aggregateType: `saga:${this.definition.name}`,
-      aggregateId: saga.id,
-      timestamp: new Date(now).toISOString(),
-      metadata: saga.metadata,
-      data: outcome,
-    };
-    context.send(channel.topic, { key: channel.key, value: reply, timestamp: String(now), context: saga.context });
+    const now = wallClock(context);
+    const start = { id: saga.startId, type: saga.startType, aggregateType: `saga:${this.definition.name}`, aggregateId: saga.id, metadata: saga.metadata };
+    context.send(channel.topic, { key: channel.key, value: replyOf(start, outcome, now), timestamp: String(now), context: saga.context });
   }
 
   private markStuckIf(saga: SagaInstance<D>, attempts: number, step: string, now: number): void {
@@ -432,17 +421,28 @@ class SagaEngine<D> {
     else timers.put(saga.id, Math.min(...due));
   }
 
-  /** In-progress and stuck sagas of this task, as of this punctuation. */
-  private gauges(context: PunctuationContext, inProgress: number): void {
+  /** In-progress and stuck sagas of this task, as of this punctuation (`timers`: one entry per saga in progress). */
+  private gauges(context: PunctuationContext, timers: { key: string }[]): void {
     const metrics = (this.metrics ??= sagaMetrics(context.metricsRegistry));
     const labels = { saga: this.definition.name, partition: String(context.partition) };
-    metrics.inProgress.set(labels, inProgress);
+    metrics.inProgress.set(labels, timers.length);
     let stuck = 0;
-    for (const { key } of context.entries(sagaTimersStore(this.definition.name))) {
+    for (const { key } of timers) {
       if ((context.store(this.definition.name).get(key) as SagaInstance<D> | undefined)?.stuck) stuck++;
     }
     metrics.stuck.set(labels, stuck);
   }
+}
+
+/** The wall-clock time a saga goes by: the context's (a test driver's clock), else now. */
+function wallClock(context: ProcessorContext): number {
+  return context.wallClockTime?.() ?? Date.now();
+}
+
+/** Why a compensated saga ended, as its reply to the start says it (and the transfers sample shows it). */
+export function compensatedReason(saga: Pick<SagaInstance, 'failure'>): string {
+  const { failure } = saga;
+  return failure ? `step ${failure.step} failed (${failure.code}: ${failure.reason}); the steps before it were compensated` : 'compensated';
 }
 
 interface SagaMetrics {

@@ -176,35 +176,41 @@ export class StreamTask implements ProcessorContext {
 
   /** Every entry of a store of this task (see TaskStore.entries). */
   entries(name: string): { key: string; value: unknown }[] {
-    return (this.stores.get(name) ?? (this.store(name) as TaskStore)).entries();
+    return (this.store(name) as TaskStore).entries();
   }
 
   /** Runs one unit of a punctuation; returns its outputs (to run through their produce chains). */
   runPunctuation(unit: () => void): TopologyOutput[] {
-    this.discardRecord();
-    unit();
-    const outputs = this.recordOutputs;
-    this.recordOutputs = [];
-    return outputs;
+    return this.outputsOf(unit);
   }
 
   /** The punctuation unit succeeded (keep) or failed: its writes and outputs are kept for the next commit or dropped. */
   punctuationDone(keep: boolean): void {
-    if (keep) {
-      for (const store of this.stores.values()) store.keepRecord();
-      for (const output of this.recordMessages) this.pendingMessages.push(output);
-      this.punctuated = true;
-    }
-    this.discardRecord();
+    this.settleRecord(keep);
+    if (keep) this.punctuated = true;
   }
 
   /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
   runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
+    return this.outputsOf(() => source.process(record, this));
+  }
+
+  /** What `work` (one record's or one punctuation unit's) sends, its earlier leftovers discarded first. */
+  private outputsOf(work: () => void): TopologyOutput[] {
     this.discardRecord();
-    source.process(record, this);
+    work();
     const outputs = this.recordOutputs;
     this.recordOutputs = [];
     return outputs;
+  }
+
+  /** Keeps (for the next commit) or drops what the record or unit being processed wrote and sent. */
+  private settleRecord(keep: boolean): void {
+    if (keep) {
+      for (const store of this.stores.values()) store.keepRecord();
+      for (const output of this.recordMessages) this.pendingMessages.push(output);
+    }
+    this.discardRecord();
   }
 
   /** The writer the produce chains of this record's outputs end in: it holds the records until the commit. */
@@ -215,11 +221,7 @@ export class StreamTask implements ProcessorContext {
 
   /** The record succeeded (or was dead-lettered: `keep` false): its writes and outputs are kept or dropped; its offset is done. */
   recordDone(topic: string, message: DriverMessage, keep: boolean): void {
-    if (keep) {
-      for (const store of this.stores.values()) store.keepRecord();
-      for (const output of this.recordMessages) this.pendingMessages.push(output);
-    }
-    this.discardRecord();
+    this.settleRecord(keep);
     if (!this.uncommittedFrom.has(topic)) this.uncommittedFrom.set(topic, message.offset);
     const next = nextOf(message.offset);
     this.nextOffsets.set(topic, next);

@@ -182,6 +182,13 @@ class Graph implements Topology {
     return source;
   }
 
+  addPunctuator(punctuator: Punctuator): void {
+    this.assertOpen();
+    if (!Number.isInteger(punctuator.intervalMs) || punctuator.intervalMs < 10) throw new LightError('ERR13013', { what: `punctuation interval ${punctuator.intervalMs}`, reason: 'must be a whole number of milliseconds >= 10' });
+    if (punctuator.sources.length === 0) throw new LightError('ERR13013', { what: 'a punctuation', reason: 'needs the sources whose tasks run it' });
+    this.punctuators.push(punctuator);
+  }
+
   addStore(definition: StoreDefinition): void {
     const { name } = definition;
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new LightError('ERR13013', { what: `store name ${JSON.stringify(name)}`, reason: 'must be letters, digits, ".", "_" or "-" (it names the changelog topic)' });
@@ -258,10 +265,7 @@ export class StreamsBuilder {
 
   /** Adds a punctuation (see Punctuator): its sources' tasks run it, with the stores of their group. */
   punctuate(punctuator: Punctuator): void {
-    this.graph.assertOpen();
-    if (!Number.isInteger(punctuator.intervalMs) || punctuator.intervalMs < 10) throw new LightError('ERR13013', { what: `punctuation interval ${punctuator.intervalMs}`, reason: 'must be a whole number of milliseconds >= 10' });
-    if (punctuator.sources.length === 0) throw new LightError('ERR13013', { what: 'a punctuation', reason: 'needs the sources whose tasks run it' });
-    this.graph.punctuators.push(punctuator);
+    this.graph.addPunctuator(punctuator);
   }
 
   /**
@@ -453,8 +457,7 @@ export class KStream<K, V> {
     if (options.idempotency !== false) {
       const processed = processedStoreOf(options.store);
       this.graph.addStore({ name: processed, sources: [...grouped.sources], routingKey: aggregateOfProcessedKey });
-      this.graph.assertOpen();
-      this.graph.punctuators.push(processedSweeper(processed, grouped.sources, options.idempotency));
+      this.graph.addPunctuator(processedSweeper(processed, grouped.sources, options.idempotency));
     }
     return grouped.then(commandStep(options), false);
   }

@@ -2,7 +2,7 @@
  * What the transfers HTTP API answers: how a transfer ended (from the saga's reply, or from the saga instance for a
  * re-sent Idempotency-Key — the same status and body either way), and a transfer as GET /transfers/{id} shows it.
  */
-import type { CommandReply, SagaInstance } from '../../index.js';
+import { compensatedReason, type CommandReply, type SagaInstance } from '../../index.js';
 import type { Answer } from '../accounts/http-api.js';
 import type { Transfer } from './transfer-saga.js';
 
@@ -15,12 +15,11 @@ export function endOfReply(reply: CommandReply): TransferEnd {
   return outcome.status === 'accepted' ? { status: 'COMPLETED' } : { status: 'COMPENSATED', code: outcome.code, reason: outcome.reason };
 }
 
-/** How a saga instance ended; undefined while it runs. The reason is worded as the saga words its reply (core/streams/saga.ts sendOutcome). */
+/** How a saga instance ended; undefined while it runs. The reason is the one the saga's reply gives (compensatedReason). */
 export function endOfSaga(saga: SagaInstance<Transfer>): TransferEnd | undefined {
   if (saga.status === 'COMPLETED') return { status: 'COMPLETED' };
   if (saga.status !== 'COMPENSATED') return undefined;
-  const { failure } = saga;
-  return { status: 'COMPENSATED', code: 'SAGA_COMPENSATED', reason: failure ? `step ${failure.step} failed (${failure.code}: ${failure.reason}); the steps before it were compensated` : 'compensated' };
+  return { status: 'COMPENSATED', code: 'SAGA_COMPENSATED', reason: compensatedReason(saga) };
 }
 
 /** 200 for a completed transfer, 422 for a compensated one (the business refused it: the reason says which step). */
