@@ -49,6 +49,8 @@ describe('sagas: a transfer across services @broker', function () {
     expect((compensated.data as { reason: string }).reason).to.contain('step credit failed (NOT_OPEN');
 
     await waitFor(() => balance(bank, 'ann') === 700 && balance(bank, 'bob') === 300, 20_000, 'the balances after both transfers');
+    // The outcome reply and the saga's last state commit together; the orchestrator's local store follows its commit.
+    await waitFor(() => orchestrator.saga('t-ok')?.status === 'COMPLETED' && orchestrator.saga('t-refund')?.status === 'COMPENSATED', 10_000, 'both sagas ended in the orchestrator\'s store');
     const ok = orchestrator.saga('t-ok')!;
     expect(ok.status).to.equal('COMPLETED');
     expect(ok.history.map(({ step, event }) => `${step}:${event}`)).to.deep.equal(['-:started', 'debit:sent', 'debit:accepted', 'credit:sent', 'credit:accepted', '-:completed']);
