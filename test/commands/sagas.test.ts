@@ -117,8 +117,9 @@ describe('sagas: a transfer across services @broker', function () {
     const ended = await resent;
     expect(ended.commandId).to.equal('t-late-resent');
     expect(ended.data).to.include({ status: 'rejected', code: 'SAGA_COMPENSATED' });
+    // The reply and the saga's last state commit together; the orchestrator's local store follows its commit.
+    await waitFor(() => orchestrator.saga('t-late')?.status === 'COMPENSATED', 10_000, 'the saga ended in the orchestrator\'s store');
     const saga = orchestrator.saga('t-late')!;
-    expect(saga.status).to.equal('COMPENSATED');
     const events = saga.history.map(({ step, event }) => `${step}:${event}`);
     expect(events.slice(0, 6)).to.deep.equal(['-:started', 'debit:sent', 'debit:accepted', 'credit:sent', 'credit:timed-out', 'credit:resent']);
     expect(events).to.include.members(['debit:compensation-sent', 'debit:compensated', 'credit:accepted', 'credit:compensation-sent', 'credit:compensated']);
