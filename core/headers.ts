@@ -10,6 +10,8 @@ export const HeaderNames = {
   jaegerTrace: 'uber-trace-id',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  /** SkyWalking's cross-process context (its Java agent on light-4j services writes the same). */
+  skywalking: 'sw8',
 } as const;
 
 /**
@@ -24,6 +26,7 @@ export const PROPAGATED_HEADERS: readonly string[] = [
   HeaderNames.jaegerTrace,
   HeaderNames.traceparent,
   HeaderNames.tracestate,
+  HeaderNames.skywalking,
 ];
 
 /** Headers the dead-letter writer adds to the original record's headers. */

@@ -20,6 +20,7 @@ export { createLogger, type Logger, type LogLevel } from './logger.js';
 export { currentContext, runWithContext, contextFromHttp, contextFromRecord, RecordContext, type RequestContext } from './request-context.js';
 export { withRequestContext, expressRequestContext, fastifyRequestContext, type RequestContextOptions } from './http/server-context.js';
 export { createPropagatingFetch, type PropagatingFetchOptions } from './http/propagating-fetch.js';
+export { HttpInterceptors, type HttpServerInterceptor, type HttpClientInterceptor, type HttpCall } from './http/http-interceptors.js';
 export { Attachment, ContextValue, Shared, TypedKey, TypedMap, typedKey } from './attachments.js';
 export type { Identity, IdentityHeaderNames, RecordClaims, VerifiedClaims, VerificationStats } from './identity.js';
 export { HeaderPropagation } from './propagation.js';

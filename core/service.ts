@@ -10,7 +10,9 @@ import { ProduceChains } from './chain/produce-chains.js';
 import { ConfigLoader } from './config/loader.js';
 import { LightError } from './errors/light-error.js';
 import { Health, type Readiness } from './health.js';
+import { HttpInterceptors } from './http/http-interceptors.js';
 import { createPropagatingFetch } from './http/propagating-fetch.js';
+import type { RequestContextOptions } from './http/server-context.js';
 import { KAFKA_CONSUMER_SCHEMA, KAFKA_PRODUCER_SCHEMA, type KafkaConsumerYml, type KafkaProducerYml } from './kafka/client-config.js';
 import { createDriverConsumer, createKafkaDriver } from './kafka/clients.js';
 import { LightConsumer } from './kafka/consumer.js';
@@ -181,9 +183,17 @@ export class LightService {
     return this.parts.services.fetch;
   }
 
-  /** The headers a unit of work carries on; pass them to the HTTP server adapters (`{ headers: service.propagatedHeaders }`). */
+  /** The headers a unit of work carries on (what the HTTP server adapters take from a request). */
   get propagatedHeaders(): readonly string[] {
     return this.parts.services.propagation.names;
+  }
+
+  /**
+   * The options of the HTTP server adapters (`withRequestContext(listener, service.httpContext)`, express, fastify):
+   * the propagated headers and the handlers' server interceptors (the tracing handler's server span).
+   */
+  get httpContext(): RequestContextOptions {
+    return { headers: this.parts.services.propagation.names, interceptors: this.parts.services.http };
   }
 
   /** The Kafka client library under the service: service.yml `transport`, `kafkajs` or `librdkafka`. */
@@ -222,6 +232,7 @@ export class LightService {
     const probed: { consumer?: LightConsumer } = {};
     const health = new Health((timeoutMs) => readinessOf(probed.consumer, clients, lifecycle, timeoutMs));
     const propagation = new HeaderPropagation(serviceYml.propagatedHeaders);
+    const http = new HttpInterceptors();
     const services: HandlerServices = {
       serviceId,
       logger,
@@ -231,7 +242,9 @@ export class LightService {
       events: new EventEmitter(),
       metricsRegistry: options.metricsRegistry ?? new Registry(),
       rawProducer: clients.rawSender,
-      fetch: createPropagatingFetch({ callerId: serviceId }),
+      fetch: createPropagatingFetch({ callerId: serviceId, interceptors: http }),
+      http,
+      brokers: clients.brokers,
       propagation,
       health,
       transactions: new TransactionInterceptors(),

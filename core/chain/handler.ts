@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import type { TypedMap } from '../attachments.js';
 import type { ConfigLoader } from '../config/loader.js';
+import type { HttpInterceptors } from '../http/http-interceptors.js';
 import type { Exchange } from '../exchange.js';
 import type { HealthExposure } from '../health.js';
 import type { Logger } from '../logger.js';
@@ -82,6 +83,10 @@ export interface HandlerServices {
   propagation: HeaderPropagation;
   /** Where a handler exposes the /metrics and health server (the metrics handler does). */
   health: HealthExposure;
+  /** HTTP hops: server interceptors run by the adapters given service.httpContext, client ones by fetch (the tracing handler's spans). */
+  http: HttpInterceptors;
+  /** The bootstrap brokers of the service's clients (host:port). */
+  brokers: readonly string[];
   /** Work around each transaction of the transactional producer (the tracing handler opens a span). */
   transactions: TransactionInterceptors;
   /** Registers work for the end of service.stop(), after the clients stopped (e.g. flush a tracer). */

@@ -1,11 +1,14 @@
 import { HeaderNames } from '../headers.js';
 import { currentContext } from '../request-context.js';
+import type { HttpInterceptors } from './http-interceptors.js';
 
 export interface PropagatingFetchOptions {
   /** Written as caller_id on every call: this service's serviceId. */
   callerId?: string;
   /** The fetch to wrap; default the global fetch (undici). */
   fetch?: typeof fetch;
+  /** Work around each call (the tracing handler's client span). */
+  interceptors?: HttpInterceptors;
 }
 
 /**
@@ -23,6 +26,10 @@ export function createPropagatingFetch(options: PropagatingFetchOptions = {}): t
       }
     }
     if (options.callerId && !headers.has(HeaderNames.callerId)) headers.set(HeaderNames.callerId, options.callerId);
-    return baseFetch(input, { ...init, headers });
+    const interceptors = options.interceptors;
+    if (!interceptors) return baseFetch(input, { ...init, headers });
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    return interceptors.call({ method, url, headers }, () => baseFetch(input, { ...init, headers }));
   } as typeof fetch;
 }

@@ -1,10 +1,13 @@
 export interface TracingYml {
   enabled: boolean;
-  tracer: 'jaeger' | 'opentelemetry' | 'provided';
+  tracer: 'jaeger' | 'opentelemetry' | 'skywalking' | 'provided';
   serviceName: string;
   sampler: { type: 'const' | 'probabilistic' | 'ratelimiting'; param: number };
   reporter: { agentHost: string; agentPort: number; collectorEndpoint: string; flushIntervalMs: number; logSpans: boolean };
   otlp: { endpoint: string; headers: Record<string, string> };
+  skywalking: { collectorAddress: string; serviceInstance: string; authentication: string; maxBufferSize: number };
+  /** Spans for HTTP requests served through service.httpContext and calls made with service.fetch. */
+  http: boolean;
   tags: Record<string, string>;
   tagNames: TagNames;
 }
@@ -16,6 +19,8 @@ export interface TagNames {
   offset: string;
   consumerGroup: string;
   key: string;
+  /** The address of the other side: the bootstrap broker of a Kafka span, the host of an HTTP call, the client of a request. */
+  peer: string;
   operation: string;
   correlationId: string;
   traceabilityId: string;
@@ -32,6 +37,7 @@ export const DEFAULT_TAG_NAMES: TagNames = {
   offset: 'messaging.kafka.message.offset',
   consumerGroup: 'messaging.kafka.consumer.group',
   key: 'messaging.kafka.message.key',
+  peer: 'peer.address',
   operation: 'messaging.operation',
   correlationId: 'correlation_id',
   traceabilityId: 'traceability_id',
@@ -47,7 +53,7 @@ export const TRACING_SCHEMA = {
   additionalProperties: false,
   properties: {
     enabled: { type: 'boolean', default: true },
-    tracer: { enum: ['jaeger', 'opentelemetry', 'provided'], default: 'jaeger' },
+    tracer: { enum: ['jaeger', 'opentelemetry', 'skywalking', 'provided'], default: 'jaeger' },
     serviceName: { type: 'string', default: '' },
     sampler: {
       type: 'object',
@@ -76,6 +82,18 @@ export const TRACING_SCHEMA = {
         headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
       },
     },
+    skywalking: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        collectorAddress: { type: 'string', pattern: '^[^\\s:/]+:\\d{1,5}$', default: '127.0.0.1:11800' },
+        serviceInstance: { type: 'string', default: '' },
+        authentication: { type: 'string', default: '' },
+        maxBufferSize: { type: 'integer', minimum: 1, default: 1000 },
+      },
+    },
+    http: { type: 'boolean', default: true },
     tags: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
     tagNames: { type: 'object', additionalProperties: false, default: {}, properties: tagNameProperties },
   },

@@ -4,6 +4,7 @@ import { defineHandler, phasedHandler, type RecordFailure } from '../../core/cha
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
+import type { HttpInterceptors } from '../../core/http/http-interceptors.js';
 import { HeaderNames, RecordHeaders } from '../../core/headers.js';
 import { currentContext, runWithContext } from '../../core/request-context.js';
 import type { TransactionInfo } from '../../core/transactions.js';
@@ -11,7 +12,7 @@ import { TRACING_SCHEMA, type TagNames, type TracingYml } from './config.js';
 import { createTracer } from './tracer-factory.js';
 
 /** Trace headers of any supported tracer; only these are read from or written to records. */
-const TRACE_HEADERS: readonly string[] = [HeaderNames.jaegerTrace, HeaderNames.traceparent, HeaderNames.tracestate];
+const TRACE_HEADERS: readonly string[] = [HeaderNames.jaegerTrace, HeaderNames.traceparent, HeaderNames.tracestate, HeaderNames.skywalking];
 const BAGGAGE_PREFIXES = ['uberctx-'];
 
 function isTraceHeader(name: string): boolean {
@@ -19,23 +20,30 @@ function isTraceHeader(name: string): boolean {
   return TRACE_HEADERS.includes(lower) || BAGGAGE_PREFIXES.some((prefix) => lower.startsWith(prefix));
 }
 
-/** A text-map carrier from record headers: lower-cased names, UTF-8 values (the tracers match names in lower case). */
-function carrierOf(headers: RecordHeaders): Record<string, string> {
+/** A text-map carrier of the trace headers: lower-cased names, UTF-8 values (the tracers match names in lower case). */
+function carrierOf(headers: Iterable<[string, Buffer | string | string[] | undefined]>): Record<string, string> {
   const carrier: Record<string, string> = {};
-  for (const [name, value] of headers) if (isTraceHeader(name)) carrier[name.toLowerCase()] = value.toString('utf8');
+  for (const [name, value] of headers) {
+    if (value === undefined || !isTraceHeader(name)) continue;
+    carrier[name.toLowerCase()] = Array.isArray(value) ? value[0]! : value.toString('utf8');
+  }
   return carrier;
 }
 
-/** Writes a span's context into headers, replacing what trace headers were there. */
-function injectInto(tracer: Tracer, context: SpanContext, headers: RecordHeaders): void {
+/**
+ * Writes a span's context into a record's or an outgoing call's headers, replacing what trace headers were there
+ * (another tracer's too: they would name a span that is not the parent of what is sent).
+ */
+function injectInto(tracer: Tracer, context: SpanContext, headers: RecordHeaders | Headers): void {
   const carrier: Record<string, string> = {};
   tracer.inject(context, FORMAT_TEXT_MAP, carrier);
-  for (const name of headers.names()) if (isTraceHeader(name)) headers.delete(name);
+  const names = headers instanceof RecordHeaders ? headers.names() : [...headers.keys()];
+  for (const name of names) if (isTraceHeader(name)) headers.delete(name);
   for (const [name, value] of Object.entries(carrier)) headers.set(name, value);
 }
 
 /** The parent carried by headers; a missing or malformed trace header gives none (a new trace), never an error. */
-function extractFrom(tracer: Tracer, headers: RecordHeaders): SpanContext | undefined {
+function extractFrom(tracer: Tracer, headers: Iterable<[string, Buffer | string | string[] | undefined]>): SpanContext | undefined {
   const carrier = carrierOf(headers);
   if (Object.keys(carrier).length === 0) return undefined;
   try {
@@ -64,12 +72,16 @@ export default defineHandler<TracingYml>({
     services.addCloseHook(() => managed.close());
     services.transactions.add(<T>(info: TransactionInfo, run: () => Promise<T>) => traceTransaction(tracer, info, run));
     const names: TagNames = config.tagNames;
+    // The bootstrap broker is the Kafka spans' peer (SkyWalking's topology draws the broker from it).
+    const brokerTag: Record<string, string> = services.brokers[0] ? { [names.peer]: services.brokers[0] } : {};
+    if (config.http) traceHttp(tracer, services.http, names);
 
     function commonTags(exchange: Exchange, operation: string): Record<string, unknown> {
       const tags: Record<string, unknown> = {
         [names.system]: 'kafka',
         [names.destination]: exchange.topic,
         [names.operation]: operation,
+        ...brokerTag,
       };
       const { correlationId, traceabilityId } = exchange.identity;
       if (correlationId) tags[names.correlationId] = correlationId;
@@ -133,6 +145,7 @@ export default defineHandler<TracingYml>({
         [names.destination]: exchange.topic,
         [names.operation]: 'process',
         [names.partition]: exchange.partition,
+        ...brokerTag,
         [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
         ...(exchange.consumerGroup ? { [names.consumerGroup]: exchange.consumerGroup } : {}),
       });
@@ -216,6 +229,76 @@ export default defineHandler<TracingYml>({
     });
   },
 });
+
+/**
+ * Spans for the service's HTTP hops: a server span for each request served through service.httpContext (the parent
+ * of what the request produces and calls; its trace continues the caller's trace headers) and a client span for
+ * each call made with service.fetch (its context written into the call's trace headers).
+ */
+function traceHttp(tracer: Tracer, http: HttpInterceptors, names: TagNames): void {
+  http.addServer((request, response) => {
+    const context = currentContext();
+    if (!context) return;
+    const parent = extractFrom(tracer, Object.entries(request.headers));
+    const path = (request.url ?? '/').split('?')[0]!;
+    const span = tracer.startSpan(`${request.method ?? 'GET'} ${path}`, parent ? { childOf: parent } : {});
+    const { remoteAddress, remotePort } = request.socket;
+    span.addTags({
+      [Tags.SPAN_KIND]: Tags.SPAN_KIND_RPC_SERVER,
+      [Tags.HTTP_METHOD]: request.method ?? 'GET',
+      [Tags.HTTP_URL]: path,
+      ...(remoteAddress ? { [names.peer]: `${remoteAddress}:${remotePort ?? 0}` } : {}),
+      ...identityTags(context.headers, names),
+    });
+    context.values.set(ContextValue.span, span);
+    injectInto(tracer, span.context(), context.headers);
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      span.setTag(Tags.HTTP_STATUS_CODE, response.statusCode);
+      // A response that closed before it finished is an error too (the client went away or the server failed).
+      if (response.statusCode >= 500 || !response.writableFinished) span.setTag(Tags.ERROR, true);
+      span.finish();
+    };
+    response.once('finish', end);
+    response.once('close', end);
+  });
+  http.addClient(async (call, send) => {
+    const context = currentContext();
+    const parent = context?.values.get(ContextValue.span);
+    const span = tracer.startSpan(`${call.method} ${call.url.pathname}`, parent ? { childOf: parent } : {});
+    span.addTags({
+      [Tags.SPAN_KIND]: Tags.SPAN_KIND_RPC_CLIENT,
+      [Tags.HTTP_METHOD]: call.method,
+      [Tags.HTTP_URL]: `${call.url.origin}${call.url.pathname}`,
+      [names.peer]: call.url.host,
+      ...(context ? identityTags(context.headers, names) : {}),
+    });
+    injectInto(tracer, span.context(), call.headers);
+    try {
+      const response = await send();
+      span.setTag(Tags.HTTP_STATUS_CODE, response.status);
+      if (response.status >= 500) span.setTag(Tags.ERROR, true);
+      return response;
+    } catch (error) {
+      span.setTag(Tags.ERROR, true).log({ event: 'error', message: messageOf(error) });
+      throw error;
+    } finally {
+      span.finish();
+    }
+  });
+}
+
+/** The correlation and traceability ids a unit of work carries, as span tags. */
+function identityTags(headers: RecordHeaders, names: TagNames): Record<string, string> {
+  const tags: Record<string, string> = {};
+  const correlationId = headers.get(HeaderNames.correlationId);
+  const traceabilityId = headers.get(HeaderNames.traceabilityId);
+  if (correlationId) tags[names.correlationId] = correlationId;
+  if (traceabilityId) tags[names.traceabilityId] = traceabilityId;
+  return tags;
+}
 
 /** Marks a record traced by its batch's process span (which its after must not finish). */
 const IN_BATCH_SPAN = typedKey<boolean>('light-kafka.tracing.inBatchSpan');

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import type { Tracer } from 'opentracing';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Logger } from '../../core/logger.js';
@@ -12,7 +13,7 @@ export interface ManagedTracer {
 
 const require = createRequire(import.meta.url);
 
-/** The tracer tracing.yml asks for: jaeger-client (default), the OpenTelemetry SDK behind the OpenTracing shim, or one passed in. */
+/** The tracer tracing.yml asks for: jaeger-client (default), the OpenTelemetry SDK behind the OpenTracing shim, SkyWalking, or one passed in. */
 export async function createTracer(config: TracingYml, serviceName: string, logger: Logger, provided: unknown, file: string): Promise<ManagedTracer> {
   if (config.tracer === 'provided') {
     if (!provided || typeof (provided as Tracer).startSpan !== 'function') {
@@ -21,6 +22,7 @@ export async function createTracer(config: TracingYml, serviceName: string, logg
     return { tracer: provided as Tracer, close: async () => undefined };
   }
   if (config.tracer === 'opentelemetry') return createOpenTelemetryTracer(config, serviceName);
+  if (config.tracer === 'skywalking') return createSkyWalkingTracer(config, serviceName, logger);
   return createJaegerTracer(config, serviceName, logger);
 }
 
@@ -72,4 +74,20 @@ async function createOpenTelemetryTracer(config: TracingYml, serviceName: string
       await provider.shutdown();
     },
   };
+}
+
+async function createSkyWalkingTracer(config: TracingYml, serviceName: string, logger: Logger): Promise<ManagedTracer> {
+  const { SkyWalkingTracer } = await import('./skywalking/tracer.js');
+  const { SegmentReporter } = await import('./skywalking/reporter.js');
+  const { collectorAddress, authentication, maxBufferSize } = config.skywalking;
+  const reporter = new SegmentReporter({ collectorAddress, authentication, maxBufferSize, flushIntervalMs: config.reporter.flushIntervalMs, logger });
+  const tracer = new SkyWalkingTracer({
+    service: serviceName,
+    serviceInstance: config.skywalking.serviceInstance || `${process.pid}@${hostname()}`,
+    sampler: config.sampler,
+    tagNames: config.tagNames,
+    tags: config.tags,
+    report: (segment) => reporter.add(segment),
+  });
+  return { tracer, close: () => reporter.close() };
 }

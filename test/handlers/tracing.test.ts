@@ -178,10 +178,13 @@ describe('tracing across Kafka hops @broker', function () {
     await waitFor(() => agent.spans.length >= 4, 10_000, 'four spans at the agent');
     await agent.stop();
     expectHopTree(agent.spans);
-    // The HTTP call B made while processing carries B's process span as its parent context.
+    // The HTTP call B made while processing has a client span, a child of B's process span, and carries it.
     const [traceId, spanId] = String(hops.httpFromB[0]!['uber-trace-id']).split(':');
     const bProcess = byName(agent.spans, ' process', 'trace-svc-b');
-    expect(spanId!.padStart(16, '0')).to.equal(bProcess.spanId);
+    const bCall = byName(agent.spans, 'GET /', 'trace-svc-b');
+    expect(bCall.tags).to.include({ 'span.kind': 'client', 'http.method': 'GET', 'http.status_code': 200 });
+    expect(bCall.parentSpanId).to.equal(bProcess.spanId);
+    expect(spanId!.padStart(16, '0')).to.equal(bCall.spanId);
     expect(bProcess.traceId.endsWith(traceId!.padStart(16, '0'))).to.equal(true);
   });
 

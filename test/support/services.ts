@@ -4,6 +4,7 @@ import { TypedMap } from '../../core/attachments.js';
 import type { HandlerServices } from '../../core/chain/handler.js';
 import type { ConfigLoader } from '../../core/config/loader.js';
 import { Health } from '../../core/health.js';
+import { HttpInterceptors } from '../../core/http/http-interceptors.js';
 import { createLogger, type Logger } from '../../core/logger.js';
 import { HeaderPropagation } from '../../core/propagation.js';
 import { TransactionInterceptors } from '../../core/transactions.js';
@@ -27,6 +28,8 @@ export function testServices(loader: ConfigLoader, overrides: Partial<HandlerSer
     propagation: new HeaderPropagation(),
     health: new Health(async () => ({ ready: true, checks: {} })),
     transactions: new TransactionInterceptors(),
+    http: new HttpInterceptors(),
+    brokers: ['127.0.0.1:9092'],
     addCloseHook: () => undefined,
     ...overrides,
   };

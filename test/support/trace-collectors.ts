@@ -126,3 +126,79 @@ export class OtlpHttpStub {
     return this.collector.stop();
   }
 }
+
+/** A SkyWalking segment as the collector stub decoded it (the protobuf's toObject() field names). */
+export interface SkyWalkingSegment {
+  traceid: string;
+  tracesegmentid: string;
+  service: string;
+  serviceinstance: string;
+  spansList: Array<{
+    spanid: number;
+    parentspanid: number;
+    starttime: number;
+    endtime: number;
+    operationname: string;
+    peer: string;
+    spantype: number;
+    spanlayer: number;
+    componentid: number;
+    iserror: boolean;
+    tagsList: Array<{ key: string; value: string }>;
+    logsList: Array<{ time: number; dataList: Array<{ key: string; value: string }> }>;
+    refsList: Array<{
+      reftype: number;
+      traceid: string;
+      parenttracesegmentid: string;
+      parentspanid: number;
+      parentservice: string;
+      parentserviceinstance: string;
+      parentendpoint: string;
+      networkaddressusedatpeer: string;
+    }>;
+  }>;
+}
+
+/**
+ * Stands in for a SkyWalking OAP's trace receiver: a gRPC server on loopback built from the service definitions
+ * and messages that ship with skywalking-backend-js, keeping every segment it is sent (streamed or in sync).
+ */
+export class SkyWalkingCollectorStub {
+  private constructor(
+    private readonly server: { forceShutdown(): void },
+    readonly address: string,
+    readonly segments: SkyWalkingSegment[],
+  ) {}
+
+  static async start(): Promise<SkyWalkingCollectorStub> {
+    const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+    const { TraceSegmentReportServiceService } = require('skywalking-backend-js/lib/proto/language-agent/Tracing_grpc_pb.js');
+    const { Commands } = require('skywalking-backend-js/lib/proto/common/Common_pb.js');
+    type Segment = { toObject(): SkyWalkingSegment };
+    const segments: SkyWalkingSegment[] = [];
+    const server = new grpc.Server();
+    server.addService(TraceSegmentReportServiceService, {
+      collect(call: NodeJS.EventEmitter, callback: (error: null, reply: unknown) => void) {
+        call.on('data', (segment: Segment) => segments.push(segment.toObject()));
+        call.on('end', () => callback(null, new Commands()));
+      },
+      collectInSync(call: { request: { getSegmentsList(): Segment[] } }, callback: (error: null, reply: unknown) => void) {
+        for (const segment of call.request.getSegmentsList()) segments.push(segment.toObject());
+        callback(null, new Commands());
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    return new SkyWalkingCollectorStub(server, `127.0.0.1:${port}`, segments);
+  }
+
+  /** Every span of every segment, with its segment. */
+  spans(): Array<SkyWalkingSegment['spansList'][number] & { segment: SkyWalkingSegment }> {
+    return this.segments.flatMap((segment) => segment.spansList.map((span) => ({ ...span, segment })));
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}

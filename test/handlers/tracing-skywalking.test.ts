@@ -1,0 +1,241 @@
+import { expect } from 'chai';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:http';
+import { buildChains } from '../../core/chain/chain-builder.js';
+import { compose } from '../../core/chain/compose.js';
+import type { HandlerServices } from '../../core/chain/handler.js';
+import { ConfigLoader } from '../../core/config/loader.js';
+import { Exchange } from '../../core/exchange.js';
+import { PROPAGATED_HEADERS, RecordHeaders } from '../../core/headers.js';
+import { HttpInterceptors } from '../../core/http/http-interceptors.js';
+import { createPropagatingFetch } from '../../core/http/propagating-fetch.js';
+import { withRequestContext } from '../../core/http/server-context.js';
+import { RecordContext, runWithContext } from '../../core/request-context.js';
+import { BUILTIN_CATALOG } from '../../handlers/index.js';
+import { formatSw8, parseSw8, type Sw8Context } from '../../handlers/tracing/skywalking/sw8.js';
+import { SegmentReporter } from '../../handlers/tracing/skywalking/reporter.js';
+import { createLogger } from '../../core/logger.js';
+import { configDir } from '../support/config-dir.js';
+import { close, listen, startRecorder } from '../support/http.js';
+import { testServices } from '../support/services.js';
+import { SkyWalkingCollectorStub, type SkyWalkingSegment } from '../support/trace-collectors.js';
+
+const require = createRequire(import.meta.url);
+
+const SAMPLE: Sw8Context = {
+  sampled: true,
+  traceId: '59e75615104146e39da19dcaacec0935',
+  parentSegmentId: '7a7523d6c92a43fdbed4c72c16921d58',
+  parentSpanId: 0,
+  parentService: 'lk-demo',
+  parentInstance: 'inst-1',
+  parentEndpoint: 'Kafka/orders/Producer',
+  peer: 'localhost:9092',
+};
+/** Written by skywalking-backend-js 0.9.0 for SAMPLE (SKYWALKING-LOCAL.md). */
+const AGENT_HEADER =
+  '1-NTllNzU2MTUxMDQxNDZlMzlkYTE5ZGNhYWNlYzA5MzU=-N2E3NTIzZDZjOTJhNDNmZGJlZDRjNzJjMTY5MjFkNTg=-0-bGstZGVtbw==-aW5zdC0x-S2Fma2Evb3JkZXJzL1Byb2R1Y2Vy-bG9jYWxob3N0OjkwOTI=';
+
+describe('sw8 header', () => {
+  it('reads and writes what the SkyWalking agents write', () => {
+    expect(parseSw8(AGENT_HEADER)).to.deep.equal(SAMPLE);
+    expect(formatSw8(SAMPLE)).to.equal(AGENT_HEADER);
+    // The agent's own carrier reads ours.
+    const { ContextCarrier } = require('skywalking-backend-js/lib/trace/context/ContextCarrier.js');
+    const carrier = ContextCarrier.from({ sw8: formatSw8({ ...SAMPLE, parentSpanId: 3 }) });
+    expect(carrier.isValid()).to.equal(true);
+    expect([carrier.traceId.toString(), carrier.segmentId.toString(), carrier.spanId, carrier.service, carrier.endpoint]).to.deep.equal([SAMPLE.traceId, SAMPLE.parentSegmentId, 3, 'lk-demo', 'Kafka/orders/Producer']);
+  });
+
+  it('keeps the not-sampled flag and refuses malformed values', () => {
+    expect(parseSw8(formatSw8({ ...SAMPLE, sampled: false }))?.sampled).to.equal(false);
+    const parts = AGENT_HEADER.split('-');
+    const variant = (index: number, value: string): string => parts.map((part, i) => (i === index ? value : part)).join('-');
+    for (const bad of [
+      '',
+      'garbage',
+      parts.slice(0, 7).join('-'),
+      `${AGENT_HEADER}-eA==`,
+      variant(0, '2'),
+      variant(1, ''),
+      variant(1, 'not base64!'),
+      variant(2, ''),
+      variant(3, 'x'),
+      variant(3, '-1'),
+      variant(4, ''),
+      variant(6, ''),
+    ]) {
+      expect(parseSw8(bad), bad).to.equal(undefined);
+    }
+  });
+});
+
+const HANDLER_YML = `handlers: [correlation, tracing, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, tracing, producer]
+  consume: [correlation, tracing]
+`;
+
+interface TracedService {
+  services: HandlerServices;
+  produce(topic: string, value: unknown): Promise<RecordHeaders>;
+  consume(topic: string, headers: RecordHeaders, work: () => Promise<void>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One service's chains with the tracing handler on SkyWalking, reporting to `collector`; no Kafka. */
+async function tracedService(serviceId: string, collector: string, tracingExtra = ''): Promise<TracedService> {
+  const dir = configDir({
+    'handler.yml': HANDLER_YML,
+    'tracing.yml': `tracer: skywalking\nreporter:\n  flushIntervalMs: 50\nskywalking:\n  collectorAddress: ${collector}\n  serviceInstance: ${serviceId}-1\n${tracingExtra}`,
+  });
+  const loader = new ConfigLoader({ configDir: dir, env: {} });
+  const hooks: Array<() => Promise<void> | void> = [];
+  const http = new HttpInterceptors();
+  const services = testServices(loader, {
+    serviceId,
+    http,
+    brokers: ['broker-1:9092'],
+    fetch: createPropagatingFetch({ callerId: serviceId, interceptors: http }),
+    addCloseHook: (hook) => void hooks.push(hook),
+  });
+  const { table } = await buildChains(loader, services, BUILTIN_CATALOG);
+  return {
+    services,
+    async produce(topic, value) {
+      const exchange = new Exchange({ direction: 'produce', topic, key: 'k1', value, headers: new RecordHeaders() });
+      // Everything before the transport (the last handler): no Kafka here.
+      await compose(table.resolve('produce', topic)!.handlers.slice(0, -1))(exchange, async () => undefined);
+      return exchange.headers;
+    },
+    async consume(topic, headers, work) {
+      const exchange = new Exchange({ direction: 'consume', topic, partition: 0, offset: '5', headers, consumerGroup: `${serviceId}-group` });
+      await runWithContext(new RecordContext(headers, PROPAGATED_HEADERS), () => compose(table.resolve('consume', topic)!.handlers)(exchange, work));
+    },
+    async close() {
+      for (const hook of hooks) await hook();
+    },
+  };
+}
+
+type Span = SkyWalkingSegment['spansList'][number] & { segment: SkyWalkingSegment };
+const tag = (span: Span, key: string): string | undefined => span.tagsList.find((entry) => entry.key === key)?.value;
+const ENTRY = 0;
+const EXIT = 1;
+
+describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
+  this.timeout(20_000);
+  let collector: SkyWalkingCollectorStub;
+  beforeEach(async () => (collector = await SkyWalkingCollectorStub.start()));
+  afterEach(() => collector.stop());
+
+  it('HTTP -> A produces -> B consumes, calls HTTP and produces: one trace, entry and exit spans, CROSS_PROCESS references, sw8 on every hop', async () => {
+    const a = await tracedService('svc-a', collector.address);
+    const b = await tracedService('svc-b', collector.address);
+    const downstream = await startRecorder();
+    let recordFromA: RecordHeaders | undefined;
+    const server = createServer(
+      withRequestContext(
+        (_request, response) => {
+          a.produce('orders', { n: 1 }).then((headers) => {
+            recordFromA = headers;
+            response.end('ok');
+          });
+        },
+        { headers: PROPAGATED_HEADERS, interceptors: a.services.http },
+      ),
+    );
+    const url = await listen(server);
+    let recordFromB: RecordHeaders | undefined;
+    try {
+      expect((await fetch(`${url}/orders?x=1`, { method: 'POST', headers: { 'X-Correlation-Id': 'corr-1' } })).status).to.equal(200);
+      await b.consume('orders', recordFromA!, async () => {
+        await b.services.fetch(`${downstream.url}/prices/7`);
+        recordFromB = await b.produce('shipments', { n: 2 });
+      });
+    } finally {
+      await close(server);
+      await downstream.stop();
+      await a.close();
+      await b.close();
+    }
+
+    expect(collector.segments.map((segment) => segment.service).sort()).to.deep.equal(['svc-a', 'svc-b']);
+    const spans = collector.spans();
+    expect(new Set(spans.map((span) => span.segment.traceid)).size, 'one trace').to.equal(1);
+    const find = (service: string, operation: string): Span => {
+      const span = spans.find((candidate) => candidate.segment.service === service && candidate.operationname === operation);
+      expect(span, `${service} ${operation} in ${spans.map((s) => `${s.segment.service}:${s.operationname}`).join(', ')}`).to.not.equal(undefined);
+      return span!;
+    };
+    const aHttp = find('svc-a', 'POST /orders');
+    const aSend = find('svc-a', 'Kafka/orders/Producer');
+    const bProcess = find('svc-b', 'Kafka/orders/Consumer/svc-b-group');
+    const bCall = find('svc-b', 'GET /prices/7');
+    const bSend = find('svc-b', 'Kafka/shipments/Producer');
+
+    expect([aHttp.spantype, aHttp.componentid, aHttp.spanlayer, aHttp.parentspanid]).to.deep.equal([ENTRY, 49, 3, -1]);
+    expect(tag(aHttp, 'http.status_code')).to.equal('200');
+    expect(tag(aHttp, 'correlation_id')).to.equal('corr-1');
+    expect([aSend.spantype, aSend.componentid, aSend.spanlayer, aSend.peer, aSend.parentspanid]).to.deep.equal([EXIT, 40, 4, 'broker-1:9092', aHttp.spanid]);
+    expect(aSend.segment.tracesegmentid).to.equal(aHttp.segment.tracesegmentid);
+    expect([tag(aSend, 'mq.topic'), tag(aSend, 'mq.broker'), tag(aSend, 'correlation_id')]).to.deep.equal(['orders', 'broker-1:9092', 'corr-1']);
+
+    // The record A sent carries A's exit span; B's entry span refers to it.
+    expect(parseSw8(recordFromA!.get('sw8'))).to.deep.include({ parentSegmentId: aSend.segment.tracesegmentid, parentSpanId: aSend.spanid, parentService: 'svc-a', parentInstance: 'svc-a-1', parentEndpoint: 'POST /orders', peer: 'broker-1:9092' });
+    expect([bProcess.spantype, bProcess.componentid, bProcess.spanlayer, bProcess.parentspanid]).to.deep.equal([ENTRY, 41, 4, -1]);
+    expect(bProcess.refsList).to.have.length(1);
+    expect(bProcess.refsList[0]).to.deep.include({ reftype: 0, parenttracesegmentid: aSend.segment.tracesegmentid, parentspanid: aSend.spanid, parentservice: 'svc-a', parentendpoint: 'POST /orders' });
+    expect(tag(bProcess, 'correlation_id')).to.equal('corr-1');
+
+    // B's HTTP call and record are children of its entry span and carry sw8 naming them.
+    expect([bCall.spantype, bCall.componentid, bCall.parentspanid, bCall.peer]).to.deep.equal([EXIT, 2, bProcess.spanid, new URL(downstream.url).host]);
+    expect(parseSw8(String(downstream.seen[0]!.sw8))).to.deep.include({ parentSegmentId: bProcess.segment.tracesegmentid, parentSpanId: bCall.spanid, parentEndpoint: 'Kafka/orders/Consumer/svc-b-group' });
+    expect([bSend.spantype, bSend.parentspanid]).to.deep.equal([EXIT, bProcess.spanid]);
+    expect(parseSw8(recordFromB!.get('sw8'))).to.deep.include({ parentSpanId: bSend.spanid, parentService: 'svc-b' });
+  });
+
+  it('a malformed sw8 starts a new trace; a record whose trace was not sampled reports nothing and passes the decision on', async () => {
+    const b = await tracedService('svc-b', collector.address);
+    let forwarded: RecordHeaders | undefined;
+    try {
+      await b.consume('orders', RecordHeaders.from({ sw8: '1-garbage' }), async () => undefined);
+      const unsampled = RecordHeaders.from({ sw8: formatSw8({ ...SAMPLE, sampled: false }) });
+      await b.consume('orders', unsampled, async () => void (forwarded = await b.produce('shipments', {})));
+    } finally {
+      await b.close();
+    }
+    expect(collector.segments).to.have.length(1);
+    const [span] = collector.spans();
+    expect(span!.refsList).to.deep.equal([]);
+    expect(span!.segment.traceid).to.match(/^[0-9a-f]{32}$/);
+    expect(parseSw8(forwarded!.get('sw8'))).to.deep.include({ sampled: false, traceId: SAMPLE.traceId, parentService: 'svc-b' });
+  });
+
+  it('sampler const 0 reports nothing; a record that carries other trace headers too leaves with sw8 only', async () => {
+    const b = await tracedService('svc-b', collector.address, 'sampler:\n  type: const\n  param: 0\n');
+    let forwarded: RecordHeaders | undefined;
+    try {
+      const headers = RecordHeaders.from({ 'uber-trace-id': 'aaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbb:0:1', traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
+      await b.consume('orders', headers, async () => void (forwarded = await b.produce('shipments', {})));
+    } finally {
+      await b.close();
+    }
+    expect(collector.segments).to.deep.equal([]);
+    expect(forwarded!.names().filter((name) => ['sw8', 'uber-trace-id', 'traceparent'].includes(name))).to.deep.equal(['sw8']);
+    expect(parseSw8(forwarded!.get('sw8'))?.sampled).to.equal(false);
+  });
+
+  it('the reporter keeps segments while the collector is away, bounded, and gives up at stop after its deadline', async () => {
+    const warnings: string[] = [];
+    const logger = createLogger({ level: 'silent' });
+    logger.warn = (message: string) => void warnings.push(message);
+    const reporter = new SegmentReporter({ collectorAddress: '127.0.0.1:1', authentication: '', flushIntervalMs: 20, maxBufferSize: 2, logger });
+    for (const id of ['s1', 's2', 's3']) reporter.add({ traceId: 't', segmentId: id, service: 'svc', serviceInstance: 'i', spans: [] });
+    const started = Date.now();
+    await reporter.close(300);
+    expect(Date.now() - started).to.be.lessThan(2000);
+    expect(warnings.some((message) => message.includes('dropped'))).to.equal(true);
+    expect(warnings.some((message) => message.includes('not sent at stop'))).to.equal(true);
+  });
+});
