@@ -23,7 +23,7 @@ import { createRemoteJWKSet } from 'jose';
 import { command, LightService, type CommandRequests } from '../../index.js';
 import { commandAnswer } from './answers.js';
 import { accountCommandProcessor, accountProjection, type AccountTopics, type AccountView } from './domain.js';
-import { ensureCorrelationId, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks, type SampleInstanceOptions } from './http-api.js';
+import { ensureCorrelationId, preferenceApplied, replyWithin, serveJson, tracingEnv, verifyCaller, type Answer, type Jwks, type SampleInstanceOptions } from './http-api.js';
 import { earlierOutcome } from './processed-commands.js';
 import { idempotencyKeyOf, parseCommand, preferredWait, readBody, routeOf } from './requests.js';
 
@@ -56,7 +56,7 @@ export async function startAccountService(options: AccountServiceOptions): Promi
     ACCOUNTS_JWKSURL: options.jwksUrl,
     ACCOUNTS_STATEDIR: options.stateDir,
     ACCOUNTS_AUDITFILE: options.auditFile,
-    ACCOUNTS_OTLPENDPOINT: options.otlpEndpoint,
+    ...tracingEnv('ACCOUNTS', 'accounts', options),
     ACCOUNTS_APPLICATIONID: options.applicationId ?? 'bank',
   };
   const service = await LightService.create({ configDir: options.configDir ?? ACCOUNTS_CONFIG_DIR, env });

@@ -23,10 +23,18 @@ export interface SampleInstanceOptions {
   stateDir: string;
   auditFile: string;
   otlpEndpoint: string;
+  /** Trace to this SkyWalking OAP (host:grpcPort) instead of the OTLP endpoint. */
+  skywalkingCollector?: string;
   brokers: string;
   /** The streams application.id (default: the service's). */
   applicationId?: string;
   configDir?: string;
+}
+
+/** The config values that select the tracer of a sample service (`prefix`: its config namespace, in upper case). */
+export function tracingEnv(prefix: string, service: string, options: SampleInstanceOptions): Record<string, string> {
+  if (!options.skywalkingCollector) return { [`${prefix}_OTLPENDPOINT`]: options.otlpEndpoint };
+  return { [`${prefix}_TRACER`]: 'skywalking', [`${prefix}_TRACESERVICE`]: service, [`${prefix}_SKYWALKINGCOLLECTOR`]: options.skywalkingCollector };
 }
 
 export interface Answer {
@@ -58,7 +66,7 @@ export async function serveJson(service: LightService, port: number, name: strin
           },
         );
       },
-      { headers: service.propagatedHeaders },
+      service.httpContext,
     ),
   );
   server.listen(port, '127.0.0.1');

@@ -34,7 +34,7 @@ export async function startOrderService(options: { port?: number; onOrder?: (exc
   await service.start();
 
   // withRequestContext: the request's Authorization / X-Correlation-Id / X-Traceability-Id travel on to every
-  // record produced while handling it, with no header passed by hand.
+  // record produced while handling it, with no header passed by hand; service.httpContext adds the request's span.
   const server = createServer(withRequestContext((request, response) => {
     handleRequest(service, request).then(
       ({ status, body }) => {
@@ -47,7 +47,7 @@ export async function startOrderService(options: { port?: number; onOrder?: (exc
         response.end(JSON.stringify(status));
       },
     );
-  }));
+  }, service.httpContext));
   server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();

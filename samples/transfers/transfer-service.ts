@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet } from 'jose';
 import { command, defineSaga, LightError, LightService, type CommandRequests, type SagaInstance } from '../../index.js';
 import { ACCOUNT_TOPICS } from '../accounts/account-service.js';
-import { ensureCorrelationId, lookUp, preferenceApplied, replyWithin, serveJson, verifyCaller, type Answer, type Jwks, type SampleInstanceOptions } from '../accounts/http-api.js';
+import { ensureCorrelationId, lookUp, preferenceApplied, replyWithin, serveJson, tracingEnv, verifyCaller, type Answer, type Jwks, type SampleInstanceOptions } from '../accounts/http-api.js';
 import { idempotencyKeyOf, preferredWait, readBody } from '../accounts/requests.js';
 import { endOfReply, endOfSaga, transferAccepted, transferAnswer, transferView } from './answers.js';
 import { parseTransfer, transferRouteOf } from './requests.js';
@@ -72,7 +72,7 @@ export async function startTransferService(options: TransferServiceOptions): Pro
     TRANSFERS_JWKSURL: options.jwksUrl,
     TRANSFERS_STATEDIR: options.stateDir,
     TRANSFERS_AUDITFILE: options.auditFile,
-    TRANSFERS_OTLPENDPOINT: options.otlpEndpoint,
+    ...tracingEnv('TRANSFERS', 'transfers', options),
     TRANSFERS_APPLICATIONID: options.applicationId ?? 'transfers',
   };
   const service = await LightService.create({ configDir: options.configDir ?? TRANSFERS_CONFIG_DIR, env });
