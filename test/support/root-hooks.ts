@@ -4,6 +4,7 @@ import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { releaseCluster } from './cluster.js';
 import { FileDurations, slowestFiles } from './file-durations.js';
 import { releaseRegistry } from './registry.js';
+import { releaseSkyWalking } from './skywalking.js';
 
 const durations = new FileDurations();
 
@@ -35,6 +36,7 @@ export const mochaHooks = {
     }
     await releaseCluster();
     await releaseRegistry();
+    await releaseSkyWalking();
     await releaseBroker();
   },
 };
