@@ -1,4 +1,5 @@
 /** What the demos read back from Kafka to show a request's path: every record of a topic with its headers. */
+import { parseSw8 } from '../../index.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { readTopicToEnd } from '../../scripts/read-topic.js';
 
@@ -24,7 +25,8 @@ export async function readTopic(brokers: string, topic: string): Promise<TopicRe
 }
 
 /** The W3C trace id of a record (its traceparent header). */
-export const traceIdOf = (headers: Record<string, string>): string => headers.traceparent?.split('-')[1] ?? '(none)';
+/** The trace id a record carries: OpenTelemetry's traceparent, or SkyWalking's sw8 (DEMO_SKYWALKING=1). */
+export const traceIdOf = (headers: Record<string, string>): string => headers.traceparent?.split('-')[1] ?? parseSw8(headers.sw8)?.traceId ?? '(none)';
 
 /** A record's place, correlation id, trace id and caller: one hop as the demos print it. */
 export function hopLine(record: TopicRecord, what: string): string {

@@ -6,6 +6,8 @@
  * of its spans (DEMO_OUTPUT_DIR, default the working folder). Then an idempotent command (Idempotency-Key, Prefer:
  * wait) and the transfers service (samples/transfers): one transfer that completes and one that is compensated, each
  * with its saga's steps and its hops across both services, and a waterfall of the completed one's trace.
+ * DEMO_SKYWALKING=1: the services trace to a SkyWalking OAP (started here unless one runs, or SKYWALKING_COLLECTOR and
+ * SKYWALKING_GRAPHQL_URL name one) and the demo prints both traces as the OAP answers them.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -17,10 +19,12 @@ import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureKafka } from '../../scripts/kafka-local.js';
+import { ensureSkyWalking } from '../../scripts/skywalking-local.js';
 import { startTransferService, TRANSFER_TOPICS, type TransferService } from '../transfers/transfer-service.js';
 import { runDemoTransfers } from '../transfers/demo-transfers.js';
 import { ACCOUNT_REPLY_TOPIC, ACCOUNT_TOPICS, startAccountService, type AccountService } from './account-service.js';
 import { showIdempotentCommands } from './demo-idempotency.js';
+import { showSkyWalkingTrace } from './demo-skywalking.js';
 import { readTopic, traceIdOf, waitUntil } from './demo-records.js';
 import type { DemoSpan } from './trace-collector.js';
 import { DemoTraceCollector } from './trace-collector.js';
@@ -76,6 +80,8 @@ async function main(): Promise<void> {
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
   await admin.disconnect();
 
+  const skywalking = process.env.DEMO_SKYWALKING === '1' ? await ensureSkyWalking({ log: (line) => say(line) }) : undefined;
+  if (skywalking) say(`tracing to the SkyWalking OAP at ${skywalking.collectorAddress}${skywalking.owned ? ' (started for this demo)' : ' (already running)'}`);
   const issuer = await startIssuer();
   const collector = await DemoTraceCollector.start();
   const work = mkdtempSync(join(tmpdir(), 'light-kafka-demo-'));
@@ -93,6 +99,7 @@ async function main(): Promise<void> {
         stateDir: join(work, `state-${name}`),
         auditFile: join(work, `audit-${name}.log`),
         otlpEndpoint: collector.url,
+        ...(skywalking ? { skywalkingCollector: skywalking.collectorAddress } : {}),
         brokers: kafka.brokers,
         applicationId: `bank-${run}`,
       });
@@ -108,6 +115,7 @@ async function main(): Promise<void> {
       stateDir: join(work, 'state-transfers-A'),
       auditFile: join(work, 'audit-transfers-A.log'),
       otlpEndpoint: collector.url,
+      ...(skywalking ? { skywalkingCollector: skywalking.collectorAddress } : {}),
       brokers: kafka.brokers,
       applicationId: `transfers-${run}`,
     });
@@ -215,15 +223,20 @@ async function main(): Promise<void> {
       say(`spans of trace ${trace}:`);
       for (const span of spans) say(`  ${span.service.padEnd(12)} ${span.name.padEnd(44)} ${(span.endMs - span.startMs).toFixed(1)} ms`);
     };
+    const completed = demoTransfers.find(({ status }) => status === 200);
+    if (skywalking) {
+      // The services stopped above, which flushed their segments to the OAP.
+      await showSkyWalkingTrace(say, skywalking.graphqlUrl, traceId, 'One DepositMoney request', join(outputDir, 'demo-skywalking-trace.png'));
+      if (completed) await showSkyWalkingTrace(say, skywalking.graphqlUrl, completed.traceId, `Transfer ${completed.transferId}`, join(outputDir, 'demo-skywalking-transfer-trace.png'));
+    }
     const spans = collector.trace(traceId);
-    printSpans(spans, traceId);
+    if (!skywalking) printSpans(spans, traceId);
     if (spans.length > 0) {
       const file = join(outputDir, 'demo-trace.png');
       writeWaterfall(spans, file, `One DepositMoney request across the accounts service (trace ${traceId})`);
       say(`waterfall of the trace written to ${file}`);
     }
-    const completed = demoTransfers.find(({ status }) => status === 200);
-    if (completed) {
+    if (completed && !skywalking) {
       // The saga's hops: both services, one trace (the start's), every command and reply a child of its hop.
       const transferSpans = collector.trace(completed.traceId);
       printSpans(transferSpans, completed.traceId);
@@ -238,6 +251,10 @@ async function main(): Promise<void> {
     for (const { account } of instances) await account.stop();
     await collector.stop();
     await issuer.stop();
+    if (skywalking?.owned) {
+      say('stopping the SkyWalking OAP');
+      await skywalking.stop();
+    }
     if (kafka.owned) {
       say('stopping Kafka');
       await kafka.stop();

@@ -30,7 +30,7 @@ const pairs = (entries: Record<string, string>): InstanceType<typeof KeyStringVa
 
 const tagsOf = (span: TraceSpan): Record<string, string | null> => Object.fromEntries(span.tags.map((tag) => [tag.key, tag.value]));
 
-describe('the local SkyWalking OAP and its GraphQL client @broker', function () {
+describe('the local SkyWalking OAP and its GraphQL client @broker @skywalking', function () {
   this.timeout(120_000);
   let oap: SkyWalkingEndpoints;
 
@@ -186,7 +186,7 @@ async function serve(service: LightService, route: (request: IncomingMessage, re
   return { url, stop: () => close(server) };
 }
 
-describe('SkyWalking tracing on a real OAP @broker', function () {
+describe('SkyWalking tracing on a real OAP @broker @skywalking', function () {
   this.timeout(180_000);
 
   it('HTTP -> Kafka -> HTTP -> Kafka -> consume across two services is one trace the OAP shows, with CROSS_PROCESS references in order', async () => {

@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { useSkyWalking } from '../support/skywalking.js';
 
 /** Runs `npm run demo`'s script as a user would (on the test run's broker) and reads what it prints. */
-function runDemo(outputDir: string): Promise<{ code: number | null; lines: string[] }> {
+function runDemo(outputDir: string, env: Record<string, string> = {}): Promise<{ code: number | null; lines: string[] }> {
   const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'samples', 'accounts', 'run-demo.js')], {
-    env: { ...process.env, DEMO_OUTPUT_DIR: outputDir, LOG_LEVEL: 'error' },
+    env: { ...process.env, DEMO_OUTPUT_DIR: outputDir, LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -106,6 +107,37 @@ describe('npm run demo (the accounts service end to end) @broker', function () {
       expect(transferSpans).to.match(/accounts-[AB] +bank\.transfer-replies send/).and.match(/transfers-A +bank\.transfer-outcomes process/);
       const transferPng = readFileSync(join(outputDir, 'demo-transfer-trace.png'));
       expect(transferPng.subarray(1, 4).toString('latin1')).to.equal('PNG');
+    } finally {
+      rmSync(outputDir, { recursive: true, force: true });
+    }
+  });
+
+  it('DEMO_SKYWALKING=1: traces both services to the OAP and prints the request and the transfer as queryTrace answers them, each hop referring to the one before @skywalking', async () => {
+    const oap = await useSkyWalking();
+    const outputDir = mkdtempSync(join(tmpdir(), 'light-kafka-demo-sw-'));
+    try {
+      const { code, lines } = await runDemo(outputDir, { DEMO_SKYWALKING: '1', SKYWALKING_COLLECTOR: oap.collectorAddress, SKYWALKING_GRAPHQL_URL: oap.graphqlUrl });
+      const out = lines.join('\n');
+      expect(code, out).to.equal(0);
+      expect(out).to.include(`tracing to the SkyWalking OAP at ${oap.collectorAddress} (already running)`);
+      const deposit = /One DepositMoney request: trace ([0-9a-f]{32}) as the SkyWalking OAP answers it \(queryTrace\): 5 spans in 3 segments of accounts\n((?:\[demo\] {3}.*\n)+)/.exec(out);
+      expect(deposit, out).to.not.equal(null);
+      const hops = deposit![2]!.trim().split('\n');
+      expect(hops[0]).to.match(/accounts-[AB] +Entry http +POST \/accounts\/acc-\w+\/commands$/);
+      expect(hops[1]).to.match(/Exit +kafka-producer Kafka\/bank\.account-commands\/Producer$/);
+      expect(hops[2]).to.match(/Entry kafka-consumer Kafka\/bank\.account-commands\/Consumer\/bank-\w+ +<- accounts-[AB] Kafka\/bank\.account-commands\/Producer \(CROSS_PROCESS\)$/);
+      expect(hops[3]).to.match(/Exit +kafka-producer Kafka\/bank\.account-events\/Producer$/);
+      expect(hops[4]).to.match(/Entry kafka-consumer Kafka\/bank\.account-events\/Consumer\/bank-\w+ +<- accounts-[AB] Kafka\/bank\.account-events\/Producer \(CROSS_PROCESS\)$/);
+      // The trace id the demo printed for the request's records is the one the OAP holds.
+      expect(out).to.include(`the path of one request: DepositMoney 100 (X-Correlation-Id deposit-`);
+      expect(out).to.match(new RegExp(`DepositMoney 100 \\(X-Correlation-Id deposit-\\w+, trace ${deposit![1]!}\\)`));
+      const transfer = /Transfer t-ok-\w+: trace [0-9a-f]{32} as the SkyWalking OAP answers it \(queryTrace\): (\d+) spans in (\d+) segments of transfers, accounts/.exec(out);
+      expect(transfer, out).to.not.equal(null);
+      // HTTP entry, then per hop an exit and an entry: start, debit, its reply, credit, its reply, the outcome.
+      expect(Number(transfer![1])).to.be.at.least(13);
+      for (const file of ['demo-skywalking-trace.png', 'demo-skywalking-transfer-trace.png']) {
+        expect(readFileSync(join(outputDir, file)).subarray(1, 4).toString('latin1'), file).to.equal('PNG');
+      }
     } finally {
       rmSync(outputDir, { recursive: true, force: true });
     }

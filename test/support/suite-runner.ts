@@ -8,12 +8,14 @@
  * - the fault tests (test/faults, tagged @cluster) share one 3-broker cluster, started at once, and run one after
  *   another beside the other files (their output is printed after those; LIGHT_KAFKA_TEST_FAULTS_ALONE=1 runs them
  *   after the others instead, alone on the machine);
+ * - the SkyWalking OAP (for the tests tagged @skywalking) starts once beside the broker, so the files that use it
+ *   share one (each file starting and stopping its own would stop it under the other);
  * - at the end, the slowest ten test files (wall time, in their worker) so the next slow test is visible.
  *
  *   node dist/test/support/suite-runner.js [--broker-only] [--faults-only]
  *
- * --broker-only runs the tests tagged @broker or @cluster (the librdkafka pass: the unit tests do not depend on the
- * transport); --faults-only runs test/faults only. Any other argument goes to every mocha run (`npm test -- --grep
+ * --broker-only runs the tests tagged @broker or @cluster but not @skywalking (the librdkafka pass: the unit tests
+ * and the SkyWalking tests — spans are made by the chain, whatever the client below it — do not depend on the transport); --faults-only runs test/faults only. Any other argument goes to every mocha run (`npm test -- --grep
  * security`; a --grep replaces the pass's own). A dry run lists the tests first: the broker starts only when a
  * chosen test is tagged @broker, the cluster only when a fault test is chosen.
  */
@@ -24,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { reasonOf } from '../../core/errors/light-error.js';
 import { ensureKafka, fetchKafka, type KafkaHandle } from '../../scripts/kafka-local.js';
+import { ensureSkyWalking, fetchSkyWalking } from '../../scripts/skywalking-local.js';
 import { isMain } from '../../scripts/is-main.js';
 import { CLUSTER_PORT_OFFSET } from './cluster.js';
 import { slowestFiles, type FileTime } from './file-durations.js';
@@ -107,15 +110,16 @@ export async function runSuite(argv: string[]): Promise<number> {
   const files = named.length > 0 ? named : testFiles(TEST_ROOT);
   const mainFiles = faultsOnly ? [] : files.filter((file) => !file.startsWith(`${FAULTS}/`));
   const faultFiles = files.filter((file) => file.startsWith(`${FAULTS}/`));
-  const mainGrep = userGrep || !brokerOnly ? [] : ['--grep', '@broker|@cluster'];
+  const mainGrep = userGrep || !brokerOnly ? [] : ['--grep', '^(?!.*@skywalking).*(@broker|@cluster)'];
   const faultGrep = userGrep ? [] : ['--grep', '@cluster'];
   const [mainTests, faultTests] = [await plannedTests(mainFiles, { grep: mainGrep, extra }), await plannedTests(faultFiles, { grep: faultGrep, extra })];
   const needsBroker = mainTests.some((title) => title.includes('@broker'));
+  const needsSkyWalking = mainTests.some((title) => title.includes('@skywalking')) && !process.env.SKYWALKING_COLLECTOR;
 
   const timings = mkdtempSync(join(tmpdir(), 'light-kafka-test-timings-'));
   const env: NodeJS.ProcessEnv = { ...process.env, LIGHT_KAFKA_TEST_TIMINGS: join(timings, 'files.jsonl') };
   const basePort = Number(process.env.LIGHT_KAFKA_LOCAL_PORT ?? 9092);
-  const owned: KafkaHandle[] = [];
+  const owned: Array<{ stop(): Promise<unknown> }> = [];
   const children = new Set<ChildProcess>();
   let interrupted = false;
   // Ctrl-C or a kill: the test runs stop, and the brokers this run started are stopped before the runner exits.
@@ -131,6 +135,7 @@ export async function runSuite(argv: string[]): Promise<number> {
   try {
     // The jars once, before two brokers could fetch them into the same folder at once.
     if ((needsBroker && !process.env.KAFKA_BROKERS) || faultTests.length > 0) await fetchKafka();
+    if (needsSkyWalking) await fetchSkyWalking();
     // The fault tests' cluster starts now and comes up while the other files run.
     if (faultTests.length > 0) {
       cluster = ensureKafka({ port: basePort + CLUSTER_PORT_OFFSET, brokers: 3, fresh: true, useKafkaBrokersEnv: false }).then((handle) => {
@@ -142,12 +147,23 @@ export async function runSuite(argv: string[]): Promise<number> {
     const main = async (): Promise<number> => {
       if (mainTests.length === 0 || interrupted) return 0;
       const mainEnv = { ...env };
+      // The OAP comes up while the broker does.
+      const oap = needsSkyWalking ? ensureSkyWalking() : undefined;
+      if (oap) {
+        oap.catch(() => undefined);
+        // Stopped at the end whatever happens meanwhile (a broker that fails to start included).
+        owned.push({ stop: async () => (await oap.catch(() => undefined))?.stop() });
+      }
       if (needsBroker) {
         // Started here: from empty log folders (a broker replaying the topics of earlier runs answers before it
         // hosts new ones: "This server does not host this topic-partition"). One already running is used as it is.
         const broker = await ensureKafka({ fresh: true });
         if (broker.owned) owned.push(broker);
         mainEnv.KAFKA_BROKERS = broker.brokers;
+      }
+      if (oap) {
+        const handle = await oap;
+        Object.assign(mainEnv, { SKYWALKING_COLLECTOR: handle.collectorAddress, SKYWALKING_GRAPHQL_URL: handle.graphqlUrl });
       }
       return (await mocha(mainFiles, { parallel: true, grep: mainGrep, env: mainEnv, extra }, children)).code;
     };
