@@ -404,6 +404,7 @@ function createStreams(
     producePath: parts.path,
     processor,
     metricsRegistry: parts.services.metricsRegistry,
+    serviceId,
     fetch: parts.services.fetch,
     propagatedHeaders: parts.propagatedHeaders,
     logger: logger.child({ component: 'streams' }),

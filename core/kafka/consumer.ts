@@ -262,12 +262,14 @@ export class LightConsumer extends EventEmitter {
     const events: ConsumedEvent[] = [];
     let ready: number[] = [];
     let stopped = false;
+    // Emitted after the handlers' endBatch, as the other paths do: a listener (metrics) has the last word on the partition.
+    let stoppedAt: { offset: string; error: unknown } | undefined;
     const finish = (index: number, outcome: RecordOutcome): boolean => {
       const { offset } = messages[index]!;
       if (outcome.kind === 'interrupted') return false;
       if (outcome.kind === 'stopped') {
         pause();
-        this.partitionStopped(topic, partition, offset, outcome.error);
+        stoppedAt = { offset, error: outcome.error };
         return false;
       }
       resolveOffset(offset);
@@ -330,6 +332,7 @@ export class LightConsumer extends EventEmitter {
     } finally {
       await this.processor.endBatch(route, exchanges, scope);
       this.emitRecords(events);
+      if (stoppedAt) this.partitionStopped(topic, partition, stoppedAt.offset, stoppedAt.error);
     }
     await heartbeat();
   }

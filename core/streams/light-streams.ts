@@ -32,6 +32,8 @@ export interface LightStreamsParts {
   /** Runs input records through their consume chain under kafka-consumer.yml's failure policy (dead letters). */
   processor: RecordProcessor;
   metricsRegistry: Registry;
+  /** The service's id: a label of the streams' metrics, as of the metrics handler's. */
+  serviceId: string;
   /** fetch that carries the current request context's headers (a forwarded query keeps the caller's). */
   fetch: typeof fetch;
   /** The headers the query endpoint takes into the request context. */
@@ -518,7 +520,12 @@ export class LightStreams {
     try {
       for (let attempt = 1; ; attempt++) {
         await this.pause(openRetryDelay(attempt));
-        if (!this.running || !this.assigned.has(id) || this.tasks.has(id)) return;
+        if (!this.running || !this.assigned.has(id)) {
+          // Given up here: a restore the last attempt left unfinished is not this instance's any more.
+          this.forgetRestores(this.storesOf(id, partition), partition);
+          return;
+        }
+        if (this.tasks.has(id)) return;
         try {
           await this.taskFor(id, partition);
           this.parts.logger.info('streams task opened after retrying', { task: id, attempts: attempt + 1 });
@@ -531,6 +538,20 @@ export class LightStreams {
     } finally {
       this.retryingOpen.delete(id);
     }
+  }
+
+  /** The stores of a task (none for a pattern source's task). */
+  private storesOf(id: string, partition: number): string[] {
+    return this.topology!.groups.find((group) => !group.pattern && id === `${group.name}-${partition}`)?.stores ?? [];
+  }
+
+  /**
+   * Drops the restore gauge of stores whose restore stopped unfinished and will not go on here (the partition went
+   * elsewhere, or the streams stop): a value left above 0 would say a restore is under way that no one runs.
+   */
+  private forgetRestores(stores: string[], partition: number): void {
+    if (!this.restoreMetrics) return;
+    for (const store of stores) this.restoreMetrics.remaining.remove({ serviceId: this.parts.serviceId, store, partition: String(partition) });
   }
 
   /** A wait that a stop cuts short. */
@@ -569,7 +590,7 @@ export class LightStreams {
     const { settings, logger } = this.parts;
     const clients = this.clients;
     if (!clients || !this.running) throw new LightError('ERR12011', { task: id, reason: 'the streams are stopping' });
-    const storeNames = this.topology!.groups.find((group) => !group.pattern && id === `${group.name}-${partition}`)?.stores ?? [];
+    const storeNames = this.storesOf(id, partition);
     const exactlyOnce = settings.processingGuarantee === 'exactly_once';
     let committer;
     if (exactlyOnce) {
@@ -591,6 +612,8 @@ export class LightStreams {
       for (const store of storeNames) await this.restore(task, store);
     } catch (error) {
       await task.close();
+      // A restore left unfinished stays in the gauge while it is retried here; not once the partition went elsewhere.
+      if (!this.running || !this.assigned.has(id)) this.forgetRestores(storeNames, partition);
       throw LightError.wrap(error, 'ERR12011', { task: task.id });
     }
     if (!this.running || this.clients !== clients || !this.assigned.has(id)) {
@@ -613,7 +636,7 @@ export class LightStreams {
       task.storage.clear(store);
       from = '0';
     }
-    const labels = { store, partition: String(task.partition) };
+    const labels = { serviceId: this.parts.serviceId, store, partition: String(task.partition) };
     const total = BigInt(end) - BigInt(from);
     if (total > 0n) logger.info('restoring store', { store, task: task.id, from, to: end, records: total.toString() });
     this.metrics().remaining.set(labels, Number(total > 0n ? total : 0n));
@@ -628,7 +651,7 @@ export class LightStreams {
         for (const message of messages) writes.set(message.key?.toString('utf8') ?? '', message.value === null ? DELETED : JSON.parse(message.value.toString('utf8')));
         task.storage.apply(store, writes, undefined);
         applied += messages.length;
-        this.metrics().restored.inc({ store }, messages.length);
+        this.metrics().restored.inc({ serviceId: this.parts.serviceId, store }, messages.length);
         const last = messages[messages.length - 1]!;
         this.metrics().remaining.set(labels, Math.max(0, Number(BigInt(end) - BigInt(last.offset) - 1n)));
         if (applied >= nextLog) {
@@ -811,21 +834,26 @@ function openRetryDelay(attempt: number): number {
 /** How often a running batch asks its client to heartbeat (kafkajs sends one only when heartbeat.interval.ms passed). */
 const HEARTBEAT_EVERY_MS = 500;
 
-/** The metrics LightStreams exports (restoration progress). */
+/** The metrics LightStreams exports (restoration progress), labelled by serviceId as the metrics handler's are. */
 export interface StreamsMetrics {
-  restored: Counter<'store'>;
-  remaining: Gauge<'store' | 'partition'>;
+  restored: Counter<'serviceId' | 'store'>;
+  remaining: Gauge<'serviceId' | 'store' | 'partition'>;
 }
 
 /** Registers (or finds) LightStreams' metrics in a registry. */
 export function registerStreamsMetrics(registry: Registry): StreamsMetrics {
   return {
     restored:
-      (registry.getSingleMetric('light_kafka_streams_restored_records_total') as Counter<'store'> | undefined) ??
-      new Counter({ name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['store'], registers: [registry] }),
+      (registry.getSingleMetric('light_kafka_streams_restored_records_total') as StreamsMetrics['restored'] | undefined) ??
+      new Counter({ name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['serviceId', 'store'], registers: [registry] }),
     remaining:
-      (registry.getSingleMetric('light_kafka_streams_restore_remaining_records') as Gauge<'store' | 'partition'> | undefined) ??
-      new Gauge({ name: 'light_kafka_streams_restore_remaining_records', help: 'Changelog records left to restore per store partition (0 when restored)', labelNames: ['store', 'partition'], registers: [registry] }),
+      (registry.getSingleMetric('light_kafka_streams_restore_remaining_records') as StreamsMetrics['remaining'] | undefined) ??
+      new Gauge({
+        name: 'light_kafka_streams_restore_remaining_records',
+        help: 'Changelog records left to restore per store partition (0 when restored; no series while no restore of it is under way here)',
+        labelNames: ['serviceId', 'store', 'partition'],
+        registers: [registry],
+      }),
   };
 }
 

@@ -16,7 +16,8 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
 
 /**
  * Per-record counters and durations labelled by service, topic, direction, the JWT's client id, the caller's
- * service id and the status code; consumer lag per partition; dead-lettered records per topic and code.
+ * service id and the status code; consumer lag and position (offset) per partition; dead-lettered records per topic
+ * and code.
  */
 export default defineHandler<MetricsYml>({
   name: 'metrics',
@@ -41,6 +42,14 @@ export default defineHandler<MetricsYml>({
     const lag = metric(registry, `${p}consumer_lag`, () =>
       new Gauge({ name: `${p}consumer_lag`, help: 'Records behind the high watermark after this record', labelNames: ['serviceId', 'topic', 'partition'], registers: [registry] }),
     );
+    const position = metric(registry, `${p}consumer_offset`, () =>
+      new Gauge({
+        name: `${p}consumer_offset`,
+        help: 'Offset the partition resumes at: after the last record that finished the chain, or at the record that stopped the partition (failurePolicy: stop)',
+        labelNames: ['serviceId', 'topic', 'partition'],
+        registers: [registry],
+      }),
+    );
     const deadLettered = metric(registry, `${p}dead_letter_total`, () =>
       new Counter({ name: `${p}dead_letter_total`, help: 'Records written to a dead-letter topic', labelNames: ['serviceId', 'topic', 'code'], registers: [registry] }),
     );
@@ -48,6 +57,19 @@ export default defineHandler<MetricsYml>({
       if (event.outcome.kind === 'deadLettered') {
         deadLettered.inc({ serviceId: services.serviceId, topic: event.topic, code: failureStatusOf(event.outcome.error).code });
       }
+    });
+    // Per partition: the high watermark its last batch was read at, for the lag of a partition that stops.
+    const highWatermarks = new Map<string, bigint>();
+    const setPosition = (topic: string, partition: number, offset: bigint, highWatermark: bigint): void => {
+      const labels = { serviceId: services.serviceId, topic, partition: String(partition) };
+      position.set(labels, Number(offset));
+      lag.set(labels, Number(highWatermark > offset ? highWatermark - offset : 0n));
+    };
+    // A stopped partition (failurePolicy: stop) resumes at the record that stopped it, which is behind too: the
+    // consumer emits this after the handlers' endBatch of the batch, so these values stay until it resumes.
+    services.events.on('partitionStopped', (event: { topic: string; partition: number; offset: string }) => {
+      const highWatermark = highWatermarks.get(`${event.topic}:${event.partition}`);
+      if (highWatermark !== undefined) setPosition(event.topic, event.partition, BigInt(event.offset), highWatermark);
     });
 
     const STARTED = typedKey<number>('light-kafka.metrics.started');
@@ -85,13 +107,18 @@ export default defineHandler<MetricsYml>({
           for (const seconds of durations) duration.observe(labels, seconds);
         }
         batch.groups.clear();
-        // Lag once per partition of the batch, after its last record.
+        // Position and lag once per partition of the batch, after its highest record.
         const last = new Map<string, Exchange>();
         for (const exchange of exchanges) {
-          if (exchange.direction === 'consume' && exchange.highWatermark !== undefined && exchange.offset !== undefined) last.set(`${exchange.topic}:${exchange.partition}`, exchange);
+          if (exchange.direction !== 'consume' || exchange.highWatermark === undefined || exchange.offset === undefined) continue;
+          const key = `${exchange.topic}:${exchange.partition}`;
+          const before = last.get(key);
+          if (!before || BigInt(exchange.offset) > BigInt(before.offset!)) last.set(key, exchange);
         }
-        for (const exchange of last.values()) {
-          lag.set({ serviceId: services.serviceId, topic: exchange.topic, partition: String(exchange.partition) }, Math.max(0, Number(exchange.highWatermark) - Number(exchange.offset) - 1));
+        for (const [key, exchange] of last) {
+          const highWatermark = BigInt(exchange.highWatermark!);
+          highWatermarks.set(key, highWatermark);
+          setPosition(exchange.topic, exchange.partition!, BigInt(exchange.offset!) + 1n, highWatermark);
         }
       },
     });

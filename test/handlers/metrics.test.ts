@@ -6,6 +6,7 @@ import { createTopics, produceRaw, uniqueName, waitFor } from '../support/kafka.
 import { AUDIENCE, ISSUER, makeKey, signToken } from '../support/jwt.js';
 import { RecordHeaders } from '../../core/headers.js';
 import { contextFromRecord, runWithContext } from '../../core/request-context.js';
+import type { Exchange } from '../../core/exchange.js';
 
 const HANDLER_YML = `handlers: [correlation, metrics, kafka/producer@producer]
 defaultHandlers:
@@ -76,6 +77,8 @@ describe('metrics handler and health over HTTP @broker', function () {
         return lagDuring !== undefined;
       }, 5_000, 'the lag while record 3 waits');
       expect(lagDuring).to.equal(3);
+      // The offset the partition resumes at: after record 2 (offset 1).
+      expect(valueOf((await get(port, '/metrics')).body, 'light_kafka_consumer_offset', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(2);
       release();
       await waitFor(() => finished === 5, 30_000, 'all five records, the dead letter of the fifth included');
       expect(processed).to.equal(4);
@@ -87,6 +90,7 @@ describe('metrics handler and health over HTTP @broker', function () {
       expect(valueOf(body, 'light_kafka_records_total', { ...labels, status: '500' })).to.equal(1);
       expect(valueOf(body, 'light_kafka_record_duration_seconds_count', { ...labels, status: '200' })).to.equal(4);
       expect(valueOf(body, 'light_kafka_consumer_lag', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(0);
+      expect(valueOf(body, 'light_kafka_consumer_offset', { serviceId: 'svc-metrics', topic, partition: '0' })).to.equal(5);
       expect(valueOf(body, 'light_kafka_dead_letter_total', { serviceId: 'svc-metrics', topic, code: 'ERR10010' })).to.equal(1);
 
       // Produced while handling a request of client-a: its token is verified on produce and names the client.
@@ -99,6 +103,42 @@ describe('metrics handler and health over HTTP @broker', function () {
       await service.stop();
     }
   });
+
+  // Both ways a consumer runs records: one by one, and staged around a batch handler (which reports the stop after the
+  // handlers' endBatch of the batch, as the other does after flushing).
+  for (const mode of ['handle', 'handleBatch'] as const) {
+    it(`a partition stopped on its last record (failurePolicy: stop, ${mode}) shows that record behind and the offset it resumes at`, async () => {
+      const topic = uniqueName('metrics-stop');
+      await createTopics([topic]);
+      const service = await LightService.create({
+        configDir: configDir({
+          'handler.yml': HANDLER_YML,
+          'service.yml': serviceYml('svc-stop'),
+          'kafka-consumer.yml': consumerYml(uniqueName('metrics-stop'), 'failurePolicy: stop\n', 0),
+          'metrics.yml': 'server:\n  enabled: true\n  port: 0\n',
+        }),
+      });
+      const failsOnTwo = (exchange: Exchange): void => {
+        if ((exchange.value as { n: number }).n === 2) throw new Error('fails on purpose');
+      };
+      if (mode === 'handle') service.consumer.handle(topic, failsOnTwo);
+      else service.consumer.handleBatch(topic, (exchanges) => exchanges.forEach(failsOnTwo));
+      let stopped = 0;
+      service.consumer.on('partitionStopped', () => void (stopped += 1));
+      await service.start();
+      try {
+        await service.producer.send(topic, [1, 2].map((n) => ({ value: { n } })));
+        await waitFor(() => stopped === 1, 30_000, 'the partition to stop at record 2');
+        const body = (await get(service.healthPort!, '/metrics')).body;
+        // Record 2 (offset 1) did not finish: the partition resumes there, one record behind, for as long as it stays
+        // stopped (an alert on lag > 0 with an offset that does not move sees it).
+        expect(valueOf(body, 'light_kafka_consumer_offset', { serviceId: 'svc-stop', topic, partition: '0' })).to.equal(1);
+        expect(valueOf(body, 'light_kafka_consumer_lag', { serviceId: 'svc-stop', topic, partition: '0' })).to.equal(1);
+      } finally {
+        await service.stop();
+      }
+    });
+  }
 
   it('readiness is true once the consumer joined its group, and false when the broker stops', async () => {
     // A broker of its own, so stopping it disturbs no other test: 10000 above the suite's (helpers running side by
