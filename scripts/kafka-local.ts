@@ -9,15 +9,14 @@
  * KAFKA_BROKERS points everything at an existing cluster instead; a broker already answering on the port is reused.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { isMain } from './is-main.js';
+import { isAlive, livePid, portOpen, requireTool, runMaven, tailOfFile } from './local-process.js';
 import { MavenDownloadProgress } from './maven-progress.js';
 
 export const KAFKA_VERSION_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom.xml');
@@ -182,7 +181,7 @@ function localNode(node: NodeLayout, opts: ResolvedOptions): LocalNode {
       startNode(node, layout, clusterIdOf(node.paths)!, opts);
       const deadline = Date.now() + opts.readyTimeoutMs;
       while (!(await portOpen(node.port)) || !(await answersMetadata(address, 5_000))) {
-        if (readPid(node.paths) === undefined) throw new Error(`node ${node.nodeId} exited during start; see ${node.paths.brokerLog}:\n${tail(node.paths.stdout)}`);
+        if (readPid(node.paths) === undefined) throw new Error(`node ${node.nodeId} exited during start; see ${node.paths.brokerLog}:\n${tailOfFile(node.paths.stdout)}`);
         if (Date.now() > deadline) throw new Error(`node ${node.nodeId} did not answer within ${opts.readyTimeoutMs} ms`);
         await sleep(200);
       }
@@ -245,38 +244,14 @@ export async function fetchKafka(options: LocalKafkaOptions = {}): Promise<strin
   });
   writeFileSync(paths.fetchLog, output);
   if (status !== 0 || !hasJars(paths)) {
-    throw new Error(`Maven could not fetch the Kafka jars (exit ${status}); see ${paths.fetchLog}:\n${tail(paths.fetchLog)}`);
+    throw new Error(`Maven could not fetch the Kafka jars (exit ${status}); see ${paths.fetchLog}:\n${tailOfFile(paths.fetchLog)}`);
   }
   opts.log(`Kafka jars in place: ${readdirSync(paths.libs).length} jars, ${progress.describe()} (the rest from ~/.m2), ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return paths.libs;
 }
 
-/** Runs Maven, handing each output line to `onLine` as it comes; resolves with the exit status and the whole output. */
-function runMaven(args: string[], onLine: (line: string) => void): Promise<{ status: number | null; output: string }> {
-  const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  // One reader per stream: a stderr line never lands in the middle of a stdout line.
-  const lines = (stream: NodeJS.ReadableStream): void => {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      output += `${line}\n`;
-      onLine(line);
-    });
-  };
-  lines(child.stdout);
-  lines(child.stderr);
-  return new Promise((resolve) => {
-    child.on('error', (error) => resolve({ status: null, output: `${output}${error.message}\n` }));
-    child.on('close', (status) => resolve({ status, output }));
-  });
-}
-
 function hasJars(paths: Paths): boolean {
   return existsSync(paths.libs) && readdirSync(paths.libs).some((file) => /^kafka_2\.13-3\.9\.\d+\.jar$/.test(file));
-}
-
-function requireTool(command: string, args: string[], message: string): void {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.error || result.status !== 0) throw new Error(`${message}: '${command}' is not available`);
 }
 
 function startNode(node: NodeLayout, layout: NodeLayout[], clusterId: string, opts: ResolvedOptions): void {
@@ -309,7 +284,7 @@ async function waitUntilReady(layout: NodeLayout[], size: number, timeoutMs: num
   while (Date.now() < deadline) {
     for (const node of layout) {
       if (readPid(node.paths) === undefined) {
-        throw new Error(`Kafka node ${node.nodeId} exited during start; see ${node.paths.stdout} and ${node.paths.brokerLog}:\n${tail(node.paths.stdout)}`);
+        throw new Error(`Kafka node ${node.nodeId} exited during start; see ${node.paths.stdout} and ${node.paths.brokerLog}:\n${tailOfFile(node.paths.stdout)}`);
       }
     }
     if ((await portOpen(layout[0]!.port)) && (await clusterSize(first, 5_000)) === size) return;
@@ -335,34 +310,7 @@ export async function stopBroker(paths: Paths): Promise<void> {
 
 /** The pid of a broker this script started that is still alive. */
 function readPid(paths: Paths): number | undefined {
-  if (!existsSync(paths.pidFile)) return undefined;
-  const pid = Number(readFileSync(paths.pidFile, 'utf8').trim());
-  return Number.isInteger(pid) && isAlive(pid) ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  return livePid(paths.pidFile);
 }
 
 /** Ready means a metadata request through the admin client answers. */
@@ -444,11 +392,6 @@ function log4jProperties(brokerLog: string): string {
     'log4j.logger.org.apache.kafka=INFO',
     '',
   ].join('\n');
-}
-
-function tail(file: string, lines = 30): string {
-  if (!existsSync(file)) return '';
-  return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
 }
 
 function cliOptions(args: string[]): LocalKafkaOptions {

@@ -10,14 +10,13 @@
  * SKYWALKING_COLLECTOR and SKYWALKING_GRAPHQL_URL point everything at an existing OAP instead (then nothing is
  * fetched or started); an OAP already answering on the ports is reused.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { createInterface } from 'node:readline';
+import { spawn } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { isMain } from './is-main.js';
+import { isAlive, livePid, portOpen, requireTool, runMaven, tailOf, tailOfFile } from './local-process.js';
 import { MavenDownloadProgress } from './maven-progress.js';
 
 export const SKYWALKING_POM = join(PACKAGE_ROOT, 'scripts', 'skywalking', 'pom.xml');
@@ -114,7 +113,6 @@ export async function fetchSkyWalking(options: LocalSkyWalkingOptions = {}): Pro
   let lastReport = started;
   const { status, output } = await runMaven(
     ['-B', 'dependency:copy-dependencies', `-DoutputDirectory=${opts.libs}`, '-DincludeScope=runtime'],
-    opts.dir,
     (line) => {
       // Not -q: the "Downloaded from" lines show progress, a line every 5 s while files arrive.
       if (progress.read(line) && Date.now() - lastReport >= 5000) {
@@ -122,6 +120,7 @@ export async function fetchSkyWalking(options: LocalSkyWalkingOptions = {}): Pro
         opts.log(`  ${progress.describe()}`);
       }
     },
+    opts.dir,
   );
   writeFileSync(opts.fetchLog, output);
   if (status !== 0 || !existsSync(join(opts.libs, STARTER_JAR))) {
@@ -216,9 +215,9 @@ function startOap(opts: Resolved): number {
 async function waitUntilReady(opts: Resolved, pid: number): Promise<void> {
   const deadline = Date.now() + opts.readyTimeoutMs;
   while ((await oapVersion(graphqlUrlOf(opts.restPort), 1000)) === undefined) {
-    if (!isAlive(pid)) throw new Error(`the SkyWalking OAP (pid ${pid}) exited during its start; ${opts.logFile} ends:\n${tail(opts.logFile)}`);
+    if (!isAlive(pid)) throw new Error(`the SkyWalking OAP (pid ${pid}) exited during its start; ${opts.logFile} ends:\n${tailOfFile(opts.logFile, 30, '(no log)')}`);
     if (Date.now() > deadline) {
-      throw new Error(`the SkyWalking OAP (pid ${pid}) did not answer GraphQL at ${graphqlUrlOf(opts.restPort)} within ${opts.readyTimeoutMs} ms; ${opts.logFile} ends:\n${tail(opts.logFile)}`);
+      throw new Error(`the SkyWalking OAP (pid ${pid}) did not answer GraphQL at ${graphqlUrlOf(opts.restPort)} within ${opts.readyTimeoutMs} ms; ${opts.logFile} ends:\n${tailOfFile(opts.logFile, 30, '(no log)')}`);
     }
     await sleep(250);
   }
@@ -247,69 +246,11 @@ export async function stopSkyWalking(options: LocalSkyWalkingOptions = {}): Prom
 
 /** The pid of an OAP this script started that is still alive. */
 function readPid(opts: Resolved): number | undefined {
-  if (!existsSync(opts.pidFile)) return undefined;
-  const pid = Number(readFileSync(opts.pidFile, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return livePid(opts.pidFile);
 }
 
 function hasJars(opts: Resolved): boolean {
   return existsSync(join(opts.libs, COMPLETE_MARK)) && existsSync(join(opts.libs, STARTER_JAR));
-}
-
-function requireTool(command: string, args: string[], message: string): void {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.error || result.status !== 0) throw new Error(`${message}: '${command}' is not available`);
-}
-
-/** Runs Maven in `cwd`, handing each output line to `onLine`; resolves with the exit status and the whole output. */
-function runMaven(args: string[], cwd: string, onLine: (line: string) => void): Promise<{ status: number | null; output: string }> {
-  const child = spawn('mvn', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const lines = (stream: NodeJS.ReadableStream): void => {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-      output += `${line}\n`;
-      onLine(line);
-    });
-  };
-  lines(child.stdout);
-  lines(child.stderr);
-  return new Promise((resolve) => {
-    child.on('error', (error) => resolve({ status: null, output: `${output}${error.message}\n` }));
-    child.on('close', (status) => resolve({ status, output }));
-  });
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-function tailOf(text: string, lines = 30): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-function tail(file: string, lines = 30): string {
-  return existsSync(file) ? tailOf(readFileSync(file, 'utf8'), lines) : '(no log)';
 }
 
 async function main(command: string | undefined): Promise<void> {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { followsFrom, FORMAT_TEXT_MAP, Tags } from 'opentracing';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import { buildChains } from '../../core/chain/chain-builder.js';
@@ -12,7 +13,10 @@ import { createPropagatingFetch } from '../../core/http/propagating-fetch.js';
 import { withRequestContext } from '../../core/http/server-context.js';
 import { RecordContext, runWithContext } from '../../core/request-context.js';
 import { BUILTIN_CATALOG } from '../../handlers/index.js';
+import { DEFAULT_TAG_NAMES } from '../../handlers/tracing/config.js';
+import type { FinishedSegment } from '../../handlers/tracing/skywalking/segments.js';
 import { formatSw8, parseSw8, type Sw8Context } from '../../handlers/tracing/skywalking/sw8.js';
+import { SkyWalkingTracer } from '../../handlers/tracing/skywalking/tracer.js';
 import { SegmentReporter } from '../../handlers/tracing/skywalking/reporter.js';
 import { createLogger } from '../../core/logger.js';
 import { configDir } from '../support/config-dir.js';
@@ -224,6 +228,41 @@ describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
     expect(collector.segments).to.deep.equal([]);
     expect(forwarded!.names().filter((name) => ['sw8', 'uber-trace-id', 'traceparent'].includes(name))).to.deep.equal(['sw8']);
     expect(parseSw8(forwarded!.get('sw8'))?.sampled).to.equal(false);
+  });
+
+  it('a transactional batch: the producer spans of its records are children of one Local transaction span, in one segment', async () => {
+    const a = await tracedService('svc-a', collector.address);
+    try {
+      await a.services.transactions.wrap({ transactionalId: 'tx-1' }, async () => {
+        await a.produce('orders', { n: 1 });
+        await a.produce('orders', { n: 2 });
+      });
+    } finally {
+      await a.close();
+    }
+    expect(collector.segments).to.have.length(1);
+    const [transaction, ...sends] = collector.spans().sort((x, y) => x.spanid - y.spanid);
+    expect([transaction!.operationname, transaction!.spantype, transaction!.parentspanid]).to.deep.equal(['transaction tx-1', 2, -1]);
+    expect(sends.map((span) => [span.operationname, span.spantype, span.parentspanid])).to.deep.equal([
+      ['Kafka/orders/Producer', EXIT, transaction!.spanid],
+      ['Kafka/orders/Producer', EXIT, transaction!.spanid],
+    ]);
+  });
+
+  it('a span that follows several producers (a batch span) refers to each of their segments', async () => {
+    const reported: FinishedSegment[] = [];
+    const tracer = new SkyWalkingTracer({ service: 'svc', serviceInstance: 'i', sampler: { type: 'const', param: 1 }, tagNames: DEFAULT_TAG_NAMES, report: (segment) => reported.push(segment) });
+    const producers = [SAMPLE, { ...SAMPLE, parentSegmentId: 'other-segment', parentSpanId: 4 }].map((context) => tracer.extract(FORMAT_TEXT_MAP, { sw8: formatSw8(context) })!);
+    const span = tracer.startSpan('orders process', { references: producers.map((context) => followsFrom(context)) });
+    span.addTags({ [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER, 'messaging.system': 'kafka', 'messaging.destination.name': 'orders' });
+    span.finish();
+    const [finished] = reported[0]!.spans;
+    expect(finished!.spanType).to.equal('Entry');
+    expect(finished!.refs.map((ref) => [ref.type, ref.parentSegmentId, ref.parentSpanId])).to.deep.equal([
+      ['CrossProcess', SAMPLE.parentSegmentId, 0],
+      ['CrossProcess', 'other-segment', 4],
+    ]);
+    expect(reported[0]!.traceId).to.equal(SAMPLE.traceId);
   });
 
   it('the reporter keeps segments while the collector is away, bounded, and gives up at stop after its deadline', async () => {

@@ -2,6 +2,8 @@
  * What the SkyWalking tracer hands its reporter: finished trace segments in the shape of SkyWalking's
  * SegmentObject (language-agent/Tracing.proto), independent of gRPC so tests can read them directly.
  */
+import type { Sw8Context } from './sw8.js';
+
 export type SpanType = 'Entry' | 'Exit' | 'Local';
 
 /** Tracing.proto SpanLayer. */
@@ -10,16 +12,9 @@ export const SpanLayer = { unknown: 0, http: 3, mq: 4 } as const;
 /** SkyWalking's component-libraries.yml ids for the spans light-kafka makes. */
 export const ComponentId = { unknown: 0, http: 2, httpServer: 49, kafkaProducer: 40, kafkaConsumer: 41 } as const;
 
-export interface SegmentRef {
+/** A reference to the parent span in another segment: what an `sw8` names (parentSpanId, parentEndpoint, ...). */
+export interface SegmentRef extends Omit<Sw8Context, 'sampled'> {
   type: 'CrossProcess' | 'CrossThread';
-  traceId: string;
-  parentSegmentId: string;
-  parentSpanId: number;
-  parentService: string;
-  parentInstance: string;
-  parentEndpoint: string;
-  /** The address the parent used to reach this span (network address used at peer). */
-  peer: string;
 }
 
 export interface FinishedSpan {

@@ -312,16 +312,8 @@ export class SkyWalkingSpan extends Span {
 }
 
 function referenceFromHeader(remote: Sw8Context): SegmentRef {
-  return {
-    type: 'CrossProcess',
-    traceId: remote.traceId,
-    parentSegmentId: remote.parentSegmentId,
-    parentSpanId: remote.parentSpanId,
-    parentService: remote.parentService,
-    parentInstance: remote.parentInstance,
-    parentEndpoint: remote.parentEndpoint,
-    peer: remote.peer,
-  };
+  const { sampled: _sampled, ...reference } = remote;
+  return { type: 'CrossProcess', ...reference };
 }
 
 /** Trace and segment ids as skywalking-backend-js makes them: a UUID without dashes. */
