@@ -1,6 +1,6 @@
 import type { Span } from 'opentracing';
 import type { Logger } from './logger.js';
-import type { Identity, RecordClaims, VerificationStats } from './identity.js';
+import type { Identity, IdentityHeaderNames, RecordClaims, VerificationStats } from './identity.js';
 
 /**
  * A typed key: `get(key)` returns the type the key was declared with, so no call site casts. A handler declares
@@ -83,4 +83,6 @@ export const ContextValue = {
 export const Shared = {
   /** How often the security handler really verified a token, and how often its cache answered. */
   verificationStats: typedKey<VerificationStats>('light-kafka.verificationStats'),
+  /** The header names the correlation handler reads and writes the ids under (correlation.yml may rename them). */
+  identityHeaders: typedKey<IdentityHeaderNames>('light-kafka.identityHeaders'),
 } as const;

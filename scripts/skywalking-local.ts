@@ -173,15 +173,53 @@ export async function ensureSkyWalking(options: LocalSkyWalkingOptions = {}): Pr
   }
 
   await fetchSkyWalking(options);
-  const pid = startOap(opts);
+  // One start at a time on these ports: a second launcher (a CLI start beside a test run) waits for the first's OAP.
+  if (!takeStartLock(opts)) {
+    opts.log(`another launcher is starting an OAP on ${collectorAddress}; waiting for it`);
+    await waitForOtherStart(opts);
+    return notOwned;
+  }
+  let pid: number;
   try {
-    await waitUntilReady(opts, pid);
-  } catch (error) {
-    await stopSkyWalking(options);
-    throw error;
+    pid = startOap(opts);
+    try {
+      await waitUntilReady(opts, pid);
+    } catch (error) {
+      await stopSkyWalking(options);
+      throw error;
+    }
+  } finally {
+    rmSync(startLockOf(opts), { force: true });
   }
   opts.log(`OAP ${await oapVersion(graphqlUrl)} ready (pid ${pid}): collector ${collectorAddress}, GraphQL ${graphqlUrl}, log ${opts.logFile}`);
   return { collectorAddress, graphqlUrl, owned: true, stop: () => stopSkyWalking(options).then(() => undefined) };
+}
+
+const startLockOf = (opts: Resolved): string => `${opts.pidFile}.starting`;
+
+/** Creates the start lock (holding this process's pid); false when a live launcher holds it. A dead one's is taken over. */
+function takeStartLock(opts: Resolved): boolean {
+  const lock = startLockOf(opts);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch {
+      if (livePid(lock) !== undefined) return false;
+      rmSync(lock, { force: true });
+    }
+  }
+  return false;
+}
+
+/** Waits until the launcher holding the start lock is done, then for its OAP to answer. */
+async function waitForOtherStart(opts: Resolved): Promise<void> {
+  const deadline = Date.now() + opts.readyTimeoutMs;
+  while (livePid(startLockOf(opts)) !== undefined && (await oapVersion(graphqlUrlOf(opts.restPort), 1000)) === undefined) {
+    if (Date.now() > deadline) throw new Error(`the OAP another launcher is starting did not answer GraphQL at ${graphqlUrlOf(opts.restPort)} within ${opts.readyTimeoutMs} ms`);
+    await sleep(250);
+  }
+  if ((await oapVersion(graphqlUrlOf(opts.restPort), 5000)) === undefined) throw new Error(`the OAP another launcher started does not answer GraphQL at ${graphqlUrlOf(opts.restPort)}; see ${opts.logFile}`);
 }
 
 /** SKYWALKING_COLLECTOR + SKYWALKING_GRAPHQL_URL, both or neither. */

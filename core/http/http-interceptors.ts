@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * Runs as a request served through the service's HTTP context begins, inside its request context (so it may set
- * context values and headers, e.g. the active span); it watches `response` for the end of the request.
+ * context values and headers, e.g. the active span); it watches `response` for the end of the request. `route`:
+ * the request's route template when the adapter was given one (`/accounts/{id}`).
  */
-export type HttpServerInterceptor = (request: IncomingMessage, response: ServerResponse) => void;
+export type HttpServerInterceptor = (request: IncomingMessage, response: ServerResponse, route: string | undefined) => void;
 
 /** A call made with service.fetch, as interceptors see it: `headers` are the ones about to be sent (writable). */
 export interface HttpCall {
@@ -23,27 +24,29 @@ export type HttpClientInterceptor = (call: HttpCall, send: () => Promise<Respons
 export class HttpInterceptors {
   private readonly serverInterceptors: HttpServerInterceptor[] = [];
   private readonly clientInterceptors: HttpClientInterceptor[] = [];
+  /** The client interceptors composed into one, on the first call; none may be added after it. */
+  private composed: HttpClientInterceptor | undefined;
 
   addServer(interceptor: HttpServerInterceptor): void {
     this.serverInterceptors.push(interceptor);
   }
 
   addClient(interceptor: HttpClientInterceptor): void {
+    if (this.composed) throw new Error('HttpInterceptors.addClient: calls were made already; add interceptors in a handler factory');
     this.clientInterceptors.push(interceptor);
   }
 
-  get hasServer(): boolean {
-    return this.serverInterceptors.length > 0;
-  }
-
   /** Called inside the request's context, before the application's listener. */
-  serve(request: IncomingMessage, response: ServerResponse): void {
-    for (const interceptor of this.serverInterceptors) interceptor(request, response);
+  serve(request: IncomingMessage, response: ServerResponse, route?: string): void {
+    for (const interceptor of this.serverInterceptors) interceptor(request, response, route);
   }
 
   /** Sends through every client interceptor, the first added outermost. */
   call(call: HttpCall, send: () => Promise<Response>): Promise<Response> {
-    const run = this.clientInterceptors.reduceRight<() => Promise<Response>>((next, interceptor) => () => interceptor(call, next), send);
-    return run();
+    this.composed ??= this.clientInterceptors.reduceRight<HttpClientInterceptor>(
+      (inner, interceptor) => (current, last) => interceptor(current, () => inner(current, last)),
+      (_current, last) => last(),
+    );
+    return this.composed(call, send);
   }
 }

@@ -17,7 +17,8 @@ export interface PropagatingFetchOptions {
  */
 export function createPropagatingFetch(options: PropagatingFetchOptions = {}): typeof fetch {
   const baseFetch = options.fetch ?? globalThis.fetch;
-  return function propagatingFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  return async function propagatingFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    // async: a bad URL rejects, as fetch's own errors do, instead of throwing at the call.
     const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
     const context = currentContext();
     if (context) {
@@ -31,5 +32,5 @@ export function createPropagatingFetch(options: PropagatingFetchOptions = {}): t
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
     return interceptors.call({ method, url, headers }, () => baseFetch(input, { ...init, headers }));
-  } as typeof fetch;
+  };
 }

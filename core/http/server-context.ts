@@ -13,12 +13,17 @@ import type { HttpInterceptors } from './http-interceptors.js';
 export interface RequestContextOptions {
   headers?: readonly string[];
   interceptors?: HttpInterceptors;
+  /**
+   * The route template of a request (`/accounts/{id}`), for the name of its server span and SkyWalking endpoint:
+   * `{ ...service.httpContext, route: (request) => ... }`. Without it the span is named after the method only.
+   */
+  route?: (request: IncomingMessage) => string | undefined;
 }
 
 /** Runs `next` in the request's context, after the interceptors saw the request. */
 function serveInContext(req: IncomingMessage, res: ServerResponse, options: RequestContextOptions, next: () => void): void {
   runWithContext(contextFromHttp(req.headers, options.headers), () => {
-    options.interceptors?.serve(req, res);
+    options.interceptors?.serve(req, res, options.route?.(req));
     next();
   });
 }

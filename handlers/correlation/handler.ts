@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Attachment } from '../../core/attachments.js';
+import { Attachment, Shared } from '../../core/attachments.js';
 import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import type { Exchange } from '../../core/exchange.js';
@@ -26,6 +26,7 @@ export default defineHandler<CorrelationYml>({
       traceabilityId: config.traceabilityIdHeader,
       callerId: config.callerIdHeader,
     };
+    services.shared.set(Shared.identityHeaders, names);
     const idHeaders = [config.correlationIdHeader, config.traceabilityIdHeader];
     // Renamed ids must still be taken from incoming requests and records into the unit of work.
     services.propagation.add(...idHeaders);

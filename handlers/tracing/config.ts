@@ -5,7 +5,7 @@ export interface TracingYml {
   sampler: { type: 'const' | 'probabilistic' | 'ratelimiting'; param: number };
   reporter: { agentHost: string; agentPort: number; collectorEndpoint: string; flushIntervalMs: number; logSpans: boolean };
   otlp: { endpoint: string; headers: Record<string, string> };
-  skywalking: { collectorAddress: string; serviceInstance: string; authentication: string; maxBufferSize: number };
+  skywalking: { collectorAddress: string; serviceInstance: string; authentication: string; maxBufferSize: number; spanLimitPerSegment: number };
   /** Spans for HTTP requests served through service.httpContext and calls made with service.fetch. */
   http: boolean;
   tags: Record<string, string>;
@@ -87,10 +87,12 @@ export const TRACING_SCHEMA = {
       additionalProperties: false,
       default: {},
       properties: {
-        collectorAddress: { type: 'string', pattern: '^[^\\s:/]+:\\d{1,5}$', default: '127.0.0.1:11800' },
+        // host:port, or [IPv6]:port
+        collectorAddress: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:/\\[\\]]+):\\d{1,5}$', default: '127.0.0.1:11800' },
         serviceInstance: { type: 'string', default: '' },
         authentication: { type: 'string', default: '' },
         maxBufferSize: { type: 'integer', minimum: 1, default: 1000 },
+        spanLimitPerSegment: { type: 'integer', minimum: 1, default: 300 },
       },
     },
     http: { type: 'boolean', default: true },

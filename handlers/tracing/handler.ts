@@ -1,11 +1,12 @@
 import { FORMAT_TEXT_MAP, followsFrom, Tags, type Span, type SpanContext, type Tracer } from 'opentracing';
-import { Attachment, ContextValue, TypedMap, typedKey } from '../../core/attachments.js';
+import { Attachment, ContextValue, Shared, TypedMap, typedKey } from '../../core/attachments.js';
 import { defineHandler, phasedHandler, type RecordFailure } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import type { HttpInterceptors } from '../../core/http/http-interceptors.js';
 import { HeaderNames, RecordHeaders } from '../../core/headers.js';
+import { DEFAULT_IDENTITY_HEADERS } from '../../core/identity.js';
 import { currentContext, runWithContext } from '../../core/request-context.js';
 import type { TransactionInfo } from '../../core/transactions.js';
 import { TRACING_SCHEMA, type TagNames, type TracingYml } from './config.js';
@@ -74,7 +75,7 @@ export default defineHandler<TracingYml>({
     const names: TagNames = config.tagNames;
     // The bootstrap broker is the Kafka spans' peer (SkyWalking's topology draws the broker from it).
     const brokerTag: Record<string, string> = services.brokers[0] ? { [names.peer]: services.brokers[0] } : {};
-    if (config.http) traceHttp(tracer, services.http, names);
+    if (config.http) traceHttp(tracer, services.http, names, services.shared);
 
     function commonTags(exchange: Exchange, operation: string): Record<string, unknown> {
       const tags: Record<string, unknown> = {
@@ -233,50 +234,69 @@ export default defineHandler<TracingYml>({
 /**
  * Spans for the service's HTTP hops: a server span for each request served through service.httpContext (the parent
  * of what the request produces and calls; its trace continues the caller's trace headers) and a client span for
- * each call made with service.fetch (its context written into the call's trace headers).
+ * each call made with service.fetch (its context written into the call's trace headers). Names follow OpenTelemetry's
+ * HTTP conventions: `<METHOD> <route>` when the adapter was given a route, else `<METHOD>` (a raw path would make
+ * one span name, one SkyWalking endpoint, per id); the path is in `http.url`.
  */
-function traceHttp(tracer: Tracer, http: HttpInterceptors, names: TagNames): void {
-  http.addServer((request, response) => {
+function traceHttp(tracer: Tracer, http: HttpInterceptors, names: TagNames, shared: TypedMap): void {
+  /** The correlation and traceability ids of the unit of work, under the names correlation.yml gives them. */
+  function identityTags(headers: RecordHeaders): Record<string, string> {
+    const headerNames = shared.get(Shared.identityHeaders) ?? DEFAULT_IDENTITY_HEADERS;
+    const tags: Record<string, string> = {};
+    const correlationId = headers.get(headerNames.correlationId);
+    const traceabilityId = headers.get(headerNames.traceabilityId);
+    if (correlationId) tags[names.correlationId] = correlationId;
+    if (traceabilityId) tags[names.traceabilityId] = traceabilityId;
+    return tags;
+  }
+
+  http.addServer(function traceServedRequest(request, response, route) {
     const context = currentContext();
     if (!context) return;
     const parent = extractFrom(tracer, Object.entries(request.headers));
-    const path = (request.url ?? '/').split('?')[0]!;
-    const span = tracer.startSpan(`${request.method ?? 'GET'} ${path}`, parent ? { childOf: parent } : {});
+    const method = request.method ?? 'GET';
+    const span = tracer.startSpan(route ? `${method} ${route}` : method, parent ? { childOf: parent } : {});
     const { remoteAddress, remotePort } = request.socket;
     span.addTags({
       [Tags.SPAN_KIND]: Tags.SPAN_KIND_RPC_SERVER,
-      [Tags.HTTP_METHOD]: request.method ?? 'GET',
-      [Tags.HTTP_URL]: path,
+      [Tags.HTTP_METHOD]: method,
+      [Tags.HTTP_URL]: (request.url ?? '/').split('?')[0]!,
+      ...(route ? { 'http.route': route } : {}),
       ...(remoteAddress ? { [names.peer]: `${remoteAddress}:${remotePort ?? 0}` } : {}),
-      ...identityTags(context.headers, names),
     });
     context.values.set(ContextValue.span, span);
     injectInto(tracer, span.context(), context.headers);
     let ended = false;
-    const end = (): void => {
+    function endServerSpan(): void {
       if (ended) return;
       ended = true;
-      span.setTag(Tags.HTTP_STATUS_CODE, response.statusCode);
+      // Read now: an id the correlation handler generated while the request ran is the request's too.
+      span.addTags(identityTags(context!.headers));
+      if (response.headersSent) span.setTag(Tags.HTTP_STATUS_CODE, response.statusCode);
       // A response that closed before it finished is an error too (the client went away or the server failed).
       if (response.statusCode >= 500 || !response.writableFinished) span.setTag(Tags.ERROR, true);
       span.finish();
-    };
-    response.once('finish', end);
-    response.once('close', end);
+    }
+    response.once('finish', endServerSpan);
+    response.once('close', endServerSpan);
   });
-  http.addClient(async (call, send) => {
+
+  http.addClient(async function traceCall(call, send) {
     const context = currentContext();
-    const parent = context?.values.get(ContextValue.span);
-    const span = tracer.startSpan(`${call.method} ${call.url.pathname}`, parent ? { childOf: parent } : {});
+    // The unit of work's span; else the trace the request or record came with (a chain without tracing, or an
+    // adapter without service.httpContext), never a new trace that would cut the caller's.
+    const parent = context?.values.get(ContextValue.span)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
+    const span = tracer.startSpan(call.method, parent ? { childOf: parent } : {});
+    const { url } = call;
     span.addTags({
       [Tags.SPAN_KIND]: Tags.SPAN_KIND_RPC_CLIENT,
       [Tags.HTTP_METHOD]: call.method,
-      [Tags.HTTP_URL]: `${call.url.origin}${call.url.pathname}`,
-      [names.peer]: call.url.host,
-      ...(context ? identityTags(context.headers, names) : {}),
+      [Tags.HTTP_URL]: `${url.origin}${url.pathname}`,
+      [names.peer]: `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`,
+      ...(context ? identityTags(context.headers) : {}),
     });
-    injectInto(tracer, span.context(), call.headers);
     try {
+      injectInto(tracer, span.context(), call.headers);
       const response = await send();
       span.setTag(Tags.HTTP_STATUS_CODE, response.status);
       if (response.status >= 500) span.setTag(Tags.ERROR, true);
@@ -288,16 +308,6 @@ function traceHttp(tracer: Tracer, http: HttpInterceptors, names: TagNames): voi
       span.finish();
     }
   });
-}
-
-/** The correlation and traceability ids a unit of work carries, as span tags. */
-function identityTags(headers: RecordHeaders, names: TagNames): Record<string, string> {
-  const tags: Record<string, string> = {};
-  const correlationId = headers.get(HeaderNames.correlationId);
-  const traceabilityId = headers.get(HeaderNames.traceabilityId);
-  if (correlationId) tags[names.correlationId] = correlationId;
-  if (traceabilityId) tags[names.traceabilityId] = traceabilityId;
-  return tags;
 }
 
 /** Marks a record traced by its batch's process span (which its after must not finish). */

@@ -87,6 +87,7 @@ async function createSkyWalkingTracer(config: TracingYml, serviceName: string, l
     sampler: config.sampler,
     tagNames: config.tagNames,
     tags: config.tags,
+    spanLimitPerSegment: config.skywalking.spanLimitPerSegment,
     report: (segment) => reporter.add(segment),
   });
   return { tracer, close: () => reporter.close() };

@@ -68,7 +68,7 @@ export async function startAccountService(options: AccountServiceOptions): Promi
   const requests = service.commandRequests({ replyTopic: options.replyTopic ?? ACCOUNT_REPLY_TOPIC });
   await service.start();
   const api: AccountApi = { service, topics, requests, jwks: createRemoteJWKSet(new URL(options.jwksUrl)) };
-  const port = await serveJson(service, options.httpPort ?? 0, 'account-service', (request) => route(api, request));
+  const port = await serveJson(service, options.httpPort ?? 0, 'account-service', (request) => route(api, request), accountRouteTemplate);
   return { service, port, stop: () => service.stop() };
 }
 
@@ -77,6 +77,16 @@ interface AccountApi {
   topics: AccountTopics;
   requests: CommandRequests;
   jwks: Jwks;
+}
+
+/** The route template of a request (its span's name); none for a path the API does not serve or cannot read. */
+function accountRouteTemplate(request: IncomingMessage): string | undefined {
+  try {
+    const { kind } = routeOf(request.method, request.url);
+    return kind === 'command' ? '/accounts/{id}/commands' : kind === 'view' ? '/accounts/{id}' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function route(api: AccountApi, request: IncomingMessage): Promise<Answer> {

@@ -44,9 +44,9 @@ export async function showSkyWalkingTrace(say: (line?: string) => void, graphqlU
   const start = spans[0]!.startTime;
   for (const span of spans) {
     const from = span.refs
-      .map((ref) => byKey.get(spanKey(ref.parentSegmentId, ref.parentSpanId)))
-      .filter((parent): parent is TraceSpan => parent !== undefined)
-      .map((parent) => `  <- ${parent.serviceInstanceName} ${parent.endpointName ?? ''} (${span.refs[0]!.type})`)
+      .map((ref) => ({ ref, parent: byKey.get(spanKey(ref.parentSegmentId, ref.parentSpanId)) }))
+      .filter(({ parent }) => parent !== undefined)
+      .map(({ ref, parent }) => `  <- ${parent!.serviceInstanceName} ${parent!.endpointName ?? ''} (${ref.type})`)
       .join('');
     const line = `+${String(span.startTime - start).padStart(4)} ms ${span.serviceInstanceName.padEnd(12)} ${span.type.padEnd(5)} ${(span.component ?? '').padEnd(14)} ${span.endpointName ?? ''}`;
     say(`  ${line}${from}`);

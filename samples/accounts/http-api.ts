@@ -52,7 +52,13 @@ export const BANK_ISSUER = 'urn:bank:auth';
  * Serves `route` on 127.0.0.1:`port` (0: any free port) until the service stops; resolves with the port. A LightError
  * is answered with its status object (a 4xx names what is wrong); anything else is a 500 ERR10010.
  */
-export async function serveJson(service: LightService, port: number, name: string, route: (request: IncomingMessage) => Promise<Answer>): Promise<number> {
+export async function serveJson(
+  service: LightService,
+  port: number,
+  name: string,
+  route: (request: IncomingMessage) => Promise<Answer>,
+  templateOf: (request: IncomingMessage) => string | undefined,
+): Promise<number> {
   const server = createServer(
     withRequestContext(
       (request, response) => {
@@ -66,7 +72,8 @@ export async function serveJson(service: LightService, port: number, name: strin
           },
         );
       },
-      service.httpContext,
+      // The route template names the request's span (and SkyWalking endpoint) without the ids in the path.
+      { ...service.httpContext, route: templateOf },
     ),
   );
   server.listen(port, '127.0.0.1');

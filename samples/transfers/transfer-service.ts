@@ -83,7 +83,7 @@ export async function startTransferService(options: TransferServiceOptions): Pro
   const requests = service.commandRequests({ replyTopic: topics.outcomes });
   await service.start();
   const api: TransferApi = { service, topics, requests, jwks: createRemoteJWKSet(new URL(options.jwksUrl)) };
-  const port = await serveJson(service, options.httpPort ?? 0, 'transfer-service', (request) => route(api, request));
+  const port = await serveJson(service, options.httpPort ?? 0, 'transfer-service', (request) => route(api, request), transferRouteTemplate);
   return { service, port, stop: () => service.stop() };
 }
 
@@ -92,6 +92,16 @@ interface TransferApi {
   topics: TransferServiceTopics;
   requests: CommandRequests;
   jwks: Jwks;
+}
+
+/** The route template of a request (its span's name); none for a path the API does not serve or cannot read. */
+function transferRouteTemplate(request: IncomingMessage): string | undefined {
+  try {
+    const { kind } = transferRouteOf(request.method, request.url);
+    return kind === 'start' ? '/transfers' : kind === 'transfer' ? '/transfers/{id}' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function route(api: TransferApi, request: IncomingMessage): Promise<Answer> {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import express from 'express';
 import Fastify from 'fastify';
 import { createServer } from 'node:http';
+import { HttpInterceptors } from '../../core/http/http-interceptors.js';
 import { createPropagatingFetch } from '../../core/http/propagating-fetch.js';
 import { expressRequestContext, fastifyRequestContext, withRequestContext } from '../../core/http/server-context.js';
 import { currentContext } from '../../core/request-context.js';
@@ -109,5 +110,43 @@ describe('request context across HTTP', () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(url, { headers: { 'X-Correlation-Id': `c-${i}` } })));
     await close(server);
     expect(downstream.seen.map((h) => h['x-correlation-id']).sort()).to.deep.equal(Array.from({ length: 20 }, (_, i) => `c-${i}`).sort());
+  });
+
+  it('a URL fetch cannot parse rejects, as fetch does, with or without interceptors, instead of throwing at the call', async () => {
+    const intercepted = createPropagatingFetch({ callerId: 'service-a', interceptors: new HttpInterceptors() });
+    for (const candidate of [propagatingFetch, intercepted]) {
+      let thrown: unknown;
+      const call = (() => {
+        try {
+          return candidate('/relative-path');
+        } catch (error) {
+          thrown = error;
+          return undefined;
+        }
+      })();
+      expect(thrown, 'thrown at the call').to.equal(undefined);
+      expect(await call!.then(() => 'resolved', (error: unknown) => error)).to.be.instanceOf(TypeError);
+    }
+  });
+
+  it('client interceptors run around each call, the first added outermost, with the headers about to be sent', async () => {
+    const interceptors = new HttpInterceptors();
+    const order: string[] = [];
+    interceptors.addClient(async (call, send) => {
+      order.push(`outer ${call.method} ${call.url.pathname}`);
+      call.headers.set('x-added', 'by-outer');
+      const response = await send();
+      order.push('outer done');
+      return response;
+    });
+    interceptors.addClient(async (_call, send) => {
+      order.push('inner');
+      return send();
+    });
+    const intercepted = createPropagatingFetch({ callerId: 'service-a', interceptors });
+    expect((await intercepted(`${downstream.url}/x/y`, { method: 'post' })).status).to.equal(200);
+    expect(order).to.deep.equal(['outer POST /x/y', 'inner', 'outer done']);
+    expect(downstream.seen[0]).to.include({ 'x-added': 'by-outer', caller_id: 'service-a' });
+    expect(() => interceptors.addClient(async (_call, send) => send())).to.throw(/calls were made already/);
   });
 });

@@ -36,12 +36,18 @@ const SAMPLE: Sw8Context = {
   parentEndpoint: 'Kafka/orders/Producer',
   peer: 'localhost:9092',
 };
-/** Written by skywalking-backend-js 0.9.0 for SAMPLE (SKYWALKING-LOCAL.md). */
-const AGENT_HEADER =
-  '1-NTllNzU2MTUxMDQxNDZlMzlkYTE5ZGNhYWNlYzA5MzU=-N2E3NTIzZDZjOTJhNDNmZGJlZDRjNzJjMTY5MjFkNTg=-0-bGstZGVtbw==-aW5zdC0x-S2Fma2Evb3JkZXJzL1Byb2R1Y2Vy-bG9jYWxob3N0OjkwOTI=';
+/** What skywalking-backend-js's own carrier writes for SAMPLE. */
+function agentHeader(context: Sw8Context): string {
+  const { ContextCarrier } = require('skywalking-backend-js/lib/trace/context/ContextCarrier.js');
+  const ID = require('skywalking-backend-js/lib/trace/ID.js').default;
+  const { traceId, parentSegmentId, parentSpanId, parentService, parentInstance, parentEndpoint, peer } = context;
+  return new ContextCarrier(new ID(traceId), new ID(parentSegmentId), parentSpanId, parentService, parentInstance, parentEndpoint, peer).value;
+}
+const AGENT_HEADER = agentHeader(SAMPLE);
 
 describe('sw8 header', () => {
   it('reads and writes what the SkyWalking agents write', () => {
+    expect(AGENT_HEADER).to.match(/^1-NTllNzU2MTUxMDQxNDZlMzlkYTE5ZGNhYWNlYzA5MzU=-/);
     expect(parseSw8(AGENT_HEADER)).to.deep.equal(SAMPLE);
     expect(formatSw8(SAMPLE)).to.equal(AGENT_HEADER);
     // The agent's own carrier reads ours.
@@ -82,7 +88,8 @@ defaultHandlers:
 
 interface TracedService {
   services: HandlerServices;
-  produce(topic: string, value: unknown): Promise<RecordHeaders>;
+  /** `headers`: what the record is sent with (a forwarded record's headers, say). */
+  produce(topic: string, value: unknown, headers?: RecordHeaders): Promise<RecordHeaders>;
   consume(topic: string, headers: RecordHeaders, work: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
@@ -106,8 +113,8 @@ async function tracedService(serviceId: string, collector: string, tracingExtra 
   const { table } = await buildChains(loader, services, BUILTIN_CATALOG);
   return {
     services,
-    async produce(topic, value) {
-      const exchange = new Exchange({ direction: 'produce', topic, key: 'k1', value, headers: new RecordHeaders() });
+    async produce(topic, value, headers = new RecordHeaders()) {
+      const exchange = new Exchange({ direction: 'produce', topic, key: 'k1', value, headers });
       // Everything before the transport (the last handler): no Kafka here.
       await compose(table.resolve('produce', topic)!.handlers.slice(0, -1))(exchange, async () => undefined);
       return exchange.headers;
@@ -146,7 +153,7 @@ describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
             response.end('ok');
           });
         },
-        { headers: PROPAGATED_HEADERS, interceptors: a.services.http },
+        { headers: PROPAGATED_HEADERS, interceptors: a.services.http, route: () => '/orders' },
       ),
     );
     const url = await listen(server);
@@ -175,10 +182,11 @@ describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
     const aHttp = find('svc-a', 'POST /orders');
     const aSend = find('svc-a', 'Kafka/orders/Producer');
     const bProcess = find('svc-b', 'Kafka/orders/Consumer/svc-b-group');
-    const bCall = find('svc-b', 'GET /prices/7');
+    const bCall = find('svc-b', 'GET');
     const bSend = find('svc-b', 'Kafka/shipments/Producer');
 
     expect([aHttp.spantype, aHttp.componentid, aHttp.spanlayer, aHttp.parentspanid]).to.deep.equal([ENTRY, 49, 3, -1]);
+    expect([tag(aHttp, 'http.url'), tag(aHttp, 'http.route')]).to.deep.equal(['/orders', '/orders']);
     expect(tag(aHttp, 'http.status_code')).to.equal('200');
     expect(tag(aHttp, 'correlation_id')).to.equal('corr-1');
     expect([aSend.spantype, aSend.componentid, aSend.spanlayer, aSend.peer, aSend.parentspanid]).to.deep.equal([EXIT, 40, 4, 'broker-1:9092', aHttp.spanid]);
@@ -194,6 +202,7 @@ describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
 
     // B's HTTP call and record are children of its entry span and carry sw8 naming them.
     expect([bCall.spantype, bCall.componentid, bCall.parentspanid, bCall.peer]).to.deep.equal([EXIT, 2, bProcess.spanid, new URL(downstream.url).host]);
+    expect(tag(bCall, 'http.url')).to.equal(`${downstream.url}/prices/7`);
     expect(parseSw8(String(downstream.seen[0]!.sw8))).to.deep.include({ parentSegmentId: bProcess.segment.tracesegmentid, parentSpanId: bCall.spanid, parentEndpoint: 'Kafka/orders/Consumer/svc-b-group' });
     expect([bSend.spantype, bSend.parentspanid]).to.deep.equal([EXIT, bProcess.spanid]);
     expect(parseSw8(recordFromB!.get('sw8'))).to.deep.include({ parentSpanId: bSend.spanid, parentService: 'svc-b' });
@@ -216,18 +225,86 @@ describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
     expect(parseSw8(forwarded!.get('sw8'))).to.deep.include({ sampled: false, traceId: SAMPLE.traceId, parentService: 'svc-b' });
   });
 
-  it('sampler const 0 reports nothing; a record that carries other trace headers too leaves with sw8 only', async () => {
+  it('sampler const 0 reports nothing and sends sw8 with the not-sampled flag', async () => {
     const b = await tracedService('svc-b', collector.address, 'sampler:\n  type: const\n  param: 0\n');
     let forwarded: RecordHeaders | undefined;
     try {
-      const headers = RecordHeaders.from({ 'uber-trace-id': 'aaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbb:0:1', traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
-      await b.consume('orders', headers, async () => void (forwarded = await b.produce('shipments', {})));
+      await b.consume('orders', new RecordHeaders(), async () => void (forwarded = await b.produce('shipments', {})));
     } finally {
       await b.close();
     }
     expect(collector.segments).to.deep.equal([]);
-    expect(forwarded!.names().filter((name) => ['sw8', 'uber-trace-id', 'traceparent'].includes(name))).to.deep.equal(['sw8']);
     expect(parseSw8(forwarded!.get('sw8'))?.sampled).to.equal(false);
+  });
+
+  it('a record that carries uber-trace-id and traceparent besides sw8: what the service sends and calls carries sw8 only, continuing it', async () => {
+    const b = await tracedService('svc-b', collector.address);
+    const downstream = await startRecorder();
+    const incoming = RecordHeaders.from({ sw8: AGENT_HEADER, 'uber-trace-id': 'aaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbb:0:1', traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
+    let forwarded: RecordHeaders | undefined;
+    try {
+      await b.consume('orders', incoming, async () => {
+        await b.services.fetch(downstream.url);
+        // The forwarding pattern: the consumed record's headers go out again with the new record.
+        forwarded = await b.produce('shipments', {}, incoming.clone());
+      });
+    } finally {
+      await downstream.stop();
+      await b.close();
+    }
+    const traceHeaders = (names: string[]): string[] => names.filter((name) => ['sw8', 'uber-trace-id', 'traceparent', 'tracestate'].includes(name));
+    expect(traceHeaders(forwarded!.names())).to.deep.equal(['sw8']);
+    expect(traceHeaders(Object.keys(downstream.seen[0]!))).to.deep.equal(['sw8']);
+    for (const sw8 of [forwarded!.get('sw8'), String(downstream.seen[0]!.sw8)]) expect(parseSw8(sw8)).to.deep.include({ traceId: SAMPLE.traceId, parentService: 'svc-b' });
+  });
+
+  it('a call made where no span is active (no tracing in the chain, an adapter without httpContext) continues the caller\'s trace', async () => {
+    const b = await tracedService('svc-b', collector.address);
+    const downstream = await startRecorder();
+    // Served with the headers only: no server span, the request context holds the caller's sw8.
+    const server = createServer(withRequestContext((_request, response) => void b.services.fetch(downstream.url).then(() => response.end('ok')), { headers: PROPAGATED_HEADERS }));
+    const url = await listen(server);
+    try {
+      expect((await fetch(url, { headers: { sw8: AGENT_HEADER } })).status).to.equal(200);
+    } finally {
+      await close(server);
+      await downstream.stop();
+      await b.close();
+    }
+    const [call] = collector.spans();
+    expect([call!.spantype, call!.operationname]).to.deep.equal([EXIT, 'GET']);
+    expect(call!.segment.traceid).to.equal(SAMPLE.traceId);
+    expect(call!.refsList[0]).to.deep.include({ parenttracesegmentid: SAMPLE.parentSegmentId, parentspanid: SAMPLE.parentSpanId });
+    expect(parseSw8(String(downstream.seen[0]!.sw8))).to.deep.include({ traceId: SAMPLE.traceId, parentSegmentId: call!.segment.tracesegmentid, parentSpanId: call!.spanid });
+  });
+
+  it('a request whose response closes before it finished, and a call that fails: both spans are errors, finished once', async () => {
+    const b = await tracedService('svc-b', collector.address);
+    const server = createServer(
+      withRequestContext(
+        (_request, response) => {
+          // A call to a port nothing listens on, then the connection is dropped without a response.
+          b.services.fetch('http://127.0.0.1:1/nothing').catch(() => response.socket?.destroy());
+        },
+        { headers: PROPAGATED_HEADERS, interceptors: b.services.http, route: () => '/drop' },
+      ),
+    );
+    const url = await listen(server);
+    try {
+      expect(await fetch(url).then(() => 'answered', () => 'dropped')).to.equal('dropped');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      await close(server);
+      await b.close();
+    }
+    const spans = collector.spans();
+    expect(spans.map((span) => span.operationname).sort()).to.deep.equal(['GET', 'GET /drop']);
+    for (const span of spans) expect(span.iserror, span.operationname).to.equal(true);
+    const served = spans.find((span) => span.operationname === 'GET /drop')!;
+    expect(tag(served, 'http.status_code'), 'no status: no response was sent').to.equal(undefined);
+    const call = spans.find((span) => span.operationname === 'GET')!;
+    expect(call.parentspanid).to.equal(served.spanid);
+    expect(call.logsList[0]!.dataList.map(({ key }) => key)).to.include('message');
   });
 
   it('a transactional batch: the producer spans of its records are children of one Local transaction span, in one segment', async () => {
@@ -270,11 +347,61 @@ describe('tracing handler on SkyWalking (gRPC collector stub)', function () {
     const logger = createLogger({ level: 'silent' });
     logger.warn = (message: string) => void warnings.push(message);
     const reporter = new SegmentReporter({ collectorAddress: '127.0.0.1:1', authentication: '', flushIntervalMs: 20, maxBufferSize: 2, logger });
-    for (const id of ['s1', 's2', 's3']) reporter.add({ traceId: 't', segmentId: id, service: 'svc', serviceInstance: 'i', spans: [] });
-    const started = Date.now();
+    for (const id of ['s1', 's2', 's3']) reporter.add({ traceId: 't', segmentId: id, service: 'svc', serviceInstance: 'i', spans: [], sizeLimited: false });
+    // Resolves (within the test's timeout) although nothing answers.
     await reporter.close(300);
-    expect(Date.now() - started).to.be.lessThan(2000);
     expect(warnings.some((message) => message.includes('dropped'))).to.equal(true);
     expect(warnings.some((message) => message.includes('not sent at stop'))).to.equal(true);
+  });
+});
+
+describe('SkyWalking tracer', () => {
+  const tracerWith = (options: Partial<ConstructorParameters<typeof SkyWalkingTracer>[0]> = {}): { tracer: SkyWalkingTracer; reported: FinishedSegment[] } => {
+    const reported: FinishedSegment[] = [];
+    const tracer = new SkyWalkingTracer({ service: 'svc', serviceInstance: 'i', sampler: { type: 'const', param: 1 }, tagNames: DEFAULT_TAG_NAMES, report: (segment) => reported.push(segment), ...options });
+    return { tracer, reported };
+  };
+
+  it('a span started after its parent\'s segment was reported opens a segment that refers to it CROSS_THREAD', () => {
+    const { tracer, reported } = tracerWith();
+    const parent = tracer.startSpan('unit of work');
+    parent.finish();
+    const late = tracer.startSpan('late work', { childOf: parent });
+    late.finish();
+    expect(reported).to.have.length(2);
+    const [first, second] = reported as [FinishedSegment, FinishedSegment];
+    expect(second.traceId).to.equal(first.traceId);
+    expect(second.segmentId).to.not.equal(first.segmentId);
+    expect(second.spans[0]!.refs.map((ref) => [ref.type, ref.parentSegmentId, ref.parentSpanId])).to.deep.equal([['CrossThread', first.segmentId, 0]]);
+  });
+
+  it('records the first spanLimitPerSegment spans of a long unit of work, its entry span included, and says the segment is size-limited', () => {
+    const { tracer, reported } = tracerWith({ spanLimitPerSegment: 5 });
+    const entry = tracer.startSpan('POST /stream');
+    entry.addTags({ [Tags.SPAN_KIND]: Tags.SPAN_KIND_RPC_SERVER });
+    for (let n = 0; n < 20; n++) tracer.startSpan(`child ${n}`, { childOf: entry }).finish();
+    entry.finish();
+    const [segment] = reported;
+    expect(segment!.spans.map((span) => span.spanId).sort((a, b) => a - b)).to.deep.equal([0, 1, 2, 3, 4]);
+    expect(segment!.spans.find((span) => span.spanId === 0)!.spanType).to.equal('Entry');
+    expect(segment!.sizeLimited).to.equal(true);
+    // A span beyond the limit still carries the trace on.
+    const beyond = tracer.startSpan('beyond', { childOf: tracer.startSpan('root') });
+    const carrier: Record<string, string> = {};
+    tracer.inject(beyond.context(), FORMAT_TEXT_MAP, carrier);
+    expect(parseSw8(carrier.sw8)?.parentSpanId).to.equal(1);
+  });
+
+  it('ratelimiting samples at most param traces that start here per second; a trace that comes in keeps its decision', () => {
+    let now = 1_000_000;
+    const { tracer, reported } = tracerWith({ sampler: { type: 'ratelimiting', param: 2 }, now: () => now });
+    for (let n = 0; n < 5; n++) tracer.startSpan(`root ${n}`).finish();
+    expect(reported).to.have.length(2);
+    now += 1000;
+    tracer.startSpan('next second').finish();
+    expect(reported).to.have.length(3);
+    const incoming = tracer.extract(FORMAT_TEXT_MAP, { sw8: AGENT_HEADER })!;
+    tracer.startSpan('continued', { childOf: incoming }).finish();
+    expect(reported, 'over the limit, but sampled upstream').to.have.length(4);
   });
 });

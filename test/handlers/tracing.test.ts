@@ -181,7 +181,7 @@ describe('tracing across Kafka hops @broker', function () {
     // The HTTP call B made while processing has a client span, a child of B's process span, and carries it.
     const [traceId, spanId] = String(hops.httpFromB[0]!['uber-trace-id']).split(':');
     const bProcess = byName(agent.spans, ' process', 'trace-svc-b');
-    const bCall = byName(agent.spans, 'GET /', 'trace-svc-b');
+    const bCall = byName(agent.spans, 'GET', 'trace-svc-b');
     expect(bCall.tags).to.include({ 'span.kind': 'client', 'http.method': 'GET', 'http.status_code': 200 });
     expect(bCall.parentSpanId).to.equal(bProcess.spanId);
     expect(spanId!.padStart(16, '0')).to.equal(bCall.spanId);

@@ -172,7 +172,7 @@ defaultHandlers:
     expect(running.global?.evaluation_interval).to.equal('1s');
   });
 
-  it('loads and evaluates dashboards/alerts.yml on the service: every rule healthy, its metrics there, the dead letter pending', async () => {
+  it('loads and evaluates dashboards/alerts.yml on the service: every rule healthy, its metrics there, the dead letter alert active', async () => {
     expect(prometheus, 'the Prometheus of the first test').to.not.equal(undefined);
     const rulesFile = parse(readFileSync(join(DASHBOARDS, 'alerts.yml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
     const names = rulesFile.groups.flatMap((group) => group.rules.map((rule) => rule.alert));
@@ -192,10 +192,12 @@ defaultHandlers:
       expect(answer.data?.result, `series of ${metric}`).to.have.length(1);
     }
     // The service dead-lettered a record a moment ago (the first of its code: a new counter series): that alert is
-    // pending (it fires after its `for`); nothing else is active.
+    // active (pending, or firing once its `for` passed on a slow run); nothing else fires (a lag that rose for one
+    // scrape may make the lag alert pending, never firing within its 15 minutes).
     const alerts = await prometheus!.api<{ alerts: { labels: Record<string, string>; state: string }[] }>('/api/v1/alerts');
     const active = (alerts.data?.alerts ?? []).map(({ labels, state }) => `${labels.alertname} ${labels.code ?? ''} ${state}`);
-    expect(active).to.deep.equal(['LightKafkaDeadLetters ERR10010 pending']);
+    expect(active.filter((alert) => /^LightKafkaDeadLetters ERR10010 (pending|firing)$/.test(alert)), active.join(', ')).to.have.length(1);
+    expect(active.filter((alert) => !alert.startsWith('LightKafkaDeadLetters ') && alert.endsWith(' firing')), active.join(', ')).to.deep.equal([]);
   });
 });
 

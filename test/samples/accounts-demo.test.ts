@@ -123,7 +123,7 @@ describe('npm run demo (the accounts service end to end) @broker', function () {
       const deposit = /One DepositMoney request: trace ([0-9a-f]{32}) as the SkyWalking OAP answers it \(queryTrace\): 5 spans in 3 segments of accounts\n((?:\[demo\] {3}.*\n)+)/.exec(out);
       expect(deposit, out).to.not.equal(null);
       const hops = deposit![2]!.trim().split('\n');
-      expect(hops[0]).to.match(/accounts-[AB] +Entry http +POST \/accounts\/acc-\w+\/commands$/);
+      expect(hops[0]).to.match(/accounts-[AB] +Entry http +POST \/accounts\/\{id\}\/commands$/);
       expect(hops[1]).to.match(/Exit +kafka-producer Kafka\/bank\.account-commands\/Producer$/);
       expect(hops[2]).to.match(/Entry kafka-consumer Kafka\/bank\.account-commands\/Consumer\/bank-\w+ +<- accounts-[AB] Kafka\/bank\.account-commands\/Producer \(CROSS_PROCESS\)$/);
       expect(hops[3]).to.match(/Exit +kafka-producer Kafka\/bank\.account-events\/Producer$/);

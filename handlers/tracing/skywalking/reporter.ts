@@ -3,6 +3,8 @@ import type { Logger } from '../../../core/logger.js';
 import type { FinishedSegment, FinishedSpan } from './segments.js';
 
 const require = createRequire(import.meta.url);
+/** Modules as skywalking-backend-js resolves them: its generated stubs and we must share one @grpc/grpc-js. */
+const agentRequire = createRequire(require.resolve('skywalking-backend-js/package.json'));
 
 export interface SegmentReporterOptions {
   /** host:port of the OAP's gRPC receiver (11800 by default). */
@@ -32,7 +34,7 @@ interface SkyWalkingProto {
   RefType: Record<'CROSSPROCESS' | 'CROSSTHREAD', number>;
 }
 interface ReportClient {
-  collectInSync(collection: Message, metadata: unknown, options: { deadline: number }, callback: (error: Error | null) => void): void;
+  collectInSync(collection: Message, metadata: unknown, options: { deadline: number }, callback: (error: (Error & { code?: number }) | null) => void): { cancel(): void };
   getChannel(): { getConnectivityState(connect: boolean): number };
   waitForReady(deadline: number, callback: (error?: Error) => void): void;
   close(): void;
@@ -52,10 +54,11 @@ function loadProto(): SkyWalkingProto {
 export class SegmentReporter {
   private buffer: FinishedSegment[] = [];
   private readonly proto = loadProto();
-  private readonly grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+  private readonly grpc = agentRequire('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
   private readonly client: ReportClient;
   private readonly timer: NodeJS.Timeout;
   private sending: Promise<void> | undefined;
+  private inFlight: { cancel(): void } | undefined;
   private dropped = 0;
   private failures = 0;
   private closed = false;
@@ -86,7 +89,12 @@ export class SegmentReporter {
   async close(timeoutMs = 5000): Promise<void> {
     clearInterval(this.timer);
     const deadline = Date.now() + timeoutMs;
-    await this.sending;
+    // A send under way gets until the deadline, then is cancelled (its segments go back to the buffer).
+    if (this.sending) {
+      const timer = setTimeout(() => this.inFlight?.cancel(), Math.max(0, deadline - Date.now()));
+      await this.sending;
+      clearTimeout(timer);
+    }
     if (this.buffer.length > 0) {
       const ready = await new Promise<boolean>((resolve) => this.client.waitForReady(deadline, (error) => resolve(!error)));
       if (ready) await this.send(deadline);
@@ -112,18 +120,32 @@ export class SegmentReporter {
     collection.setSegmentsList(segments.map((segment) => this.toProto(segment)));
     const metadata = new this.grpc.Metadata();
     if (this.options.authentication) metadata.add('Authentication', this.options.authentication);
-    this.sending = new Promise<void>((resolve) =>
-      this.client.collectInSync(collection, metadata, { deadline }, (error) => {
+    this.sending = new Promise<void>((resolve) => {
+      this.inFlight = this.client.collectInSync(collection, metadata, { deadline }, (error) => {
         this.sending = undefined;
-        if (error) {
-          // Put them back (oldest first) for the next attempt, within the bound.
-          this.buffer = [...segments, ...this.buffer].slice(-this.options.maxBufferSize);
-          if (this.failures++ % 100 === 0) this.options.logger.warn('SkyWalking segments could not be sent; will retry', { collectorAddress: this.options.collectorAddress, error: error.message });
-        }
+        this.inFlight = undefined;
+        if (error) this.sendFailed(segments, error);
         resolve();
-      }),
-    );
+      });
+    });
     return this.sending;
+  }
+
+  /**
+   * Segments the OAP could not take now go back to the buffer (oldest first, within its bound) for the next
+   * attempt; ones it refused as such (a malformed or oversized message) are dropped, not sent forever.
+   */
+  private sendFailed(segments: FinishedSegment[], error: Error & { code?: number }): void {
+    const { status } = this.grpc;
+    const refused = error.code === status.INVALID_ARGUMENT || error.code === status.RESOURCE_EXHAUSTED;
+    if (!refused) this.buffer = [...segments, ...this.buffer].slice(-this.options.maxBufferSize);
+    if (this.failures++ % 100 === 0) {
+      this.options.logger.warn(refused ? 'SkyWalking segments refused by the collector; dropped' : 'SkyWalking segments could not be sent; will retry', {
+        collectorAddress: this.options.collectorAddress,
+        segments: segments.length,
+        error: error.message,
+      });
+    }
   }
 
   private toProto(segment: FinishedSegment): Message {
@@ -133,7 +155,7 @@ export class SegmentReporter {
       .setTracesegmentid(segment.segmentId)
       .setService(segment.service)
       .setServiceinstance(segment.serviceInstance)
-      .setIssizelimited(false)
+      .setIssizelimited(segment.sizeLimited)
       .setSpansList(segment.spans.map((span) => this.spanToProto(span)));
   }
 

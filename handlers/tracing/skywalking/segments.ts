@@ -39,4 +39,6 @@ export interface FinishedSegment {
   service: string;
   serviceInstance: string;
   spans: FinishedSpan[];
+  /** Spans were left out (the tracer's span limit per segment). */
+  sizeLimited: boolean;
 }

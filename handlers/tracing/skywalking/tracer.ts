@@ -13,6 +13,12 @@ export interface SkyWalkingTracerOptions {
   tagNames: TagNames;
   /** tracing.yml tags: added to every span. */
   tags?: Record<string, string>;
+  /**
+   * At most this many spans are recorded per segment (the SkyWalking Java agent's span_limit_per_segment, 300):
+   * a long unit of work (a streamed response, a job that produces for hours) keeps a bounded record, reported as
+   * size-limited. Spans beyond it still carry the trace on (sw8), unrecorded.
+   */
+  spanLimitPerSegment?: number;
   /** Receives each segment when its last span finishes (sampled segments only). */
   report(segment: FinishedSegment): void;
   now?: () => number;
@@ -102,12 +108,18 @@ export class SkyWalkingTracer extends Tracer {
       service: this.options.service,
       serviceInstance: this.options.serviceInstance,
       spans: segment.finished.map((span) => span.toFinished()),
+      sizeLimited: segment.sizeLimited,
     });
   }
 
   /** @internal */
   clock(): number {
     return this.now();
+  }
+
+  /** @internal */
+  get spanLimit(): number {
+    return this.options.spanLimitPerSegment ?? 300;
   }
 }
 
@@ -117,6 +129,8 @@ class OpenSegment {
   readonly finished: SkyWalkingSpan[] = [];
   first: SkyWalkingSpan | undefined;
   closed = false;
+  /** Spans were left out of the record (see spanLimitPerSegment). */
+  sizeLimited = false;
   private nextSpanId = 0;
   private open = 0;
 
@@ -132,7 +146,9 @@ class OpenSegment {
   }
 
   spanFinished(span: SkyWalkingSpan): void {
-    this.finished.push(span);
+    // The first spans started are kept (the segment's entry span among them, however late it finishes).
+    if (span.id < this.tracer.spanLimit) this.finished.push(span);
+    else this.sizeLimited = true;
     this.open -= 1;
     if (this.open === 0) {
       this.closed = true;
