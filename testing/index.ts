@@ -196,6 +196,8 @@ export class TopologyTestDriver {
   /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
   private readonly queue: { source: SourceNode; record: StreamRecord<unknown, unknown> }[] = [];
   private wallClock: number;
+  /** Stream time: the newest timestamp of the records piped in or delivered to the topology's own sources. */
+  private observedTime = -1;
   /** Per punctuator: the wall-clock time it last ran. */
   private readonly punctuated = new Map<Punctuator, number>();
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
@@ -229,6 +231,7 @@ export class TopologyTestDriver {
         if (source) this.queue.push({ source, record });
       },
       wallClockTime: () => this.wallClock,
+      streamTime: () => this.observedTime,
     };
   }
 
@@ -252,6 +255,7 @@ export class TopologyTestDriver {
   pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
+    this.observe(timestamp);
     source.process({ key, value, timestamp }, this.context);
     return this.drain();
   }
@@ -286,8 +290,21 @@ export class TopologyTestDriver {
   }
 
   private drain(): this {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) next.source.process(next.record, this.context);
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      this.observe(next.record.timestamp);
+      next.source.process(next.record, this.context);
+    }
     return this;
+  }
+
+  private observe(timestamp: string): void {
+    const time = Number(timestamp);
+    if (Number.isFinite(time)) this.observedTime = Math.max(this.observedTime, time);
+  }
+
+  /** Stream time (ms): the newest timestamp of the records the topology processed; -1 before the first. */
+  get streamTime(): number {
+    return this.observedTime;
   }
 
   /** What the topology sent to a topic, in order. */

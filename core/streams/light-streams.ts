@@ -749,6 +749,7 @@ export class LightStreams {
       store: (name) => task.store(name),
       send: (topic, record, onRefused) => task.send(topic, record, onRefused),
       entries: (name) => task.entries(name),
+      streamTime: () => task.streamTime(),
     };
     let units: { name: string; run: () => void }[];
     try {

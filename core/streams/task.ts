@@ -118,6 +118,8 @@ export class StreamTask implements ProcessorContext {
   /** Per input topic: the group's committed offset as this task last knew it (read at open, then its own commits). */
   private readonly knownCommitted = new Map<string, string | undefined>();
   private lastCommit = Date.now();
+  /** Stream time: the newest record timestamp this task processed (see ProcessorContext.streamTime). */
+  private observedTime = -1;
   /** True when a punctuation left work (store writes, outputs) for the next commit. */
   private punctuated = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -192,7 +194,12 @@ export class StreamTask implements ProcessorContext {
 
   /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
   runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
+    this.observedTime = Math.max(this.observedTime, timestampOf(record));
     return this.outputsOf(() => source.process(record, this));
+  }
+
+  streamTime(): number {
+    return this.observedTime;
   }
 
   /** What `work` (one record's or one punctuation unit's) sends, its earlier leftovers discarded first. */
@@ -315,4 +322,10 @@ export class StreamTask implements ProcessorContext {
     await this.committer.close().catch((error) => this.logger.warn('closing a task producer failed', { task: this.id, error: (error as Error).message }));
     this.storage.close();
   }
+}
+
+/** A record's timestamp in ms (a record without a readable one does not move stream time). */
+export function timestampOf(record: StreamRecord<unknown, unknown>): number {
+  const time = Number(record.timestamp);
+  return Number.isFinite(time) ? time : -1;
 }

@@ -44,6 +44,11 @@ export interface ProcessorContext {
   send(topic: string, record: StreamRecord<unknown, unknown>, onRefused?: RefusedOutputs): void;
   /** The wall-clock time (ms) a processor goes by (deadlines, timeouts): Date.now() unless a test driver sets it. */
   wallClockTime?(): number;
+  /**
+   * Stream time (ms): the newest timestamp among the records the task has processed (as Kafka Streams defines it:
+   * it never goes back; a late record does not move it). -1 before the task's first record.
+   */
+  streamTime(): number;
 }
 
 /** What a punctuation reaches: a task's stores and outputs, the wall-clock time, and every entry of a store. */

@@ -15,6 +15,7 @@ function accounts(): { send(value: unknown): void; sent: { topic: string; key: u
   const stores = new Map<string, Map<unknown, unknown>>();
   const sent: { topic: string; key: unknown; value: Event }[] = [];
   const context: ProcessorContext = {
+    streamTime: () => -1,
     store(name) {
       if (!stores.has(name)) stores.set(name, new Map());
       const map = stores.get(name)!;

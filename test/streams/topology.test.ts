@@ -12,6 +12,7 @@ function run(topology: Topology, topic: string, records: [unknown, unknown][]): 
   const stores = new Map<string, Map<unknown, unknown>>();
   const sent: { topic: string; key: unknown; value: unknown }[] = [];
   const context: ProcessorContext = {
+    streamTime: () => -1,
     store(name: string): ProcessorStore {
       if (!stores.has(name)) stores.set(name, new Map());
       const map = stores.get(name)!;
@@ -122,6 +123,7 @@ describe('streams topology DSL', () => {
     const stores = new Map<string, Map<unknown, unknown>>();
     const sent: [string, unknown, unknown][] = [];
     const context: ProcessorContext = {
+      streamTime: () => -1,
       store(name) {
         if (!stores.has(name)) stores.set(name, new Map());
         const map = stores.get(name)!;
@@ -150,6 +152,7 @@ describe('streams topology DSL', () => {
     const stores = new Map<string, Map<unknown, unknown>>();
     const sent: unknown[] = [];
     const context: ProcessorContext = {
+      streamTime: () => -1,
       store(name) {
         if (!stores.has(name)) stores.set(name, new Map());
         const map = stores.get(name)!;

@@ -45,4 +45,15 @@ describe('light-kafka/testing: a topology without a broker', () => {
     driver.pipe(topics.replies, replyOf(credit, { status: 'rejected', version: 0, code: 'NOT_OPEN', reason: 'no such account' }), 't1');
     expect(saga()).to.include({ status: 'COMPENSATED' });
   });
+
+  it('keeps stream time: the newest record timestamp processed, which a late record does not move back', () => {
+    const builder = new StreamsBuilder('stream-time');
+    const seen: number[] = [];
+    builder.process([builder.stream('in')], [], (_record, context) => void seen.push(context.streamTime()));
+    const driver = new TopologyTestDriver(builder.build());
+    expect(driver.streamTime).to.equal(-1);
+    driver.pipe('in', 1, 'a', '5000').pipe('in', 2, 'a', '3000').pipe('in', 3, 'a', '9000');
+    expect(seen).to.deep.equal([5000, 5000, 9000]);
+    expect(driver.streamTime).to.equal(9000);
+  });
 });
