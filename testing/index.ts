@@ -22,6 +22,7 @@ import { RecordHeaders, type HeaderValue } from '../core/headers.js';
 import { contextFromRecord, runWithContext } from '../core/request-context.js';
 import type { BatchWriter, TransportMessage } from '../core/transport.js';
 import { LightService, type LightServiceOptions } from '../index.js';
+import { TaskSchedules, type ProcessorRecordMetadata } from '../core/streams/processor-api.js';
 import { storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger.js';
@@ -194,10 +195,15 @@ export class TopologyTestDriver {
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
   private readonly context: ProcessorContext;
   /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
-  private readonly queue: { source: SourceNode; record: StreamRecord<unknown, unknown> }[] = [];
+  private readonly queue: { source: SourceNode; topic: string; record: StreamRecord<unknown, unknown> }[] = [];
   private wallClock: number;
   /** Stream time: the newest timestamp of the records piped in or delivered to the topology's own sources. */
   private observedTime = -1;
+  /** The Processor API's punctuation schedules and close hooks (KStream.process). */
+  private readonly schedules = new TaskSchedules({ streamTime: () => this.observedTime, wallClockTime: () => this.wallClock });
+  /** The record being processed, as a processor's recordMetadata() sees it (offsets count the records piped per topic). */
+  private currentInput: ProcessorRecordMetadata | undefined;
+  private readonly offsets = new Map<string, number>();
   /** Per punctuator: the wall-clock time it last ran. */
   private readonly punctuated = new Map<Punctuator, number>();
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
@@ -228,10 +234,12 @@ export class TopologyTestDriver {
         // Records sent to a topic the topology also reads (repartition topics, a feedback loop, a saga's
         // participant in the same topology) go on through it after the current record, as they would over Kafka.
         const source = this.sourceOf(topic);
-        if (source) this.queue.push({ source, record });
+        if (source) this.queue.push({ source, topic, record });
       },
       wallClockTime: () => this.wallClock,
       streamTime: () => this.observedTime,
+      entries: (name) => this.store(name).all().map(([key, value]) => ({ key, value })),
+      processorRuntime: () => ({ taskId: 'test-driver-0', schedules: this.schedules, recordMetadata: () => this.currentInput }),
     };
   }
 
@@ -252,12 +260,25 @@ export class TopologyTestDriver {
   }
 
   /** Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). */
-  pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
+  pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now()), headers: Record<string, string> = {}): this {
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
-    this.observe(timestamp);
-    source.process({ key, value, timestamp }, this.context);
+    this.processInput(source, topic, { key, value, timestamp }, headers);
     return this.drain();
+  }
+
+  /** One input record: stream time, the record through the topology, then the stream-time punctuations due. */
+  private processInput(source: SourceNode, topic: string, record: StreamRecord<unknown, unknown>, headers: Record<string, string>): void {
+    this.observe(record.timestamp);
+    const offset = this.offsets.get(topic) ?? 0;
+    this.offsets.set(topic, offset + 1);
+    this.currentInput = { topic, partition: 0, offset: String(offset), headers };
+    try {
+      source.process(record, this.context);
+    } finally {
+      this.currentInput = undefined;
+    }
+    this.schedules.runStreamTime();
   }
 
   /**
@@ -281,6 +302,10 @@ export class TopologyTestDriver {
       for (const unit of punctuator.due(context)) unit.run();
       this.drain();
     }
+    for (const unit of this.schedules.dueWallClock(this.wallClock)) {
+      unit.run();
+      this.drain();
+    }
     return this;
   }
 
@@ -290,11 +315,13 @@ export class TopologyTestDriver {
   }
 
   private drain(): this {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      this.observe(next.record.timestamp);
-      next.source.process(next.record, this.context);
-    }
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) this.processInput(next.source, next.topic, next.record, {});
     return this;
+  }
+
+  /** Closes the topology's processors (Processor.close), as a task closing would. */
+  close(): void {
+    this.schedules.close();
   }
 
   private observe(timestamp: string): void {

@@ -5,6 +5,7 @@ import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.j
 import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from './streams-clients.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
+import { TaskSchedules, type ProcessorRuntime, type ProcessorRecordMetadata } from './processor-api.js';
 
 function nextOf(offset: string): string {
   return (BigInt(offset) + 1n).toString();
@@ -120,6 +121,10 @@ export class StreamTask implements ProcessorContext {
   private lastCommit = Date.now();
   /** Stream time: the newest record timestamp this task processed (see ProcessorContext.streamTime). */
   private observedTime = -1;
+  /** The Processor API's punctuation schedules and close hooks of this task's processors. */
+  readonly schedules = new TaskSchedules({ streamTime: () => this.observedTime, wallClockTime: () => Date.now() });
+  private currentInput: (() => ProcessorRecordMetadata) | undefined;
+  private runtime: ProcessorRuntime | undefined;
   /** True when a punctuation left work (store writes, outputs) for the next commit. */
   private punctuated = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -192,14 +197,32 @@ export class StreamTask implements ProcessorContext {
     if (keep) this.punctuated = true;
   }
 
-  /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
-  runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
+  /**
+   * Runs one input record through the topology, then the stream-time punctuations it made due; returns their
+   * outputs (to run through their produce chains). `metadata`: where the record came from (read only by the
+   * Processor API, hence lazy).
+   */
+  runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>, metadata?: () => ProcessorRecordMetadata): TopologyOutput[] {
     this.observedTime = Math.max(this.observedTime, timestampOf(record));
-    return this.outputsOf(() => source.process(record, this));
+    this.currentInput = metadata;
+    try {
+      return this.outputsOf(() => {
+        source.process(record, this);
+        this.currentInput = undefined;
+        this.schedules.runStreamTime();
+      });
+    } finally {
+      this.currentInput = undefined;
+    }
   }
 
   streamTime(): number {
     return this.observedTime;
+  }
+
+  /** The Processor API's hooks of this task (KStream.process). */
+  processorRuntime(): ProcessorRuntime {
+    return (this.runtime ??= { taskId: this.id, schedules: this.schedules, recordMetadata: () => this.currentInput?.() });
   }
 
   /** What `work` (one record's or one punctuation unit's) sends, its earlier leftovers discarded first. */
@@ -318,6 +341,11 @@ export class StreamTask implements ProcessorContext {
 
   async close(): Promise<void> {
     this.closed = true;
+    try {
+      this.schedules.close();
+    } catch (error) {
+      this.logger.warn('a processor failed to close', { task: this.id, error: (error as Error).message });
+    }
     this.dropUncommitted();
     await this.committer.close().catch((error) => this.logger.warn('closing a task producer failed', { task: this.id, error: (error as Error).message }));
     this.storage.close();

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
 import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
+import type { ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, Processor } from './processor-api.js';
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -49,6 +50,10 @@ export interface ProcessorContext {
    * it never goes back; a late record does not move it). -1 before the task's first record.
    */
   streamTime(): number;
+  /** The task's Processor API runtime (its punctuation schedules, the input record's metadata); see KStream.process. */
+  processorRuntime?(): ProcessorRuntime;
+  /** Every entry of a store as the task sees it (committed, then its uncommitted writes), in key order. */
+  entries?(store: string): { key: string; value: unknown }[];
 }
 
 /** What a punctuation reaches: a task's stores and outputs, the wall-clock time, and every entry of a store. */
@@ -98,6 +103,83 @@ class FunctionNode extends Node {
 
   process(record: AnyRecord, context: ProcessorContext): void {
     this.step(record, (out) => this.forward(out, context), context);
+  }
+}
+
+/**
+ * A processor of the Processor API: one instance per task (made by the supplier when the task processes its first
+ * record), closed with the task. forward() reaches every child, or one named child (ProcessedStream.child).
+ */
+class ProcessorNode extends Node {
+  private readonly instances = new WeakMap<ProcessorContext, Processor>();
+  readonly named = new Map<string, Node>();
+
+  constructor(
+    private readonly supplier: ProcessorSupplier,
+    private readonly stores: readonly string[],
+  ) {
+    super();
+  }
+
+  /** The timestamp of the record being processed (what forward() without one gives its records). */
+  private inputTime: number | undefined;
+
+  process(record: AnyRecord, context: ProcessorContext): void {
+    const processor = this.instanceFor(context);
+    const timestamp = Number(record.timestamp);
+    this.inputTime = timestamp;
+    try {
+      processor.process({ key: record.key, value: record.value, timestamp });
+    } finally {
+      this.inputTime = undefined;
+    }
+  }
+
+  private instanceFor(context: ProcessorContext): Processor {
+    let processor = this.instances.get(context);
+    if (processor) return processor;
+    const runtime = context.processorRuntime?.();
+    if (!runtime) throw new Error('this context runs no Processor API (a StreamTask or the TopologyTestDriver does)');
+    processor = this.supplier();
+    this.instances.set(context, processor);
+    const made = processor;
+    if (made.close) runtime.schedules.onClose(() => made.close!());
+    made.init?.(this.apiContext(context, runtime));
+    return made;
+  }
+
+  private apiContext(context: ProcessorContext, runtime: ProcessorRuntime): ProcessorApiContext {
+    const node = this;
+    const store = (name: string): ProcessorKeyValueStore => {
+      if (!node.stores.includes(name)) throw new Error(`store ${name} was not given to this processor (KStream.process options.stores)`);
+      const inner = context.store(name);
+      return {
+        get: (key) => inner.get(key),
+        put: (key, value) => inner.put(key, value),
+        delete: (key) => inner.delete(key),
+        all: () => context.entries?.(name) ?? [],
+      };
+    };
+    return {
+      taskId: runtime.taskId,
+      recordMetadata: () => runtime.recordMetadata(),
+      getStateStore: store as ProcessorApiContext['getStateStore'],
+      forward(record: ProcessorRecord<unknown, unknown>, childName?: string) {
+        const time = record.timestamp ?? node.inputTime ?? runtime.schedules.punctuationTime ?? context.streamTime();
+        const out: AnyRecord = { key: record.key, value: record.value, timestamp: String(time) };
+        if (childName === undefined) {
+          node.forward(out, context);
+          for (const child of node.named.values()) child.process(out, context);
+          return;
+        }
+        const child = node.named.get(childName);
+        if (!child) throw new Error(`the processor has no child named ${childName} (ProcessedStream.child)`);
+        child.process(out, context);
+      },
+      schedule: (intervalMs, type, punctuate) => runtime.schedules.add(intervalMs, type, punctuate),
+      currentStreamTimeMs: () => context.streamTime(),
+      currentSystemTimeMs: () => context.wallClockTime?.() ?? Date.now(),
+    };
   }
 }
 
@@ -152,6 +234,8 @@ export interface Topology {
   /** The internal topics of repartitioning: their partition count is their upstream sources'. */
   readonly repartitionTopics: readonly { topic: string; upstream: SourceNode[] }[];
   readonly punctuators: readonly Punctuator[];
+  /** True when a KStream.process processor is in the graph (its wall-clock punctuations need the runtime's timer). */
+  readonly usesProcessorApi: boolean;
 }
 
 /** Window keys: `<key>@<window start, 13 digits>`, so a key's windows sort by time. */
@@ -166,6 +250,7 @@ class Graph implements Topology {
   readonly sinkTopics = new Set<string>();
   readonly repartitionTopics: { topic: string; upstream: SourceNode[] }[] = [];
   readonly punctuators: Punctuator[] = [];
+  usesProcessorApi = false;
   groups: TaskGroup[] = [];
   /** Pairs of sources that must share tasks (joins). */
   readonly links: [SourceNode, SourceNode][] = [];
@@ -467,9 +552,44 @@ export class KStream<K, V> {
     return grouped.then(commandStep(options), false);
   }
 
+  /**
+   * A processor of your own on each record (the Processor API, see processor-api.ts): `supplier` makes one instance
+   * per task; `options.stores` are the key-value stores it may use (created here, changelog-backed, partitioned as
+   * the stream). Returns what it forwards (to every child); `.child(name)` is what it forwards to that name only.
+   * The key of what it forwards may differ from the input's: grouping or joining the result repartitions first.
+   */
+  process<KOut = unknown, VOut = unknown>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options: { stores?: readonly string[] } = {}): ProcessedStream<KOut, VOut> {
+    const stores = options.stores ?? [];
+    for (const name of stores) this.graph.addStore({ name, sources: [...this.sources] });
+    const node = new ProcessorNode(supplier as ProcessorSupplier, stores);
+    for (const head of this.heads) this.graph.attach(head, node);
+    this.graph.usesProcessorApi = true;
+    return new ProcessedStream<KOut, VOut>(this.graph, node, this.sources);
+  }
+
   /** @internal the stream's parts, for grouping */
   get parts(): { heads: readonly Node[]; sources: readonly SourceNode[] } {
     return { heads: this.heads, sources: this.sources };
+  }
+}
+
+/** What a processor forwards (KStream.process): to all its children, or, through child(name), to that name only. */
+export class ProcessedStream<K, V> extends KStream<K, V> {
+  constructor(
+    private readonly processedGraph: Graph,
+    private readonly processorNode: ProcessorNode,
+    private readonly processedSources: readonly SourceNode[],
+  ) {
+    super(processedGraph, [processorNode], processedSources, true);
+  }
+
+  /** The records the processor forwards to `name` (forward(record, name)), and those it forwards to all children. */
+  child(name: string): KStream<K, V> {
+    this.processedGraph.assertOpen();
+    if (this.processorNode.named.has(name)) throw new LightError('ERR13013', { what: `processor child ${name}`, reason: 'is declared twice' });
+    const passThrough = new FunctionNode((record, emit) => emit(record));
+    this.processorNode.named.set(name, passThrough);
+    return new KStream<K, V>(this.processedGraph, [passThrough], this.processedSources, true);
   }
 }
 
