@@ -3,7 +3,7 @@ import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, Top
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
 import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
-import type { TaskCommitter } from './streams-clients.js';
+import type { TaskCommitter } from '../kafka/streams-clients.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 import { TaskSchedules, type ProcessorRuntime, type ProcessorRecordMetadata } from './processor-api.js';
 
@@ -58,37 +58,6 @@ class TaskStore implements ProcessorStore {
     for (const [key, value] of this.recordWrites) this.pending.set(key, value);
     this.recordWrites.clear();
   }
-}
-
-/** exactly_once on a transactional producer: outputs, changelog records and offsets in one transaction. */
-export async function commitInTransaction(
-  producer: DriverTransactionalProducer,
-  batches: { topic: string; messages: TransportMessage[] }[],
-  offsets: TopicOffsets[],
-  sendOffsets: (transaction: DriverTransaction) => Promise<void>,
-): Promise<PartitionAck[]> {
-  const transaction = await producer.begin();
-  try {
-    const acks = batches.length > 0 ? await transaction.write(batches) : [];
-    if (offsets.length > 0) await sendOffsets(transaction);
-    await transaction.commit();
-    return acks;
-  } catch (error) {
-    await transaction.abort().catch(() => undefined);
-    throw error;
-  }
-}
-
-/** at_least_once: outputs and changelog first (acks all), then the offsets. */
-export function plainCommitter(write: BatchWriter, commitOffsets: (offsets: TopicOffsets[]) => Promise<void>): TaskCommitter {
-  return {
-    async commit(batches, offsets) {
-      const acks = batches.length > 0 ? await write(batches) : [];
-      if (offsets.length > 0) await commitOffsets(offsets);
-      return acks;
-    },
-    close: async () => undefined,
-  };
 }
 
 /** A record's output as the topology sent it, before it went through its topic's produce chain. */
