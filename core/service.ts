@@ -386,10 +386,11 @@ function createStreams(
     settings,
     baseDir: process.cwd(),
     // Each transport has its streams clients: kafkajs (a transactional.id per task) or librdkafka (KIP-447).
-    createClients: ({ taskOf, processId }) => {
+    createClients: ({ taskOf, processId, membership }) => {
       const options = {
         taskOf,
         processId,
+        membership,
         applicationId: settings.applicationId,
         readCommitted: settings.processingGuarantee === 'exactly_once',
         consumerProperties: settings.consumerProperties,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import { commitInTransaction, committedOffset, type GroupMember, type InternalTopic, type StreamsClientOptions, type StreamsClients, type TaskCommitter } from './streams-clients.js';
+import { commitInTransaction, committedOffset, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter } from './streams-clients.js';
+import { planAssignment, type MemberReport } from './streams-assignment.js';
 import { StreamsConsumerAdapter } from './streams-consumer.js';
 import { LightError } from '../errors/light-error.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
@@ -38,21 +39,27 @@ export class KafkajsStreamsClients implements StreamsClients {
     this.plain = this.producerKafka.producer({ ...this.producerSettings.producer, createPartitioner: Partitioners.DefaultPartitioner });
     const plain = this.plain;
     this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf((request) => plain.sendBatch(request), this.sendOptions) };
-    this.consumer = kafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, advertisingAssigner(options.applicationServer, options.taskOf));
+    this.consumer = kafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, advertisingAssigner(options));
   }
 
+  /**
+   * The members with their endpoints, assignments and standby tasks (the leader's placement, in each member's
+   * assignment user data); `self` is the member whose metadata carries this instance's process id.
+   */
   async groupMembers(): Promise<GroupMember[]> {
     const admin = await this.adminClient();
     const { groups } = await admin.describeGroups([this.options.applicationId]);
     return (groups[0]?.members ?? []).map((member) => {
-      const metadata = member.memberMetadata.length > 0 ? AssignerProtocol.MemberMetadata.decode(member.memberMetadata) : null;
+      const metadata = member.memberMetadata.length > 0 ? decodeMemberMetadata(member.memberMetadata) : undefined;
       const assignment = member.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(member.memberAssignment) : null;
-      const endpoint = metadata?.userData && metadata.userData.length > 0 ? metadata.userData.toString('utf8') : undefined;
+      const standbyTasks = standbyTasksOf(assignment?.userData);
       return {
         memberId: member.memberId,
         clientId: member.clientId,
-        ...(endpoint !== undefined ? { endpoint } : {}),
+        ...(metadata?.endpoint !== undefined ? { endpoint: metadata.endpoint } : {}),
         assignment: Object.entries(assignment?.assignment ?? {}).map(([topic, partitions]) => ({ topic, partitions })),
+        ...(standbyTasks ? { standbyTasks } : {}),
+        ...(metadata?.report?.processId === this.options.processId ? { self: true } : {}),
       };
     });
   }
@@ -231,6 +238,85 @@ export class KafkajsStreamsClients implements StreamsClients {
     }
   }
 
+  /**
+   * A consumer of its own group (a fresh id: nothing committed, no other member, so every partition of the topics
+   * is its own), the partitions not followed paused, the followed ones sought to where the reader is at the first
+   * join and after any rejoin. Batches of transaction markers only (kafkajs does not hand them to eachBatch) move the
+   * position through END_BATCH_PROCESS. A batch fetched from beyond the position (fetched before a seek back) is
+   * dropped and the partition sought again.
+   */
+  async followPartitions(
+    partitions: readonly FollowedPartition[],
+    onBatch: (topic: string, partition: number, messages: DriverMessage[], next: string) => void,
+    onError: (error: unknown) => void,
+  ): Promise<PartitionFollower> {
+    const key = (topic: string, partition: number): string => `${partition}:${topic}`;
+    const positions = new Map<string, bigint>(partitions.map(({ topic, partition, from }) => [key(topic, partition), BigInt(from)]));
+    const topics = [...new Set(partitions.map(({ topic }) => topic))];
+    if (topics.length === 0) return { stop: async () => undefined };
+    const consumer = new Kafka(withLogging(this.consumerSettings.client, this.logger, 'streams-standby')).consumer({
+      ...this.consumerSettings.consumer,
+      groupId: `${this.options.applicationId}-standby-${randomUUID()}`,
+      readUncommitted: false,
+      maxWaitTimeInMs: 500,
+    });
+    let stopped = false;
+    const advance = (topic: string, partition: number, messages: DriverMessage[], next: bigint): void => {
+      const position = positions.get(key(topic, partition));
+      if (position === undefined || next <= position) return;
+      positions.set(key(topic, partition), next);
+      onBatch(topic, partition, messages.filter((message) => BigInt(message.offset) >= position), String(next));
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      if (stopped || event.payload.lastOffset === null || event.payload.batchSize > 0) return;
+      advance(event.payload.topic, event.payload.partition, [], BigInt(event.payload.lastOffset) + 1n);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!stopped && !event.payload.restart) onError(event.payload.error);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      for (const [topic, assigned] of Object.entries(event.payload.memberAssignment as Record<string, number[]>)) {
+        const others = assigned.filter((partition) => !positions.has(key(topic, partition)));
+        if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
+        for (const partition of assigned) {
+          const position = positions.get(key(topic, partition));
+          if (position !== undefined) consumer.seek({ topic, partition, offset: String(position) });
+        }
+      }
+    });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topics, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          const last = batch.messages[batch.messages.length - 1];
+          if (stopped || !last) return;
+          const position = positions.get(key(batch.topic, batch.partition));
+          if (position === undefined) return;
+          const fetched = batch as unknown as { fetchedOffset: string; lastOffset(): string };
+          if (BigInt(fetched.fetchedOffset) > position) {
+            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(position) });
+            return;
+          }
+          // Past the batch's last offset, a commit marker after its last record included (as kafkajs resolves it).
+          advance(batch.topic, batch.partition, batch.messages as unknown as DriverMessage[], BigInt(fetched.lastOffset()) + 1n);
+          resolveOffset(last.offset);
+        },
+      });
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    return {
+      stop: async () => {
+        stopped = true;
+        await consumer.disconnect().catch(() => undefined);
+      },
+    };
+  }
+
   async disconnect(): Promise<void> {
     const admin = this.admin;
     this.admin = undefined;
@@ -261,16 +347,23 @@ function kafkajsStreamsConsumer(kafka: Kafka, settings: ConsumerSettings, assign
 
 /**
  * The streams assignor: the partitions of one task (partition p of every topic of a task group) go to one member
- * together, tasks spread round-robin over the members; each member's metadata carries its query endpoint (Kafka
- * Streams' application.server) as user data, so any instance reads every member's endpoint and partitions from the
- * group description and can forward a query to the owner of a key.
+ * together; tasks are balanced over the members, stay with the member that runs them, and a task whose owner left
+ * goes to the member with the most caught-up copy of its stores (planAssignment). With num.standby.replicas the
+ * leader also places the standby replicas, in each member's assignment user data (`{"standby":[task, ...]}`); every
+ * member reads its own from the group description after the rebalance.
+ *
+ * A member's subscription metadata is kafkajs' MemberMetadata (version, topics, user data = the query endpoint,
+ * Kafka Streams' application.server, as before: a member of an older version still reads it), followed by a trailer:
+ * "LSR1" and the member's report as JSON (its process id, active tasks and local state, MemberReport). Kafka's own
+ * ConsumerProtocol grows the same way (v1 appended the owned partitions after the user data); a decoder of the
+ * earlier layout stops before the trailer. A member without a trailer (an older version) reports nothing.
  */
-function advertisingAssigner(endpoint: string | undefined, taskOf: (topic: string, partition: number) => string): PartitionAssigner {
+function advertisingAssigner(options: StreamsClientOptions): PartitionAssigner {
+  const { applicationServer: endpoint, taskOf, membership } = options;
   return ({ cluster }) => ({
     name: 'LightStreamsAssigner',
     version: 1,
     async assign({ members, topics }) {
-      const memberIds = members.map(({ memberId }) => memberId).sort();
       const tasks = new Map<string, { topic: string; partition: number }[]>();
       for (const topic of topics) {
         for (const { partitionId } of cluster.findTopicPartitionMetadata(topic)) {
@@ -278,19 +371,73 @@ function advertisingAssigner(endpoint: string | undefined, taskOf: (topic: strin
           tasks.set(id, [...(tasks.get(id) ?? []), { topic, partition: partitionId }]);
         }
       }
-      const assignments = new Map<string, Record<string, number[]>>(memberIds.map((memberId) => [memberId, {}]));
-      [...tasks.keys()].sort().forEach((id, index) => {
-        const assignment = assignments.get(memberIds[index % memberIds.length]!)!;
-        for (const { topic, partition } of tasks.get(id)!) (assignment[topic] ??= []).push(partition);
+      const plans = planAssignment(
+        [...tasks.keys()],
+        members.map(({ memberId, memberMetadata }) => {
+          const report = decodeMemberMetadata(memberMetadata).report;
+          return { memberId, ...(report ? { report } : {}) };
+        }),
+        { standbyReplicas: membership?.standbyReplicas ?? 0, stateful: (task) => membership?.stateful(task) ?? false },
+      );
+      return members.map(({ memberId }) => {
+        const plan = plans.get(memberId)!;
+        const assignment: Record<string, number[]> = {};
+        for (const id of plan.active) for (const { topic, partition } of tasks.get(id)!) (assignment[topic] ??= []).push(partition);
+        const userData = plan.standby.length > 0 ? Buffer.from(JSON.stringify({ standby: plan.standby })) : Buffer.alloc(0);
+        return { memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment, userData }) };
       });
-      return memberIds.map((memberId) => ({
-        memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: assignments.get(memberId)!, userData: Buffer.alloc(0) }),
-      }));
     },
     protocol: ({ topics }) => ({
       name: 'LightStreamsAssigner',
-      metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(endpoint ?? '') }),
+      metadata: encodeMemberMetadata(topics, endpoint, reportOf(options)),
     }),
   });
+}
+
+/** This instance's report for a join; a report that fails is left out (the assignor then knows nothing of it). */
+function reportOf(options: StreamsClientOptions): MemberReport {
+  try {
+    return options.membership?.report() ?? { processId: options.processId, active: [], warm: {} };
+  } catch {
+    return { processId: options.processId, active: [], warm: {} };
+  }
+}
+
+const REPORT_TRAILER = Buffer.from('LSR1');
+
+/** kafkajs' MemberMetadata (user data = the endpoint), then the trailer with the member's report. */
+export function encodeMemberMetadata(topics: string[], endpoint: string | undefined, report: MemberReport): Buffer {
+  const head = AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.from(endpoint ?? '') });
+  return Buffer.concat([head, REPORT_TRAILER, Buffer.from(JSON.stringify(report))]);
+}
+
+/** The endpoint and, when the member sent one, its report; anything unreadable in the trailer is ignored. */
+export function decodeMemberMetadata(buffer: Buffer): { endpoint?: string; report?: MemberReport } {
+  const decoded = AssignerProtocol.MemberMetadata.decode(buffer);
+  if (!decoded) return {};
+  const userData = decoded.userData as Buffer | null;
+  const endpoint = userData && userData.length > 0 ? userData.toString('utf8') : undefined;
+  const headLength = AssignerProtocol.MemberMetadata.encode({ version: decoded.version, topics: decoded.topics, userData: userData ?? Buffer.alloc(0) }).length;
+  const trailer = buffer.subarray(headLength);
+  let report: MemberReport | undefined;
+  if (trailer.length > REPORT_TRAILER.length && trailer.subarray(0, REPORT_TRAILER.length).equals(REPORT_TRAILER)) {
+    try {
+      const parsed = JSON.parse(trailer.subarray(REPORT_TRAILER.length).toString('utf8')) as Partial<MemberReport>;
+      if (typeof parsed.processId === 'string') report = { processId: parsed.processId, active: Array.isArray(parsed.active) ? parsed.active.map(String) : [], warm: typeof parsed.warm === 'object' && parsed.warm !== null ? parsed.warm : {} };
+    } catch {
+      report = undefined;
+    }
+  }
+  return { ...(endpoint !== undefined ? { endpoint } : {}), ...(report ? { report } : {}) };
+}
+
+/** The standby tasks a leader placed in an assignment's user data (none from a leader of an older version). */
+function standbyTasksOf(userData: Buffer | null | undefined): string[] | undefined {
+  if (!userData || userData.length === 0) return undefined;
+  try {
+    const parsed = JSON.parse(userData.toString('utf8')) as { standby?: unknown };
+    return Array.isArray(parsed.standby) ? parsed.standby.map(String) : undefined;
+  } catch {
+    return undefined;
+  }
 }

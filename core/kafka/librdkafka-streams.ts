@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
-import { commitInTransaction, committedOffset, toStreamsBatch, type GroupMember, type InternalTopic, type StreamsClientOptions, type StreamsClients, type TaskCommitter } from './streams-clients.js';
+import { commitInTransaction, committedOffset, toStreamsBatch, type Assignment, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter } from './streams-clients.js';
+import { rangeStandbys } from './streams-assignment.js';
 import { StreamsConsumerAdapter } from './streams-consumer.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
@@ -100,6 +101,11 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     return this.tools.readPartition(topic, partition, range, onMessages, timeoutMs);
   }
 
+  /** On the kafkajs tools, as restores: a reader outside any group needs no KIP-447 and no librdkafka consumer. */
+  followPartitions(partitions: readonly FollowedPartition[], onBatch: (topic: string, partition: number, messages: DriverMessage[], next: string) => void, onError: (error: unknown) => void): Promise<PartitionFollower> {
+    return this.tools.followPartitions(partitions, onBatch, onError);
+  }
+
   partitionOf(key: string | Buffer, partitions: number): number {
     return this.tools.partitionOf(key, partitions);
   }
@@ -113,12 +119,38 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     }));
   }
 
+  /**
+   * The members with their endpoints (from their client.id) and, with num.standby.replicas, the standby tasks each
+   * keeps: librdkafka's `range` assignor cannot be told where they are, so every instance computes the same
+   * placement from the group description (rangeStandbys: where range would move a task if its owner left).
+   * librdkafka does not tell a consumer its member id: this instance is the member with its client.id when that is
+   * unique (application.server set), else the one with its assignment (unique when not empty), else the only member
+   * without partitions; otherwise it does not know itself (and keeps no standby until the next rebalance).
+   */
   async groupMembers(): Promise<GroupMember[]> {
     const prefix = `${this.options.applicationId}@`;
-    return (await this.tools.groupMembers()).map((member) => {
-      const { endpoint: _none, ...rest } = member;
+    const members: GroupMember[] = (await this.tools.groupMembers()).map((member) => {
+      const { endpoint: _none, self: _unknown, standbyTasks: _placed, ...rest } = member;
       return member.clientId.startsWith(prefix) ? { ...rest, endpoint: member.clientId.slice(prefix.length) } : rest;
     });
+    const self = this.selfAmong(members);
+    if (self) self.self = true;
+    const membership = this.options.membership;
+    if (membership && membership.standbyReplicas > 0) {
+      const placement = rangeStandbys(members, this.options.taskOf, (task) => membership.stateful(task), membership.standbyReplicas);
+      for (const member of members) member.standbyTasks = placement.get(member.memberId) ?? [];
+    }
+    return members;
+  }
+
+  private selfAmong(members: GroupMember[]): GroupMember | undefined {
+    const clientId = this.options.applicationServer ? `${this.options.applicationId}@${this.options.applicationServer}` : undefined;
+    const byClientId = clientId ? members.filter((member) => member.clientId === clientId) : [];
+    if (byClientId.length === 1) return byClientId[0];
+    const mine = assignmentKey(this.consumer.assignment);
+    const byAssignment = members.filter((member) => assignmentKey(member.assignment) === mine);
+    if (byAssignment.length === 1) return byAssignment[0];
+    return undefined;
   }
 
   async disconnect(): Promise<void> {
@@ -126,6 +158,14 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     this.shared = undefined;
     await Promise.allSettled([this.plain.disconnect(), shared?.producer.disconnect(), this.tools.disconnect()]);
   }
+}
+
+/** An assignment as a comparable string: its topic-partitions, sorted. */
+function assignmentKey(assignment: Assignment): string {
+  return assignment
+    .flatMap(({ topic, partitions }) => partitions.map((partition) => `${topic}:${partition}`))
+    .sort()
+    .join(',');
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
 import type { DriverMessage, DriverProducer, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from './driver.js';
+import type { MemberReport } from './streams-assignment.js';
 
 /** Where a task's outputs and changelog records go at commit, with its input offsets. */
 export interface TaskCommitter {
@@ -63,6 +64,22 @@ export interface GroupMember {
   clientId: string;
   endpoint?: string;
   assignment: Assignment;
+  /** The tasks this member keeps standby replicas of (num.standby.replicas), as the group's placement says. */
+  standbyTasks?: string[];
+  /** True for this instance itself (when the transport can tell: see each transport's groupMembers). */
+  self?: boolean;
+}
+
+/** Changelog partitions a standby follows, each from its checkpoint. */
+export interface FollowedPartition {
+  topic: string;
+  partition: number;
+  from: string;
+}
+
+/** A running reader of changelog partitions (see StreamsClients.followPartitions). */
+export interface PartitionFollower {
+  stop(): Promise<void>;
 }
 
 /** A topic LightStreams creates: changelogs (compacted) and the like. */
@@ -94,6 +111,17 @@ export interface StreamsClients {
    */
   readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void>;
   /**
+   * Reads partitions from the given offsets on, without end and outside the streams group (no offsets committed),
+   * committed records only, until stopped: standby replicas follow their changelogs so. `onBatch` gets each batch
+   * with the offset after it, past transaction markers too (a batch of markers only comes with no messages); it is
+   * never called twice at once. `onError`: the reader stopped on an error it cannot recover from.
+   */
+  followPartitions(
+    partitions: readonly FollowedPartition[],
+    onBatch: (topic: string, partition: number, messages: DriverMessage[], next: string) => void,
+    onError: (error: unknown) => void,
+  ): Promise<PartitionFollower>;
+  /**
    * The group's committed offsets (of the next record to read) of one partition of each topic; undefined where
    * none is committed. Read after a task's producer was opened, so a previous owner's last transaction is complete.
    */
@@ -124,6 +152,18 @@ export interface StreamsClientOptions {
   taskOf(topic: string, partition: number): string;
   /** host:port this instance answers queries on, advertised to the group (application.server). */
   applicationServer?: string;
+  /** What the assignment needs from LightStreams: standby replicas and this instance's tasks and local state. */
+  membership?: MembershipHooks;
+}
+
+/** LightStreams' side of task placement (see streams-assignment.ts). */
+export interface MembershipHooks {
+  /** num.standby.replicas. */
+  standbyReplicas: number;
+  /** True for a task with state stores (only those have standbys). */
+  stateful(task: string): boolean;
+  /** This instance's tasks and local state now (kafkajs: reported at each join). */
+  report(): MemberReport;
 }
 
 /**

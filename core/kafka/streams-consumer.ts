@@ -23,6 +23,8 @@ export interface GroupConsumerClient {
 export class StreamsConsumerAdapter implements StreamsConsumer {
   private readonly gate = new AssignmentGate();
   private readonly revocationListeners: ((lost: boolean) => Promise<void>)[] = [];
+  /** The assignment of the last rebalance (empty after a revocation, until the next one). */
+  private current: Assignment = [];
 
   constructor(
     private readonly groupClient: GroupConsumerClient,
@@ -32,11 +34,18 @@ export class StreamsConsumerAdapter implements StreamsConsumer {
 
   /** The transport's rebalance event: the whole new assignment. */
   assigned(assignment: Assignment): void {
+    this.current = assignment;
     this.gate.announce(assignment);
+  }
+
+  /** The partitions this consumer was assigned at the last rebalance. */
+  get assignment(): Assignment {
+    return this.current;
   }
 
   /** The transport's revocation event (`lost`: dropped from the group); the client rejoins once this resolves. */
   async revoked(lost: boolean): Promise<void> {
+    this.current = [];
     for (const listener of this.revocationListeners) await listener(lost);
   }
 

@@ -14,7 +14,9 @@ import type { Logger } from '../logger.js';
 import { FORWARDED_HEADER, keyQueryPath, QueryServer, type KeyQueryResult } from './query-server.js';
 import { plainCommitter, type Assignment, type GroupMember, type StreamsBatch, type StreamsClients } from '../kafka/streams-clients.js';
 import type { StreamsSettings } from './streams-config.js';
-import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
+import { changelogWrites, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type StoreEntry, type TaskStorage } from './stores.js';
+import { StandbyTasks, type StandbyTaskInfo } from './standby.js';
+import type { MembershipHooks } from '../kafka/streams-clients.js';
 import type { ProcessorRecordMetadata } from './processor-api.js';
 import { StreamTask, type TopologyOutput } from './task.js';
 import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
@@ -27,7 +29,7 @@ export interface LightStreamsParts {
   /** Where relative paths of kafka-streams.yml (state.dir) are resolved: the config folder's parent is not assumed. */
   baseDir: string;
   /** Makes the Kafka clients when the streams start; `taskOf` names the task of a topic-partition (the assignor keeps a task's partitions together). */
-  createClients: (instance: { taskOf: (topic: string, partition: number) => string; processId: string }) => StreamsClients;
+  createClients: (instance: { taskOf: (topic: string, partition: number) => string; processId: string; membership: MembershipHooks }) => StreamsClients;
   table: ChainTable;
   producePath: ProducePath;
   /** Runs input records through their consume chain under kafka-consumer.yml's failure policy (dead letters). */
@@ -104,6 +106,8 @@ export class LightStreams {
   private stopRequested = false;
   /** Waits under way (task open retries): a stop ends them at once. */
   private readonly pauses = new Set<() => void>();
+  /** Standby replicas and the local state reported to the group (standby.ts), while the streams run. */
+  private standbys: StandbyTasks | undefined;
 
   constructor(private readonly parts: LightStreamsParts) {
     this.streamsBuilder = new StreamsBuilder(parts.settings.applicationId);
@@ -169,7 +173,15 @@ export class LightStreams {
 
   private async startOnce(topology: Topology): Promise<void> {
     const { settings, logger } = this.parts;
-    const clients = (this.clients = this.parts.createClients({ taskOf: (topic, partition) => this.taskIdOf(topic, partition), processId: this.processId() }));
+    const processId = this.processId();
+    const standbys = (this.standbys = this.standbyTasksOf());
+    const membership: MembershipHooks = {
+      standbyReplicas: settings.numStandbyReplicas,
+      stateful: (task) => this.statefulTask(task) !== undefined,
+      report: () => standbys.report(processId, [...this.assigned]),
+    };
+    const clients = (this.clients = this.parts.createClients({ taskOf: (topic, partition) => this.taskIdOf(topic, partition), processId, membership }));
+    standbys.start(clients);
     this.chains = this.composeChains(topology);
     this.handledRevocations = this.revocations;
     try {
@@ -213,6 +225,40 @@ export class LightStreams {
     mkdirSync(folder, { recursive: true });
     writeFileSync(file, id);
     return id;
+  }
+
+  /** The standby replicas' runtime of this start (standby.ts). */
+  private standbyTasksOf(): StandbyTasks {
+    const { settings, serviceId, logger, metricsRegistry } = this.parts;
+    return new StandbyTasks({
+      serviceId,
+      logger,
+      metricsRegistry,
+      storeType: settings.storeType,
+      standbyReplicas: settings.numStandbyReplicas,
+      stateFolder: this.stateFolder(),
+      statefulTask: (id) => this.statefulTask(id),
+      changelogTopic: (store) => this.changelogTopic(store),
+      activeHere: (id) => this.assigned.has(id) || this.tasks.has(id) || this.opening.has(id),
+    });
+  }
+
+  /** The partition and stores of a task with state stores (a task group's, not a pattern source's); else undefined. */
+  private statefulTask(id: string): { partition: number; stores: string[] } | undefined {
+    for (const group of this.topology?.groups ?? []) {
+      if (group.pattern || group.stores.length === 0 || !id.startsWith(`${group.name}-`)) continue;
+      const rest = id.slice(group.name.length + 1);
+      if (/^\d+$/.test(rest)) return { partition: Number(rest), stores: group.stores };
+    }
+    return undefined;
+  }
+
+  /**
+   * The standby replicas this instance keeps now (Kafka Streams' standby tasks of metadataForLocalThreads): each
+   * with its partition and, per store, the changelog offset its copy reached and how far behind the end it is.
+   */
+  standbyTasks(): StandbyTaskInfo[] {
+    return this.standbys?.info() ?? [];
   }
 
   /** `<state.dir>/<application.id>`: the process id, and a folder per task. */
@@ -437,6 +483,7 @@ export class LightStreams {
    */
   private async closeDropping(task: StreamTask, level: 'info' | 'warn', message: string, fields: Record<string, unknown> = {}): Promise<void> {
     const dropped = task.uncommittedOffsets;
+    this.standbys?.remember(task.id, task.storage);
     await task.close();
     this.parts.logger[level](message, { task: task.id, ...fields, ...(dropped > 0 ? { droppedUncommittedOffsets: dropped } : {}) });
   }
@@ -468,6 +515,8 @@ export class LightStreams {
     for (const { topic, partitions } of assignment) for (const partition of partitions) owned.set(this.taskIdOf(topic, partition), partition);
     const wanted = new Set(owned.keys());
     this.assigned = wanted;
+    // Where this instance keeps standbys is read from the group now, beside the opens (standby.ts).
+    this.standbys?.afterRebalance();
     for (const [id, task] of [...this.tasks]) {
       if (wanted.has(id)) continue;
       this.tasks.delete(id);
@@ -606,16 +655,19 @@ export class LightStreams {
     }
     const folder = join(this.stateFolder(), id);
     let storage: TaskStorage;
+    // A warm standby of the task here hands its stores over: the restore reads only what it had not read yet.
+    const warm = storeNames.length > 0 ? this.standbys?.take(id) : undefined;
     try {
-      storage = storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage();
+      storage = warm?.storage ?? (storeNames.length > 0 && settings.storeType === 'persistent' ? new LmdbTaskStorage(folder, logger) : new MemoryTaskStorage());
     } catch (error) {
       await committer.close().catch(() => undefined);
       throw error;
     }
     const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
+    let restored = 0;
     try {
       task.startAt(await clients.committedOffsets(this.topicsOf(id), partition));
-      for (const store of storeNames) await this.restore(task, store);
+      for (const store of storeNames) restored += await this.restore(task, store);
     } catch (error) {
       await task.close();
       // A restore left unfinished stays in the gauge while it is retried here; not once the partition went elsewhere.
@@ -627,12 +679,16 @@ export class LightStreams {
       throw new LightError('ERR12011', { task: id, reason: this.running ? 'its partition is not assigned here any more' : 'the streams are stopping' });
     }
     this.tasks.set(task.id, task);
-    logger.info('streams task opened', { task: task.id, stores: storeNames });
+    if (warm) logger.info('streams task opened from a warm standby', { task: task.id, stores: storeNames, restored, standbyCheckpoints: warm.checkpoints, ...(warm.lag !== undefined ? { standbyLag: warm.lag } : {}) });
+    else logger.info('streams task opened', { task: task.id, stores: storeNames, restored });
     return task;
   }
 
-  /** Brings a store up to its changelog's end: from the local checkpoint when there is one, else from the start. */
-  private async restore(task: StreamTask, store: string): Promise<void> {
+  /**
+   * Brings a store up to its changelog's end: from the local checkpoint when there is one, else from the start.
+   * Returns how many changelog records it applied.
+   */
+  private async restore(task: StreamTask, store: string): Promise<number> {
     const { settings, logger } = this.parts;
     const topic = this.changelogTopic(store);
     const end = (await this.clients!.endOffsets(topic)).get(task.partition) ?? '0';
@@ -653,9 +709,7 @@ export class LightStreams {
       task.partition,
       { from, to: end },
       (messages: DriverMessage[]) => {
-        const writes = new Map<string, PendingValue>();
-        for (const message of messages) writes.set(message.key?.toString('utf8') ?? '', message.value === null ? DELETED : JSON.parse(message.value.toString('utf8')));
-        task.storage.apply(store, writes, undefined);
+        task.storage.apply(store, changelogWrites(messages), undefined);
         applied += messages.length;
         this.metrics().restored.inc({ serviceId: this.parts.serviceId, store }, messages.length);
         const last = messages[messages.length - 1]!;
@@ -670,6 +724,7 @@ export class LightStreams {
     task.storage.apply(store, new Map(), end);
     this.metrics().remaining.set(labels, 0);
     if (total > 0n) logger.info('store restored', { store, task: task.id, applied, checkpoint: end });
+    return applied;
   }
 
   private async consumeBatch(batch: StreamsBatch): Promise<void> {
@@ -833,6 +888,9 @@ export class LightStreams {
     this.running = false;
     this.assigned = new Set();
     await clients?.consumer.disconnect().catch(() => undefined);
+    const standbys = this.standbys;
+    this.standbys = undefined;
+    await standbys?.stop();
     for (const task of this.tasks.values()) await task.close();
     this.tasks.clear();
     await clients?.disconnect();

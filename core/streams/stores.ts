@@ -1,7 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LightError } from '../errors/light-error.js';
+import type { DriverMessage } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -66,6 +67,13 @@ function assertStorableWrites(store: string, writes: ReadonlyMap<string, Pending
 /** A write to apply at commit: the new value, or DELETED. */
 export const DELETED = Symbol('deleted');
 export type PendingValue = unknown | typeof DELETED;
+
+/** Changelog records as store writes (a task's commit writes them so): the last value per key, a null value deletes. */
+export function changelogWrites(messages: readonly DriverMessage[]): Map<string, PendingValue> {
+  const writes = new Map<string, PendingValue>();
+  for (const message of messages) writes.set(message.key?.toString('utf8') ?? '', message.value === null ? DELETED : JSON.parse(message.value.toString('utf8')));
+  return writes;
+}
 
 /** A key range: keys from `start` (inclusive) to `end` (exclusive), or every key starting with `prefix`. */
 export interface KeyRange {
@@ -151,11 +159,22 @@ export class MemoryTaskStorage implements TaskStorage {
  * another format) is deleted and the stores are restored from their changelogs.
  */
 export class LmdbTaskStorage implements TaskStorage {
+  /** The task folders open in this process: one storage per folder at a time (an active task's, or a standby's). */
+  private static readonly openFolders = new Set<string>();
   private readonly root: RootDatabase;
   private readonly checkpoints: Database<string, string>;
   private readonly dbs = new Map<string, Database<unknown, string>>();
+  private closed = false;
 
-  constructor(folder: string, logger: Logger) {
+  /** True while a storage of `folder` is open in this process. */
+  static isOpen(folder: string): boolean {
+    return LmdbTaskStorage.openFolders.has(resolve(folder));
+  }
+
+  constructor(
+    private readonly folder: string,
+    logger: Logger,
+  ) {
     mkdirSync(folder, { recursive: true });
     // A file inside the task's folder: lmdb takes a path with a dot (topic names have them) for a file, not a folder.
     const path = join(folder, 'stores.mdb');
@@ -171,6 +190,7 @@ export class LmdbTaskStorage implements TaskStorage {
     }
     this.root = root;
     this.checkpoints = root.openDB<string, string>({ name: 'checkpoints', encoding: 'string' });
+    LmdbTaskStorage.openFolders.add(resolve(folder));
   }
 
   private db(store: string): Database<unknown, string> {
@@ -229,6 +249,9 @@ export class LmdbTaskStorage implements TaskStorage {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    LmdbTaskStorage.openFolders.delete(resolve(this.folder));
     this.root.close();
   }
 }

@@ -19,6 +19,8 @@ export interface StreamsSettings {
   commitIntervalMs: number;
   /** host:port of this instance's query endpoint (application.server), if it serves queries. */
   applicationServer: string | undefined;
+  /** num.standby.replicas: warm copies of each stateful task's stores kept on other instances. */
+  numStandbyReplicas: number;
   storeType: 'persistent' | 'memory';
   restoreLogEveryRecords: number;
   restoreTimeoutMs: number;
@@ -40,7 +42,7 @@ export const KAFKA_STREAMS_SCHEMA = {
 } as const;
 
 /** Kafka Streams' properties that LightStreams reads itself; the rest go to the Kafka clients. */
-const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms', 'application.server']);
+const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms', 'application.server', 'num.standby.replicas']);
 
 /** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
 export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string): StreamsSettings {
@@ -67,6 +69,11 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
   if (server !== undefined && (typeof server !== 'string' || !/^[^:\s]+:\d{1,5}$/.test(server))) {
     throw new LightError('ERR13001', { file, key: 'properties.application.server', reason: `must be host:port (where this instance answers queries), not ${String(server)}` });
   }
+  const replicas = properties['num.standby.replicas'] ?? 0;
+  const numStandbyReplicas = Number(replicas);
+  if (!Number.isInteger(numStandbyReplicas) || numStandbyReplicas < 0) {
+    throw new LightError('ERR13001', { file, key: 'properties.num.standby.replicas', reason: `must be a whole number >= 0 (standby replicas per stateful task), not ${String(replicas)}` });
+  }
   const consumerProperties: Record<string, unknown> = {};
   const producerProperties: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(properties)) {
@@ -84,6 +91,7 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
     stateDir,
     commitIntervalMs,
     applicationServer: server as string | undefined,
+    numStandbyReplicas,
     storeType: yml.storeType,
     restoreLogEveryRecords: yml.restoreLogEveryRecords,
     restoreTimeoutMs: yml.restoreTimeoutMs,

@@ -32,5 +32,15 @@ describe('kafka-streams.yml settings', () => {
     refused({ 'commit.interval.ms': 0 }, 'properties.commit.interval.ms');
     refused({ 'application.id': 'has space' }, 'properties.application.id');
     refused({ 'application.server': 'no-port' }, 'properties.application.server');
+    refused({ 'num.standby.replicas': -1 }, 'properties.num.standby.replicas');
+    refused({ 'num.standby.replicas': 'one' }, 'properties.num.standby.replicas');
+  });
+
+  it('reads num.standby.replicas (default 0) and keeps it from the Kafka clients', () => {
+    expect(toStreamsSettings(yml({}), 'f', 'svc').numStandbyReplicas).to.equal(0);
+    const settings = toStreamsSettings(yml({ 'num.standby.replicas': 1 }), 'f', 'svc');
+    expect(settings.numStandbyReplicas).to.equal(1);
+    expect(settings.consumerProperties).to.not.have.property('num.standby.replicas');
+    expect(settings.producerProperties).to.not.have.property('num.standby.replicas');
   });
 });
