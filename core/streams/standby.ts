@@ -83,6 +83,8 @@ export class StandbyTasks {
   private refreshes = 0;
   private stopped = true;
   private metrics: StandbyMetrics | undefined;
+  /** Ends the wait between two reads of the placement (a stop does not wait for it). */
+  private wake: (() => void) | undefined;
 
   constructor(private readonly parts: StandbyParts) {}
 
@@ -129,7 +131,14 @@ export class StandbyTasks {
         } catch (error) {
           this.parts.logger.debug('the group cannot be described yet for the standby placement', { attempt, error: reasonOf(error) });
         }
-        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 500 * attempt);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
       }
       this.parts.logger.warn('this instance did not find itself in the group description; its standby replicas stay as they are until the next rebalance', { attempts: REFRESH_ATTEMPTS });
     });
@@ -177,6 +186,7 @@ export class StandbyTasks {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.wake?.();
     await this.serially(async () => {
       await this.stopFollower();
       for (const standby of [...this.standbys.values()]) this.close(standby);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { registerStreamsMetrics } from '../../core/streams/light-streams.js';
+import { registerStandbyMetrics } from '../../core/streams/standby.js';
 import { LightService } from '../../index.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 
@@ -73,6 +74,7 @@ async function exportedMetrics(): Promise<Exported> {
     env: { ...process.env, KAFKA_BROKERS: '127.0.0.1:1' },
   });
   registerStreamsMetrics(service.metricsRegistry);
+  registerStandbyMetrics(service.metricsRegistry);
   const exported = new Map(
     (await service.metricsRegistry.getMetricsAsJSON()).map((metric) => [metric.name, { type: String(metric.type), labels: new Set((metric as unknown as { labelNames?: string[] }).labelNames ?? []) }]),
   );

@@ -246,4 +246,58 @@ describe('LightStreams standby replicas @broker', function () {
     }
     expectExactlyOnce(countsPerKey(await readToEnd(output)), (key) => (partitionOf(key) === ownersPartition ? 2 : 1));
   });
+  it('three instances: the tasks of the killed one resume on the instances holding their standbys, each restoring only its tail', async () => {
+    const partitions = 4;
+    const input = uniqueName('standby-three-in');
+    const output = uniqueName('standby-three-out');
+    await createTopics([input, output], partitions);
+    const applicationId = uniqueName('standby-three');
+    const keys = Array.from({ length: KEYS }, (_, k) => `k${k}`);
+    const records = (list: string[], seq: number): { key: string; value: string; headers: Record<string, string> }[] =>
+      list.map((key) => ({ key, value: JSON.stringify({ n: seq }), headers: { 'X-Correlation-Id': `${key}-${seq}` } }));
+    for (let i = 0; i < KEYS; i += 1000) await produceRaw(input, records(keys.slice(i, i + 1000), 0));
+    const victim = await startChild(config(applicationId, stateDir()), input, output);
+    const lines = [[], []] as string[][];
+    const survivors: LightService[] = [];
+    let victimsTasks: string[] = [];
+    try {
+      await waitFor(async () => sum(await endOffsets(output)) >= BigInt(KEYS), 90_000, 'the first instance counted every key');
+      for (const list of lines) survivors.push(await startCounting(config(applicationId, stateDir()), input, output, list));
+      const ownedBySurvivors = (): string[] => survivors.flatMap((service) => service.streams.localTasks().filter((task) => task.open).map((task) => task.id));
+      const standbysOfSurvivors = (): { id: string; caughtUp: boolean }[] =>
+        survivors.flatMap((service) => service.streams.standbyTasks().map(({ id, stores }) => ({ id, caughtUp: stores.every((store) => store.lag === 0) })));
+      // Settled: each survivor runs a task; the victim's tasks (the others) each have a caught-up standby on a survivor.
+      await waitFor(
+        () => {
+          const owned = ownedBySurvivors();
+          if (survivors.some((service) => !service.streams.localTasks().some((task) => task.open)) || owned.length >= partitions) return false;
+          const standbys = standbysOfSurvivors();
+          victimsTasks = Array.from({ length: partitions }, (_, p) => `${input}-${p}`).filter((id) => !owned.includes(id));
+          return victimsTasks.every((id) => standbys.some((standby) => standby.id === id && standby.caughtUp));
+        },
+        90_000,
+        'three instances each running tasks, the victim’s tasks with caught-up standbys on the others',
+      );
+      for (const service of survivors) for (const standby of service.streams.standbyTasks()) expect(service.streams.localTasks().map((task) => task.id), 'a standby on its owner').to.not.include(standby.id);
+
+      // A second record per key; the victim is killed while the instances process them.
+      const before = sum(await endOffsets(output));
+      await produceRaw(input, records(keys, 1));
+      await waitFor(async () => sum(await endOffsets(output)) >= before + 300n, 60_000, 'part of the second wave processed');
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      await waitFor(() => ownedBySurvivors().length === partitions && survivors.every((service) => service.streams.localTasks().every((task) => task.open)), 90_000, 'the survivors run every task');
+      for (const id of victimsTasks) {
+        const index = survivors.findIndex((service) => service.streams.localTasks().some((task) => task.id === id));
+        const opened = logged(lines[index]!, 'streams task opened from a warm standby', id);
+        expect(opened, `${id} opened from a warm standby on ${index === 0 ? 'the first' : 'the second'} survivor`).to.not.equal(undefined);
+        expect(opened!.restored, `${id}: records restored`).to.be.below(KEYS / partitions / 4);
+      }
+      await waitFor(() => keys.every((key) => survivors.some((service) => service.streams.store<number>('counts').get(key) === 2)), 60_000, 'every key counted twice on a survivor');
+    } finally {
+      victim.child.kill('SIGKILL');
+      for (const service of survivors) await service.stop();
+    }
+    expectExactlyOnce(countsPerKey(await readToEnd(output)), () => 2);
+  });
 });
