@@ -30,6 +30,8 @@ export { SEND_CALL, type BatchWriter, type PartitionAck, type RawRecord, type Ra
 export type { SendCall } from './send-call.js';
 export { LightStreams, type LocalTask, type ReadOnlyKeyValueStore } from './streams/light-streams.js';
 export { StreamsBuilder, KStream, KTable, KGroupedStream, TimeWindowedKStream, TimeWindows, windowKey, type Materialized, type ProcessorContext, type ProcessorStore, type PunctuationContext, type Punctuator, type StreamRecord, type Topology } from './streams/topology.js';
+export { JoinWindows, type StreamJoined } from './streams/joins.js';
+export { GlobalKTable, type GlobalTableDefinition } from './streams/global-tables.js';
 export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, REPLY_SCHEMA, type Command, type CommandOutcome, type CommandReply, type Event, type Message, type MessageMetadata, type ReplyChannel } from './messages/envelope.js';
 export { commandFingerprint } from './messages/command-identity.js';
 export { CommandRequests, DEFAULT_REQUEST_TIMEOUT_MS, type CommandRequestsOptions } from './messages/command-requests.js';

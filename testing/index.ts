@@ -22,10 +22,11 @@ import { RecordHeaders, type HeaderValue } from '../core/headers.js';
 import { contextFromRecord, runWithContext } from '../core/request-context.js';
 import type { BatchWriter, TransportMessage } from '../core/transport.js';
 import { LightService, type LightServiceOptions } from '../index.js';
-import { storeKeyOf } from '../core/streams/stores.js';
+import { inRange, storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
+import type { KeyRange } from '../core/streams/stores.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -193,8 +194,13 @@ export class TopologyTestDriver {
   private readonly stores = new Map<string, Map<string, unknown>>();
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
   private readonly context: ProcessorContext;
-  /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
-  private readonly queue: { source: SourceNode; record: StreamRecord<unknown, unknown> }[] = [];
+  /**
+   * Records sent to a topic the topology reads, delivered in order once the record that sent them is done: to a
+   * source, or to a global table (`global`: its store).
+   */
+  private readonly queue: { source?: SourceNode; global?: string; record: StreamRecord<unknown, unknown> }[] = [];
+  /** The global tables' stores, by store name; fed by piping their topics (or by the topology sending to them). */
+  private readonly globals = new Map<string, Map<string, unknown>>();
   private wallClock: number;
   /** Stream time: the newest timestamp of the records piped in or delivered to the topology's own sources. */
   private observedTime = -1;
@@ -229,6 +235,8 @@ export class TopologyTestDriver {
         // participant in the same topology) go on through it after the current record, as they would over Kafka.
         const source = this.sourceOf(topic);
         if (source) this.queue.push({ source, record });
+        const global = this.globalOf(topic);
+        if (global) this.queue.push({ global, record });
       },
       wallClockTime: () => this.wallClock,
       streamTime: () => this.observedTime,
@@ -236,6 +244,19 @@ export class TopologyTestDriver {
   }
 
   private storeOf(name: string): ProcessorStore {
+    const range = (map: Map<string, unknown>) => (bounds: KeyRange) =>
+      [...map]
+        .filter(([key]) => inRange(key, bounds))
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([key, value]) => ({ key, value }));
+    if (this.topology.globalTables.some((table) => table.store === name)) {
+      // Tasks read a global table, never write it.
+      const map = this.globalEntries(name);
+      const refuse = (): never => {
+        throw new Error(`global table ${name} is read-only: tasks read it, its topic writes it`);
+      };
+      return { get: (key) => map.get(storeKeyOf(key)), put: refuse, delete: refuse, range: range(map) };
+    }
     if (!this.topology.stores.has(name)) throw new Error(`no store ${name} in the topology`);
     let entries = this.stores.get(name);
     if (!entries) this.stores.set(name, (entries = new Map()));
@@ -244,15 +265,43 @@ export class TopologyTestDriver {
       get: (key) => map.get(storeKeyOf(key)),
       put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
       delete: (key) => void map.delete(storeKeyOf(key)),
+      range: range(map),
     };
+  }
+
+  private globalEntries(store: string): Map<string, unknown> {
+    let entries = this.globals.get(store);
+    if (!entries) this.globals.set(store, (entries = new Map()));
+    return entries;
   }
 
   private sourceOf(topic: string): SourceNode | undefined {
     return this.topology.sources.find((source) => (typeof source.topic === 'string' ? source.topic === topic : source.topic.test(topic)));
   }
 
-  /** Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). */
+  /** The store of the global table read from `topic`, if one is. */
+  private globalOf(topic: string): string | undefined {
+    return this.topology.globalTables.find((table) => table.topic === topic)?.store;
+  }
+
+  /** A record of a global table's topic: into its store (a null value deletes), as a global table's reader does. */
+  private applyGlobal(store: string, key: unknown, value: unknown): void {
+    if (key === null || key === undefined) return;
+    const entries = this.globalEntries(store);
+    if (value === null || value === undefined) entries.delete(storeKeyOf(key));
+    else entries.set(storeKeyOf(key), value);
+  }
+
+  /**
+   * Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). The topic
+   * of a global table updates its store instead (a null value deletes the key); it does not move stream time.
+   */
   pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
+    const global = this.globalOf(topic);
+    if (global) {
+      this.applyGlobal(global, key, value);
+      return this;
+    }
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
     this.observe(timestamp);
@@ -291,8 +340,12 @@ export class TopologyTestDriver {
 
   private drain(): this {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      if (next.global !== undefined) {
+        this.applyGlobal(next.global, next.record.key, next.record.value);
+        continue;
+      }
       this.observe(next.record.timestamp);
-      next.source.process(next.record, this.context);
+      next.source!.process(next.record, this.context);
     }
     return this;
   }
@@ -312,9 +365,9 @@ export class TopologyTestDriver {
     return this.outputs.get(topic) ?? [];
   }
 
-  /** A store's entries: get(key), all(). */
+  /** A store's entries (a task store's, or a global table's): get(key), all(). */
   store<V = unknown>(name: string): { get(key: unknown): V | undefined; all(): [string, V][] } {
-    const entries = this.stores.get(name) ?? new Map<string, unknown>();
+    const entries = (this.topology.globalTables.some((table) => table.store === name) ? this.globals.get(name) : this.stores.get(name)) ?? new Map<string, unknown>();
     return { get: (key) => entries.get(storeKeyOf(key)) as V | undefined, all: () => [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) as [string, V][] };
   }
 }

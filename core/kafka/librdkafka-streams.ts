@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import { AssignmentGate, committedOffset, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter } from '../streams/streams-clients.js';
+import { AssignmentGate, committedOffset, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter, type TopicReader } from '../streams/streams-clients.js';
 import { commitInTransaction } from '../streams/task.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
@@ -98,6 +98,11 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
 
   readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void> {
     return this.tools.readPartition(topic, partition, range, onMessages, timeoutMs);
+  }
+
+  /** On the kafkajs tools, as restores: a reader outside any group needs no KIP-447 and no librdkafka consumer. */
+  readTopic(topic: string, from: ReadonlyMap<number, string>, onBatch: (partition: number, messages: DriverMessage[], next: string) => void, onError: (error: unknown) => void): Promise<TopicReader> {
+    return this.tools.readTopic(topic, from, onBatch, onError);
   }
 
   partitionOf(key: string | Buffer, partitions: number): number {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LightError } from '../errors/light-error.js';
 import type { Logger } from '../logger.js';
+import { SortedKeys } from './sorted-keys.js';
 
 /**
  * The storage under a task's state stores: one per task, holding each store's committed entries and, in the
@@ -92,33 +93,45 @@ export interface TaskStorage {
   close(): void;
 }
 
-function inRange(key: string, range: KeyRange): boolean {
+export function inRange(key: string, range: KeyRange): boolean {
   if (range.prefix !== undefined && !key.startsWith(range.prefix)) return false;
   if (range.start !== undefined && key < range.start) return false;
   if (range.end !== undefined && key >= range.end) return false;
   return true;
 }
 
-/** In memory: restored from the changelog at every start. */
+/** The keys of a sorted set that a range holds, in order (collected: the caller may change the set afterwards). */
+export function keysInRange(keys: SortedKeys, range: KeyRange): string[] {
+  const start = range.prefix !== undefined && (range.start === undefined || range.prefix > range.start) ? range.prefix : range.start;
+  const found: string[] = [];
+  for (const key of keys.between(start, range.end)) {
+    if (range.prefix !== undefined && !key.startsWith(range.prefix)) {
+      if (key > range.prefix) break;
+      continue;
+    }
+    found.push(key);
+  }
+  return found;
+}
+
+/** In memory: restored from the changelog at every start. Keys are kept sorted, so a range costs what it holds. */
 export class MemoryTaskStorage implements TaskStorage {
-  private readonly stores = new Map<string, Map<string, unknown>>();
+  private readonly stores = new Map<string, { entries: Map<string, unknown>; keys: SortedKeys }>();
   private readonly checkpoints = new Map<string, string>();
 
-  private entries(store: string): Map<string, unknown> {
+  private entries(store: string): { entries: Map<string, unknown>; keys: SortedKeys } {
     let entries = this.stores.get(store);
-    if (!entries) this.stores.set(store, (entries = new Map()));
+    if (!entries) this.stores.set(store, (entries = { entries: new Map(), keys: new SortedKeys() }));
     return entries;
   }
 
   get(store: string, key: string): unknown {
-    return tooLong(key) ? undefined : this.entries(store).get(key);
+    return tooLong(key) ? undefined : this.entries(store).entries.get(key);
   }
 
   range(store: string, range: KeyRange): StoreEntry[] {
-    return [...this.entries(store)]
-      .filter(([key]) => inRange(key, range))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, value]) => ({ key, value }));
+    const { entries, keys } = this.entries(store);
+    return keysInRange(keys, range).map((key) => ({ key, value: entries.get(key) }));
   }
 
   checkpoint(store: string): string | undefined {
@@ -127,10 +140,14 @@ export class MemoryTaskStorage implements TaskStorage {
 
   apply(store: string, writes: ReadonlyMap<string, PendingValue>, checkpoint: string | undefined): void {
     assertStorableWrites(store, writes);
-    const entries = this.entries(store);
+    const { entries, keys } = this.entries(store);
     for (const [key, value] of writes) {
-      if (value === DELETED) entries.delete(key);
-      else entries.set(key, value);
+      if (value === DELETED) {
+        if (entries.delete(key)) keys.delete(key);
+      } else {
+        if (!entries.has(key)) keys.add(key);
+        entries.set(key, value);
+      }
     }
     if (checkpoint !== undefined) this.checkpoints.set(store, checkpoint);
   }

@@ -2,7 +2,8 @@ import { RecordHeaders } from '../headers.js';
 import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
-import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import { SortedKeys } from './sorted-keys.js';
+import { assertStorableKey, DELETED, inRange, keysInRange, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from './streams-clients.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 
@@ -24,6 +25,8 @@ class TaskStore implements ProcessorStore {
   readonly recordWrites = new Map<string, PendingValue>();
   /** Writes of the records processed since the last commit. */
   readonly pending = new Map<string, PendingValue>();
+  /** The keys of `pending`, sorted: made at the first range() (most stores are never read by range). */
+  private pendingKeys: SortedKeys | undefined;
 
   constructor(
     readonly name: string,
@@ -53,9 +56,38 @@ class TaskStore implements ProcessorStore {
     return [...merged].filter(([, value]) => value !== DELETED).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
   }
 
+  /**
+   * The entries of a key range as this task's records see them (committed, overlaid with the writes not committed
+   * yet), in key order. The pending writes' keys are indexed (sorted) from the first range on, so a range costs
+   * what it holds, not the number of writes since the last commit.
+   */
+  range(range: KeyRange): StoreEntry[] {
+    if (!this.pendingKeys) {
+      this.pendingKeys = new SortedKeys();
+      for (const key of this.pending.keys()) this.pendingKeys.add(key);
+    }
+    const merged = new Map<string, unknown>();
+    for (const { key, value } of this.storage.range(this.name, range)) merged.set(key, value);
+    for (const key of keysInRange(this.pendingKeys, range)) merged.set(key, this.pending.get(key));
+    for (const [key, value] of this.recordWrites) if (inRange(key, range)) merged.set(key, value);
+    return [...merged]
+      .filter(([, value]) => value !== DELETED)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, value]) => ({ key, value }));
+  }
+
   keepRecord(): void {
-    for (const [key, value] of this.recordWrites) this.pending.set(key, value);
+    for (const [key, value] of this.recordWrites) {
+      if (this.pendingKeys && !this.pending.has(key)) this.pendingKeys.add(key);
+      this.pending.set(key, value);
+    }
     this.recordWrites.clear();
+  }
+
+  /** Forgets the writes since the last commit (committed, or dropped). */
+  clearPending(): void {
+    this.pending.clear();
+    this.pendingKeys = undefined;
   }
 }
 
@@ -165,8 +197,11 @@ export class StreamTask implements ProcessorContext {
     return [...this.stores.keys()];
   }
 
+  /** The global tables' stores (read-only), which every task reads: set by the runtime that has them. */
+  globalStore: ((name: string) => ProcessorStore | undefined) | undefined;
+
   store(name: string): ProcessorStore {
-    const store = this.stores.get(name);
+    const store = this.stores.get(name) ?? this.globalStore?.(name);
     // The topology gives each store to the tasks of its source only; anything else is a bug in the topology code.
     if (!store) throw new Error(`store ${name} does not belong to task ${this.id}`);
     return store;
@@ -296,7 +331,7 @@ export class StreamTask implements ProcessorContext {
       const ack = acks.find((candidate) => candidate.topic === topic && candidate.partition === this.partition);
       const checkpoint = ack?.baseOffset !== undefined ? (BigInt(ack.baseOffset) + BigInt(changelogCounts.get(store.name)!) + (this.exactlyOnce ? 1n : 0n)).toString() : undefined;
       this.storage.apply(store.name, store.pending, checkpoint);
-      store.pending.clear();
+      store.clearPending();
     }
     this.pendingMessages = [];
     for (const [topic, offset] of this.nextOffsets) this.knownCommitted.set(topic, offset);
@@ -309,7 +344,7 @@ export class StreamTask implements ProcessorContext {
   /** Drops everything not committed (after a failed commit, or when the task is closed). */
   dropUncommitted(): void {
     this.discardRecord();
-    for (const store of this.stores.values()) store.pending.clear();
+    for (const store of this.stores.values()) store.clearPending();
     this.pendingMessages = [];
     this.nextOffsets.clear();
     this.uncommittedFrom.clear();

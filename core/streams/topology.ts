@@ -3,6 +3,23 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
 import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
+import { GlobalKTable, type GlobalTableDefinition } from './global-tables.js';
+import {
+  JoinWindows,
+  streamGlobalJoin,
+  streamJoinStoreNames,
+  streamStreamJoin,
+  streamTableJoin,
+  tableJoinTimestampsStore,
+  tableTableJoin,
+  timestampsRoutingKey,
+  unmatchedRoutingKey,
+  windowStoreRoutingKey,
+  withOldValue,
+  type AnyJoiner,
+  type StreamJoined,
+} from './joins.js';
+import type { KeyRange, StoreEntry } from './stores.js';
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -31,6 +48,8 @@ export interface ProcessorStore {
   get(key: unknown): unknown;
   put(key: unknown, value: unknown): void;
   delete(key: unknown): void;
+  /** The entries of a key range (store keys as strings: see storeKeyOf), in key order, as get() sees them. */
+  range(range: KeyRange): StoreEntry[];
 }
 
 /** What a node reaches while it processes one record: the task's stores, and the outputs of the record. */
@@ -152,6 +171,8 @@ export interface Topology {
   /** The internal topics of repartitioning: their partition count is their upstream sources'. */
   readonly repartitionTopics: readonly { topic: string; upstream: SourceNode[] }[];
   readonly punctuators: readonly Punctuator[];
+  /** The global tables: every instance reads all partitions of their topics into their stores, read-only for tasks. */
+  readonly globalTables: readonly GlobalTableDefinition[];
 }
 
 /** Window keys: `<key>@<window start, 13 digits>`, so a key's windows sort by time. */
@@ -166,6 +187,7 @@ class Graph implements Topology {
   readonly sinkTopics = new Set<string>();
   readonly repartitionTopics: { topic: string; upstream: SourceNode[] }[] = [];
   readonly punctuators: Punctuator[] = [];
+  readonly globalTables: GlobalTableDefinition[] = [];
   groups: TaskGroup[] = [];
   /** Pairs of sources that must share tasks (joins). */
   readonly links: [SourceNode, SourceNode][] = [];
@@ -182,6 +204,9 @@ class Graph implements Topology {
     if (this.sources.some((source) => String(source.topic) === String(topic))) {
       throw new LightError('ERR13013', { what: `source ${String(topic)}`, reason: 'is read twice; read it once and branch the stream instead' });
     }
+    if (this.globalTables.some((table) => table.topic === String(topic))) {
+      throw new LightError('ERR13013', { what: `source ${String(topic)}`, reason: 'is the topic of a global table: a topic is read either as a global table or by tasks' });
+    }
     const source = new SourceNode(topic);
     this.sources.push(source);
     return source;
@@ -197,8 +222,19 @@ class Graph implements Topology {
   addStore(definition: StoreDefinition): void {
     const { name } = definition;
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new LightError('ERR13013', { what: `store name ${JSON.stringify(name)}`, reason: 'must be letters, digits, ".", "_" or "-" (it names the changelog topic)' });
-    if (this.stores.has(name)) throw new LightError('ERR13013', { what: `store ${name}`, reason: 'is declared twice' });
+    if (this.stores.has(name) || this.globalTables.some((table) => table.store === name)) throw new LightError('ERR13013', { what: `store ${name}`, reason: 'is declared twice' });
     this.stores.set(name, definition);
+  }
+
+  addGlobalTable(definition: GlobalTableDefinition): void {
+    this.assertOpen();
+    const { topic, store } = definition;
+    if (!/^[A-Za-z0-9._-]+$/.test(store)) throw new LightError('ERR13013', { what: `store name ${JSON.stringify(store)}`, reason: 'must be letters, digits, ".", "_" or "-"' });
+    if (this.stores.has(store) || this.globalTables.some((table) => table.store === store)) throw new LightError('ERR13013', { what: `store ${store}`, reason: 'is declared twice' });
+    if (this.sources.some((source) => String(source.topic) === topic) || this.globalTables.some((table) => table.topic === topic)) {
+      throw new LightError('ERR13013', { what: `global table topic ${topic}`, reason: 'is read twice: a topic is read either as one global table or by tasks' });
+    }
+    this.globalTables.push(definition);
   }
 
   attach(parent: Node, child: Node): void {
@@ -260,12 +296,24 @@ export class StreamsBuilder {
     const node = new FunctionNode((record, emit, context) => {
       if (record.key === null || record.key === undefined) return;
       const store = context.store(materialized.store);
+      const oldValue = store.get(record.key);
       if (record.value === null || record.value === undefined) store.delete(record.key);
       else store.put(record.key, record.value);
-      emit(record);
+      emit(withOldValue({ ...record }, oldValue));
     });
     this.graph.attach(source, node);
     return new KTable<K, V>(this.graph, node, [source], materialized.store);
+  }
+
+  /**
+   * A global table (Kafka Streams' GlobalKTable): every instance reads all partitions of `topic` (outside the streams'
+   * consumer group, committing nothing) into the named store, restored to the topic's end before the streams process
+   * anything and kept up to date while they run; a null value deletes its key. Streams join it with a key selector
+   * (`stream.join(globalTable, keySelector, joiner)`), without co-partitioning; tasks read it, never write it.
+   */
+  globalTable<K = string, V = unknown>(topic: string, materialized: Materialized): GlobalKTable<K, V> {
+    this.graph.addGlobalTable({ topic, store: materialized.store });
+    return new GlobalKTable<K, V>(topic, materialized.store);
   }
 
   /** Adds a punctuation (see Punctuator): its sources' tasks run it, with the stores of their group. */
@@ -290,9 +338,9 @@ export class StreamsBuilder {
     return sources;
   }
 
-  /** The number of sources added so far. */
+  /** The number of sources added so far (global tables included). */
   get sourceCount(): number {
-    return this.graph.sources.length;
+    return this.graph.sources.length + this.graph.globalTables.length;
   }
 
   /** The finished graph (task groups computed); no operation may be added afterwards. */
@@ -422,28 +470,91 @@ export class KStream<K, V> {
   }
 
   /**
-   * Joins each record with the table's current value for its key: `joiner(value, tableValue)` is emitted when the
-   * table has the key (inner join). The stream and the table must be co-partitioned (same key, same partition
-   * count); a stream whose key changed is repartitioned first.
+   * Joins each record with the table's current value for its key: `joiner(value, tableValue, key)` is emitted when the
+   * table has the key (inner join). The stream and the table must be co-partitioned (same key, same partition count);
+   * a stream whose key changed is repartitioned first. A record with a null key or value is dropped.
    */
-  join<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV) => R): KStream<K, R> {
-    return this.joinWith(table, (value, tableValue, emit) => {
-      if (tableValue !== undefined) emit(joiner(value, tableValue));
-    });
+  join<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV, key: K) => R): KStream<K, R>;
+  /**
+   * A windowed stream-stream join (Kafka Streams' KStream#join with JoinWindows): each record of this stream with the
+   * other stream's records of the same key within the windows, `joiner(value, otherValue, key)` per pair, at the later
+   * of the two timestamps. Both sides are buffered in window stores of the task (changelog-backed, named after
+   * `options.name`); the streams must be co-partitioned (a side whose key changed is repartitioned first, through
+   * `<application.id>-<name>-left-repartition` / `-right-repartition`). Records with a null key or value are dropped.
+   */
+  join<V2, R>(other: KStream<K, V2>, joiner: (value: V, otherValue: V2, key: K) => R, windows: JoinWindows, options: StreamJoined): KStream<K, R>;
+  /**
+   * Joins each record with a global table: `keySelector(key, value)` picks the global table's key, and
+   * `joiner(value, globalValue, key)` is emitted when the table has it (as of processing time). No co-partitioning:
+   * every instance holds the whole global table. A record with a null value, or whose selected key is null, is dropped.
+   */
+  join<GK, GV, R>(globalTable: GlobalKTable<GK, GV>, keySelector: (key: K, value: V) => GK | null | undefined, joiner: (value: V, globalValue: GV, key: K) => R): KStream<K, R>;
+  join(target: unknown, second: unknown, third?: unknown, fourth?: unknown): KStream<K, unknown> {
+    return this.joinWith('join', target, second, third, fourth);
   }
 
-  /** As join, but a record whose key is not in the table is joined with undefined. */
-  leftJoin<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV | undefined) => R): KStream<K, R> {
-    return this.joinWith(table, (value, tableValue, emit) => emit(joiner(value, tableValue)));
+  /**
+   * As the join with a table, but a record whose key is not in the table is joined with undefined, and a record with
+   * a null key is joined with undefined rather than dropped (Kafka Streams 3.7+, KIP-962).
+   */
+  leftJoin<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV | undefined, key: K) => R): KStream<K, R>;
+  /**
+   * As the windowed join, but a record of this stream that meets no record of the other within its window is emitted
+   * with undefined for the other side — once its window closed (stream time past its time + after + grace), or at
+   * once when it comes after that (out of order); a record of this stream with a null key is emitted at once.
+   */
+  leftJoin<V2, R>(other: KStream<K, V2>, joiner: (value: V, otherValue: V2 | undefined, key: K) => R, windows: JoinWindows, options: StreamJoined): KStream<K, R>;
+  /** As the join with a global table, but a record the global table has nothing for is joined with undefined. */
+  leftJoin<GK, GV, R>(globalTable: GlobalKTable<GK, GV>, keySelector: (key: K, value: V) => GK | null | undefined, joiner: (value: V, globalValue: GV | undefined, key: K) => R): KStream<K, R>;
+  leftJoin(target: unknown, second: unknown, third?: unknown, fourth?: unknown): KStream<K, unknown> {
+    return this.joinWith('leftJoin', target, second, third, fourth);
   }
 
-  private joinWith<TV, R>(table: KTable<K, TV>, join: (value: V, tableValue: TV | undefined, emit: (value: R) => void) => void): KStream<K, R> {
+  /**
+   * As the windowed left join, on both sides: a record of either stream without a match is emitted with undefined for
+   * the other side once its window closed (`joiner(value, undefined, key)` or `joiner(undefined, otherValue, key)`).
+   */
+  outerJoin<V2, R>(other: KStream<K, V2>, joiner: (value: V | undefined, otherValue: V2 | undefined, key: K) => R, windows: JoinWindows, options: StreamJoined): KStream<K, R> {
+    if (!(other instanceof KStream)) throw new LightError('ERR13013', { what: 'outerJoin()', reason: 'joins a stream with another stream (tables: KTable#outerJoin)' });
+    return this.windowedJoin(other, joiner as AnyJoiner, windows, options, true, true) as KStream<K, R>;
+  }
+
+  private joinWith(kind: 'join' | 'leftJoin', target: unknown, second: unknown, third: unknown, fourth: unknown): KStream<K, unknown> {
+    const left = kind === 'leftJoin';
+    if (target instanceof KTable) return this.tableJoin(target, second as AnyJoiner, left);
+    if (target instanceof GlobalKTable) {
+      if (typeof second !== 'function' || typeof third !== 'function') throw new LightError('ERR13013', { what: `${kind}() with a global table`, reason: 'needs a key selector and a joiner' });
+      return this.then(streamGlobalJoin(target.storeName, second as (key: unknown, value: unknown) => unknown, third as AnyJoiner, left));
+    }
+    if (target instanceof KStream) return this.windowedJoin(target, second as AnyJoiner, third, fourth, left, false);
+    throw new LightError('ERR13013', { what: `${kind}()`, reason: 'joins a KTable, a KStream (with JoinWindows) or a GlobalKTable' });
+  }
+
+  private tableJoin(table: KTable<K, unknown>, joiner: AnyJoiner, left: boolean): KStream<K, unknown> {
     const stream = this.keyChanged ? this.repartition(`${table.storeName}-join`) : this;
     for (const source of stream.sources) for (const tableSource of table.sources) this.graph.links.push([source, tableSource]);
-    return stream.then((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
-      join(record.value as V, context.store(table.storeName).get(record.key) as TV | undefined, (value) => emit({ ...record, value }));
-    });
+    return stream.then(streamTableJoin(table.storeName, joiner, left));
+  }
+
+  private windowedJoin(other: KStream<unknown, unknown>, joiner: AnyJoiner, windows: unknown, options: unknown, leftOuter: boolean, rightOuter: boolean): KStream<K, unknown> {
+    if (!(windows instanceof JoinWindows)) throw new LightError('ERR13013', { what: 'a stream-stream join', reason: 'needs JoinWindows (JoinWindows.ofTimeDifferenceAndGrace or ofTimeDifferenceWithNoGrace)' });
+    const name = (options as StreamJoined | undefined)?.name;
+    if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name)) {
+      throw new LightError('ERR13013', { what: `stream-stream join name ${JSON.stringify(name)}`, reason: 'must be given ({ name }) as letters, digits, ".", "_" or "-": it names the join\'s stores and repartition topics' });
+    }
+    const left = this.keyChanged ? this.repartition(`${name}-left`) : this;
+    const right = other.keyChanged ? other.repartition(`${name}-right`) : other;
+    const sources = [...new Set([...left.sources, ...right.sources])];
+    const stores = streamJoinStoreNames(name, leftOuter, rightOuter);
+    this.graph.addStore({ name: stores.left, sources, routingKey: windowStoreRoutingKey });
+    this.graph.addStore({ name: stores.right, sources, routingKey: windowStoreRoutingKey });
+    if (stores.outer !== undefined) this.graph.addStore({ name: stores.outer, sources, routingKey: unmatchedRoutingKey });
+    const steps = streamStreamJoin({ windows, stores, leftOuter, rightOuter, joiner });
+    const leftNode = new FunctionNode(steps.left);
+    const rightNode = new FunctionNode(steps.right);
+    for (const head of left.heads) this.graph.attach(head, leftNode);
+    for (const head of right.heads) this.graph.attach(head, rightNode);
+    return new KStream<K, unknown>(this.graph, [leftNode, rightNode], sources, false);
   }
 
   /**
@@ -564,7 +675,10 @@ export class TimeWindowedKStream<K, V> {
   }
 }
 
-/** A table: the latest value per key in a store; each update can be read as a stream. */
+/**
+ * A table: the latest value per key in a store; each update can be read as a stream, and joined with another table.
+ * Its node forwards one record per change: the key's new value, or null when the key was deleted (a tombstone).
+ */
 export class KTable<K, V> {
   constructor(
     private readonly graph: Graph,
@@ -573,10 +687,47 @@ export class KTable<K, V> {
     readonly storeName: string,
   ) {}
 
-  /** The table's updates as a stream: one record per change, with the key's new value. */
+  /** The table's updates as a stream: one record per change, with the key's new value (null when it was deleted). */
   toStream(): KStream<K, V> {
-    const node = new FunctionNode((record, emit) => emit(record));
+    const node = new FunctionNode((record, emit) => emit({ ...record }));
     this.graph.attach(this.node, node);
     return new KStream<K, V>(this.graph, [node], this.sources, false);
+  }
+
+  /**
+   * A table-table join (Kafka Streams' KTable#join), materialized in `materialized.store`: key k holds
+   * `joiner(value, otherValue, key)` while both tables have k; an update of either side updates it, a deletion on
+   * either side deletes it (forwarded as a tombstone). The tables must be co-partitioned.
+   */
+  join<V2, R>(other: KTable<K, V2>, joiner: (value: V, otherValue: V2, key: K) => R, materialized: Materialized): KTable<K, R> {
+    return this.tableJoin(other, joiner as AnyJoiner, materialized, false, false);
+  }
+
+  /** As join, but a key of this table that the other has not is joined with undefined; it is deleted only with this table's. */
+  leftJoin<V2, R>(other: KTable<K, V2>, joiner: (value: V, otherValue: V2 | undefined, key: K) => R, materialized: Materialized): KTable<K, R> {
+    return this.tableJoin(other, joiner as AnyJoiner, materialized, true, false);
+  }
+
+  /** As join, but a key of either table is joined with undefined for the other; it is deleted once neither has it. */
+  outerJoin<V2, R>(other: KTable<K, V2>, joiner: (value: V | undefined, otherValue: V2 | undefined, key: K) => R, materialized: Materialized): KTable<K, R> {
+    return this.tableJoin(other, joiner as AnyJoiner, materialized, true, true);
+  }
+
+  private tableJoin(other: KTable<K, unknown>, joiner: AnyJoiner, materialized: Materialized, leftOuter: boolean, rightOuter: boolean): KTable<K, never> {
+    if (!(other instanceof KTable)) throw new LightError('ERR13013', { what: 'a table-table join', reason: 'joins a KTable with another KTable' });
+    const sources = [...new Set([...this.sources, ...other.sources])];
+    const timestampsStore = tableJoinTimestampsStore(materialized.store);
+    this.graph.addStore({ name: materialized.store, sources });
+    this.graph.addStore({ name: timestampsStore, sources, routingKey: timestampsRoutingKey });
+    const steps = tableTableJoin({ leftStore: this.storeName, rightStore: other.storeName, resultStore: materialized.store, timestampsStore, leftOuter, rightOuter, joiner });
+    const leftNode = new FunctionNode(steps.left);
+    const rightNode = new FunctionNode(steps.right);
+    this.graph.attach(this.node, leftNode);
+    this.graph.attach(other.node, rightNode);
+    // One node the result's children hang on: it passes each change on as it is (its old value with it).
+    const result = new FunctionNode((record, emit) => emit(record));
+    this.graph.attach(leftNode, result);
+    this.graph.attach(rightNode, result);
+    return new KTable<K, never>(this.graph, result, sources, materialized.store);
   }
 }

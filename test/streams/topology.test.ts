@@ -16,7 +16,7 @@ function run(topology: Topology, topic: string, records: [unknown, unknown][]): 
     store(name: string): ProcessorStore {
       if (!stores.has(name)) stores.set(name, new Map());
       const map = stores.get(name)!;
-      return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
+      return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key), range: () => [] };
     },
     send(to: string, record: StreamRecord<unknown, unknown>) {
       sent.push({ topic: to, key: record.key, value: record.value });
@@ -127,7 +127,7 @@ describe('streams topology DSL', () => {
       store(name) {
         if (!stores.has(name)) stores.set(name, new Map());
         const map = stores.get(name)!;
-        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
+        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key), range: () => [] };
       },
       send: (topic, record) => void sent.push([topic, record.key, record.value]),
     };
@@ -156,7 +156,7 @@ describe('streams topology DSL', () => {
       store(name) {
         if (!stores.has(name)) stores.set(name, new Map());
         const map = stores.get(name)!;
-        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
+        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key), range: () => [] };
       },
       send: (_topic, record) => void sent.push([record.key, record.value]),
     };
