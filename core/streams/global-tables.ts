@@ -106,7 +106,14 @@ export class GlobalTables {
   private async restore(definition: GlobalTableDefinition, clients: StreamsClients): Promise<void> {
     const { topic, store } = definition;
     const { storage, logger, restoreTimeoutMs } = this.options;
-    const partitions = await clients.partitionCount(topic);
+    let partitions: number;
+    try {
+      partitions = await clients.partitionCount(topic);
+    } catch (error) {
+      // Still retried while the cause is transient (a topic the brokers' metadata does not show yet); what remains
+      // after the start's retries says which table and topic.
+      throw new LightError('ERR12012', { reason: `global table ${store}: the partitions of its topic ${topic} cannot be read (does the topic exist?): ${reasonOf(error)}` }, { cause: error });
+    }
     if (partitions === 0) throw new LightError('ERR12012', { reason: `global table ${store}: its topic ${topic} does not exist; create it before the streams start` });
     const ends = await clients.endOffsets(topic);
     let saved = parseCheckpoint(storage.checkpoint(store));
