@@ -182,7 +182,9 @@ export class ChainTestKit {
  * A LightStreams topology run in-process, record by record, with in-memory stores: feed input records to a
  * source topic, read what the topology sent to each output topic and what its stores hold (as Kafka Streams'
  * TopologyTestDriver). It runs the topology itself: chains, transactions and changelogs are the broker's part.
- * Partitions are not modelled: every record meets every store, as one task would see one key.
+ * Partitions are not modelled: every record meets every store, as one task would see one key. Joins run as on a
+ * broker (their window stores and join time are the one task's); piping the topic of a global table updates its store
+ * (a null value deletes) without moving stream time, so a test fills a global table first, then pipes the stream.
  *
  *   const builder = new StreamsBuilder('app');
  *   accountCommandProcessor(builder, topics);
