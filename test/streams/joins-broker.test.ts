@@ -70,7 +70,7 @@ describe('LightStreams joins @broker', function () {
   };
   after(() => folders.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-  it('exactly_once: a stream-stream join killed with SIGKILL mid-stream, restarted on empty state, writes each join result once', async () => {
+  it('exactly_once: a stream-stream join killed with SIGKILL mid-stream, restarted without its local state, writes each join result once', async () => {
     const pairs = 400;
     const orders = uniqueName('join-orders');
     const payments = uniqueName('join-payments');
