@@ -19,6 +19,7 @@ import { LightService, type StreamsBuilder } from '../../../index.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../config-dir.js';
 import { brokers, createTopics, readToEnd, uniqueName } from '../kafka.js';
 import { compareOutput, describeComparison, type Comparison, type OutputMode, type OutputRecord } from './compare.js';
+export type { OutputRecord } from './compare.js';
 import { InputBuilder, seeded, type InputRecord } from './input.js';
 import { KafkaStreamsCase } from './kafka-streams-java.js';
 
@@ -45,10 +46,30 @@ export interface DifferentialCase {
   outputs: Record<string, OutputMode>;
   /** The input, phase by phase (see above), made with `input`'s seeded generator. */
   phases(input: InputBuilder): InputRecord[][];
-  /** The same topology on LightStreams: writes each output label to out(label) in the canonical form. */
-  light(context: LightContext): void;
+  /**
+   * The same topology on LightStreams: writes each output label to out(label) in the canonical form. None: the case
+   * runs on Kafka Streams only (its LightStreams side is not wired yet), and the report lists what Kafka Streams wrote.
+   */
+  light?(context: LightContext): void;
   /** Whether LightStreams' global store `store` holds `key` (default: service.streams.store(store).get(key)). */
   lightGlobalHas?(service: LightService, store: string, key: string): boolean;
+  /** A difference found and reported, not fixed yet: see KnownDifference. */
+  knownDifference?: KnownDifference;
+}
+
+/**
+ * A semantic difference of LightStreams found by a case and written down (with its evidence) but not fixed yet: the
+ * output records it explains are set aside on the side that writes them, everything else must still be the same,
+ * and the difference must still be there (at least one record set aside for each predicate): once LightStreams is
+ * fixed, the case fails and says to remove it.
+ */
+export interface KnownDifference {
+  /** What differs, which side is right and why (shown in the report). */
+  description: string;
+  /** Records of output `label` that only Kafka Streams writes, because of the difference. */
+  kafkaStreamsOnly?: (label: string, record: OutputRecord) => boolean;
+  /** Records of output `label` that only LightStreams writes, because of the difference. */
+  lightStreamsOnly?: (label: string, record: OutputRecord) => boolean;
 }
 
 export interface DifferentialOptions {
@@ -73,6 +94,8 @@ export interface DifferentialReport {
   timings: { kafkaStreamsStartMs: number; lightStartMs: number; processMs: number; readMs: number; totalMs: number };
   /** Everything above as text: timings, then each output's comparison (with its differing keys). */
   text: string;
+  /** What Kafka Streams wrote, per output label. */
+  kafkaStreamsOutputs: Record<string, OutputRecord[]>;
 }
 
 const HOUR = 3_600_000;
@@ -204,6 +227,7 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
   try {
     const ksStarted = Date.now();
     const lsApplicationId = `${run}-ls`;
+    const lightTopology = options.light ?? testCase.light;
     const javaStart = KafkaStreamsCase.start({
       caseName: testCase.javaCase ?? testCase.name,
       brokers: brokers().join(','),
@@ -215,10 +239,11 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
       timeoutMs,
     }).then((app) => ((java = app), { app, ms: Date.now() - ksStarted }));
     const lightStart = (async () => {
+      if (!lightTopology) return undefined;
       const lsStarted = Date.now();
       const created = await LightService.create({ configDir: lightConfig(lsApplicationId, join(workDir, 'light-state')) });
       service = created;
-      (options.light ?? testCase.light)({ builder: created.streams.builder(), topic: topicOf, out: (label) => lsOutputs[label] ?? missingOutput(testCase, label), params: testCase.params });
+      lightTopology({ builder: created.streams.builder(), topic: topicOf, out: (label) => lsOutputs[label] ?? missingOutput(testCase, label), params: testCase.params });
       await created.start();
       return { service: created, ms: Date.now() - lsStarted };
     })();
@@ -226,13 +251,10 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
     const processStarted = Date.now();
 
     const syncBoth = async (phase: number): Promise<void> => {
-      await Promise.all([
-        ks.app.sync(),
-        syncGroup(admin, lsApplicationId, streamTopics, timeoutMs, 'LightStreams'),
-      ]);
+      await Promise.all([ks.app.sync(), ls ? syncGroup(admin, lsApplicationId, streamTopics, timeoutMs, 'LightStreams') : undefined]);
       for (const { store, key } of sentinels[phase]!) {
         const has = testCase.lightGlobalHas ?? ((light: LightService, name: string, sentinel: string) => light.streams.store(name).get(sentinel) !== undefined);
-        await Promise.all([ks.app.syncGlobal(store, key), waitUntil(() => has(ls.service, store, key), timeoutMs, `LightStreams' global store ${store} to hold ${key}`)]);
+        await Promise.all([ks.app.syncGlobal(store, key), ls ? waitUntil(() => has(ls.service, store, key), timeoutMs, `LightStreams' global store ${store} to hold ${key}`) : undefined]);
       }
     };
     for (let phase = 1; phase < phaseRecords.length; phase++) {
@@ -240,29 +262,60 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
       await produce(phaseRecords[phase]!, topicOf, base, partitions);
     }
     await syncBoth(phaseRecords.length - 1);
-    await Promise.all([ks.app.end(), ls.service.stop()]);
+    await Promise.all([ks.app.end(), ls?.service.stop()]);
     service = undefined;
     java = undefined;
     const processMs = Date.now() - processStarted;
 
     const readStarted = Date.now();
     const labels = Object.keys(testCase.outputs);
-    const read = await Promise.all(labels.flatMap((label) => [readToEnd(ksOutputs[label]!), readToEnd(lsOutputs[label]!)]));
+    const read = await Promise.all(labels.flatMap((label) => [readToEnd(ksOutputs[label]!), ls ? readToEnd(lsOutputs[label]!) : []]));
     const readMs = Date.now() - readStarted;
     const hours = (key: string): string => key.replace(/@(\d{13})(?:-(\d{13}))?$/, (_all, start: string, end?: string) => `@base+${Number(start) - base}${end ? `-base+${Number(end) - base}` : ''}`);
-    const comparisons = labels.map((label, index) =>
-      compareOutput(label, testCase.outputs[label]!, toOutputRecords(read[2 * index]!), toOutputRecords(read[2 * index + 1]!), { showKey: hours }),
-    );
-    const equal = comparisons.every((comparison) => comparison.equal);
-    const timings = { kafkaStreamsStartMs: ks.ms, lightStartMs: ls.ms, processMs, readMs, totalMs: Date.now() - started };
+    const kafkaStreamsOutputs = Object.fromEntries(labels.map((label, index) => [label, toOutputRecords(read[2 * index]!)]));
+    const timings = { kafkaStreamsStartMs: ks.ms, lightStartMs: ls?.ms ?? 0, processMs, readMs, totalMs: 0 };
+    const header = (verdict: string): string => `case ${testCase.name} (seed ${seed}, base ${base} = ${new Date(base).toISOString()}; window keys are shown as base+<ms>): ${verdict}`;
+    const timingLine = (): string =>
+      `  input ${JSON.stringify(inputs)} in ${phases.length} phase(s); Kafka Streams RUNNING after ${ks.ms} ms${ls ? `, LightStreams started after ${ls.ms} ms` : ''}, input processed in ${processMs} ms, outputs read in ${readMs} ms, ${(timings.totalMs = Date.now() - started)} ms in all`;
+
+    if (!ls) {
+      // Kafka Streams only (a case whose LightStreams side is not wired yet): what it wrote, per output.
+      const text = [
+        header('Kafka Streams only'),
+        timingLine(),
+        ...labels.flatMap((label) => [`  output "${label}" (${testCase.outputs[label]}): ${kafkaStreamsOutputs[label]!.length} records`, ...kafkaStreamsOutputs[label]!.map((record) => `    ${record.key === null ? '<null key>' : hours(record.key)} ${record.value ?? '(tombstone)'}`)]),
+      ].join('\n');
+      return { name: testCase.name, seed, base, inputs, phases: phases.length, comparisons: [], equal: false, timings, text, kafkaStreamsOutputs };
+    }
+
+    const known = testCase.knownDifference;
+    const setAside = { kafkaStreams: 0, lightStreams: 0 };
+    const aside = (side: 'kafkaStreams' | 'lightStreams', matches: ((label: string, record: OutputRecord) => boolean) | undefined, label: string) => (record: OutputRecord): boolean => {
+      if (!matches?.(label, record)) return true;
+      setAside[side] += 1;
+      return false;
+    };
+    const comparisons = labels.map((label, index) => {
+      const ksRecords = kafkaStreamsOutputs[label]!.filter(aside('kafkaStreams', known?.kafkaStreamsOnly, label));
+      const lsRecords = toOutputRecords(read[2 * index + 1]!).filter(aside('lightStreams', known?.lightStreamsOnly, label));
+      return compareOutput(label, testCase.outputs[label]!, ksRecords, lsRecords, { showKey: hours });
+    });
+    const knownStillThere = !known || ((!known.kafkaStreamsOnly || setAside.kafkaStreams > 0) && (!known.lightStreamsOnly || setAside.lightStreams > 0));
+    const equal = comparisons.every((comparison) => comparison.equal) && knownStillThere;
     const text = [
-      `case ${testCase.name} (seed ${seed}, base ${base} = ${new Date(base).toISOString()}; window keys are shown as base+<ms>): ${equal ? 'Kafka Streams and LightStreams agree' : 'Kafka Streams and LightStreams DIFFER'}`,
-      `  input ${JSON.stringify(inputs)} in ${phases.length} phase(s); Kafka Streams RUNNING after ${ks.ms} ms, LightStreams started after ${ls.ms} ms, input processed in ${processMs} ms, outputs read in ${readMs} ms, ${timings.totalMs} ms in all`,
+      header(equal ? 'Kafka Streams and LightStreams agree' : 'Kafka Streams and LightStreams DIFFER'),
+      timingLine(),
+      ...(known
+        ? [
+            `  known difference (set aside: ${setAside.kafkaStreams} Kafka Streams records, ${setAside.lightStreams} LightStreams records): ${known.description}`,
+            ...(knownStillThere ? [] : ['  THE KNOWN DIFFERENCE WAS NOT SEEN: if LightStreams was fixed, remove knownDifference from the case']),
+          ]
+        : []),
       ...comparisons.map((comparison) => `  ${describeComparison(comparison).split('\n').join('\n  ')}`),
       ...(equal ? [] : [`  Kafka Streams' log: ${ks.app.log} (kept)`]),
     ].join('\n');
     kept = !equal;
-    return { name: testCase.name, seed, base, inputs, phases: phases.length, comparisons, equal, timings, text };
+    return { name: testCase.name, seed, base, inputs, phases: phases.length, comparisons, equal, timings, text, kafkaStreamsOutputs };
   } catch (error) {
     kept = true;
     (error as Error).message += `\n(the run's folder, with Kafka Streams' log, is kept: ${workDir})`;
