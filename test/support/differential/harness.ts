@@ -138,12 +138,18 @@ async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, n
 async function syncGroup(admin: Admin, groupId: string, topics: string[], timeoutMs: number, what: string): Promise<void> {
   const ends = await endOffsets(admin, topics);
   const deadline = Date.now() + timeoutMs;
+  let lastError = '';
   for (;;) {
     const committed = new Map<string, number>();
-    for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) for (const { partition, offset } of partitions) committed.set(`${topic}-${partition}`, Number(offset));
-    if ([...ends].every(([partition, end]) => end === 0 || (committed.get(partition) ?? -1) >= end)) return;
+    try {
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) for (const { partition, offset } of partitions) committed.set(`${topic}-${partition}`, Number(offset));
+      if ([...ends].every(([partition, end]) => end === 0 || (committed.get(partition) ?? -1) >= end)) return;
+    } catch (error) {
+      // A coordinator loading or moving: asked again until the deadline.
+      lastError = ` (last error: ${(error as Error).message})`;
+    }
     if (Date.now() > deadline) {
-      throw new Error(`${what} did not commit the end offsets within ${timeoutMs} ms: committed ${JSON.stringify(Object.fromEntries(committed))}, ends ${JSON.stringify(Object.fromEntries(ends))}`);
+      throw new Error(`${what} did not commit the end offsets within ${timeoutMs} ms: committed ${JSON.stringify(Object.fromEntries(committed))}, ends ${JSON.stringify(Object.fromEntries(ends))}${lastError}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -87,6 +87,8 @@ function program(libs: string): { classpath: string[]; main: string[] } {
     if (!existsSync(join(classes, 'Topologies.class'))) {
       rmSync(classes, { recursive: true, force: true });
       renameSync(partial, classes);
+      // The classes of earlier versions of the source are not used any more.
+      for (const entry of readdirSync(libs)) if (/^classes-[0-9a-f]+$/.test(entry) && join(libs, entry) !== classes) rmSync(join(libs, entry), { recursive: true, force: true });
     } else rmSync(partial, { recursive: true, force: true });
     return { classpath: [classes], main: ['Topologies'] };
   }
