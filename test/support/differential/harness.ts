@@ -227,14 +227,14 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
   const workDir = mkdtempSync(join(tmpdir(), `light-kafka-${testCase.name}-`));
   const admin = kafka().admin();
   await admin.connect();
-  let java: KafkaStreamsCase | undefined;
+  let launched: Promise<KafkaStreamsCase> | undefined;
   let service: LightService | undefined;
   let kept = false;
   try {
     const ksStarted = Date.now();
     const lsApplicationId = `${run}-ls`;
     const lightTopology = options.light ?? testCase.light;
-    const javaStart = KafkaStreamsCase.start({
+    launched = KafkaStreamsCase.launch({
       caseName: testCase.javaCase ?? testCase.name,
       brokers: brokers().join(','),
       applicationId: `${run}-ks`,
@@ -243,7 +243,12 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
       params: testCase.params,
       workDir,
       timeoutMs,
-    }).then((app) => ((java = app), { app, ms: Date.now() - ksStarted }));
+    });
+    launched.catch(() => undefined);
+    const javaStart = launched.then(async (app) => {
+      await app.ready();
+      return { app, ms: Date.now() - ksStarted };
+    });
     const lightStart = (async () => {
       if (!lightTopology) return undefined;
       const lsStarted = Date.now();
@@ -270,7 +275,6 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
     await syncBoth(phaseRecords.length - 1);
     await Promise.all([ks.app.end(), ls?.service.stop()]);
     service = undefined;
-    java = undefined;
     const processMs = Date.now() - processStarted;
 
     const readStarted = Date.now();
@@ -327,7 +331,8 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
     (error as Error).message += `\n(the run's folder, with Kafka Streams' log, is kept: ${workDir})`;
     throw error;
   } finally {
-    await Promise.allSettled([(java as KafkaStreamsCase | undefined)?.kill(), (service as LightService | undefined)?.stop()]);
+    // A program still running (a failure on either side) is killed; one that ended is left as it is.
+    await Promise.allSettled([launched?.then((app) => app.kill()), (service as LightService | undefined)?.stop()]);
     await admin.disconnect();
     if (!kept) rmSync(workDir, { recursive: true, force: true });
   }

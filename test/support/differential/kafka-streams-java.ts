@@ -178,11 +178,19 @@ export class KafkaStreamsCase {
     });
   }
 
-  /** Starts the case and waits until its application is RUNNING. */
-  static async start(options: KafkaStreamsCaseOptions): Promise<KafkaStreamsCase> {
+  /** Starts the program (the jars fetched first if needed); `ready()` tells when its application is RUNNING. */
+  static async launch(options: KafkaStreamsCaseOptions): Promise<KafkaStreamsCase> {
     const app = new KafkaStreamsCase(options, await fetchKafkaStreams());
-    await app.expect('ready');
+    app.readiness = app.expect('ready');
+    app.readiness.catch(() => undefined);
     return app;
+  }
+
+  private readiness: Promise<void> = Promise.resolve();
+
+  /** Resolves once the application is RUNNING; rejects when the program exits first. */
+  ready(): Promise<void> {
+    return this.readiness;
   }
 
   private failure(what: string): Error {
