@@ -229,6 +229,7 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
   await admin.connect();
   let launched: Promise<KafkaStreamsCase> | undefined;
   let service: LightService | undefined;
+  let lightConfigDir: string | undefined;
   let kept = false;
   try {
     const ksStarted = Date.now();
@@ -252,7 +253,8 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
     const lightStart = (async () => {
       if (!lightTopology) return undefined;
       const lsStarted = Date.now();
-      const created = await LightService.create({ configDir: lightConfig(lsApplicationId, join(workDir, 'light-state')) });
+      lightConfigDir = lightConfig(lsApplicationId, join(workDir, 'light-state'));
+      const created = await LightService.create({ configDir: lightConfigDir });
       service = created;
       lightTopology({ builder: created.streams.builder(), topic: topicOf, out: (label) => lsOutputs[label] ?? missingOutput(testCase, label), params: testCase.params });
       await created.start();
@@ -334,6 +336,7 @@ export async function runDifferential(testCase: DifferentialCase, options: Diffe
     // A program still running (a failure on either side) is killed; one that ended is left as it is.
     await Promise.allSettled([launched?.then((app) => app.kill()), (service as LightService | undefined)?.stop()]);
     await admin.disconnect();
+    if (lightConfigDir) rmSync(lightConfigDir, { recursive: true, force: true });
     if (!kept) rmSync(workDir, { recursive: true, force: true });
   }
 }
