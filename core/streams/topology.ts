@@ -512,22 +512,29 @@ export class KStream<K, V> {
    * count); a stream whose key changed is repartitioned first.
    */
   join<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV) => R): KStream<K, R> {
-    return this.joinWith(table, (value, tableValue, emit) => {
+    return this.joinWith(table, false, (value, tableValue, emit) => {
       if (tableValue !== undefined) emit(joiner(value, tableValue));
     });
   }
 
-  /** As join, but a record whose key is not in the table is joined with undefined. */
+  /** As join, but a record whose key is not in the table (or is null) is joined with undefined. */
   leftJoin<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV | undefined) => R): KStream<K, R> {
-    return this.joinWith(table, (value, tableValue, emit) => emit(joiner(value, tableValue)));
+    return this.joinWith(table, true, (value, tableValue, emit) => emit(joiner(value, tableValue)));
   }
 
-  private joinWith<TV, R>(table: KTable<K, TV>, join: (value: V, tableValue: TV | undefined, emit: (value: R) => void) => void): KStream<K, R> {
+  /**
+   * As Kafka Streams 3.9 (KStreamKTableJoinProcessor, KIP-962): a record with a null value is dropped; one with a
+   * null key is dropped by an inner join and joined with no table value by a left join (written with its null key).
+   */
+  private joinWith<TV, R>(table: KTable<K, TV>, left: boolean, join: (value: V, tableValue: TV | undefined, emit: (value: R) => void) => void): KStream<K, R> {
     const stream = this.keyChanged ? this.repartition(`${table.storeName}-join`) : this;
     for (const source of stream.sources) for (const tableSource of table.sources) this.graph.links.push([source, tableSource]);
     return stream.then((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
-      join(record.value as V, context.store(table.storeName).get(record.key) as TV | undefined, (value) => emit({ ...record, value }));
+      if (record.value === null || record.value === undefined) return;
+      const keyless = record.key === null || record.key === undefined;
+      if (keyless && !left) return;
+      const tableValue = keyless ? undefined : (context.store(table.storeName).get(record.key) as TV | undefined);
+      join(record.value as V, tableValue, (value) => emit({ ...record, value }));
     });
   }
 

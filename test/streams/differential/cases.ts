@@ -119,14 +119,6 @@ export const streamTableJoin: DifferentialCase = {
     return [table1, stream1, table2, input.take()];
   },
   light: streamTableJoinTopology,
-  knownDifference: {
-    description:
-      'stream records with a null value: Kafka Streams drops them from both joins (KStreamKTableJoinProcessor.maybeDropRecord, logged "Skipping record due to null join key or value"), ' +
-      'LightStreams joins them (its joiner gets a null value: the results {"s":null,...}); stream records with a null key in the left join: Kafka Streams joins them with a null ' +
-      'table value and writes them with the null key (KIP-962, Kafka 3.7+), LightStreams drops them (KStream.joinWith in core/streams/topology.ts returns on a null key for both joins)',
-    kafkaStreamsOnly: (label, record) => label === 'left' && record.key === null,
-    lightStreamsOnly: (_label, record) => record.value !== null && (JSON.parse(record.value) as { s: string | null }).s === null,
-  },
 };
 
 /**
