@@ -26,6 +26,8 @@ import { storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
+import { droppedRecordsCounter, type DropReason } from '../core/streams/dropped-records.js';
+import { extractTimestamp } from '../core/streams/timestamps.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -181,7 +183,10 @@ export class ChainTestKit {
  * A LightStreams topology run in-process, record by record, with in-memory stores: feed input records to a
  * source topic, read what the topology sent to each output topic and what its stores hold (as Kafka Streams'
  * TopologyTestDriver). It runs the topology itself: chains, transactions and changelogs are the broker's part.
- * Partitions are not modelled: every record meets every store, as one task would see one key.
+ * Partitions are not modelled: every record meets every store, as one task would see one key. Stream time comes
+ * from the piped records' timestamps (after their source's TimestampExtractor): piping a record with a later
+ * timestamp advances it, which closes windows and emits suppressed results; restart() starts the topology over on
+ * the same stores, as a restart restoring them from their changelogs would.
  *
  *   const builder = new StreamsBuilder('app');
  *   accountCommandProcessor(builder, topics);
@@ -192,12 +197,14 @@ export class ChainTestKit {
 export class TopologyTestDriver {
   private readonly stores = new Map<string, Map<string, unknown>>();
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
-  private readonly context: ProcessorContext;
+  private context: ProcessorContext;
   /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
   private readonly queue: { source: SourceNode; record: StreamRecord<unknown, unknown> }[] = [];
   private wallClock: number;
   /** Stream time: the newest timestamp of the records piped in or delivered to the topology's own sources. */
   private observedTime = -1;
+  /** Per reason and store: the records the topology dropped (see ProcessorContext.recordDropped). */
+  private readonly dropped = new Map<string, number>();
   /** Per punctuator: the wall-clock time it last ran. */
   private readonly punctuated = new Map<Punctuator, number>();
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
@@ -219,8 +226,18 @@ export class TopologyTestDriver {
       this.punctuated.set(punctuator, this.wallClock);
       punctuator.init?.({ metricsRegistry: this.metrics, logger: this.logger });
     }
-    this.context = {
-      store: (name) => this.storeOf(name),
+    this.context = this.newContext();
+  }
+
+  /** A processor context of its own (a restart gives the topology a new one: nothing it kept per task survives). */
+  private newContext(): ProcessorContext {
+    const views = new Map<string, ProcessorStore>();
+    return {
+      store: (name) => {
+        let view = views.get(name);
+        if (!view) views.set(name, (view = this.storeOf(name)));
+        return view;
+      },
       send: (topic, record) => {
         const list = this.outputs.get(topic) ?? [];
         this.outputs.set(topic, list);
@@ -232,7 +249,35 @@ export class TopologyTestDriver {
       },
       wallClockTime: () => this.wallClock,
       streamTime: () => this.observedTime,
+      recordDropped: (reason, store) => this.recordDropped(reason, store),
     };
+  }
+
+  private recordDropped(reason: DropReason, store: string | undefined): void {
+    const id = `${reason}|${store ?? ''}`;
+    this.dropped.set(id, (this.dropped.get(id) ?? 0) + 1);
+    droppedRecordsCounter(this.metrics).inc({ serviceId: 'test-driver', reason, store: store ?? '' });
+  }
+
+  /** The number of records (window updates, for `expired-window`) the topology dropped: for a reason and store, or all. */
+  droppedRecords(reason?: DropReason, store?: string): number {
+    let count = 0;
+    for (const [id, n] of this.dropped) {
+      const [droppedFor, droppedIn] = id.split('|') as [string, string];
+      if ((reason === undefined || droppedFor === reason) && (store === undefined || droppedIn === store)) count += n;
+    }
+    return count;
+  }
+
+  /**
+   * Starts the topology over on the same stores, as a service restarted on its restored stores: what the topology
+   * and the task kept in memory (the task's stream time, per-task caches) starts anew; what is in the stores
+   * (a windowed aggregation's stream time, a suppression's pending results) stays.
+   */
+  restart(): this {
+    this.observedTime = -1;
+    this.context = this.newContext();
+    return this;
   }
 
   private storeOf(name: string): ProcessorStore {
@@ -244,6 +289,11 @@ export class TopologyTestDriver {
       get: (key) => map.get(storeKeyOf(key)),
       put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
       delete: (key) => void map.delete(storeKeyOf(key)),
+      range: (start, end) =>
+        [...map]
+          .filter(([key]) => (start === undefined || key >= start) && (end === undefined || key < end))
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([key, value]) => ({ key, value })),
     };
   }
 
@@ -255,9 +305,19 @@ export class TopologyTestDriver {
   pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
-    this.observe(timestamp);
-    source.process({ key, value, timestamp }, this.context);
+    this.process(source, { key, value, timestamp });
     return this.drain();
+  }
+
+  /** A record through its source: its timestamp extracted (skipped, counted, when not valid), stream time moved on. */
+  private process(source: SourceNode, record: StreamRecord<unknown, unknown>): void {
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.recordDropped('invalid-timestamp', undefined);
+      return;
+    }
+    this.observedTime = Math.max(this.observedTime, time);
+    source.process({ ...record, timestamp: String(time) }, this.context);
   }
 
   /**
@@ -290,16 +350,8 @@ export class TopologyTestDriver {
   }
 
   private drain(): this {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      this.observe(next.record.timestamp);
-      next.source.process(next.record, this.context);
-    }
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) this.process(next.source, next.record);
     return this;
-  }
-
-  private observe(timestamp: string): void {
-    const time = Number(timestamp);
-    if (Number.isFinite(time)) this.observedTime = Math.max(this.observedTime, time);
   }
 
   /** Stream time (ms): the newest timestamp of the records the topology processed; -1 before the first. */

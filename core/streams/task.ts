@@ -4,6 +4,8 @@ import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
 import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from './streams-clients.js';
+import type { DropReason } from './dropped-records.js';
+import { extractTimestamp } from './timestamps.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 
 function nextOf(offset: string): string {
@@ -18,12 +20,45 @@ function nextOf(offset: string): string {
  * local storage that queries read.
  */
 
+/** Keys in sorted order (binary search): the keys of a store's pending writes, for ranges over them. */
+class SortedKeys {
+  private keys: string[] = [];
+
+  /** The index of the first key >= `key`. */
+  private lowerBound(key: string): number {
+    let low = 0;
+    let high = this.keys.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.keys[middle]! < key) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  add(key: string): void {
+    const index = this.lowerBound(key);
+    if (this.keys[index] !== key) this.keys.splice(index, 0, key);
+  }
+
+  /** The keys from `start` (inclusive) to `end` (exclusive). */
+  between(start: string | undefined, end: string | undefined): string[] {
+    return this.keys.slice(start === undefined ? 0 : this.lowerBound(start), end === undefined ? this.keys.length : this.lowerBound(end));
+  }
+
+  clear(): void {
+    this.keys = [];
+  }
+}
+
 /** A store as one task's records see it: their own writes first, then what is committed. */
 class TaskStore implements ProcessorStore {
   /** Writes of the record being processed: kept only if the record succeeds. */
   readonly recordWrites = new Map<string, PendingValue>();
   /** Writes of the records processed since the last commit. */
   readonly pending = new Map<string, PendingValue>();
+  /** The keys of `pending`, sorted (see range). */
+  private readonly pendingKeys = new SortedKeys();
 
   constructor(
     readonly name: string,
@@ -47,15 +82,30 @@ class TaskStore implements ProcessorStore {
 
   /** Every entry as this task's records see them: committed, overlaid with the writes not committed yet. */
   entries(): { key: string; value: unknown }[] {
+    return this.range();
+  }
+
+  /** The entries from `start` (inclusive) to `end` (exclusive) as this task's records see them, in key order. */
+  range(start?: string, end?: string): { key: string; value: unknown }[] {
     const merged = new Map<string, unknown>();
-    for (const { key, value } of this.storage.range(this.name, {})) merged.set(key, value);
-    for (const writes of [this.pending, this.recordWrites]) for (const [key, value] of writes) merged.set(key, value);
+    for (const { key, value } of this.storage.range(this.name, { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) })) merged.set(key, value);
+    for (const key of this.pendingKeys.between(start, end)) merged.set(key, this.pending.get(key));
+    for (const [key, value] of this.recordWrites) if ((start === undefined || key >= start) && (end === undefined || key < end)) merged.set(key, value);
     return [...merged].filter(([, value]) => value !== DELETED).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
   }
 
   keepRecord(): void {
-    for (const [key, value] of this.recordWrites) this.pending.set(key, value);
+    for (const [key, value] of this.recordWrites) {
+      if (!this.pending.has(key)) this.pendingKeys.add(key);
+      this.pending.set(key, value);
+    }
     this.recordWrites.clear();
+  }
+
+  /** Forgets the pending writes (committed, or dropped). */
+  clearPending(): void {
+    this.pending.clear();
+    this.pendingKeys.clear();
   }
 }
 
@@ -134,6 +184,8 @@ export class StreamTask implements ProcessorContext {
     private readonly changelogTopicOf: (store: string) => string,
     private readonly exactlyOnce: boolean,
     private readonly logger: Logger,
+    /** Counts a record the topology dropped on purpose (light_kafka_streams_dropped_records_total). */
+    private readonly onDropped: (reason: DropReason, store: string | undefined) => void = () => undefined,
   ) {
     for (const name of storeNames) this.stores.set(name, new TaskStore(name, storage));
   }
@@ -192,14 +244,30 @@ export class StreamTask implements ProcessorContext {
     if (keep) this.punctuated = true;
   }
 
-  /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
+  /**
+   * Runs one input record through the topology; returns its outputs (to run through their produce chains). The
+   * record's timestamp is its source's (see TimestampExtractor); a record without a valid one is skipped, counted.
+   */
   runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
-    this.observedTime = Math.max(this.observedTime, timestampOf(record));
-    return this.outputsOf(() => source.process(record, this));
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.discardRecord();
+      this.recordDropped('invalid-timestamp');
+      return [];
+    }
+    this.observedTime = Math.max(this.observedTime, time);
+    const stamped = { ...record, timestamp: String(time) };
+    return this.outputsOf(() => source.process(stamped, this));
   }
 
   streamTime(): number {
     return this.observedTime;
+  }
+
+  recordDropped(reason: DropReason, store?: string): void {
+    this.onDropped(reason, store);
+    // Late records can come by the thousand: a line each only at debug. An invalid timestamp is a producer's bug.
+    this.logger[reason === 'invalid-timestamp' ? 'warn' : 'debug']('a record was dropped', { task: this.id, reason, ...(store !== undefined ? { store } : {}) });
   }
 
   /** What `work` (one record's or one punctuation unit's) sends, its earlier leftovers discarded first. */
@@ -296,7 +364,7 @@ export class StreamTask implements ProcessorContext {
       const ack = acks.find((candidate) => candidate.topic === topic && candidate.partition === this.partition);
       const checkpoint = ack?.baseOffset !== undefined ? (BigInt(ack.baseOffset) + BigInt(changelogCounts.get(store.name)!) + (this.exactlyOnce ? 1n : 0n)).toString() : undefined;
       this.storage.apply(store.name, store.pending, checkpoint);
-      store.pending.clear();
+      store.clearPending();
     }
     this.pendingMessages = [];
     for (const [topic, offset] of this.nextOffsets) this.knownCommitted.set(topic, offset);
@@ -309,7 +377,7 @@ export class StreamTask implements ProcessorContext {
   /** Drops everything not committed (after a failed commit, or when the task is closed). */
   dropUncommitted(): void {
     this.discardRecord();
-    for (const store of this.stores.values()) store.pending.clear();
+    for (const store of this.stores.values()) store.clearPending();
     this.pendingMessages = [];
     this.nextOffsets.clear();
     this.uncommittedFrom.clear();
@@ -322,10 +390,4 @@ export class StreamTask implements ProcessorContext {
     await this.committer.close().catch((error) => this.logger.warn('closing a task producer failed', { task: this.id, error: (error as Error).message }));
     this.storage.close();
   }
-}
-
-/** A record's timestamp in ms (a record without a readable one does not move stream time). */
-export function timestampOf(record: StreamRecord<unknown, unknown>): number {
-  const time = Number(record.timestamp);
-  return Number.isFinite(time) ? time : -1;
 }
