@@ -11,7 +11,10 @@ import { paddedTime, sessionKey, windowKey } from './windows.js';
  * JSON), so `prefix('k@')` lists k's windows in time order. Values: `{ value, timestamp }`, the aggregate and the
  * newest timestamp of the records in it (a session: its end), as Kafka Streams' timestamped stores keep them.
  *
- * Retention. A window is expired once stream time >= its end + retention: reads no longer see it at once, and a sweep
+ * Retention. A window is kept while stream time <= its end + retention (Kafka Streams: until its store's newest
+ * window moved on by the retention, so a session exactly one gap before a record still merges with it; with the
+ * least retention, a sliding window a record within grace needs is still there). Past that it is expired: reads no
+ * longer see it at once, and a sweep
  * deletes it (a tombstone in the changelog, so a restore does not bring it back). A task sweeps a store at its first
  * record, then whenever stream time moved on by half the retention since its last sweep (Kafka Streams drops whole
  * segments of that length): the store holds at most half a retention of expired windows.
@@ -57,6 +60,11 @@ export function observe(context: ProcessorContext, timeStore: string, time: numb
   return time;
 }
 
+/** True when a window ending at `end` is expired at `streamTime`. */
+function isExpired(end: number, retentionMs: number, streamTime: number): boolean {
+  return end + retentionMs < streamTime;
+}
+
 /** Per task (its context) and store: the stream time of the last sweep. */
 const lastSweeps = new WeakMap<object, Map<string, number>>();
 
@@ -64,7 +72,7 @@ const lastSweeps = new WeakMap<object, Map<string, number>>();
 export type WindowEndOf = (storeKey: string) => number;
 
 /**
- * Deletes the expired windows of a store (end + retention <= stream time) when a sweep is due for this task: at its
+ * Deletes the expired windows of a store (end + retention < stream time) when a sweep is due for this task: at its
  * first record, then each time stream time moved on by half the retention (at least 1 ms). Returns the number deleted.
  */
 export function sweepExpired(context: ProcessorContext, name: string, retentionMs: number, streamTime: number, endOf: WindowEndOf): number {
@@ -77,7 +85,7 @@ export function sweepExpired(context: ProcessorContext, name: string, retentionM
   const store = context.store(name);
   let deleted = 0;
   for (const { key } of scan(store, name)) {
-    if (endOf(key) + retentionMs <= streamTime) {
+    if (isExpired(endOf(key), retentionMs, streamTime)) {
       store.delete(key);
       deleted++;
     }
@@ -102,7 +110,7 @@ export class WindowStore {
   }
 
   private expired(start: number): boolean {
-    return start + this.sizeMs + this.retentionMs <= this.streamTime;
+    return isExpired(start + this.sizeMs, this.retentionMs, this.streamTime);
   }
 
   fetch(key: string, start: number): Stamped | undefined {
@@ -148,7 +156,7 @@ export class SessionStore {
       if (entry.key.length !== length || entry.key[key.length + 14] !== '@') continue;
       const start = timeAt(entry.key, key.length + 1);
       const end = timeAt(entry.key, key.length + 15);
-      if (Number.isNaN(start) || Number.isNaN(end) || end < earliestEnd || end + this.retentionMs <= this.streamTime) continue;
+      if (Number.isNaN(start) || Number.isNaN(end) || end < earliestEnd || isExpired(end, this.retentionMs, this.streamTime)) continue;
       sessions.push({ start, end, stamped: entry.value as Stamped });
     }
     return sessions;

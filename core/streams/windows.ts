@@ -6,9 +6,10 @@ import { storeKeyOf } from './stores.js';
  * (TimeWindows), sliding (SlidingWindows) and session (SessionWindows) windows, each with a grace period; and the
  * final-result suppression of a windowed table (Suppressed.untilWindowCloses). Times are milliseconds.
  *
- * A window closes when the stream time of its aggregation reaches its end + grace (sessions: end + gap + grace);
- * a record for a closed window is dropped (counted in light_kafka_streams_dropped_records_total, reason
- * `expired-window`). A window store keeps a window until the stream time reaches its end + retention.
+ * A tumbling or hopping window closes when the stream time of its aggregation reaches its end + grace; a sliding
+ * window (its end inclusive) when stream time passes its end + grace; a session when stream time passes its end +
+ * gap + grace. A record for a closed window is dropped (counted in light_kafka_streams_dropped_records_total,
+ * reason `expired-window`). A window store keeps a window while the stream time is at most its end + retention.
  */
 
 /** The greatest timestamp LightStreams handles (ms; in the year 2286): window store keys hold times as 13 digits. */
@@ -162,7 +163,7 @@ export type WindowSpec = TimeWindows | SlidingWindows | SessionWindows;
 export interface WindowMaterialized {
   store: string;
   /**
-   * Windows are deleted once stream time reaches their end + retention (default: the least Kafka Streams allows,
+   * Windows are deleted once stream time passes their end + retention (default: the least Kafka Streams allows,
    * see minRetentionMs). A retention below that least is a topology error (ERR13013).
    */
   retentionMs?: number;
