@@ -2,7 +2,7 @@ import { RecordHeaders } from '../headers.js';
 import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
-import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import { assertStorableKey, DELETED, SortedKeyIndex, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from './streams-clients.js';
 import type { DropReason } from './dropped-records.js';
 import { extractTimestamp } from './timestamps.js';
@@ -20,37 +20,6 @@ function nextOf(offset: string): string {
  * local storage that queries read.
  */
 
-/** Keys in sorted order (binary search): the keys of a store's pending writes, for ranges over them. */
-class SortedKeys {
-  private keys: string[] = [];
-
-  /** The index of the first key >= `key`. */
-  private lowerBound(key: string): number {
-    let low = 0;
-    let high = this.keys.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.keys[middle]! < key) low = middle + 1;
-      else high = middle;
-    }
-    return low;
-  }
-
-  add(key: string): void {
-    const index = this.lowerBound(key);
-    if (this.keys[index] !== key) this.keys.splice(index, 0, key);
-  }
-
-  /** The keys from `start` (inclusive) to `end` (exclusive). */
-  between(start: string | undefined, end: string | undefined): string[] {
-    return this.keys.slice(start === undefined ? 0 : this.lowerBound(start), end === undefined ? this.keys.length : this.lowerBound(end));
-  }
-
-  clear(): void {
-    this.keys = [];
-  }
-}
-
 /** A store as one task's records see it: their own writes first, then what is committed. */
 class TaskStore implements ProcessorStore {
   /** Writes of the record being processed: kept only if the record succeeds. */
@@ -58,7 +27,7 @@ class TaskStore implements ProcessorStore {
   /** Writes of the records processed since the last commit. */
   readonly pending = new Map<string, PendingValue>();
   /** The keys of `pending`, sorted (see range). */
-  private readonly pendingKeys = new SortedKeys();
+  private readonly pendingKeys = new SortedKeyIndex();
 
   constructor(
     readonly name: string,

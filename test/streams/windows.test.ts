@@ -264,6 +264,22 @@ describe('streams windows: sliding', () => {
     }
   });
 
+  it('in a StreamTask, reads its uncommitted writes through range(): the windows match the driver’s, committed or not', async () => {
+    const next = random(11);
+    const times = Array.from({ length: 40 }, () => Math.floor(next() * 200));
+    const topology = counting(SlidingWindows.ofTimeDifferenceAndGrace(10, 1000), 10_000);
+    const driver = new TopologyTestDriver(topology);
+    const committer = { commit: async (batches: { topic: string }[]) => batches.map(({ topic }) => ({ topic, partition: 0, baseOffset: '0' })), close: async () => undefined };
+    const task = new StreamTask('in-0', 0, [...topology.stores.keys()], new MemoryTaskStorage(), committer, (store) => `app-${store}-changelog`, true, createLogger({ level: 'error' } as never));
+    for (const [offset, time] of times.entries()) {
+      driver.pipe('in', 1, 'a', String(time));
+      task.runTopology(topology.sources[0]!, { key: 'a', value: 1, timestamp: String(time) });
+      task.recordDone('in', { key: Buffer.from('a'), value: Buffer.from('1'), timestamp: String(time), offset: String(offset) }, true);
+      if (offset % 7 === 6) await task.commit();
+    }
+    expect(task.entries('w').map(({ key, value }) => [key, value])).to.deep.equal(driver.store('w').all());
+  });
+
   it('drops a record whose windows closed, and a null value; a record within grace updates the windows it falls in', () => {
     const driver = new TopologyTestDriver(counting(SlidingWindows.ofTimeDifferenceAndGrace(10, 5)));
     pipeAll(driver, [['a', 30], ['a', 16]]); // close time 25: 16 + 10 >= 25, but its only window [6,16] closed
