@@ -27,6 +27,8 @@ import { storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
+import { droppedRecordsCounter, type DropReason } from '../core/streams/dropped-records.js';
+import { extractTimestamp } from '../core/streams/timestamps.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -182,7 +184,10 @@ export class ChainTestKit {
  * A LightStreams topology run in-process, record by record, with in-memory stores: feed input records to a
  * source topic, read what the topology sent to each output topic and what its stores hold (as Kafka Streams'
  * TopologyTestDriver). It runs the topology itself: chains, transactions and changelogs are the broker's part.
- * Partitions are not modelled: every record meets every store, as one task would see one key.
+ * Partitions are not modelled: every record meets every store, as one task would see one key. Stream time comes
+ * from the piped records' timestamps (after their source's TimestampExtractor): piping a record with a later
+ * timestamp advances it, which closes windows and emits suppressed results; restart() starts the topology over on
+ * the same stores, as a restart restoring them from their changelogs would.
  *
  *   const builder = new StreamsBuilder('app');
  *   accountCommandProcessor(builder, topics);
@@ -193,7 +198,7 @@ export class ChainTestKit {
 export class TopologyTestDriver {
   private readonly stores = new Map<string, Map<string, unknown>>();
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
-  private readonly context: ProcessorContext;
+  private context: ProcessorContext;
   /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
   private readonly queue: { source: SourceNode; topic: string; record: StreamRecord<unknown, unknown> }[] = [];
   private wallClock: number;
@@ -204,6 +209,8 @@ export class TopologyTestDriver {
   /** The record being processed, as a processor's recordMetadata() sees it (offsets count the records piped per topic). */
   private currentInput: ProcessorRecordMetadata | undefined;
   private readonly offsets = new Map<string, number>();
+  /** Per reason and store: the records the topology dropped (see ProcessorContext.recordDropped). */
+  private readonly dropped = new Map<string, number>();
   /** Per punctuator: the wall-clock time it last ran. */
   private readonly punctuated = new Map<Punctuator, number>();
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
@@ -225,8 +232,18 @@ export class TopologyTestDriver {
       this.punctuated.set(punctuator, this.wallClock);
       punctuator.init?.({ metricsRegistry: this.metrics, logger: this.logger });
     }
-    this.context = {
-      store: (name) => this.storeOf(name),
+    this.context = this.newContext();
+  }
+
+  /** A processor context of its own (a restart gives the topology a new one: nothing it kept per task survives). */
+  private newContext(): ProcessorContext {
+    const views = new Map<string, ProcessorStore>();
+    return {
+      store: (name) => {
+        let view = views.get(name);
+        if (!view) views.set(name, (view = this.storeOf(name)));
+        return view;
+      },
       send: (topic, record) => {
         const list = this.outputs.get(topic) ?? [];
         this.outputs.set(topic, list);
@@ -240,7 +257,37 @@ export class TopologyTestDriver {
       streamTime: () => this.observedTime,
       entries: (name) => this.store(name).all().map(([key, value]) => ({ key, value })),
       processorRuntime: () => ({ taskId: 'test-driver-0', schedules: this.schedules, recordMetadata: () => this.currentInput }),
+      recordDropped: (reason, store) => this.recordDropped(reason, store),
     };
+  }
+
+  private recordDropped(reason: DropReason, store: string | undefined): void {
+    const id = `${reason}|${store ?? ''}`;
+    this.dropped.set(id, (this.dropped.get(id) ?? 0) + 1);
+    droppedRecordsCounter(this.metrics).inc({ serviceId: 'test-driver', reason, store: store ?? '' });
+  }
+
+  /** The number of records (window updates, for `expired-window`) the topology dropped: for a reason and store, or all. */
+  droppedRecords(reason?: DropReason, store?: string): number {
+    let count = 0;
+    for (const [id, n] of this.dropped) {
+      const [droppedFor, droppedIn] = id.split('|') as [string, string];
+      if ((reason === undefined || droppedFor === reason) && (store === undefined || droppedIn === store)) count += n;
+    }
+    return count;
+  }
+
+  /**
+   * Starts the topology over on the same stores, as a service restarted on its restored stores: what the topology
+   * and the task kept in memory (the task's stream time, per-task caches) starts anew; what is in the stores
+   * (a windowed aggregation's stream time, a suppression's pending results) stays.
+   */
+  restart(): this {
+    // The processors of the old run close, as their tasks would; new ones are made on the new context.
+    this.schedules.close();
+    this.observedTime = -1;
+    this.context = this.newContext();
+    return this;
   }
 
   private storeOf(name: string): ProcessorStore {
@@ -252,6 +299,11 @@ export class TopologyTestDriver {
       get: (key) => map.get(storeKeyOf(key)),
       put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
       delete: (key) => void map.delete(storeKeyOf(key)),
+      range: (start, end) =>
+        [...map]
+          .filter(([key]) => (start === undefined || key >= start) && (end === undefined || key < end))
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([key, value]) => ({ key, value })),
     };
   }
 
@@ -267,14 +319,22 @@ export class TopologyTestDriver {
     return this.drain();
   }
 
-  /** One input record: stream time, the record through the topology, then the stream-time punctuations due. */
+  /**
+   * One input record through its source: its timestamp extracted (skipped, counted, when not valid), stream time
+   * moved on, then the stream-time punctuations due.
+   */
   private processInput(source: SourceNode, topic: string, record: StreamRecord<unknown, unknown>, headers: Record<string, string>): void {
-    this.observe(record.timestamp);
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.recordDropped('invalid-timestamp', undefined);
+      return;
+    }
+    this.observedTime = Math.max(this.observedTime, time);
     const offset = this.offsets.get(topic) ?? 0;
     this.offsets.set(topic, offset + 1);
     this.currentInput = { topic, partition: 0, offset: String(offset), headers };
     try {
-      source.process(record, this.context);
+      source.process({ ...record, timestamp: String(time) }, this.context);
     } finally {
       this.currentInput = undefined;
     }
@@ -322,11 +382,6 @@ export class TopologyTestDriver {
   /** Closes the topology's processors (Processor.close), as a task closing would. */
   close(): void {
     this.schedules.close();
-  }
-
-  private observe(timestamp: string): void {
-    const time = Number(timestamp);
-    if (Number.isFinite(time)) this.observedTime = Math.max(this.observedTime, time);
   }
 
   /** Stream time (ms): the newest timestamp of the records the topology processed; -1 before the first. */

@@ -17,6 +17,7 @@ import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
 import type { ProcessorRecordMetadata } from './processor-api.js';
 import { StreamTask, type TopologyOutput } from './task.js';
+import { droppedRecordsCounter } from './dropped-records.js';
 import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 import { RecordHeaders } from '../headers.js';
 import { contextFromRecord, runWithContext } from '../request-context.js';
@@ -612,7 +613,8 @@ export class LightStreams {
       await committer.close().catch(() => undefined);
       throw error;
     }
-    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
+    const dropped = (reason: string, store: string | undefined): void => void droppedRecordsCounter(this.parts.metricsRegistry).inc({ serviceId: this.parts.serviceId, reason, store: store ?? '' });
+    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger, dropped);
     try {
       task.startAt(await clients.committedOffsets(this.topicsOf(id), partition));
       for (const store of storeNames) await this.restore(task, store);

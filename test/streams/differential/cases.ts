@@ -61,7 +61,8 @@ export function tumblingCountTopology({ builder, topic, out, params }: LightCont
     .groupByKey()
     .windowedBy(TimeWindows.ofSizeMs(params.sizeMs!))
     .count({ store: 'counts' })
-    .map((_key, window) => [`${window.key}@${window.windowStart}`, { count: window.count }])
+    .toStream()
+    .map((window, count) => [`${window.key}@${window.start}`, { count }])
     .to(out('count'));
 }
 
