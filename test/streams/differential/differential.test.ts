@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { fetchKafkaStreams } from '../../support/differential/kafka-streams-java.js';
 import { runDifferential, type DifferentialCase } from '../../support/differential/harness.js';
 import { streamTableJoin, tumblingCount } from './cases.js';
+import { WINDOW_CASES } from './window-cases.js';
 
 /**
  * The same topology on Kafka Streams 3.9.1 (test/fixtures/kafka-streams/Topologies.java) and on LightStreams, fed the
@@ -25,8 +26,16 @@ describe('LightStreams against Kafka Streams (differential) @broker @kafka-strea
     expect(report.equal, `\n${report.text}`).to.equal(true);
   };
 
-  it('tumbling windows, count: the final count per key and window (Kafka Streams with a grace beyond any lateness: LightStreams has none yet)', () => check(tumblingCount));
+  it('tumbling windows (TimeWindows.ofSizeMs: no grace limit), count: the final count per key and window (Kafka Streams with a grace beyond any lateness)', () => check(tumblingCount));
 
   it('stream-table join, inner and left: every join result, the table loaded and changed between stream phases, null keys and null values included (dropped, or in the left join joined with no table value, as Kafka Streams 3.9)', () =>
     check(streamTableJoin));
+
+  const titles: Record<string, string> = {
+    'tumbling-grace': 'tumbling windows with a grace: count (final per window, late records dropped) and suppress(untilWindowCloses) (one result per closed window)',
+    'hopping-window': 'hopping windows with a grace: count, aggregate and suppress(untilWindowCloses)',
+    'sliding-window': 'sliding windows with a grace: aggregate, final per window',
+    'session-window': 'session windows with a grace: count with merges, suppress(untilWindowCloses), aggregate with a merger',
+  };
+  for (const testCase of WINDOW_CASES) it(titles[testCase.name]!, () => check(testCase));
 });
