@@ -22,11 +22,13 @@ import { RecordHeaders, type HeaderValue } from '../core/headers.js';
 import { contextFromRecord, runWithContext } from '../core/request-context.js';
 import type { BatchWriter, TransportMessage } from '../core/transport.js';
 import { LightService, type LightServiceOptions } from '../index.js';
-import { inRange, storeKeyOf } from '../core/streams/stores.js';
+import { TaskSchedules, type ProcessorRecordMetadata } from '../core/streams/processor-api.js';
+import { storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
-import type { KeyRange } from '../core/streams/stores.js';
+import { droppedRecordsCounter, type DropReason } from '../core/streams/dropped-records.js';
+import { extractTimestamp } from '../core/streams/timestamps.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -182,9 +184,12 @@ export class ChainTestKit {
  * A LightStreams topology run in-process, record by record, with in-memory stores: feed input records to a
  * source topic, read what the topology sent to each output topic and what its stores hold (as Kafka Streams'
  * TopologyTestDriver). It runs the topology itself: chains, transactions and changelogs are the broker's part.
- * Partitions are not modelled: every record meets every store, as one task would see one key. Joins run as on a
- * broker (their window stores and join time are the one task's); piping the topic of a global table updates its store
- * (a null value deletes) without moving stream time, so a test fills a global table first, then pipes the stream.
+ * Partitions are not modelled: every record meets every store, as one task would see one key. Stream time comes
+ * from the piped records' timestamps (after their source's TimestampExtractor): piping a record with a later
+ * timestamp advances it, which closes windows and emits suppressed results; restart() starts the topology over on
+ * the same stores, as a restart restoring them from their changelogs would. Joins run as on a broker (their window
+ * stores and join time are the one task's); piping the topic of a global table updates its store (a null value
+ * deletes) without moving stream time, so a test fills a global table first, then pipes the stream.
  *
  *   const builder = new StreamsBuilder('app');
  *   accountCommandProcessor(builder, topics);
@@ -195,17 +200,24 @@ export class ChainTestKit {
 export class TopologyTestDriver {
   private readonly stores = new Map<string, Map<string, unknown>>();
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
-  private readonly context: ProcessorContext;
+  private context: ProcessorContext;
   /**
    * Records sent to a topic the topology reads, delivered in order once the record that sent them is done: to a
    * source, or to a global table (`global`: its store).
    */
-  private readonly queue: { source?: SourceNode; global?: string; record: StreamRecord<unknown, unknown> }[] = [];
+  private readonly queue: { source?: SourceNode; topic: string; global?: string; record: StreamRecord<unknown, unknown> }[] = [];
   /** The global tables' stores, by store name; fed by piping their topics (or by the topology sending to them). */
   private readonly globals = new Map<string, Map<string, unknown>>();
   private wallClock: number;
   /** Stream time: the newest timestamp of the records piped in or delivered to the topology's own sources. */
   private observedTime = -1;
+  /** The Processor API's punctuation schedules and close hooks (KStream.process). */
+  private readonly schedules = new TaskSchedules({ streamTime: () => this.observedTime, wallClockTime: () => this.wallClock });
+  /** The record being processed, as a processor's recordMetadata() sees it (offsets count the records piped per topic). */
+  private currentInput: ProcessorRecordMetadata | undefined;
+  private readonly offsets = new Map<string, number>();
+  /** Per reason and store: the records the topology dropped (see ProcessorContext.recordDropped). */
+  private readonly dropped = new Map<string, number>();
   /** Per punctuator: the wall-clock time it last ran. */
   private readonly punctuated = new Map<Punctuator, number>();
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
@@ -227,8 +239,18 @@ export class TopologyTestDriver {
       this.punctuated.set(punctuator, this.wallClock);
       punctuator.init?.({ metricsRegistry: this.metrics, logger: this.logger });
     }
-    this.context = {
-      store: (name) => this.storeOf(name),
+    this.context = this.newContext();
+  }
+
+  /** A processor context of its own (a restart gives the topology a new one: nothing it kept per task survives). */
+  private newContext(): ProcessorContext {
+    const views = new Map<string, ProcessorStore>();
+    return {
+      store: (name) => {
+        let view = views.get(name);
+        if (!view) views.set(name, (view = this.storeOf(name)));
+        return view;
+      },
       send: (topic, record) => {
         const list = this.outputs.get(topic) ?? [];
         this.outputs.set(topic, list);
@@ -236,19 +258,51 @@ export class TopologyTestDriver {
         // Records sent to a topic the topology also reads (repartition topics, a feedback loop, a saga's
         // participant in the same topology) go on through it after the current record, as they would over Kafka.
         const source = this.sourceOf(topic);
-        if (source) this.queue.push({ source, record });
+        if (source) this.queue.push({ source, topic, record });
         const global = this.globalOf(topic);
-        if (global) this.queue.push({ global, record });
+        if (global) this.queue.push({ topic, global, record });
       },
       wallClockTime: () => this.wallClock,
       streamTime: () => this.observedTime,
+      entries: (name) => this.store(name).all().map(([key, value]) => ({ key, value })),
+      processorRuntime: () => ({ taskId: 'test-driver-0', schedules: this.schedules, recordMetadata: () => this.currentInput }),
+      recordDropped: (reason, store) => this.recordDropped(reason, store),
     };
   }
 
+  private recordDropped(reason: DropReason, store: string | undefined): void {
+    const id = `${reason}|${store ?? ''}`;
+    this.dropped.set(id, (this.dropped.get(id) ?? 0) + 1);
+    droppedRecordsCounter(this.metrics).inc({ serviceId: 'test-driver', reason, store: store ?? '' });
+  }
+
+  /** The number of records (window updates, for `expired-window`) the topology dropped: for a reason and store, or all. */
+  droppedRecords(reason?: DropReason, store?: string): number {
+    let count = 0;
+    for (const [id, n] of this.dropped) {
+      const [droppedFor, droppedIn] = id.split('|') as [string, string];
+      if ((reason === undefined || droppedFor === reason) && (store === undefined || droppedIn === store)) count += n;
+    }
+    return count;
+  }
+
+  /**
+   * Starts the topology over on the same stores, as a service restarted on its restored stores: what the topology
+   * and the task kept in memory (the task's stream time, per-task caches) starts anew; what is in the stores
+   * (a windowed aggregation's stream time, a suppression's pending results) stays.
+   */
+  restart(): this {
+    // The processors of the old run close, as their tasks would; new ones are made on the new context.
+    this.schedules.close();
+    this.observedTime = -1;
+    this.context = this.newContext();
+    return this;
+  }
+
   private storeOf(name: string): ProcessorStore {
-    const range = (map: Map<string, unknown>) => (bounds: KeyRange) =>
+    const range = (map: Map<string, unknown>) => (start?: string, end?: string) =>
       [...map]
-        .filter(([key]) => inRange(key, bounds))
+        .filter(([key]) => (start === undefined || key >= start) && (end === undefined || key < end))
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([key, value]) => ({ key, value }));
     if (this.topology.globalTables.some((table) => table.store === name)) {
@@ -298,7 +352,7 @@ export class TopologyTestDriver {
    * Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). The topic
    * of a global table updates its store instead (a null value deletes the key); it does not move stream time.
    */
-  pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now())): this {
+  pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now()), headers: Record<string, string> = {}): this {
     const global = this.globalOf(topic);
     if (global) {
       this.applyGlobal(global, key, value);
@@ -306,9 +360,30 @@ export class TopologyTestDriver {
     }
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
-    this.observe(timestamp);
-    source.process({ key, value, timestamp }, this.context);
+    this.processInput(source, topic, { key, value, timestamp }, headers);
     return this.drain();
+  }
+
+  /**
+   * One input record through its source: its timestamp extracted (skipped, counted, when not valid), stream time
+   * moved on, then the stream-time punctuations due.
+   */
+  private processInput(source: SourceNode, topic: string, record: StreamRecord<unknown, unknown>, headers: Record<string, string>): void {
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.recordDropped('invalid-timestamp', undefined);
+      return;
+    }
+    this.observedTime = Math.max(this.observedTime, time);
+    const offset = this.offsets.get(topic) ?? 0;
+    this.offsets.set(topic, offset + 1);
+    this.currentInput = { topic, partition: 0, offset: String(offset), headers };
+    try {
+      source.process({ ...record, timestamp: String(time) }, this.context);
+    } finally {
+      this.currentInput = undefined;
+    }
+    this.schedules.runStreamTime();
   }
 
   /**
@@ -332,6 +407,10 @@ export class TopologyTestDriver {
       for (const unit of punctuator.due(context)) unit.run();
       this.drain();
     }
+    for (const unit of this.schedules.dueWallClock(this.wallClock)) {
+      unit.run();
+      this.drain();
+    }
     return this;
   }
 
@@ -342,19 +421,15 @@ export class TopologyTestDriver {
 
   private drain(): this {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      if (next.global !== undefined) {
-        this.applyGlobal(next.global, next.record.key, next.record.value);
-        continue;
-      }
-      this.observe(next.record.timestamp);
-      next.source!.process(next.record, this.context);
+      if (next.global !== undefined) this.applyGlobal(next.global, next.record.key, next.record.value);
+      else this.processInput(next.source!, next.topic, next.record, {});
     }
     return this;
   }
 
-  private observe(timestamp: string): void {
-    const time = Number(timestamp);
-    if (Number.isFinite(time)) this.observedTime = Math.max(this.observedTime, time);
+  /** Closes the topology's processors (Processor.close), as a task closing would. */
+  close(): void {
+    this.schedules.close();
   }
 
   /** Stream time (ms): the newest timestamp of the records the topology processed; -1 before the first. */

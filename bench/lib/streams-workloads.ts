@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import { LightService } from '../../index.js';
+import { LightService, TimeWindows, windowedKeyString } from '../../index.js';
 
 /**
  * The streams rows: count records by key (100 B records, 64 keys) and write each new count to an output topic,
@@ -34,28 +34,61 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
   }
 }
 
+/** A topology of a streams row: it counts each input once in store `counts`; `total` reads that count back. */
+export interface StreamsWorkload {
+  name: string;
+  build(builder: ReturnType<LightService['streams']['builder']>, input: string, output: string, onFirst: () => void): void;
+  /** How many inputs the committed store has counted. */
+  total(service: LightService): number;
+}
+
+/** Count by key: a key-value store, each new count to the output. */
+export const COUNT_BY_KEY: StreamsWorkload = {
+  name: 'count by key',
+  build(builder, input, output, onFirst) {
+    builder.stream<string, unknown>(input).peek(onFirst).groupByKey().count({ store: 'counts' }).toStream().to(output);
+  },
+  total: (service) => service.streams.store<number>('counts').all().reduce((sum, { value }) => sum + value, 0),
+};
+
+/** A tumbling-window count (1 s windows, a minute of grace): a window store, each window update to the output. */
+export const WINDOWED_COUNT: StreamsWorkload = {
+  name: 'tumbling-window count (1 s windows, 60 s grace)',
+  build(builder, input, output, onFirst) {
+    builder
+      .stream<string, unknown>(input)
+      .peek(onFirst)
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(1000, 60_000))
+      .count({ store: 'counts' })
+      .toStream()
+      .selectKey(windowedKeyString)
+      .to(output);
+  },
+  total: (service) => service.streams.store<{ value: number }>('counts').all().reduce((sum, { value }) => sum + value.value, 0),
+};
+
 /** Seconds from the first record processed to the moment every input is counted in the committed store. */
-export async function streamsLight(brokers: string, guarantee: 'exactly_once' | 'at_least_once', input: string, output: string, count: number): Promise<{ seconds: number; stateDir: string; applicationId: string }> {
+export async function streamsLight(
+  brokers: string,
+  guarantee: 'exactly_once' | 'at_least_once',
+  input: string,
+  output: string,
+  count: number,
+  workload: StreamsWorkload = COUNT_BY_KEY,
+): Promise<{ seconds: number; stateDir: string; applicationId: string }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'light-kafka-bench-state-'));
   const applicationId = `bench-streams-${randomUUID().slice(0, 8)}`;
   const service = await LightService.create({ configDir: streamsConfigDir(brokers, applicationId, guarantee, stateDir) });
   let first = 0n;
-  service.streams
-    .builder()
-    .stream<string, unknown>(input)
-    .peek(() => {
-      if (first === 0n) first = process.hrtime.bigint();
-    })
-    .groupByKey()
-    .count({ store: 'counts' })
-    .toStream()
-    .to(output);
+  workload.build(service.streams.builder(), input, output, () => {
+    if (first === 0n) first = process.hrtime.bigint();
+  });
   await service.start();
-  const store = service.streams.store<number>('counts');
   let counted = 0;
   await waitUntil(
     () => {
-      counted = store.all().reduce((sum, { value }) => sum + value, 0);
+      counted = workload.total(service);
       return counted >= count;
     },
     300_000,

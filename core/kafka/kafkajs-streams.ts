@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import { AssignmentGate, committedOffset, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter, type TopicReader } from '../streams/streams-clients.js';
-import { commitInTransaction } from '../streams/task.js';
+import { commitInTransaction, committedOffset, type GroupMember, type InternalTopic, type StreamsClientOptions, type StreamsClients, type TaskCommitter, type TopicReader } from './streams-clients.js';
+import { StreamsConsumerAdapter } from './streams-consumer.js';
 import { LightError } from '../errors/light-error.js';
-import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
+import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
 import { kafkajsTransactional, transactionalRetry, withLogging, writerOf, type SendOptions } from './kafkajs-driver.js';
 import { toConsumerSettings, toProducerSettings, type ConsumerSettings, type ProducerSettings } from './properties.js';
 
 /** LightStreams' clients on kafkajs: no KIP-447, so exactly_once uses one transactional.id per task. */
 export class KafkajsStreamsClients implements StreamsClients {
-  readonly consumer: KafkajsStreamsConsumer;
+  readonly consumer: StreamsConsumerAdapter;
   readonly producer: DriverProducer;
   private readonly producerSettings: ProducerSettings;
   private readonly consumerSettings: ConsumerSettings;
@@ -38,7 +38,7 @@ export class KafkajsStreamsClients implements StreamsClients {
     this.plain = this.producerKafka.producer({ ...this.producerSettings.producer, createPartitioner: Partitioners.DefaultPartitioner });
     const plain = this.plain;
     this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf((request) => plain.sendBatch(request), this.sendOptions) };
-    this.consumer = new KafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, advertisingAssigner(options.applicationServer, options.taskOf));
+    this.consumer = kafkajsStreamsConsumer(new Kafka(withLogging(this.consumerSettings.client, logger, 'streams-consumer')), this.consumerSettings, advertisingAssigner(options.applicationServer, options.taskOf));
   }
 
   async groupMembers(): Promise<GroupMember[]> {
@@ -296,62 +296,26 @@ export class KafkajsStreamsClients implements StreamsClients {
   }
 }
 
-/** The streams consumer: offsets resolved for fetching, never committed by kafkajs itself. */
-class KafkajsStreamsConsumer implements StreamsConsumer {
-  private readonly consumer: Consumer;
-  private readonly gate = new AssignmentGate();
-
-  constructor(
-    kafka: Kafka,
-    private readonly settings: ConsumerSettings,
-    assigner: PartitionAssigner,
-  ) {
-    this.consumer = kafka.consumer({ ...settings.consumer, partitionAssigners: [assigner] });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
-      const assignment = Object.entries(event.payload.memberAssignment as Record<string, number[]>).map(([topic, partitions]) => ({ topic, partitions }));
-      this.gate.announce(assignment);
-    });
-  }
-
-  connect(): Promise<void> {
-    return this.consumer.connect();
-  }
-
-  subscribe(topics: (string | RegExp)[]): Promise<void> {
-    return this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
-  }
-
-  run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
-    return this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async (payload) => {
-        await this.gate.settled(payload.heartbeat);
-        await eachBatch(toStreamsBatch(payload));
-      },
-    });
-  }
-
-  onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
-    this.gate.add(listener);
-  }
-
-  /** kafkajs has no revocation callback; a task's own transactional id fences a late commit instead. */
-  onRevocation(): void {}
-
-  seek(topic: string, partition: number, offset: string): void {
-    this.consumer.seek({ topic, partition, offset });
-  }
-
-  commitOffsets(offsets: TopicOffsets[]): Promise<void> {
-    return this.consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map(({ partition, offset }) => ({ topic, partition, offset }))));
-  }
-
-  disconnect(): Promise<void> {
-    return this.consumer.disconnect();
-  }
+/**
+ * The streams consumer on kafkajs: offsets resolved for fetching, never committed by kafkajs itself; GROUP_JOIN
+ * reports each new assignment. kafkajs has no revocation callback: a task's own transactional id fences a late
+ * commit instead.
+ */
+function kafkajsStreamsConsumer(kafka: Kafka, settings: ConsumerSettings, assigner: PartitionAssigner): StreamsConsumerAdapter {
+  const consumer: Consumer = kafka.consumer({ ...settings.consumer, partitionAssigners: [assigner] });
+  const adapter = new StreamsConsumerAdapter({
+    connect: () => consumer.connect(),
+    subscribe: (topics) => consumer.subscribe({ topics, fromBeginning: settings.fromBeginning }),
+    run: (eachBatch) => consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch }),
+    seek: (topic, partition, offset) => consumer.seek({ topic, partition, offset }),
+    commitOffsets: (offsets) => consumer.commitOffsets(offsets),
+    disconnect: () => consumer.disconnect(),
+  });
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    adapter.assigned(Object.entries(event.payload.memberAssignment as Record<string, number[]>).map(([topic, partitions]) => ({ topic, partitions })));
+  });
+  return adapter;
 }
-
 
 /**
  * The streams assignor: the partitions of one task (partition p of every topic of a task group) go to one member

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
-import { AssignmentGate, committedOffset, toStreamsBatch, type Assignment, type GroupMember, type InternalTopic, type StreamsBatch, type StreamsClientOptions, type StreamsClients, type StreamsConsumer, type TaskCommitter, type TopicReader } from '../streams/streams-clients.js';
-import { commitInTransaction } from '../streams/task.js';
-import type { DriverMessage, DriverProducer, DriverTransactionalProducer, TopicOffsets } from './driver.js';
+import { commitInTransaction, committedOffset, toStreamsBatch, type GroupMember, type InternalTopic, type StreamsClientOptions, type StreamsClients, type TaskCommitter, type TopicReader } from './streams-clients.js';
+import { StreamsConsumerAdapter } from './streams-consumer.js';
+import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
 import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
 import { batchSlice, librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
@@ -42,7 +42,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     this.plain = this.kafka.producer({ kafkaJS: { logger: loggerFor(logger, 'streams-producer') }, ...this.producerConfig });
     const plain = this.plain;
     this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf(plain) };
-    this.consumer = new LibrdkafkaStreamsConsumer(client.CODES.ERRORS.ERR__ASSIGN_PARTITIONS, this.kafka, {
+    this.consumer = LibrdkafkaStreamsConsumer.create(client.CODES.ERRORS.ERR__ASSIGN_PARTITIONS, this.kafka, {
       ...consumerConfig,
       'partition.assignment.strategy': 'range',
       ...(options.applicationServer ? { 'client.id': `${options.applicationId}@${options.applicationServer}` } : {}),
@@ -133,81 +133,60 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
   }
 }
 
-/** The compatible API's consumer with offsets never committed by the client. */
-class LibrdkafkaStreamsConsumer implements StreamsConsumer {
-  readonly client: LibrdkafkaConsumerClient;
-  private readonly gate = new AssignmentGate();
-  private readonly revocationListeners: ((lost: boolean) => Promise<void>)[] = [];
+/**
+ * The streams consumer on librdkafka's compatible API, offsets never committed by the client. Its rebalance
+ * callback reports assignments and, awaited by the API before it unassigns (librdkafka rejoins only then),
+ * revocations. A batch here is everything fetched for the partition, and the API serves a rebalance only between
+ * batches: a batch is handed back when its time slice is over (batchSlice: 1 s after its first record was done; the
+ * API fetches the records not resolved again), so a rebalance waits about that long, not for the backlog.
+ */
+class LibrdkafkaStreamsConsumer extends StreamsConsumerAdapter {
+  constructor(
+    readonly client: LibrdkafkaConsumerClient,
+  ) {
+    const api = client as unknown as {
+      seek(target: { topic: string; partition: number; offset: string }): void;
+      commitOffsets(list: { topic: string; partition: number; offset: string }[]): Promise<void>;
+    };
+    super(
+      {
+        connect: () => client.connect(),
+        subscribe: (topics) => client.subscribe({ topics }),
+        run: (eachBatch) => client.run({ eachBatchAutoResolve: false, eachBatch }),
+        seek: (topic, partition, offset) => api.seek({ topic, partition, offset }),
+        commitOffsets: (offsets) => api.commitOffsets(offsets),
+        disconnect: () => client.disconnect(),
+      },
+      (payload) => {
+        const slice = batchSlice(payload.resolveOffset);
+        return { ...toStreamsBatch(payload, slice.over), resolveOffset: slice.resolveOffset };
+      },
+    );
+  }
 
-  constructor(assignCode: number, kafka: LibrdkafkaKafka, config: NativeConfig, groupId: string, logger: Logger) {
+  /** The consumer with its rebalance callback wired to the adapter. */
+  static create(assignCode: number, kafka: LibrdkafkaKafka, config: NativeConfig, groupId: string, logger: Logger): LibrdkafkaStreamsConsumer {
+    const adapter: { consumer?: LibrdkafkaStreamsConsumer } = {};
     const onRebalance = async (error: { code: number }, assignment: { topic: string; partition: number }[], functions?: { assignmentLost?: () => boolean }): Promise<void> => {
       if (error.code !== assignCode) {
-        // A revocation: the compatible API awaits this callback before it unassigns, and librdkafka rejoins only then.
-        const lost = functions?.assignmentLost?.() ?? false;
-        for (const listener of this.revocationListeners) await listener(lost);
+        await adapter.consumer!.revoked(functions?.assignmentLost?.() ?? false);
         return;
       }
       const byTopic = new Map<string, number[]>();
       for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
-      const whole = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
-      this.gate.announce(whole);
+      adapter.consumer!.assigned([...byTopic].map(([topic, partitions]) => ({ topic, partitions })));
     };
-    this.client = kafka.consumer({
+    const client = kafka.consumer({
       kafkaJS: { groupId, logger: loggerFor(logger, 'streams-consumer'), autoCommit: false },
       ...config,
       'enable.auto.commit': false,
       rebalance_cb: onRebalance,
     });
-  }
-
-  connect(): Promise<void> {
-    return this.client.connect();
-  }
-
-  subscribe(topics: (string | RegExp)[]): Promise<void> {
-    return this.client.subscribe({ topics });
-  }
-
-  /**
-   * A batch here is everything fetched for the partition, and the compatible API serves a rebalance only between
-   * batches: a batch is handed back when its time slice is over (batchSlice: 1 s after its first record was done;
-   * the API fetches the records not resolved again), so a rebalance waits about that long, not for the backlog.
-   */
-  run(eachBatch: (batch: StreamsBatch) => Promise<void>): Promise<void> {
-    return this.client.run({
-      eachBatchAutoResolve: false,
-      eachBatch: async (payload) => {
-        await this.gate.settled(payload.heartbeat);
-        const slice = batchSlice(payload.resolveOffset);
-        await eachBatch({ ...toStreamsBatch(payload, slice.over), resolveOffset: slice.resolveOffset });
-      },
-    });
+    return (adapter.consumer = new LibrdkafkaStreamsConsumer(client));
   }
 
   /** The group's committed offsets, asked for as stable offsets (read_committed). */
   async committed(partitions: { topic: string; partition: number }[]): Promise<{ topic: string; partition: number; offset: string | null }[]> {
     return (this.client as unknown as { committed(list: { topic: string; partition: number }[], timeout?: number): Promise<{ topic: string; partition: number; offset: string | null }[]> }).committed(partitions, 30_000);
-  }
-
-  onAssignment(listener: (assignment: Assignment) => Promise<void> | void): void {
-    this.gate.add(listener);
-  }
-
-  onRevocation(listener: (lost: boolean) => Promise<void>): void {
-    this.revocationListeners.push(listener);
-  }
-
-  seek(topic: string, partition: number, offset: string): void {
-    (this.client as unknown as { seek(target: { topic: string; partition: number; offset: string }): void }).seek({ topic, partition, offset });
-  }
-
-  commitOffsets(offsets: TopicOffsets[]): Promise<void> {
-    return (this.client as unknown as { commitOffsets(list: { topic: string; partition: number; offset: string }[]): Promise<void> }).commitOffsets(
-      offsets.flatMap(({ topic, partitions }) => partitions.map(({ partition, offset }) => ({ topic, partition, offset }))),
-    );
-  }
-
-  disconnect(): Promise<void> {
-    return this.client.disconnect();
   }
 }

@@ -2,7 +2,7 @@ import { LightError, reasonOf } from '../errors/light-error.js';
 import type { DriverMessage } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import { assertStorableKey, DELETED, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
-import type { StreamsClients, TopicReader } from './streams-clients.js';
+import type { StreamsClients, TopicReader } from '../kafka/streams-clients.js';
 import type { ProcessorStore } from './topology.js';
 
 /**
@@ -212,7 +212,7 @@ export class GlobalTables {
       get: (key) => this.get(name, key),
       put: refuse,
       delete: refuse,
-      range: (range) => this.range(name, range),
+      range: (start, end) => this.range(name, { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) }),
     };
   }
 

@@ -19,6 +19,12 @@ export type JoinStep = (record: AnyRecord, emit: (record: AnyRecord) => void, co
 /** A joiner as the steps call it: the left value, the right value (undefined when that side has none), the key. */
 export type AnyJoiner = (left: unknown, right: unknown, key: unknown) => unknown;
 
+/** A store's entries from `start` to `end` (exclusive), in key order: the stores of tasks and of the driver have it. */
+function rangeOf(store: ProcessorStore, start: string | undefined, end: string): { key: string; value: unknown }[] {
+  if (!store.range) throw new Error('a join needs stores that read key ranges (ProcessorStore.range)');
+  return store.range(start, end);
+}
+
 function isNull(value: unknown): value is null | undefined {
   return value === null || value === undefined;
 }
@@ -141,7 +147,7 @@ function fetchWindow(store: ProcessorStore, key: string, from: number, to: numbe
   if (to < min) return [];
   const prefix = `d:${key}@`;
   const found: { time: number; value: unknown }[] = [];
-  for (const entry of store.range({ start: prefix + pad(min), end: prefix + pad(to + 1) })) {
+  for (const entry of rangeOf(store, prefix + pad(min), prefix + pad(to + 1))) {
     // Another key can sort inside the range (`a@0000000000005x` next to `a`): the time must be all that follows.
     if (entry.key.length !== prefix.length + 13) continue;
     const time = Number(entry.key.slice(prefix.length));
@@ -150,24 +156,29 @@ function fetchWindow(store: ProcessorStore, key: string, from: number, to: numbe
   return found;
 }
 
-/** Buffers a value at `time` (dropped when already expired), moving the store's time and deleting what expired. */
-function putWindow(store: ProcessorStore, key: string, value: unknown, time: number, retentionMs: number): void {
+/**
+ * Buffers a value at `time` — false when it is already expired (not buffered) — moving the store's time and deleting
+ * what expired.
+ */
+function putWindow(store: ProcessorStore, key: string, value: unknown, time: number, retentionMs: number): boolean {
   const before = observedTime(store);
   const observed = Math.max(before, time);
   if (observed !== before) store.put(WINDOW_META, observed);
-  if (time > observed - retentionMs) {
+  const live = time > observed - retentionMs;
+  if (live) {
     const dataKey = windowDataKey(key, time);
     const values = store.get(dataKey) as unknown[] | undefined;
     if (!values) store.put(windowIndexKey(time, key), 1);
     store.put(dataKey, values ? [...values, value] : [value]);
   }
-  if (observed === before) return;
+  if (observed === before) return live;
   const expiredUpTo = observed - retentionMs;
-  if (expiredUpTo < 0) return;
-  for (const { key: indexKey } of store.range({ start: 't:', end: `t:${pad(expiredUpTo + 1)}` })) {
+  if (expiredUpTo < 0) return live;
+  for (const { key: indexKey } of rangeOf(store, 't:', `t:${pad(expiredUpTo + 1)}`)) {
     store.delete(windowDataKey(indexKey.slice(16), Number(indexKey.slice(2, 15))));
     store.delete(indexKey);
   }
+  return live;
 }
 
 // ---- The buffer of a left/outer join's records not matched yet ----------------------------------------------------
@@ -253,7 +264,10 @@ function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: Time
       emit({ ...record, value: joined(record.value, undefined, record.key) });
       return;
     }
-    if (isNull(record.key) || isNull(record.value)) return;
+    if (isNull(record.key) || isNull(record.value)) {
+      context.recordDropped?.(isNull(record.key) ? 'null-key' : 'null-value', side.thisStore);
+      return;
+    }
     if (outerStore !== undefined && time === tracker.time) emitClosed(context.store(outerStore), tracker.time, record, emit);
     const key = storeKeyOf(record.key);
     const to = time + side.afterMs;
@@ -276,7 +290,7 @@ function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: Time
         buffered.put(id, { key: record.key, values: [...(current?.values ?? []), record.value] } satisfies Unmatched);
       }
     }
-    putWindow(context.store(side.thisStore), key, record.value, time, retention);
+    if (!putWindow(context.store(side.thisStore), key, record.value, time, retention)) context.recordDropped?.('expired-window', side.thisStore);
   };
 
   /** Emits (and forgets) the buffered unmatched records whose window closed by `now`. */
@@ -284,7 +298,7 @@ function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: Time
     // A left record's window closes `after` past it, a right record's `before` past it (plus the grace for both).
     const end = now - Math.min(windows.beforeMs, windows.afterMs) - windows.graceMs;
     if (end <= 0) return;
-    for (const entry of buffered.range({ end: pad(end) })) {
+    for (const entry of rangeOf(buffered, undefined, pad(end))) {
       const time = Number(entry.key.slice(0, 13));
       const isLeft = entry.key[14] === '1';
       if (time + (isLeft ? windows.afterMs : windows.beforeMs) + windows.graceMs >= now) continue;
@@ -361,7 +375,10 @@ function tableSideStep(spec: TableTableJoinSpec, left: boolean): JoinStep {
   // As Kafka Streams pairs them: inner-inner, left-right (a left join's right side), outer-outer.
   const mode = !spec.leftOuter ? 'inner' : !spec.rightOuter ? (left ? 'left' : 'right') : 'outer';
   return (record, emit, context) => {
-    if (isNull(record.key)) return;
+    if (isNull(record.key)) {
+      context.recordDropped?.('null-key', spec.resultStore);
+      return;
+    }
     const key = storeKeyOf(record.key);
     const time = timeOf(record);
     const newValue = isNull(record.value) ? undefined : record.value;
@@ -408,9 +425,13 @@ function tableSideStep(spec: TableTableJoinSpec, left: boolean): JoinStep {
  */
 export function streamTableJoin(tableStore: string, joiner: AnyJoiner, leftJoin: boolean): JoinStep {
   return (record, emit, context) => {
-    if (isNull(record.value)) return;
+    if (isNull(record.value)) {
+      context.recordDropped?.('null-value', tableStore);
+      return;
+    }
     if (isNull(record.key)) {
       if (leftJoin) emit({ ...record, value: joiner(record.value, undefined, record.key) });
+      else context.recordDropped?.('null-key', tableStore);
       return;
     }
     const tableValue = context.store(tableStore).get(record.key);
@@ -428,9 +449,15 @@ export function streamTableJoin(tableStore: string, joiner: AnyJoiner, leftJoin:
  */
 export function streamGlobalJoin(globalStore: string, keySelector: (key: unknown, value: unknown) => unknown, joiner: AnyJoiner, leftJoin: boolean): JoinStep {
   return (record, emit, context) => {
-    if (isNull(record.value)) return;
+    if (isNull(record.value)) {
+      context.recordDropped?.('null-value', globalStore);
+      return;
+    }
     const lookup = keySelector(record.key, record.value);
-    if (isNull(lookup) && !(leftJoin && isNull(record.key))) return;
+    if (isNull(lookup) && !(leftJoin && isNull(record.key))) {
+      context.recordDropped?.('null-key', globalStore);
+      return;
+    }
     const globalValue = isNull(lookup) ? undefined : context.store(globalStore).get(lookup);
     if (leftJoin || globalValue !== undefined) emit({ ...record, value: joiner(record.value, globalValue, record.key) });
   };

@@ -12,10 +12,12 @@ import { sendThroughChains, type ProducePath } from '../kafka/producer.js';
 import { consumedRecord, type ProcessingControl, type RecordProcessor } from '../kafka/record-processor.js';
 import type { Logger } from '../logger.js';
 import { FORWARDED_HEADER, keyQueryPath, QueryServer, type KeyQueryResult } from './query-server.js';
-import type { Assignment, GroupMember, StreamsBatch, StreamsClients } from './streams-clients.js';
+import { plainCommitter, type Assignment, type GroupMember, type StreamsBatch, type StreamsClients } from '../kafka/streams-clients.js';
 import type { StreamsSettings } from './streams-config.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
-import { plainCommitter, StreamTask, type TopologyOutput } from './task.js';
+import type { ProcessorRecordMetadata } from './processor-api.js';
+import { StreamTask, type TopologyOutput } from './task.js';
+import { droppedRecordsCounter } from './dropped-records.js';
 import { defaultGlobalDecoder, GlobalTables, type GlobalRecordDecoder } from './global-tables.js';
 import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 import { RecordHeaders } from '../headers.js';
@@ -84,6 +86,7 @@ export class LightStreams {
   private chains: ConsumeChains | undefined;
   private timer: NodeJS.Timeout | undefined;
   private punctuationTimer: NodeJS.Timeout | undefined;
+  private processorTimer: NodeJS.Timeout | undefined;
   /** Per punctuator and task: when it last ran there. */
   private readonly punctuated = new Map<Punctuator, Map<string, number>>();
   private running = false;
@@ -165,6 +168,8 @@ export class LightStreams {
       for (const punctuator of topology.punctuators) punctuator.init?.({ metricsRegistry: this.parts.metricsRegistry, logger: this.parts.logger });
       this.punctuationTimer = setInterval(() => this.punctuateDueTasks(), Math.min(...topology.punctuators.map(({ intervalMs }) => intervalMs)));
     }
+    // Processors schedule their wall-clock punctuations at run time: checked every 100 ms.
+    if (topology.usesProcessorApi) this.processorTimer = setInterval(() => this.punctuateProcessors(), 100);
     logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()], globalTables: topology.globalTables.map(({ store }) => store) });
   }
 
@@ -253,6 +258,7 @@ export class LightStreams {
     this.running = false;
     clearInterval(this.timer);
     clearInterval(this.punctuationTimer);
+    clearInterval(this.processorTimer);
     await this.queryServer?.stop();
     this.queryServer = undefined;
     // Only tasks still assigned here commit (and none while a revocation is not handled: commitTask checks).
@@ -432,7 +438,8 @@ export class LightStreams {
     const task = this.tasks.get(id);
     const source = this.sourceOf(exchange.topic);
     if (!task || !source) throw new LightError('ERR12011', { task: id, reason: 'the partition is not assigned to this instance any more' });
-    const outputs = task.runTopology(source, { key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) });
+    const metadata = (): ProcessorRecordMetadata => ({ topic: exchange.topic, partition: exchange.partition!, offset: exchange.offset ?? '', headers: Object.fromEntries([...exchange.headers].map(([name, value]) => [name, value.toString('utf8')])) });
+    const outputs = task.runTopology(source, { key: exchange.key, value: exchange.value, timestamp: exchange.timestamp ?? String(Date.now()) }, metadata);
     for (const group of byTopic(outputs)) {
       try {
         await sendThroughChains(this.parts.producePath, group.topic, group.records, task.deferredWriter);
@@ -655,7 +662,8 @@ export class LightStreams {
       await committer.close().catch(() => undefined);
       throw error;
     }
-    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
+    const dropped = (reason: string, store: string | undefined): void => void droppedRecordsCounter(this.parts.metricsRegistry).inc({ serviceId: this.parts.serviceId, reason, store: store ?? '' });
+    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger, dropped);
     task.globalStore = (name) => this.globals?.store(name);
     try {
       task.startAt(await clients.committedOffsets(this.topicsOf(id), partition));
@@ -789,7 +797,7 @@ export class LightStreams {
   /** One punctuation on one task: each due unit on its own, its outputs through their produce chains (see Punctuator). */
   private async punctuate(task: StreamTask, punctuator: Punctuator): Promise<void> {
     if (task.closed || !this.running) return;
-    const { logger, producePath, metricsRegistry } = this.parts;
+    const { logger, metricsRegistry } = this.parts;
     const context: PunctuationContext = {
       now: Date.now(),
       taskId: task.id,
@@ -808,6 +816,26 @@ export class LightStreams {
       logger.error('a punctuation failed to list its due work; it is tried again at the next one', { task: task.id, error: reasonOf(error) });
       return;
     }
+    await this.runPunctuationUnits(task, units);
+  }
+
+  /** The Processor API's wall-clock punctuations due on each open task (KStream.process, schedule()). */
+  private punctuateProcessors(): void {
+    if (!this.running) return;
+    const now = Date.now();
+    for (const task of this.tasks.values()) {
+      if (task.closed || !this.assigned.has(task.id) || !task.schedules.hasWallClock) continue;
+      void task.exclusive(async () => {
+        if (task.closed || !this.running) return;
+        await this.runPunctuationUnits(task, task.schedules.dueWallClock(now));
+      }).catch(() => undefined);
+    }
+  }
+
+  /** Each unit of a punctuation on its own, its outputs through their produce chains; then a commit if one is due. */
+  private async runPunctuationUnits(task: StreamTask, units: { name: string; run: () => void }[]): Promise<void> {
+    if (units.length === 0) return;
+    const { logger, producePath } = this.parts;
     for (const unit of units) {
       try {
         const outputs = task.runPunctuation(unit.run);

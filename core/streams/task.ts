@@ -2,10 +2,12 @@ import { RecordHeaders } from '../headers.js';
 import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
-import { SortedKeys } from './sorted-keys.js';
-import { assertStorableKey, DELETED, inRange, keysInRange, storeKeyOf, type KeyRange, type PendingValue, type StoreEntry, type TaskStorage } from './stores.js';
-import type { TaskCommitter } from './streams-clients.js';
+import { assertStorableKey, DELETED, SortedKeyIndex, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import type { TaskCommitter } from '../kafka/streams-clients.js';
+import type { DropReason } from './dropped-records.js';
+import { extractTimestamp } from './timestamps.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
+import { TaskSchedules, type ProcessorRuntime, type ProcessorRecordMetadata } from './processor-api.js';
 
 function nextOf(offset: string): string {
   return (BigInt(offset) + 1n).toString();
@@ -25,8 +27,8 @@ class TaskStore implements ProcessorStore {
   readonly recordWrites = new Map<string, PendingValue>();
   /** Writes of the records processed since the last commit. */
   readonly pending = new Map<string, PendingValue>();
-  /** The keys of `pending`, sorted: made at the first range() (most stores are never read by range). */
-  private pendingKeys: SortedKeys | undefined;
+  /** The keys of `pending`, sorted (see range). */
+  private readonly pendingKeys = new SortedKeyIndex();
 
   constructor(
     readonly name: string,
@@ -50,76 +52,31 @@ class TaskStore implements ProcessorStore {
 
   /** Every entry as this task's records see them: committed, overlaid with the writes not committed yet. */
   entries(): { key: string; value: unknown }[] {
-    const merged = new Map<string, unknown>();
-    for (const { key, value } of this.storage.range(this.name, {})) merged.set(key, value);
-    for (const writes of [this.pending, this.recordWrites]) for (const [key, value] of writes) merged.set(key, value);
-    return [...merged].filter(([, value]) => value !== DELETED).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
+    return this.range();
   }
 
-  /**
-   * The entries of a key range as this task's records see them (committed, overlaid with the writes not committed
-   * yet), in key order. The pending writes' keys are indexed (sorted) from the first range on, so a range costs
-   * what it holds, not the number of writes since the last commit.
-   */
-  range(range: KeyRange): StoreEntry[] {
-    if (!this.pendingKeys) {
-      this.pendingKeys = new SortedKeys();
-      for (const key of this.pending.keys()) this.pendingKeys.add(key);
-    }
+  /** The entries from `start` (inclusive) to `end` (exclusive) as this task's records see them, in key order. */
+  range(start?: string, end?: string): { key: string; value: unknown }[] {
     const merged = new Map<string, unknown>();
-    for (const { key, value } of this.storage.range(this.name, range)) merged.set(key, value);
-    for (const key of keysInRange(this.pendingKeys, range)) merged.set(key, this.pending.get(key));
-    for (const [key, value] of this.recordWrites) if (inRange(key, range)) merged.set(key, value);
-    return [...merged]
-      .filter(([, value]) => value !== DELETED)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, value]) => ({ key, value }));
+    for (const { key, value } of this.storage.range(this.name, { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) })) merged.set(key, value);
+    for (const key of this.pendingKeys.between(start, end)) merged.set(key, this.pending.get(key));
+    for (const [key, value] of this.recordWrites) if ((start === undefined || key >= start) && (end === undefined || key < end)) merged.set(key, value);
+    return [...merged].filter(([, value]) => value !== DELETED).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
   }
 
   keepRecord(): void {
     for (const [key, value] of this.recordWrites) {
-      if (this.pendingKeys && !this.pending.has(key)) this.pendingKeys.add(key);
+      if (!this.pending.has(key)) this.pendingKeys.add(key);
       this.pending.set(key, value);
     }
     this.recordWrites.clear();
   }
 
-  /** Forgets the writes since the last commit (committed, or dropped). */
+  /** Forgets the pending writes (committed, or dropped). */
   clearPending(): void {
     this.pending.clear();
-    this.pendingKeys = undefined;
+    this.pendingKeys.clear();
   }
-}
-
-/** exactly_once on a transactional producer: outputs, changelog records and offsets in one transaction. */
-export async function commitInTransaction(
-  producer: DriverTransactionalProducer,
-  batches: { topic: string; messages: TransportMessage[] }[],
-  offsets: TopicOffsets[],
-  sendOffsets: (transaction: DriverTransaction) => Promise<void>,
-): Promise<PartitionAck[]> {
-  const transaction = await producer.begin();
-  try {
-    const acks = batches.length > 0 ? await transaction.write(batches) : [];
-    if (offsets.length > 0) await sendOffsets(transaction);
-    await transaction.commit();
-    return acks;
-  } catch (error) {
-    await transaction.abort().catch(() => undefined);
-    throw error;
-  }
-}
-
-/** at_least_once: outputs and changelog first (acks all), then the offsets. */
-export function plainCommitter(write: BatchWriter, commitOffsets: (offsets: TopicOffsets[]) => Promise<void>): TaskCommitter {
-  return {
-    async commit(batches, offsets) {
-      const acks = batches.length > 0 ? await write(batches) : [];
-      if (offsets.length > 0) await commitOffsets(offsets);
-      return acks;
-    },
-    close: async () => undefined,
-  };
 }
 
 /** A record's output as the topology sent it, before it went through its topic's produce chain. */
@@ -152,6 +109,10 @@ export class StreamTask implements ProcessorContext {
   private lastCommit = Date.now();
   /** Stream time: the newest record timestamp this task processed (see ProcessorContext.streamTime). */
   private observedTime = -1;
+  /** The Processor API's punctuation schedules and close hooks of this task's processors. */
+  readonly schedules = new TaskSchedules({ streamTime: () => this.observedTime, wallClockTime: () => Date.now() });
+  private currentInput: (() => ProcessorRecordMetadata) | undefined;
+  private runtime: ProcessorRuntime | undefined;
   /** True when a punctuation left work (store writes, outputs) for the next commit. */
   private punctuated = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -166,6 +127,8 @@ export class StreamTask implements ProcessorContext {
     private readonly changelogTopicOf: (store: string) => string,
     private readonly exactlyOnce: boolean,
     private readonly logger: Logger,
+    /** Counts a record the topology dropped on purpose (light_kafka_streams_dropped_records_total). */
+    private readonly onDropped: (reason: DropReason, store: string | undefined) => void = () => undefined,
   ) {
     for (const name of storeNames) this.stores.set(name, new TaskStore(name, storage));
   }
@@ -227,14 +190,46 @@ export class StreamTask implements ProcessorContext {
     if (keep) this.punctuated = true;
   }
 
-  /** Runs one input record through the topology; returns its outputs (to run through their produce chains). */
-  runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>): TopologyOutput[] {
-    this.observedTime = Math.max(this.observedTime, timestampOf(record));
-    return this.outputsOf(() => source.process(record, this));
+  /**
+   * Runs one input record through the topology, then the stream-time punctuations it made due; returns their
+   * outputs (to run through their produce chains). The record's timestamp is its source's (see TimestampExtractor);
+   * a record without a valid one is skipped, counted. `metadata`: where the record came from (read only by the
+   * Processor API, hence lazy).
+   */
+  runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>, metadata?: () => ProcessorRecordMetadata): TopologyOutput[] {
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.discardRecord();
+      this.recordDropped('invalid-timestamp');
+      return [];
+    }
+    this.observedTime = Math.max(this.observedTime, time);
+    const stamped = { ...record, timestamp: String(time) };
+    this.currentInput = metadata;
+    try {
+      return this.outputsOf(() => {
+        source.process(stamped, this);
+        this.currentInput = undefined;
+        this.schedules.runStreamTime();
+      });
+    } finally {
+      this.currentInput = undefined;
+    }
   }
 
   streamTime(): number {
     return this.observedTime;
+  }
+
+  /** The Processor API's hooks of this task (KStream.process). */
+  processorRuntime(): ProcessorRuntime {
+    return (this.runtime ??= { taskId: this.id, schedules: this.schedules, recordMetadata: () => this.currentInput?.() });
+  }
+
+  recordDropped(reason: DropReason, store?: string): void {
+    this.onDropped(reason, store);
+    // Late records can come by the thousand: a line each only at debug. An invalid timestamp is a producer's bug.
+    this.logger[reason === 'invalid-timestamp' ? 'warn' : 'debug']('a record was dropped', { task: this.id, reason, ...(store !== undefined ? { store } : {}) });
   }
 
   /** What `work` (one record's or one punctuation unit's) sends, its earlier leftovers discarded first. */
@@ -353,14 +348,13 @@ export class StreamTask implements ProcessorContext {
 
   async close(): Promise<void> {
     this.closed = true;
+    try {
+      this.schedules.close();
+    } catch (error) {
+      this.logger.warn('a processor failed to close', { task: this.id, error: (error as Error).message });
+    }
     this.dropUncommitted();
     await this.committer.close().catch((error) => this.logger.warn('closing a task producer failed', { task: this.id, error: (error as Error).message }));
     this.storage.close();
   }
-}
-
-/** A record's timestamp in ms (a record without a readable one does not move stream time). */
-export function timestampOf(record: StreamRecord<unknown, unknown>): number {
-  const time = Number(record.timestamp);
-  return Number.isFinite(time) ? time : -1;
 }

@@ -3,6 +3,12 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
 import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
+import type { ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, Processor } from './processor-api.js';
+import type { DropReason } from './dropped-records.js';
+import type { TimestampExtractor } from './timestamps.js';
+import { sessionWindowStep, slidingWindowStep, suppressStep, timeWindowStep, type AggregationOptions } from './window-aggregations.js';
+import { sessionRoutingKey, windowRoutingKey } from './window-store.js';
+import { closesAfterMs, retentionOf, SessionWindows, SlidingWindows, TimeWindows, windowKey, type Suppressed, type WindowMaterialized, type Windowed, type WindowSpec } from './windows.js';
 import { GlobalKTable, type GlobalTableDefinition } from './global-tables.js';
 import {
   JoinWindows,
@@ -19,7 +25,8 @@ import {
   type AnyJoiner,
   type StreamJoined,
 } from './joins.js';
-import type { KeyRange, StoreEntry } from './stores.js';
+
+export { TimeWindows, SlidingWindows, SessionWindows, windowKey };
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -48,8 +55,12 @@ export interface ProcessorStore {
   get(key: unknown): unknown;
   put(key: unknown, value: unknown): void;
   delete(key: unknown): void;
-  /** The entries of a key range (store keys as strings: see storeKeyOf), in key order, as get() sees them. */
-  range(range: KeyRange): StoreEntry[];
+  /**
+   * The entries with keys from `start` (inclusive) to `end` (exclusive), in key order, as the record sees them
+   * (committed, then the writes not committed yet). The stores of a StreamTask and of the TopologyTestDriver have it;
+   * window operations need it.
+   */
+  range?(start?: string, end?: string): { key: string; value: unknown }[];
 }
 
 /** What a node reaches while it processes one record: the task's stores, and the outputs of the record. */
@@ -68,6 +79,15 @@ export interface ProcessorContext {
    * it never goes back; a late record does not move it). -1 before the task's first record.
    */
   streamTime(): number;
+  /** The task's Processor API runtime (its punctuation schedules, the input record's metadata); see KStream.process. */
+  processorRuntime?(): ProcessorRuntime;
+  /** Every entry of a store as the task sees it (committed, then its uncommitted writes), in key order. */
+  entries?(store: string): { key: string; value: unknown }[];
+  /**
+   * Reports a record (or one window update of it) the topology drops on purpose: a late record, a null key, an
+   * invalid timestamp. Counted in light_kafka_streams_dropped_records_total{serviceId, reason, store}.
+   */
+  recordDropped?(reason: DropReason, store?: string): void;
 }
 
 /** What a punctuation reaches: a task's stores and outputs, the wall-clock time, and every entry of a store. */
@@ -120,10 +140,89 @@ class FunctionNode extends Node {
   }
 }
 
+/**
+ * A processor of the Processor API: one instance per task (made by the supplier when the task processes its first
+ * record), closed with the task. forward() reaches every child, or one named child (ProcessedStream.child).
+ */
+class ProcessorNode extends Node {
+  private readonly instances = new WeakMap<ProcessorContext, Processor>();
+  readonly named = new Map<string, Node>();
+
+  constructor(
+    private readonly supplier: ProcessorSupplier,
+    private readonly stores: readonly string[],
+  ) {
+    super();
+  }
+
+  /** The timestamp of the record being processed (what forward() without one gives its records). */
+  private inputTime: number | undefined;
+
+  process(record: AnyRecord, context: ProcessorContext): void {
+    const processor = this.instanceFor(context);
+    const timestamp = Number(record.timestamp);
+    this.inputTime = timestamp;
+    try {
+      processor.process({ key: record.key, value: record.value, timestamp });
+    } finally {
+      this.inputTime = undefined;
+    }
+  }
+
+  private instanceFor(context: ProcessorContext): Processor {
+    let processor = this.instances.get(context);
+    if (processor) return processor;
+    const runtime = context.processorRuntime?.();
+    if (!runtime) throw new Error('this context runs no Processor API (a StreamTask or the TopologyTestDriver does)');
+    processor = this.supplier();
+    this.instances.set(context, processor);
+    const made = processor;
+    if (made.close) runtime.schedules.onClose(() => made.close!());
+    made.init?.(this.apiContext(context, runtime));
+    return made;
+  }
+
+  private apiContext(context: ProcessorContext, runtime: ProcessorRuntime): ProcessorApiContext {
+    const node = this;
+    const store = (name: string): ProcessorKeyValueStore => {
+      if (!node.stores.includes(name)) throw new Error(`store ${name} was not given to this processor (KStream.process options.stores)`);
+      const inner = context.store(name);
+      return {
+        get: (key) => inner.get(key),
+        put: (key, value) => inner.put(key, value),
+        delete: (key) => inner.delete(key),
+        all: () => context.entries?.(name) ?? [],
+      };
+    };
+    return {
+      taskId: runtime.taskId,
+      recordMetadata: () => runtime.recordMetadata(),
+      getStateStore: store as ProcessorApiContext['getStateStore'],
+      forward(record: ProcessorRecord<unknown, unknown>, childName?: string) {
+        const time = record.timestamp ?? node.inputTime ?? runtime.schedules.punctuationTime ?? context.streamTime();
+        const out: AnyRecord = { key: record.key, value: record.value, timestamp: String(time) };
+        if (childName === undefined) {
+          node.forward(out, context);
+          for (const child of node.named.values()) child.process(out, context);
+          return;
+        }
+        const child = node.named.get(childName);
+        if (!child) throw new Error(`the processor has no child named ${childName} (ProcessedStream.child)`);
+        child.process(out, context);
+      },
+      schedule: (intervalMs, type, punctuate) => runtime.schedules.add(intervalMs, type, punctuate),
+      currentStreamTimeMs: () => context.streamTime(),
+      currentSystemTimeMs: () => context.wallClockTime?.() ?? Date.now(),
+    };
+  }
+}
+
 /** Where the records of one source topic (or pattern) enter the graph. */
 export class SourceNode extends Node {
   /** Set on the source of an internal repartition topic: the sources whose re-keyed records it reads. */
   repartitionOf: SourceNode[] | undefined;
+  /** Where its records' timestamps come from (default: the Kafka record's own). */
+  timestampExtractor: TimestampExtractor | undefined;
 
   constructor(readonly topic: string | RegExp) {
     super();
@@ -171,13 +270,10 @@ export interface Topology {
   /** The internal topics of repartitioning: their partition count is their upstream sources'. */
   readonly repartitionTopics: readonly { topic: string; upstream: SourceNode[] }[];
   readonly punctuators: readonly Punctuator[];
+  /** True when a KStream.process processor is in the graph (its wall-clock punctuations need the runtime's timer). */
+  readonly usesProcessorApi: boolean;
   /** The global tables: every instance reads all partitions of their topics into their stores, read-only for tasks. */
   readonly globalTables: readonly GlobalTableDefinition[];
-}
-
-/** Window keys: `<key>@<window start, 13 digits>`, so a key's windows sort by time. */
-export function windowKey(key: string, windowStart: number): string {
-  return `${key}@${String(windowStart).padStart(13, '0')}`;
 }
 
 /** Shared by every stream and table of one builder. */
@@ -187,6 +283,7 @@ class Graph implements Topology {
   readonly sinkTopics = new Set<string>();
   readonly repartitionTopics: { topic: string; upstream: SourceNode[] }[] = [];
   readonly punctuators: Punctuator[] = [];
+  usesProcessorApi = false;
   readonly globalTables: GlobalTableDefinition[] = [];
   groups: TaskGroup[] = [];
   /** Pairs of sources that must share tasks (joins). */
@@ -278,11 +375,16 @@ export class StreamsBuilder {
     this.graph = new Graph(applicationId);
   }
 
-  /** The records of a topic, of several topics, or of every topic a pattern matches (each its own source). */
-  stream<K = string | null, V = unknown>(topics: string | RegExp | readonly (string | RegExp)[]): KStream<K, V> {
+  /**
+   * The records of a topic, of several topics, or of every topic a pattern matches (each its own source).
+   * `timestampExtractor`: where a record's timestamp comes from (default: the Kafka record's own), e.g. a field of
+   * the value; it is the record's timestamp downstream (windows, stream time, the timestamp of outputs).
+   */
+  stream<K = string | null, V = unknown>(topics: string | RegExp | readonly (string | RegExp)[], options: { timestampExtractor?: TimestampExtractor<K, V> } = {}): KStream<K, V> {
     const list = Array.isArray(topics) ? topics : [topics as string | RegExp];
     if (list.length === 0) throw new LightError('ERR13013', { what: 'stream()', reason: 'needs at least one topic' });
     const sources = list.map((topic) => this.graph.addSource(topic));
+    for (const source of sources) source.timestampExtractor = options.timestampExtractor as TimestampExtractor | undefined;
     return new KStream<K, V>(this.graph, sources, sources, false);
   }
 
@@ -578,19 +680,44 @@ export class KStream<K, V> {
     return grouped.then(commandStep(options), false);
   }
 
+  /**
+   * A processor of your own on each record (the Processor API, see processor-api.ts): `supplier` makes one instance
+   * per task; `options.stores` are the key-value stores it may use (created here, changelog-backed, partitioned as
+   * the stream). Returns what it forwards (to every child); `.child(name)` is what it forwards to that name only.
+   * The key of what it forwards may differ from the input's: grouping or joining the result repartitions first.
+   */
+  process<KOut = unknown, VOut = unknown>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options: { stores?: readonly string[] } = {}): ProcessedStream<KOut, VOut> {
+    const stores = options.stores ?? [];
+    for (const name of stores) this.graph.addStore({ name, sources: [...this.sources] });
+    const node = new ProcessorNode(supplier as ProcessorSupplier, stores);
+    for (const head of this.heads) this.graph.attach(head, node);
+    this.graph.usesProcessorApi = true;
+    return new ProcessedStream<KOut, VOut>(this.graph, node, this.sources);
+  }
+
   /** @internal the stream's parts, for grouping */
   get parts(): { heads: readonly Node[]; sources: readonly SourceNode[] } {
     return { heads: this.heads, sources: this.sources };
   }
 }
 
-/** Tumbling windows of a fixed size: a record at time t belongs to the window starting at t - t % size. */
-export class TimeWindows {
-  private constructor(readonly sizeMs: number) {}
+/** What a processor forwards (KStream.process): to all its children, or, through child(name), to that name only. */
+export class ProcessedStream<K, V> extends KStream<K, V> {
+  constructor(
+    private readonly processedGraph: Graph,
+    private readonly processorNode: ProcessorNode,
+    private readonly processedSources: readonly SourceNode[],
+  ) {
+    super(processedGraph, [processorNode], processedSources, true);
+  }
 
-  static ofSizeMs(sizeMs: number): TimeWindows {
-    if (!Number.isInteger(sizeMs) || sizeMs < 1) throw new LightError('ERR13013', { what: `window size ${sizeMs}`, reason: 'must be a whole number of milliseconds >= 1' });
-    return new TimeWindows(sizeMs);
+  /** The records the processor forwards to `name` (forward(record, name)), and those it forwards to all children. */
+  child(name: string): KStream<K, V> {
+    this.processedGraph.assertOpen();
+    if (this.processorNode.named.has(name)) throw new LightError('ERR13013', { what: `processor child ${name}`, reason: 'is declared twice' });
+    const passThrough = new FunctionNode((record, emit) => emit(record));
+    this.processorNode.named.set(name, passThrough);
+    return new KStream<K, V>(this.processedGraph, [passThrough], this.processedSources, true);
   }
 }
 
@@ -616,8 +743,14 @@ export class KGroupedStream<K, V> {
     return this.fold<A>((key, value, current) => aggregator(key, value, current === undefined ? initializer() : current), materialized);
   }
 
-  /** Tumbling-window aggregations: per key and window. */
-  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V> {
+  /**
+   * Windowed aggregations, per key and window: tumbling or hopping (TimeWindows), sliding (SlidingWindows) or
+   * session (SessionWindows) windows. Their results are windowed tables (WindowedKTable).
+   */
+  windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>;
+  windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
+  windowedBy(windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+    if (windows instanceof SessionWindows) return new SessionWindowedKStream<K, V>(this.graph, this, windows);
     return new TimeWindowedKStream<K, V>(this.graph, this, windows);
   }
 
@@ -632,7 +765,10 @@ export class KGroupedStream<K, V> {
     const { heads, sources } = this.input(name).parts;
     this.graph.addStore({ name, sources: [...sources] });
     const node = new FunctionNode((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
+      if (record.key === null || record.key === undefined) {
+        context.recordDropped?.('null-key', name);
+        return;
+      }
       const store = context.store(name);
       const value = next(record.key as K, record.value as V, store.get(record.key) as A | undefined);
       store.put(record.key, value);
@@ -643,35 +779,111 @@ export class KGroupedStream<K, V> {
   }
 }
 
-/** A grouped stream cut into tumbling windows. */
+/**
+ * Declares a windowed aggregation's stores — the window store (named by `materialized`), and `<store>-stream-time`,
+ * where its stream time is kept — on the sources of its (repartitioned, if needed) input, and attaches its step.
+ */
+function windowedAggregation<K, V, A>(
+  graph: Graph,
+  grouped: KGroupedStream<K, V>,
+  windows: WindowSpec,
+  materialized: WindowMaterialized,
+  functions: Pick<AggregationOptions, 'initializer' | 'aggregator'> & { merger?: (key: unknown, aggregate1: unknown, aggregate2: unknown) => unknown },
+): WindowedKTable<K, A> {
+  const name = materialized.store;
+  const retentionMs = retentionOf(name, windows, materialized.retentionMs);
+  const timeStore = `${name}-stream-time`;
+  const { heads, sources } = grouped.input(name).parts;
+  const session = windows instanceof SessionWindows;
+  graph.addStore({
+    name,
+    sources: [...sources],
+    ...(windows instanceof TimeWindows ? { windowSizeMs: windows.sizeMs } : {}),
+    routingKey: session ? sessionRoutingKey : windowRoutingKey,
+  });
+  graph.addStore({ name: timeStore, sources: [...sources] });
+  const options: AggregationOptions = { store: name, timeStore, retentionMs, ...functions };
+  const step =
+    windows instanceof SessionWindows
+      ? sessionWindowStep(windows, { ...options, merger: functions.merger! })
+      : windows instanceof SlidingWindows
+        ? slidingWindowStep(windows, options)
+        : timeWindowStep(windows, options);
+  const node = new FunctionNode(step);
+  for (const head of heads) graph.attach(head, node);
+  return new WindowedKTable<K, A>(graph, node, sources, name, { timeStore, closesAfterMs: closesAfterMs(windows) });
+}
+
+/** Kafka Streams' reduce as an aggregation: the first value as is, then reducer(aggregate, value). */
+function reduceAsAggregation<V>(reducer: (aggregate: V, value: V) => V): Pick<AggregationOptions, 'initializer' | 'aggregator'> {
+  return {
+    initializer: () => null,
+    aggregator: (_key, value, aggregate) => (aggregate === null || aggregate === undefined ? value : reducer(aggregate as V, value as V)),
+  };
+}
+
+/**
+ * A grouped stream cut into tumbling, hopping or sliding windows. Each aggregation keeps its windows in the window
+ * store `materialized.store`, keyed `<key>@<window start, 13 digits>` (windowKey()) with values
+ * `{ value, timestamp }` (the aggregate, and the newest record timestamp in the window), and returns a windowed table
+ * whose updates stream keyed by `{ key, start, end }` (Windowed). Records with a null key are dropped (sliding
+ * windows: also a null value), and so are records whose windows closed (stream time >= window end + grace).
+ */
 export class TimeWindowedKStream<K, V> {
   constructor(
     private readonly graph: Graph,
     private readonly grouped: KGroupedStream<K, V>,
-    private readonly windows: TimeWindows,
+    private readonly windows: TimeWindows | SlidingWindows,
   ) {}
 
-  /**
-   * The number of records per key and window, in a store whose keys are `<key>@<window start>` (windowKey());
-   * each update is streamed with that key and the value `{ key, windowStart, windowEnd, count }`.
-   */
-  count(materialized: Materialized): KStream<string, { key: K; windowStart: number; windowEnd: number; count: number }> {
-    const name = materialized.store;
-    const size = this.windows.sizeMs;
-    const { heads, sources } = this.grouped.input(name).parts;
-    this.graph.addStore({ name, sources: [...sources], windowSizeMs: size, routingKey: (key) => (key.includes('@') ? key.slice(0, key.lastIndexOf('@')) : key) });
-    const node = new FunctionNode((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
-      const time = Number(record.timestamp);
-      const windowStart = time - (time % size);
-      const key = windowKey(typeof record.key === 'string' ? record.key : JSON.stringify(record.key), windowStart);
-      const store = context.store(name);
-      const count = ((store.get(key) as number | undefined) ?? 0) + 1;
-      store.put(key, count);
-      emit({ ...record, key, value: { key: record.key, windowStart, windowEnd: windowStart + size, count } });
+  /** The number of records per key and window. */
+  count(materialized: WindowMaterialized): WindowedKTable<K, number> {
+    return this.aggregate(() => 0, (_key, _value, count) => count + 1, materialized);
+  }
+
+  /** Combines the values of a key's window: the first value as is, then reducer(aggregate, value). */
+  reduce(reducer: (aggregate: V, value: V) => V, materialized: WindowMaterialized): WindowedKTable<K, V> {
+    return windowedAggregation<K, V, V>(this.graph, this.grouped, this.windows, materialized, reduceAsAggregation(reducer));
+  }
+
+  aggregate<A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, materialized: WindowMaterialized): WindowedKTable<K, A> {
+    return windowedAggregation<K, V, A>(this.graph, this.grouped, this.windows, materialized, {
+      initializer,
+      aggregator: (key, value, aggregate) => aggregator(key as K, value as V, aggregate as A),
     });
-    for (const head of heads) this.graph.attach(head, node);
-    return new KStream(this.graph, [node], sources, true);
+  }
+}
+
+/**
+ * A grouped stream cut into session windows: as TimeWindowedKStream, with session store keys
+ * `<key>@<start, 13 digits>@<end, 13 digits>`; when a record bridges sessions they merge (`merger` combines their
+ * aggregates) and each merged-away session's update is a tombstone (value null).
+ */
+export class SessionWindowedKStream<K, V> {
+  constructor(
+    private readonly graph: Graph,
+    private readonly grouped: KGroupedStream<K, V>,
+    private readonly windows: SessionWindows,
+  ) {}
+
+  /** The number of records per key and session. */
+  count(materialized: WindowMaterialized): WindowedKTable<K, number> {
+    return this.aggregate(() => 0, (_key, _value, count) => count + 1, (_key, a, b) => a + b, materialized);
+  }
+
+  /** Combines the values of a key's session: the first value as is, then reducer(aggregate, value); merged sessions: reducer(earlier, later). */
+  reduce(reducer: (aggregate: V, value: V) => V, materialized: WindowMaterialized): WindowedKTable<K, V> {
+    const reduce = reduceAsAggregation(reducer);
+    // Kafka Streams merges a reduce's sessions with its aggregator: merger(a, b) = aggregator(key, b, a).
+    return windowedAggregation<K, V, V>(this.graph, this.grouped, this.windows, materialized, { ...reduce, merger: (key, a, b) => reduce.aggregator(key, b, a) });
+  }
+
+  aggregate<A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, merger: (key: K, aggregate1: A, aggregate2: A) => A, materialized: WindowMaterialized): WindowedKTable<K, A> {
+    return windowedAggregation<K, V, A>(this.graph, this.grouped, this.windows, materialized, {
+      initializer,
+      aggregator: (key, value, aggregate) => aggregator(key as K, value as V, aggregate as A),
+      merger: (key, a, b) => merger(key as K, a as A, b as A),
+    });
   }
 }
 
@@ -715,6 +927,7 @@ export class KTable<K, V> {
 
   private tableJoin(other: KTable<K, unknown>, joiner: AnyJoiner, materialized: Materialized, leftOuter: boolean, rightOuter: boolean): KTable<K, never> {
     if (!(other instanceof KTable)) throw new LightError('ERR13013', { what: 'a table-table join', reason: 'joins a KTable with another KTable' });
+    if (this instanceof WindowedKTable || other instanceof WindowedKTable) throw new LightError('ERR13013', { what: 'a table-table join', reason: 'of a windowed table is not supported (join the tables before windowing, or the streams with JoinWindows)' });
     const sources = [...new Set([...this.sources, ...other.sources])];
     const timestampsStore = tableJoinTimestampsStore(materialized.store);
     this.graph.addStore({ name: materialized.store, sources });
@@ -729,5 +942,39 @@ export class KTable<K, V> {
     this.graph.attach(leftNode, result);
     this.graph.attach(rightNode, result);
     return new KTable<K, never>(this.graph, result, sources, materialized.store);
+  }
+}
+
+/**
+ * The result of a windowed aggregation: a table keyed by `{ key, start, end }` (Windowed) whose updates toStream()
+ * gives (a session merged away: value null). `suppress(Suppressed.untilWindowCloses(...))` holds them back to one
+ * final result per window.
+ */
+export class WindowedKTable<K, V> extends KTable<Windowed<K>, V> {
+  constructor(
+    private readonly windowGraph: Graph,
+    private readonly head: Node,
+    sources: readonly SourceNode[],
+    storeName: string,
+    private readonly closing: { timeStore: string; closesAfterMs: number },
+  ) {
+    super(windowGraph, head, sources, storeName);
+  }
+
+  /**
+   * Final results (Kafka Streams' suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))): each window's
+   * latest update waits in a changelog-backed buffer store (`suppressed.name`, default `<window store>-suppress`) and
+   * is emitted once, when stream time reaches the window end + grace (sessions: end + gap + grace); a merged-away
+   * session emits nothing. Pending results survive a restart.
+   */
+  suppress(suppressed: Suppressed): WindowedKTable<K, V> {
+    const buffer = suppressed.name ?? `${this.storeName}-suppress`;
+    if (!Number.isFinite(this.closing.closesAfterMs)) {
+      throw new LightError('ERR13013', { what: `suppress() of window store ${this.storeName}`, reason: 'needs windows that close: TimeWindows.ofSizeMs windows have no grace limit (use TimeWindows.ofSizeWithNoGrace or ofSizeAndGrace)' });
+    }
+    this.windowGraph.addStore({ name: buffer, sources: [...this.sources] });
+    const node = new FunctionNode(suppressStep({ buffer, timeStore: this.closing.timeStore, closesAfterMs: this.closing.closesAfterMs }));
+    this.windowGraph.attach(this.head, node);
+    return new WindowedKTable<K, V>(this.windowGraph, node, this.sources, this.storeName, this.closing);
   }
 }

@@ -175,7 +175,8 @@ describe('tracing across Kafka hops @broker', function () {
     } finally {
       await hops.stopAll();
     }
-    await waitFor(() => agent.spans.length >= 4, 10_000, 'four spans at the agent');
+    // Four Kafka spans and B's client span (its HTTP call).
+    await waitFor(() => agent.spans.length >= 5, 10_000, 'five spans at the agent');
     await agent.stop();
     expectHopTree(agent.spans);
     // The HTTP call B made while processing has a client span, a child of B's process span, and carries it.
@@ -198,7 +199,7 @@ describe('tracing across Kafka hops @broker', function () {
     } finally {
       await hops.stopAll();
     }
-    await waitFor(() => collector.spans.length >= 4, 10_000, 'four spans at the collector');
+    await waitFor(() => collector.spans.length >= 5, 10_000, 'five spans at the collector (four Kafka spans and B\'s client span)');
     await collector.stop();
     expectHopTree(collector.spans);
   });
@@ -213,7 +214,7 @@ describe('tracing across Kafka hops @broker', function () {
     } finally {
       await hops.stopAll();
     }
-    await waitFor(() => agent.spans.length >= 4, 10_000, 'four spans');
+    await waitFor(() => agent.spans.length >= 5, 10_000, 'five spans');
     await agent.stop();
     const aSend = byName(agent.spans, ' send', 'trace-svc-a');
     expect(aSend.traceId.endsWith(callerTrace)).to.equal(true);

@@ -7,7 +7,7 @@ import { LightError } from '../../core/errors/light-error.js';
 import type { DriverMessage } from '../../core/kafka/driver.js';
 import { defaultGlobalDecoder, GlobalTables } from '../../core/streams/global-tables.js';
 import { MemoryTaskStorage } from '../../core/streams/stores.js';
-import type { StreamsClients } from '../../core/streams/streams-clients.js';
+import type { StreamsClients } from '../../core/kafka/streams-clients.js';
 
 const silent = createLogger({ level: 'error' } as never);
 

@@ -1,14 +1,14 @@
-// The stores under the joins, below the TopologyTestDriver: the sorted key index, and a join run by a StreamTask whose
-// reads overlay uncommitted writes on committed ones (memory and lmdb), compared with the driver on random inputs.
+// The stores under the joins, below the TopologyTestDriver: a join run by a StreamTask whose reads overlay uncommitted
+// writes on committed ones (memory and lmdb), compared with the driver on random inputs.
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../core/logger.js';
 import { JoinWindows, StreamsBuilder, type Topology } from '../../index.js';
-import { SortedKeys } from '../../core/streams/sorted-keys.js';
-import { keysInRange, LmdbTaskStorage, MemoryTaskStorage, type TaskStorage } from '../../core/streams/stores.js';
-import { plainCommitter, StreamTask } from '../../core/streams/task.js';
+import { LmdbTaskStorage, MemoryTaskStorage, type TaskStorage } from '../../core/streams/stores.js';
+import { plainCommitter } from '../../core/kafka/streams-clients.js';
+import { StreamTask } from '../../core/streams/task.js';
 import type { TransportMessage } from '../../core/transport.js';
 import { TopologyTestDriver } from '../../testing/index.js';
 
@@ -26,31 +26,6 @@ function random(seed: number): () => number {
 }
 
 describe('streams join stores', () => {
-  it('SortedKeys: adds, deletes and lists ranges as a sorted array would, across chunk splits', () => {
-    const next = random(7);
-    const keys = new SortedKeys();
-    const reference = new Set<string>();
-    for (let step = 0; step < 20_000; step++) {
-      const key = `k${Math.floor(next() * 3000)}`;
-      if (next() < 0.7) {
-        expect(keys.add(key)).to.equal(!reference.has(key));
-        reference.add(key);
-      } else {
-        expect(keys.delete(key)).to.equal(reference.has(key));
-        reference.delete(key);
-      }
-    }
-    const sorted = [...reference].sort();
-    expect(keys.size).to.equal(sorted.length);
-    expect([...keys.between()]).to.deep.equal(sorted);
-    for (const [start, end] of [['k1', 'k2'], ['k25', 'k250'], [undefined, 'k100'], ['k9', undefined], ['z', undefined]] as const) {
-      expect([...keys.between(start, end)]).to.deep.equal(sorted.filter((key) => (start === undefined || key >= start) && (end === undefined || key < end)));
-    }
-    expect(keysInRange(keys, { prefix: 'k12' })).to.deep.equal(sorted.filter((key) => key.startsWith('k12')));
-    keys.clear();
-    expect([...keys.between()]).to.deep.equal([]);
-  });
-
   const folders: string[] = [];
   after(() => folders.forEach((folder) => rmSync(folder, { recursive: true, force: true })));
 

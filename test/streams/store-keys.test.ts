@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { createLogger } from '../../core/logger.js';
 import { assertStorableKey, DELETED, LmdbTaskStorage, MAX_STORE_KEY_BYTES, MemoryTaskStorage, type TaskStorage } from '../../core/streams/stores.js';
-import { plainCommitter, StreamTask } from '../../core/streams/task.js';
+import { plainCommitter } from '../../core/kafka/streams-clients.js';
+import { StreamTask } from '../../core/streams/task.js';
 import { lightErrorOf } from '../support/errors.js';
 
 const silent = createLogger({ level: 'error' } as never);

@@ -1,5 +1,5 @@
-import type { DriverMessage, DriverProducer, TopicOffsets } from '../kafka/driver.js';
-import type { TransportMessage, PartitionAck } from '../transport.js';
+import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
+import type { DriverMessage, DriverProducer, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from './driver.js';
 
 /** Where a task's outputs and changelog records go at commit, with its input offsets. */
 export interface TaskCommitter {
@@ -191,4 +191,35 @@ export function toStreamsBatch(
 ): StreamsBatch {
   const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
   return { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: batch.messages as DriverMessage[], resolveOffset, heartbeat, isRunning, isStale, handBack };
+}
+
+/** exactly_once on a transactional producer: outputs, changelog records and offsets in one transaction. */
+export async function commitInTransaction(
+  producer: DriverTransactionalProducer,
+  batches: { topic: string; messages: TransportMessage[] }[],
+  offsets: TopicOffsets[],
+  sendOffsets: (transaction: DriverTransaction) => Promise<void>,
+): Promise<PartitionAck[]> {
+  const transaction = await producer.begin();
+  try {
+    const acks = batches.length > 0 ? await transaction.write(batches) : [];
+    if (offsets.length > 0) await sendOffsets(transaction);
+    await transaction.commit();
+    return acks;
+  } catch (error) {
+    await transaction.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** at_least_once: outputs and changelog first (acks all), then the offsets. */
+export function plainCommitter(write: BatchWriter, commitOffsets: (offsets: TopicOffsets[]) => Promise<void>): TaskCommitter {
+  return {
+    async commit(batches, offsets) {
+      const acks = batches.length > 0 ? await write(batches) : [];
+      if (offsets.length > 0) await commitOffsets(offsets);
+      return acks;
+    },
+    close: async () => undefined,
+  };
 }
