@@ -30,7 +30,7 @@ export { SEND_CALL, type BatchWriter, type PartitionAck, type RawRecord, type Ra
 export type { SendCall } from './send-call.js';
 export { LightStreams, type LocalTask, type ReadOnlyKeyValueStore } from './streams/light-streams.js';
 export { StreamsBuilder, KStream, KTable, KGroupedStream, ProcessedStream, TimeWindowedKStream, SessionWindowedKStream, WindowedKTable, type Materialized, type ProcessorContext, type ProcessorStore, type PunctuationContext, type Punctuator, type StreamRecord, type Topology } from './streams/topology.js';
-export type { Cancellable, Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRecordMetadata, ProcessorSupplier, PunctuationType } from './streams/processor-api.js';
+export type { Cancellable, Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRecordMetadata, ProcessorSupplier, ProcessorWindowStore, ProcessorWindowStoreSpec, PunctuationType } from './streams/processor-api.js';
 export { TimeWindows, SlidingWindows, SessionWindows, Suppressed, BufferConfig, windowKey, sessionKey, windowedKeyString, MAX_TIMESTAMP, type Windowed, type WindowMaterialized } from './streams/windows.js';
 export type { TimestampExtractor } from './streams/timestamps.js';
 export type { DropReason } from './streams/dropped-records.js';

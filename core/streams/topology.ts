@@ -3,11 +3,11 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
 import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
-import type { ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, Processor } from './processor-api.js';
+import type { Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, ProcessorWindowStore, ProcessorWindowStoreSpec } from './processor-api.js';
 import type { DropReason } from './dropped-records.js';
 import type { TimestampExtractor } from './timestamps.js';
 import { sessionWindowStep, slidingWindowStep, suppressStep, timeWindowStep, type AggregationOptions } from './window-aggregations.js';
-import { sessionRoutingKey, windowRoutingKey } from './window-store.js';
+import { sessionRoutingKey, sweepExpired, windowRoutingKey, WindowStore } from './window-store.js';
 import { closesAfterMs, retentionOf, SessionWindows, SlidingWindows, TimeWindows, windowKey, type Suppressed, type WindowMaterialized, type Windowed, type WindowSpec } from './windows.js';
 import { GlobalKTable, type GlobalTableDefinition } from './global-tables.js';
 import {
@@ -151,6 +151,7 @@ class ProcessorNode extends Node {
   constructor(
     private readonly supplier: ProcessorSupplier,
     private readonly stores: readonly string[],
+    private readonly windowStores: readonly ProcessorWindowStoreSpec[],
   ) {
     super();
   }
@@ -194,10 +195,24 @@ class ProcessorNode extends Node {
         all: () => context.entries?.(name) ?? [],
       };
     };
+    const windowStore = (name: string): ProcessorWindowStore => {
+      const spec = node.windowStores.find((candidate) => candidate.name === name);
+      if (!spec) throw new Error(`window store ${name} was not given to this processor (KStream.process options.windowStores)`);
+      const streamTime = context.streamTime();
+      // Expired windows go (with changelog tombstones) as stream time moves on, swept every half retention.
+      sweepExpired(context, name, spec.retentionMs, streamTime, WindowStore.endOf(spec.windowSizeMs));
+      const windows = new WindowStore(context.store(name), name, spec.windowSizeMs, spec.retentionMs, streamTime);
+      return {
+        put: (key, windowStart, value) => windows.put(key, windowStart, { value, timestamp: node.inputTime ?? streamTime }),
+        fetch: (key, windowStart) => windows.fetch(key, windowStart)?.value,
+        fetchRange: (key, from, to) => windows.fetchRange(key, from, to).map(({ start, stamped }) => ({ windowStart: start, value: stamped.value })),
+      };
+    };
     return {
       taskId: runtime.taskId,
       recordMetadata: () => runtime.recordMetadata(),
       getStateStore: store as ProcessorApiContext['getStateStore'],
+      getWindowStore: windowStore as ProcessorApiContext['getWindowStore'],
       forward(record: ProcessorRecord<unknown, unknown>, childName?: string) {
         const time = record.timestamp ?? node.inputTime ?? runtime.schedules.punctuationTime ?? context.streamTime();
         const out: AnyRecord = { key: record.key, value: record.value, timestamp: String(time) };
@@ -686,10 +701,20 @@ export class KStream<K, V> {
    * the stream). Returns what it forwards (to every child); `.child(name)` is what it forwards to that name only.
    * The key of what it forwards may differ from the input's: grouping or joining the result repartitions first.
    */
-  process<KOut = unknown, VOut = unknown>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options: { stores?: readonly string[] } = {}): ProcessedStream<KOut, VOut> {
+  process<KOut = unknown, VOut = unknown>(
+    supplier: ProcessorSupplier<K, V, KOut, VOut>,
+    options: { stores?: readonly string[]; windowStores?: readonly ProcessorWindowStoreSpec[] } = {},
+  ): ProcessedStream<KOut, VOut> {
     const stores = options.stores ?? [];
+    const windowStores = options.windowStores ?? [];
     for (const name of stores) this.graph.addStore({ name, sources: [...this.sources] });
-    const node = new ProcessorNode(supplier as ProcessorSupplier, stores);
+    for (const spec of windowStores) {
+      for (const [value, what] of [[spec.windowSizeMs, 'windowSizeMs'], [spec.retentionMs, 'retentionMs']] as const) {
+        if (!Number.isInteger(value) || value < 1) throw new LightError('ERR13013', { what: `window store ${spec.name} ${what} ${value}`, reason: 'must be a whole number of milliseconds >= 1' });
+      }
+      this.graph.addStore({ name: spec.name, sources: [...this.sources], windowSizeMs: spec.windowSizeMs, routingKey: windowRoutingKey });
+    }
+    const node = new ProcessorNode(supplier as ProcessorSupplier, stores, windowStores);
     for (const head of this.heads) this.graph.attach(head, node);
     this.graph.usesProcessorApi = true;
     return new ProcessedStream<KOut, VOut>(this.graph, node, this.sources);
