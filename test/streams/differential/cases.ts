@@ -2,8 +2,8 @@
  * The differential cases LightStreams supports today: each the same topology as its case in
  * test/fixtures/kafka-streams/Topologies.java, with its seeded input. The LightStreams side of each is one small
  * function, writing the canonical form (key `<key>` or `<key>@<window start>`, value a JSON object).
- * The cases of the operations still being built (windows with a grace, suppress, joins of streams and tables,
- * global tables) are in pending-cases.ts.txt.
+ * The cases of windows with a grace, suppress, joins of streams and tables and global tables: their inputs in
+ * pending-inputs.ts, their LightStreams sides in window-cases.ts and join-cases.ts.
  */
 import { TimeWindows } from '../../../index.js';
 import type { InputBuilder, InputRecord } from '../../support/differential/input.js';

@@ -2,14 +2,15 @@ import { expect } from 'chai';
 import { fetchKafkaStreams } from '../../support/differential/kafka-streams-java.js';
 import { runDifferential, type DifferentialCase } from '../../support/differential/harness.js';
 import { streamTableJoin, tumblingCount } from './cases.js';
+import { JOIN_CASES } from './join-cases.js';
 import { WINDOW_CASES } from './window-cases.js';
 
 /**
  * The same topology on Kafka Streams 3.9.1 (test/fixtures/kafka-streams/Topologies.java) and on LightStreams, fed the
  * same input topics: they must write the same results (see test/support/differential/). Each case prints its
  * comparison and timings with LIGHT_KAFKA_DIFF_VERBOSE=1; a difference fails the test with the per-key diff.
- * The cases of the operations being built on other branches are prepared in pending-inputs.ts (input, Kafka Streams
- * side) and pending-cases.ts.txt (LightStreams side, not compiled yet); run-case.js runs any case by hand.
+ * The inputs of the window and join cases are in pending-inputs.ts, their LightStreams sides in window-cases.ts and
+ * join-cases.ts; run-case.js runs any case by hand.
  */
 describe('LightStreams against Kafka Streams (differential) @broker @kafka-streams', function () {
   this.timeout(300_000);
@@ -36,6 +37,9 @@ describe('LightStreams against Kafka Streams (differential) @broker @kafka-strea
     'hopping-window': 'hopping windows with a grace: count, aggregate and suppress(untilWindowCloses)',
     'sliding-window': 'sliding windows with a grace: aggregate, final per window',
     'session-window': 'session windows with a grace: count with merges, suppress(untilWindowCloses), aggregate with a merger',
+    'stream-stream-join': 'stream-stream join (JoinWindows with a grace): inner, left and outer, every result',
+    'table-table-join': 'table-table join: inner, left and outer, final per key',
+    'stream-global-join': 'stream-GlobalKTable join with a key selector: inner and left, every result, the global table changed between stream phases',
   };
-  for (const testCase of WINDOW_CASES) it(titles[testCase.name]!, () => check(testCase));
+  for (const testCase of [...WINDOW_CASES, ...JOIN_CASES]) it(titles[testCase.name]!, () => check(testCase));
 });
