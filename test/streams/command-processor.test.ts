@@ -19,7 +19,7 @@ function accounts(): { send(value: unknown): void; sent: { topic: string; key: u
     store(name) {
       if (!stores.has(name)) stores.set(name, new Map());
       const map = stores.get(name)!;
-      return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key), range: () => [] };
+      return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
     },
     send: (topic, record) => {
       sent.push({ topic, key: record.key, value: record.value as Event });
