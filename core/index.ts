@@ -42,6 +42,6 @@ export { CommandRequests, DEFAULT_REQUEST_TIMEOUT_MS, type CommandRequestsOption
 export { compensatedReason, defineSaga, sagaTimersStore, type AwaitedCommand, type SagaCommand, type SagaDefinition, type SagaHistoryEntry, type SagaInstance, type SagaStatus, type SagaStep } from './streams/saga.js';
 export { DEFAULT_IDEMPOTENCY, KEY_REUSED, processedCommandKey, processedStoreOf, replyOf, type AggregateRecord, type CommandProcessorOptions, type Decision, type IdempotencyOptions, type ProcessedCommand } from './streams/command-processor.js';
 export type { KeyQueryResult } from './streams/query-server.js';
-export type { KeyRange, StoreEntry } from './streams/stores.js';
+export type { StoreEntry } from './streams/stores.js';
 export { assertStorableKey, MAX_STORE_KEY_BYTES } from './streams/stores.js';
 export { eventAvroSchema, commandAvroSchema, type AvroField } from './messages/avro-envelope.js';
