@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import { LightService, TimeWindows, windowedKeyString } from '../../index.js';
+import { JoinWindows, LightService, TimeWindows, windowedKeyString } from '../../index.js';
 
 /**
  * The streams rows: count records by key (100 B records, 64 keys) and write each new count to an output topic,
@@ -34,28 +34,27 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-/** A topology of a streams row: it counts each input once in store `counts`; `total` reads that count back. */
+/** A topology of a streams row; `build` returns how many inputs it has done (read from a committed store, or counted). */
 export interface StreamsWorkload {
   name: string;
-  build(builder: ReturnType<LightService['streams']['builder']>, input: string, output: string, onFirst: () => void): void;
-  /** How many inputs the committed store has counted. */
-  total(service: LightService): number;
+  build(service: LightService, input: string, output: string, onFirst: () => void): () => number;
 }
 
-/** Count by key: a key-value store, each new count to the output. */
+/** Count by key: a key-value store, each new count to the output; done = the committed counts. */
 export const COUNT_BY_KEY: StreamsWorkload = {
   name: 'count by key',
-  build(builder, input, output, onFirst) {
-    builder.stream<string, unknown>(input).peek(onFirst).groupByKey().count({ store: 'counts' }).toStream().to(output);
+  build(service, input, output, onFirst) {
+    service.streams.builder().stream<string, unknown>(input).peek(onFirst).groupByKey().count({ store: 'counts' }).toStream().to(output);
+    return () => service.streams.store<number>('counts').all().reduce((sum, { value }) => sum + value, 0);
   },
-  total: (service) => service.streams.store<number>('counts').all().reduce((sum, { value }) => sum + value, 0),
 };
 
-/** A tumbling-window count (1 s windows, a minute of grace): a window store, each window update to the output. */
+/** A tumbling-window count (1 s windows, a minute of grace): a window store, each update to the output; done = the committed counts. */
 export const WINDOWED_COUNT: StreamsWorkload = {
   name: 'tumbling-window count (1 s windows, 60 s grace)',
-  build(builder, input, output, onFirst) {
-    builder
+  build(service, input, output, onFirst) {
+    service.streams
+      .builder()
       .stream<string, unknown>(input)
       .peek(onFirst)
       .groupByKey()
@@ -64,8 +63,26 @@ export const WINDOWED_COUNT: StreamsWorkload = {
       .toStream()
       .selectKey(windowedKeyString)
       .to(output);
+    return () => service.streams.store<{ value: number }>('counts').all().reduce((sum, { value }) => sum + value.value, 0);
   },
-  total: (service) => service.streams.store<{ value: number }>('counts').all().reduce((sum, { value }) => sum + value.value, 0),
+};
+
+/**
+ * A stream-stream join (1 s window) of the input with a mapped copy of itself: with distinct keys, one result per
+ * input, both sides buffered in window stores; done = the join results processed (committed at the stop).
+ */
+export const STREAM_JOIN: StreamsWorkload = {
+  name: 'stream-stream join (1 s window), distinct keys',
+  build(service, input, output, onFirst) {
+    let joined = 0;
+    const stream = service.streams.builder().stream<string, unknown>(input).peek(onFirst);
+    const copy = stream.mapValues((value) => value);
+    stream
+      .join(copy, (value) => value, JoinWindows.ofTimeDifferenceWithNoGrace(1000), { name: 'bench-join' })
+      .peek(() => void (joined += 1))
+      .to(output);
+    return () => joined;
+  },
 };
 
 /** Seconds from the first record processed to the moment every input is counted in the committed store. */
@@ -81,16 +98,12 @@ export async function streamsLight(
   const applicationId = `bench-streams-${randomUUID().slice(0, 8)}`;
   const service = await LightService.create({ configDir: streamsConfigDir(brokers, applicationId, guarantee, stateDir) });
   let first = 0n;
-  workload.build(service.streams.builder(), input, output, () => {
+  const done = workload.build(service, input, output, () => {
     if (first === 0n) first = process.hrtime.bigint();
   });
   await service.start();
-  let counted = 0;
   await waitUntil(
-    () => {
-      counted = workload.total(service);
-      return counted >= count;
-    },
+    () => done() >= count,
     300_000,
     `${count} records counted`,
   );
