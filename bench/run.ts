@@ -17,7 +17,7 @@ import { javaConsumerPerformance, javaProducerPerformance } from './lib/java-anc
 import { markdownTable, ratioOf, throughputChart, writeResults, type Row } from './lib/report.js';
 import { targetChecks } from './lib/targets.js';
 import { pingPongRaw, roundTripsLight, transfersLight, type RoundTrips } from './lib/command-workloads.js';
-import { fillDistinctKeys, streamsLight, streamsRaw, streamsRestore } from './lib/streams-workloads.js';
+import { fillDistinctKeys, STREAM_JOIN, streamsLight, streamsRaw, streamsRestore, WINDOWED_COUNT } from './lib/streams-workloads.js';
 import { consumeRd, isLibrdkafkaRow, librdkafkaClient, produceRd, rawRdkafka, rdProducer, type LibrdkafkaClient } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
 import {
@@ -278,9 +278,31 @@ async function main(): Promise<void> {
       );
       rows.push({ section: 'streams', name, impl: 'light streams, exactly_once', unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true, note: `(${(value.median / atLeastOnce.median).toFixed(2)}x at_least_once)` });
     });
+    // A windowed aggregation: exactly_once as a ratio to at_least_once and to the raw loop (count by key).
+    const windowedName = `streams: ${WINDOWED_COUNT.name}, 100 B, ${KEYS_STREAMS} keys`;
+    let windowedAtLeastOnce!: Summary;
+    add(`${windowedName}: light streams, at_least_once`, async () => {
+      windowedAtLeastOnce = throughput(streamsCount, await repeat(REPS, WARMUPS, async () => (await streamsLight(brokers, 'at_least_once', topics.streamsIn, topics.streamsOut, streamsCount, WINDOWED_COUNT)).seconds));
+      rows.push({ section: 'streams', name: windowedName, impl: 'light streams, at_least_once', unit: 'records/s', value: windowedAtLeastOnce, baseline, recordSize: 100, higherIsBetter: true, note: '(ratio to the raw count-by-key loop)' });
+    });
+    add(`${windowedName}: light streams, exactly_once`, async () => {
+      const value = throughput(streamsCount, await repeat(REPS, WARMUPS, async () => (await streamsLight(brokers, 'exactly_once', topics.streamsIn, topics.streamsOut, streamsCount, WINDOWED_COUNT)).seconds));
+      rows.push({ section: 'streams', name: windowedName, impl: 'light streams, exactly_once', unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true, note: `(${(value.median / windowedAtLeastOnce.median).toFixed(2)}x at_least_once; ratio to the raw count-by-key loop)` });
+    });
     // The restore row: a store of RESTORE_KEYS distinct keys (a changelog of as many records), its local state deleted.
     add(`fill ${topics.streamsRestore}`, async () => {
       await fillDistinctKeys(producer, topics.streamsRestore, RESTORE_KEYS, buffers[100]![0]!);
+    });
+    // A stream-stream join on the distinct keys of the restore topic: exactly_once against at_least_once and the raw loop.
+    const joinName = `streams: ${STREAM_JOIN.name}, 100 B, ${RESTORE_KEYS} records`;
+    let joinAtLeastOnce!: Summary;
+    add(`${joinName}: light streams, at_least_once`, async () => {
+      joinAtLeastOnce = throughput(RESTORE_KEYS, await repeat(REPS, WARMUPS, async () => (await streamsLight(brokers, 'at_least_once', topics.streamsRestore, topics.streamsOut, RESTORE_KEYS, STREAM_JOIN)).seconds));
+      rows.push({ section: 'streams', name: joinName, impl: 'light streams, at_least_once', unit: 'records/s', value: joinAtLeastOnce, baseline, recordSize: 100, higherIsBetter: true, note: '(ratio to the raw count-by-key loop)' });
+    });
+    add(`${joinName}: light streams, exactly_once`, async () => {
+      const value = throughput(RESTORE_KEYS, await repeat(REPS, WARMUPS, async () => (await streamsLight(brokers, 'exactly_once', topics.streamsRestore, topics.streamsOut, RESTORE_KEYS, STREAM_JOIN)).seconds));
+      rows.push({ section: 'streams', name: joinName, impl: 'light streams, exactly_once', unit: 'records/s', value, baseline, recordSize: 100, higherIsBetter: true, note: `(${(value.median / joinAtLeastOnce.median).toFixed(2)}x at_least_once; ratio to the raw count-by-key loop)` });
     });
     add('streams: restore from a changelog', async () => {
       const run = await streamsLight(brokers, 'exactly_once', topics.streamsRestore, topics.streamsOut, RESTORE_KEYS);

@@ -30,8 +30,13 @@ export { SEND_CALL, type BatchWriter, type PartitionAck, type RawRecord, type Ra
 export type { SendCall } from './send-call.js';
 export { LightStreams, type LocalTask, type ReadOnlyKeyValueStore } from './streams/light-streams.js';
 export type { StandbyTaskInfo } from './streams/standby.js';
-export { StreamsBuilder, KStream, KTable, KGroupedStream, ProcessedStream, TimeWindowedKStream, TimeWindows, windowKey, type Materialized, type ProcessorContext, type ProcessorStore, type PunctuationContext, type Punctuator, type StreamRecord, type Topology } from './streams/topology.js';
-export type { Cancellable, Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRecordMetadata, ProcessorSupplier, PunctuationType } from './streams/processor-api.js';
+export { StreamsBuilder, KStream, KTable, KGroupedStream, ProcessedStream, TimeWindowedKStream, SessionWindowedKStream, WindowedKTable, type Materialized, type ProcessorContext, type ProcessorStore, type PunctuationContext, type Punctuator, type StreamRecord, type Topology } from './streams/topology.js';
+export type { Cancellable, Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRecordMetadata, ProcessorSupplier, ProcessorWindowStore, ProcessorWindowStoreSpec, PunctuationType } from './streams/processor-api.js';
+export { TimeWindows, SlidingWindows, SessionWindows, Suppressed, BufferConfig, windowKey, sessionKey, windowedKeyString, MAX_TIMESTAMP, type Windowed, type WindowMaterialized } from './streams/windows.js';
+export type { TimestampExtractor } from './streams/timestamps.js';
+export type { DropReason } from './streams/dropped-records.js';
+export { JoinWindows, type StreamJoined } from './streams/joins.js';
+export { GlobalKTable, type GlobalTableDefinition } from './streams/global-tables.js';
 export { command, event, metadataFromContext, TypeRouter, COMMAND_SCHEMA, EVENT_SCHEMA, REPLY_SCHEMA, type Command, type CommandOutcome, type CommandReply, type Event, type Message, type MessageMetadata, type ReplyChannel } from './messages/envelope.js';
 export { commandFingerprint } from './messages/command-identity.js';
 export { CommandRequests, DEFAULT_REQUEST_TIMEOUT_MS, type CommandRequestsOptions } from './messages/command-requests.js';

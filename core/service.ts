@@ -31,6 +31,7 @@ import { KafkajsStreamsClients } from './kafka/kafkajs-streams.js';
 import { KafkajsTopicAdmin } from './kafka/topic-admin.js';
 import { LibrdkafkaStreamsClients } from './kafka/librdkafka-streams.js';
 import { LightStreams } from './streams/light-streams.js';
+import { deserialize } from './kafka/serde.js';
 import { KAFKA_STREAMS_SCHEMA, toStreamsSettings, type KafkaStreamsYml } from './streams/streams-config.js';
 
 export interface LightServiceOptions {
@@ -408,6 +409,12 @@ function createStreams(
     serviceId,
     fetch: parts.services.fetch,
     propagatedHeaders: parts.propagatedHeaders,
+    // A global table's records are decoded as the topic's consumers decode them, without the consume chain: every
+    // instance reads every record at each restore, so a chain's audit, metrics or dead letters would repeat per instance.
+    decodeGlobal: (topic, message) => ({
+      key: deserialize(message.key, parts.consumerYml.keyFormat, topic, 'key'),
+      value: deserialize(message.value, parts.consumerYml.valueFormat, topic, 'value'),
+    }),
     logger: logger.child({ component: 'streams' }),
   });
 }

@@ -27,6 +27,8 @@ import { storeKeyOf } from '../core/streams/stores.js';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger.js';
 import type { ProcessorContext, ProcessorStore, PunctuationContext, Punctuator, SourceNode, StreamRecord, Topology } from '../core/streams/topology.js';
+import { droppedRecordsCounter, type DropReason } from '../core/streams/dropped-records.js';
+import { extractTimestamp } from '../core/streams/timestamps.js';
 
 /** A record as the transport wrote it: bytes decoded for reading (JSON when it parses, else text). */
 export interface WrittenRecord {
@@ -182,7 +184,12 @@ export class ChainTestKit {
  * A LightStreams topology run in-process, record by record, with in-memory stores: feed input records to a
  * source topic, read what the topology sent to each output topic and what its stores hold (as Kafka Streams'
  * TopologyTestDriver). It runs the topology itself: chains, transactions and changelogs are the broker's part.
- * Partitions are not modelled: every record meets every store, as one task would see one key.
+ * Partitions are not modelled: every record meets every store, as one task would see one key. Stream time comes
+ * from the piped records' timestamps (after their source's TimestampExtractor): piping a record with a later
+ * timestamp advances it, which closes windows and emits suppressed results; restart() starts the topology over on
+ * the same stores, as a restart restoring them from their changelogs would. Joins run as on a broker (their window
+ * stores and join time are the one task's); piping the topic of a global table updates its store (a null value
+ * deletes) without moving stream time, so a test fills a global table first, then pipes the stream.
  *
  *   const builder = new StreamsBuilder('app');
  *   accountCommandProcessor(builder, topics);
@@ -193,9 +200,14 @@ export class ChainTestKit {
 export class TopologyTestDriver {
   private readonly stores = new Map<string, Map<string, unknown>>();
   private readonly outputs = new Map<string, { key: unknown; value: unknown; timestamp: string }[]>();
-  private readonly context: ProcessorContext;
-  /** Records sent to a topic the topology reads, delivered in order once the record that sent them is done. */
-  private readonly queue: { source: SourceNode; topic: string; record: StreamRecord<unknown, unknown> }[] = [];
+  private context: ProcessorContext;
+  /**
+   * Records sent to a topic the topology reads, delivered in order once the record that sent them is done: to a
+   * source, or to a global table (`global`: its store).
+   */
+  private readonly queue: { source?: SourceNode; topic: string; global?: string; record: StreamRecord<unknown, unknown> }[] = [];
+  /** The global tables' stores, by store name; fed by piping their topics (or by the topology sending to them). */
+  private readonly globals = new Map<string, Map<string, unknown>>();
   private wallClock: number;
   /** Stream time: the newest timestamp of the records piped in or delivered to the topology's own sources. */
   private observedTime = -1;
@@ -204,6 +216,8 @@ export class TopologyTestDriver {
   /** The record being processed, as a processor's recordMetadata() sees it (offsets count the records piped per topic). */
   private currentInput: ProcessorRecordMetadata | undefined;
   private readonly offsets = new Map<string, number>();
+  /** Per reason and store: the records the topology dropped (see ProcessorContext.recordDropped). */
+  private readonly dropped = new Map<string, number>();
   /** Per punctuator: the wall-clock time it last ran. */
   private readonly punctuated = new Map<Punctuator, number>();
   /** The metrics punctuations register (e.g. light_kafka_sagas_stuck). */
@@ -225,8 +239,18 @@ export class TopologyTestDriver {
       this.punctuated.set(punctuator, this.wallClock);
       punctuator.init?.({ metricsRegistry: this.metrics, logger: this.logger });
     }
-    this.context = {
-      store: (name) => this.storeOf(name),
+    this.context = this.newContext();
+  }
+
+  /** A processor context of its own (a restart gives the topology a new one: nothing it kept per task survives). */
+  private newContext(): ProcessorContext {
+    const views = new Map<string, ProcessorStore>();
+    return {
+      store: (name) => {
+        let view = views.get(name);
+        if (!view) views.set(name, (view = this.storeOf(name)));
+        return view;
+      },
       send: (topic, record) => {
         const list = this.outputs.get(topic) ?? [];
         this.outputs.set(topic, list);
@@ -235,15 +259,60 @@ export class TopologyTestDriver {
         // participant in the same topology) go on through it after the current record, as they would over Kafka.
         const source = this.sourceOf(topic);
         if (source) this.queue.push({ source, topic, record });
+        const global = this.globalOf(topic);
+        if (global) this.queue.push({ topic, global, record });
       },
       wallClockTime: () => this.wallClock,
       streamTime: () => this.observedTime,
       entries: (name) => this.store(name).all().map(([key, value]) => ({ key, value })),
       processorRuntime: () => ({ taskId: 'test-driver-0', schedules: this.schedules, recordMetadata: () => this.currentInput }),
+      recordDropped: (reason, store) => this.recordDropped(reason, store),
     };
   }
 
+  private recordDropped(reason: DropReason, store: string | undefined): void {
+    const id = `${reason}|${store ?? ''}`;
+    this.dropped.set(id, (this.dropped.get(id) ?? 0) + 1);
+    droppedRecordsCounter(this.metrics).inc({ serviceId: 'test-driver', reason, store: store ?? '' });
+  }
+
+  /** The number of records (window updates, for `expired-window`) the topology dropped: for a reason and store, or all. */
+  droppedRecords(reason?: DropReason, store?: string): number {
+    let count = 0;
+    for (const [id, n] of this.dropped) {
+      const [droppedFor, droppedIn] = id.split('|') as [string, string];
+      if ((reason === undefined || droppedFor === reason) && (store === undefined || droppedIn === store)) count += n;
+    }
+    return count;
+  }
+
+  /**
+   * Starts the topology over on the same stores, as a service restarted on its restored stores: what the topology
+   * and the task kept in memory (the task's stream time, per-task caches) starts anew; what is in the stores
+   * (a windowed aggregation's stream time, a suppression's pending results) stays.
+   */
+  restart(): this {
+    // The processors of the old run close, as their tasks would; new ones are made on the new context.
+    this.schedules.close();
+    this.observedTime = -1;
+    this.context = this.newContext();
+    return this;
+  }
+
   private storeOf(name: string): ProcessorStore {
+    const range = (map: Map<string, unknown>) => (start?: string, end?: string) =>
+      [...map]
+        .filter(([key]) => (start === undefined || key >= start) && (end === undefined || key < end))
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([key, value]) => ({ key, value }));
+    if (this.topology.globalTables.some((table) => table.store === name)) {
+      // Tasks read a global table, never write it.
+      const map = this.globalEntries(name);
+      const refuse = (): never => {
+        throw new Error(`global table ${name} is read-only: tasks read it, its topic writes it`);
+      };
+      return { get: (key) => map.get(storeKeyOf(key)), put: refuse, delete: refuse, range: range(map) };
+    }
     if (!this.topology.stores.has(name)) throw new Error(`no store ${name} in the topology`);
     let entries = this.stores.get(name);
     if (!entries) this.stores.set(name, (entries = new Map()));
@@ -252,29 +321,65 @@ export class TopologyTestDriver {
       get: (key) => map.get(storeKeyOf(key)),
       put: (key, value) => void (value === null || value === undefined ? map.delete(storeKeyOf(key)) : map.set(storeKeyOf(key), value)),
       delete: (key) => void map.delete(storeKeyOf(key)),
+      range: range(map),
     };
+  }
+
+  private globalEntries(store: string): Map<string, unknown> {
+    let entries = this.globals.get(store);
+    if (!entries) this.globals.set(store, (entries = new Map()));
+    return entries;
   }
 
   private sourceOf(topic: string): SourceNode | undefined {
     return this.topology.sources.find((source) => (typeof source.topic === 'string' ? source.topic === topic : source.topic.test(topic)));
   }
 
-  /** Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). */
+  /** The store of the global table read from `topic`, if one is. */
+  private globalOf(topic: string): string | undefined {
+    return this.topology.globalTables.find((table) => table.topic === topic)?.store;
+  }
+
+  /** A record of a global table's topic: into its store (a null value deletes), as a global table's reader does. */
+  private applyGlobal(store: string, key: unknown, value: unknown): void {
+    if (key === null || key === undefined) return;
+    const entries = this.globalEntries(store);
+    if (value === null || value === undefined) entries.delete(storeKeyOf(key));
+    else entries.set(storeKeyOf(key), value);
+  }
+
+  /**
+   * Feeds one record to the source that reads `topic` (and then what it sent to the topology's own sources). The topic
+   * of a global table updates its store instead (a null value deletes the key); it does not move stream time.
+   */
   pipe(topic: string, value: unknown, key: unknown = null, timestamp = String(Date.now()), headers: Record<string, string> = {}): this {
+    const global = this.globalOf(topic);
+    if (global) {
+      this.applyGlobal(global, key, value);
+      return this;
+    }
     const source = this.sourceOf(topic);
     if (!source) throw new Error(`no source of the topology reads ${topic}`);
     this.processInput(source, topic, { key, value, timestamp }, headers);
     return this.drain();
   }
 
-  /** One input record: stream time, the record through the topology, then the stream-time punctuations due. */
+  /**
+   * One input record through its source: its timestamp extracted (skipped, counted, when not valid), stream time
+   * moved on, then the stream-time punctuations due.
+   */
   private processInput(source: SourceNode, topic: string, record: StreamRecord<unknown, unknown>, headers: Record<string, string>): void {
-    this.observe(record.timestamp);
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.recordDropped('invalid-timestamp', undefined);
+      return;
+    }
+    this.observedTime = Math.max(this.observedTime, time);
     const offset = this.offsets.get(topic) ?? 0;
     this.offsets.set(topic, offset + 1);
     this.currentInput = { topic, partition: 0, offset: String(offset), headers };
     try {
-      source.process(record, this.context);
+      source.process({ ...record, timestamp: String(time) }, this.context);
     } finally {
       this.currentInput = undefined;
     }
@@ -315,18 +420,16 @@ export class TopologyTestDriver {
   }
 
   private drain(): this {
-    for (let next = this.queue.shift(); next; next = this.queue.shift()) this.processInput(next.source, next.topic, next.record, {});
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      if (next.global !== undefined) this.applyGlobal(next.global, next.record.key, next.record.value);
+      else this.processInput(next.source!, next.topic, next.record, {});
+    }
     return this;
   }
 
   /** Closes the topology's processors (Processor.close), as a task closing would. */
   close(): void {
     this.schedules.close();
-  }
-
-  private observe(timestamp: string): void {
-    const time = Number(timestamp);
-    if (Number.isFinite(time)) this.observedTime = Math.max(this.observedTime, time);
   }
 
   /** Stream time (ms): the newest timestamp of the records the topology processed; -1 before the first. */
@@ -339,9 +442,9 @@ export class TopologyTestDriver {
     return this.outputs.get(topic) ?? [];
   }
 
-  /** A store's entries: get(key), all(). */
+  /** A store's entries (a task store's, or a global table's): get(key), all(). */
   store<V = unknown>(name: string): { get(key: unknown): V | undefined; all(): [string, V][] } {
-    const entries = this.stores.get(name) ?? new Map<string, unknown>();
+    const entries = (this.topology.globalTables.some((table) => table.store === name) ? this.globals.get(name) : this.stores.get(name)) ?? new Map<string, unknown>();
     return { get: (key) => entries.get(storeKeyOf(key)) as V | undefined, all: () => [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) as [string, V][] };
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import { LightService } from '../../index.js';
+import { JoinWindows, LightService, TimeWindows, windowedKeyString } from '../../index.js';
 
 /**
  * The streams rows: count records by key (100 B records, 64 keys) and write each new count to an output topic,
@@ -34,30 +34,76 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
   }
 }
 
+/** A topology of a streams row; `build` returns how many inputs it has done (read from a committed store, or counted). */
+export interface StreamsWorkload {
+  name: string;
+  build(service: LightService, input: string, output: string, onFirst: () => void): () => number;
+}
+
+/** Count by key: a key-value store, each new count to the output; done = the committed counts. */
+export const COUNT_BY_KEY: StreamsWorkload = {
+  name: 'count by key',
+  build(service, input, output, onFirst) {
+    service.streams.builder().stream<string, unknown>(input).peek(onFirst).groupByKey().count({ store: 'counts' }).toStream().to(output);
+    return () => service.streams.store<number>('counts').all().reduce((sum, { value }) => sum + value, 0);
+  },
+};
+
+/** A tumbling-window count (1 s windows, a minute of grace): a window store, each update to the output; done = the committed counts. */
+export const WINDOWED_COUNT: StreamsWorkload = {
+  name: 'tumbling-window count (1 s windows, 60 s grace)',
+  build(service, input, output, onFirst) {
+    service.streams
+      .builder()
+      .stream<string, unknown>(input)
+      .peek(onFirst)
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(1000, 60_000))
+      .count({ store: 'counts' })
+      .toStream()
+      .selectKey(windowedKeyString)
+      .to(output);
+    return () => service.streams.store<{ value: number }>('counts').all().reduce((sum, { value }) => sum + value.value, 0);
+  },
+};
+
+/**
+ * A stream-stream join (1 s window) of the input with a mapped copy of itself: with distinct keys, one result per
+ * input, both sides buffered in window stores; done = the join results processed (committed at the stop).
+ */
+export const STREAM_JOIN: StreamsWorkload = {
+  name: 'stream-stream join (1 s window), distinct keys',
+  build(service, input, output, onFirst) {
+    let joined = 0;
+    const stream = service.streams.builder().stream<string, unknown>(input).peek(onFirst);
+    const copy = stream.mapValues((value) => value);
+    stream
+      .join(copy, (value) => value, JoinWindows.ofTimeDifferenceWithNoGrace(1000), { name: 'bench-join' })
+      .peek(() => void (joined += 1))
+      .to(output);
+    return () => joined;
+  },
+};
+
 /** Seconds from the first record processed to the moment every input is counted in the committed store. */
-export async function streamsLight(brokers: string, guarantee: 'exactly_once' | 'at_least_once', input: string, output: string, count: number): Promise<{ seconds: number; stateDir: string; applicationId: string }> {
+export async function streamsLight(
+  brokers: string,
+  guarantee: 'exactly_once' | 'at_least_once',
+  input: string,
+  output: string,
+  count: number,
+  workload: StreamsWorkload = COUNT_BY_KEY,
+): Promise<{ seconds: number; stateDir: string; applicationId: string }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'light-kafka-bench-state-'));
   const applicationId = `bench-streams-${randomUUID().slice(0, 8)}`;
   const service = await LightService.create({ configDir: streamsConfigDir(brokers, applicationId, guarantee, stateDir) });
   let first = 0n;
-  service.streams
-    .builder()
-    .stream<string, unknown>(input)
-    .peek(() => {
-      if (first === 0n) first = process.hrtime.bigint();
-    })
-    .groupByKey()
-    .count({ store: 'counts' })
-    .toStream()
-    .to(output);
+  const done = workload.build(service, input, output, () => {
+    if (first === 0n) first = process.hrtime.bigint();
+  });
   await service.start();
-  const store = service.streams.store<number>('counts');
-  let counted = 0;
   await waitUntil(
-    () => {
-      counted = store.all().reduce((sum, { value }) => sum + value, 0);
-      return counted >= count;
-    },
+    () => done() >= count,
     300_000,
     `${count} records counted`,
   );

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, Kafka, Partitioners, type Admin, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import { commitInTransaction, committedOffset, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter } from './streams-clients.js';
+import { commitInTransaction, committedOffset, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter, type TopicReader } from './streams-clients.js';
 import { planAssignment, type MemberReport } from './streams-assignment.js';
 import { StreamsConsumerAdapter } from './streams-consumer.js';
 import { LightError } from '../errors/light-error.js';
@@ -236,6 +236,64 @@ export class KafkajsStreamsClients implements StreamsClients {
     } finally {
       await consumer.disconnect().catch(() => undefined);
     }
+  }
+
+  /**
+   * As readPartition, for every partition and until stopped: a group of its own (a fresh id: nothing committed, no
+   * other member, so every partition is this reader's), each partition sought to where the reader is — at the first
+   * join and after any rejoin. Batches of transaction markers only move the position (END_BATCH_PROCESS).
+   */
+  async readTopic(topic: string, from: ReadonlyMap<number, string>, onBatch: (partition: number, messages: DriverMessage[], next: string) => void, onError: (error: unknown) => void): Promise<TopicReader> {
+    const consumer = new Kafka(withLogging(this.consumerSettings.client, this.logger, 'streams-global')).consumer({
+      ...this.consumerSettings.consumer,
+      groupId: `${this.options.applicationId}-global-${randomUUID()}`,
+      readUncommitted: false,
+      maxWaitTimeInMs: 500,
+    });
+    const positions = new Map<number, bigint>([...from].map(([partition, offset]) => [partition, BigInt(offset)]));
+    let stopped = false;
+    const take = (partition: number, messages: DriverMessage[], next: bigint): void => {
+      const position = positions.get(partition) ?? 0n;
+      const wanted = messages.filter((message) => BigInt(message.offset) >= position);
+      if (next <= position && wanted.length === 0) return;
+      if (next > position) positions.set(partition, next);
+      onBatch(partition, wanted, String(next > position ? next : position));
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      if (stopped || event.payload.topic !== topic || event.payload.lastOffset === null) return;
+      take(event.payload.partition, [], BigInt(event.payload.lastOffset) + 1n);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!stopped && !event.payload.restart) onError(event.payload.error);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      for (const partition of (event.payload.memberAssignment[topic] ?? []) as number[]) {
+        consumer.seek({ topic, partition, offset: String(positions.get(partition) ?? 0n) });
+      }
+    });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          const last = batch.messages[batch.messages.length - 1];
+          if (stopped || !last) return;
+          take(batch.partition, batch.messages as unknown as DriverMessage[], BigInt(last.offset) + 1n);
+          resolveOffset(last.offset);
+        },
+      });
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    return {
+      stop: async () => {
+        stopped = true;
+        await consumer.disconnect().catch(() => undefined);
+      },
+    };
   }
 
   /**

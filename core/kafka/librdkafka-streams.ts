@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import { commitInTransaction, committedOffset, toStreamsBatch, type Assignment, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter } from './streams-clients.js';
+import { commitInTransaction, committedOffset, toStreamsBatch, type Assignment, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter, type TopicReader } from './streams-clients.js';
 import { rangeStandbys } from './streams-assignment.js';
 import { StreamsConsumerAdapter } from './streams-consumer.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
@@ -99,6 +99,11 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
 
   readPartition(topic: string, partition: number, range: { from: string; to: string }, onMessages: (messages: DriverMessage[]) => void, timeoutMs: number): Promise<void> {
     return this.tools.readPartition(topic, partition, range, onMessages, timeoutMs);
+  }
+
+  /** On the kafkajs tools, as restores: a reader outside any group needs no KIP-447 and no librdkafka consumer. */
+  readTopic(topic: string, from: ReadonlyMap<number, string>, onBatch: (partition: number, messages: DriverMessage[], next: string) => void, onError: (error: unknown) => void): Promise<TopicReader> {
+    return this.tools.readTopic(topic, from, onBatch, onError);
   }
 
   /** On the kafkajs tools, as restores: a reader outside any group needs no KIP-447 and no librdkafka consumer. */

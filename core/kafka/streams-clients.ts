@@ -122,6 +122,13 @@ export interface StreamsClients {
     onError: (error: unknown) => void,
   ): Promise<PartitionFollower>;
   /**
+   * Reads every partition of a topic from `from` on (committed records only; a partition not in `from` from its
+   * start), outside the streams' group and committing nothing, until stopped — global tables. `onBatch(partition,
+   * messages, next)` per fetched batch, `next` being the offset after it (the messages may be none when the batch held
+   * only transaction markers or aborted records). `onError`: the reader failed and stopped.
+   */
+  readTopic(topic: string, from: ReadonlyMap<number, string>, onBatch: (partition: number, messages: DriverMessage[], next: string) => void, onError: (error: unknown) => void): Promise<TopicReader>;
+  /**
    * The group's committed offsets (of the next record to read) of one partition of each topic; undefined where
    * none is committed. Read after a task's producer was opened, so a previous owner's last transaction is complete.
    */
@@ -131,6 +138,11 @@ export interface StreamsClients {
   /** The partition the default partitioner writes `key` to. */
   partitionOf(key: string | Buffer, partitions: number): number;
   disconnect(): Promise<void>;
+}
+
+/** A running read of a whole topic (see StreamsClients.readTopic). */
+export interface TopicReader {
+  stop(): Promise<void>;
 }
 
 /** A committed offset as a client answers it, or undefined where none is committed (no answer, null or negative). */

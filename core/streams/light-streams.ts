@@ -19,6 +19,8 @@ import { StandbyTasks, type StandbyTaskInfo } from './standby.js';
 import type { MembershipHooks } from '../kafka/streams-clients.js';
 import type { ProcessorRecordMetadata } from './processor-api.js';
 import { StreamTask, type TopologyOutput } from './task.js';
+import { droppedRecordsCounter } from './dropped-records.js';
+import { defaultGlobalDecoder, GlobalTables, type GlobalRecordDecoder } from './global-tables.js';
 import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 import { RecordHeaders } from '../headers.js';
 import { contextFromRecord, runWithContext } from '../request-context.js';
@@ -41,6 +43,8 @@ export interface LightStreamsParts {
   fetch: typeof fetch;
   /** The headers the query endpoint takes into the request context. */
   propagatedHeaders: readonly string[];
+  /** How the records of a global table's topic are decoded (the service: kafka-consumer.yml's key and value formats). */
+  decodeGlobal?: GlobalRecordDecoder;
   logger: Logger;
 }
 
@@ -75,6 +79,8 @@ export class LightStreams {
   private readonly streamsBuilder: StreamsBuilder;
   private topology: Topology | undefined;
   private clients: StreamsClients | undefined;
+  /** The global tables of the topology, while the streams run. */
+  private globals: GlobalTables | undefined;
   private readonly tasks = new Map<string, StreamTask>();
   /** Tasks being opened (producer fenced in, stores restored); a batch waits for its task. */
   private readonly opening = new Map<string, Promise<StreamTask>>();
@@ -145,7 +151,7 @@ export class LightStreams {
    */
   async start(): Promise<void> {
     const topology = (this.topology = this.streamsBuilder.build());
-    if (topology.sources.length === 0) return;
+    if (topology.sources.length === 0 && topology.globalTables.length === 0) return;
     const { settings, logger } = this.parts;
     this.metrics();
     this.stopRequested = false;
@@ -168,7 +174,7 @@ export class LightStreams {
     }
     // Processors schedule their wall-clock punctuations at run time: checked every 100 ms.
     if (topology.usesProcessorApi) this.processorTimer = setInterval(() => this.punctuateProcessors(), 100);
-    logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()] });
+    logger.info('streams started', { applicationId: settings.applicationId, processingGuarantee: settings.processingGuarantee, stores: [...topology.stores.keys()], globalTables: topology.globalTables.map(({ store }) => store) });
   }
 
   private async startOnce(topology: Topology): Promise<void> {
@@ -196,13 +202,20 @@ export class LightStreams {
         }
       }
       await clients.ensureTopics(changelogs);
+      // Global tables are restored before any task processes a record (a stream joined with one sees it whole).
+      if (topology.globalTables.length > 0) {
+        this.globals = this.openGlobalTables(topology);
+        await this.globals.start(clients);
+      }
       clients.consumer.onAssignment((assignment) => this.assign(assignment));
       clients.consumer.onRevocation((lost) => this.revoke(lost));
       await clients.producer.connect();
-      await clients.consumer.connect();
-      await clients.consumer.subscribe(topology.sources.map((source) => source.topic));
       this.running = !this.stopRequested;
-      await clients.consumer.run((batch) => this.consumeBatch(batch));
+      if (topology.sources.length > 0) {
+        await clients.consumer.connect();
+        await clients.consumer.subscribe(topology.sources.map((source) => source.topic));
+        await clients.consumer.run((batch) => this.consumeBatch(batch));
+      }
       if (settings.applicationServer) {
         this.queryServer = new QueryServer(settings.applicationServer, (store, key, forwarded) => this.answer(store, key, forwarded), this.parts.propagatedHeaders, logger);
         await this.queryServer.start();
@@ -211,6 +224,22 @@ export class LightStreams {
       await this.closeClients();
       throw error;
     }
+  }
+
+  /** The global tables' runtime, on a store of their own: `<state.dir>/<application.id>/global` (or in memory). */
+  private openGlobalTables(topology: Topology): GlobalTables {
+    const { settings, logger, serviceId } = this.parts;
+    const storage = settings.storeType === 'persistent' ? new LmdbTaskStorage(join(this.stateFolder(), 'global'), logger) : new MemoryTaskStorage();
+    const metrics = this.metrics();
+    return new GlobalTables(topology.globalTables, {
+      storage,
+      decode: this.parts.decodeGlobal ?? defaultGlobalDecoder,
+      logger,
+      restoreTimeoutMs: settings.restoreTimeoutMs,
+      onRestored: (store, records) => metrics.restored.inc({ serviceId, store }, records),
+      onRemaining: (store, partition, remaining) => metrics.remaining.set({ serviceId, store, partition: String(partition) }, remaining),
+      onForget: (store, partition) => metrics.remaining.remove({ serviceId, store, partition: String(partition) }),
+    });
   }
 
   /**
@@ -300,7 +329,8 @@ export class LightStreams {
   /** Queries a store: the committed state of the partitions this instance owns. */
   store<V = unknown>(name: string): ReadOnlyKeyValueStore<V> {
     const topology = this.topology ?? this.streamsBuilder.build();
-    if (!topology.stores.has(name)) throw new LightError('ERR12013', { store: name, stores: [...topology.stores.keys()].join(', ') || 'none' });
+    if (topology.globalTables.some((table) => table.store === name)) return this.globalStore<V>(name);
+    if (!topology.stores.has(name)) throw new LightError('ERR12013', { store: name, stores: storeNamesOf(topology) });
     const storages = (): TaskStorage[] => [...this.tasks.values()].filter((task) => task.storeNames.includes(name)).map((task) => task.storage);
     const scan = (range: KeyRange): StoreEntry<V>[] =>
       storages()
@@ -322,6 +352,18 @@ export class LightStreams {
     };
   }
 
+  /** A global table's store: the whole table, on every instance (empty while the streams do not run). */
+  private globalStore<V>(name: string): ReadOnlyKeyValueStore<V> {
+    const scan = (range: KeyRange): StoreEntry<V>[] => (this.globals?.range(name, range) ?? []) as StoreEntry<V>[];
+    return {
+      get: (key) => this.globals?.get(name, key) as V | undefined,
+      range: (start, end) => scan({ ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) }),
+      prefix: (prefix) => scan({ prefix }),
+      all: () => scan({}),
+      approximateCount: () => scan({}).length,
+    };
+  }
+
   /**
    * The value of `key` in a store, from whichever instance owns the key's partition: this one, or the owner its
    * application.server advertises (asked over HTTP with the current request context's headers).
@@ -332,7 +374,16 @@ export class LightStreams {
 
   private async answer(store: string, key: string, forwarded: boolean): Promise<KeyQueryResult> {
     const topology = this.topology ?? this.streamsBuilder.build();
-    if (!topology.stores.has(store)) throw new LightError('ERR12013', { store, stores: [...topology.stores.keys()].join(', ') || 'none' });
+    const here = this.parts.settings.applicationServer ?? 'local';
+    const global = topology.globalTables.find((table) => table.store === store);
+    if (global) {
+      // Every instance holds a global table whole: answered here, whoever was asked.
+      if (!this.globals || !this.clients) throw new LightError('ERR12014', { store, key, partition: -1, reason: 'the streams of this instance are not running' });
+      const value = this.globals.get(store, key);
+      const partition = this.clients.partitionOf(key, Math.max(1, this.globals.partitionCount(store)));
+      return { store, key, ...(value !== undefined ? { value } : {}), partition, answeredBy: here };
+    }
+    if (!topology.stores.has(store)) throw new LightError('ERR12013', { store, stores: storeNamesOf(topology) });
     const owner = this.storeGroups.get(store);
     const clients = this.clients;
     if (!owner || !clients) throw new LightError('ERR12014', { store, key, partition: -1, reason: 'the streams of this instance are not running' });
@@ -341,7 +392,6 @@ export class LightStreams {
     const partition = clients.partitionOf(routingKey ? routingKey(key) : key, owner.partitions);
     const id = `${owner.group.name}-${partition}`;
     const topics = owner.group.sources.map((source) => source.topic as string);
-    const here = this.parts.settings.applicationServer ?? 'local';
     const unavailable = (reason: string): LightError => new LightError('ERR12014', { store, key, partition, reason });
     for (let attempt = 0; attempt < 5; attempt++) {
       // A task being opened answers once its stores are restored.
@@ -663,7 +713,9 @@ export class LightStreams {
       await committer.close().catch(() => undefined);
       throw error;
     }
-    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger);
+    const dropped = (reason: string, store: string | undefined): void => void droppedRecordsCounter(this.parts.metricsRegistry).inc({ serviceId: this.parts.serviceId, reason, store: store ?? '' });
+    const task = new StreamTask(id, partition, storeNames, storage, committer, (store) => this.changelogTopic(store), exactlyOnce, logger, dropped);
+    task.globalStore = (name) => this.globals?.store(name);
     let restored = 0;
     try {
       task.startAt(await clients.committedOffsets(this.topicsOf(id), partition));
@@ -891,10 +943,18 @@ export class LightStreams {
     const standbys = this.standbys;
     this.standbys = undefined;
     await standbys?.stop();
+    const globals = this.globals;
+    this.globals = undefined;
+    await globals?.stop();
     for (const task of this.tasks.values()) await task.close();
     this.tasks.clear();
     await clients?.disconnect();
   }
+}
+
+/** The stores a topology declares (tasks' and global tables'), for an error message. */
+function storeNamesOf(topology: Topology): string {
+  return [...topology.stores.keys(), ...topology.globalTables.map(({ store }) => store)].join(', ') || 'none';
 }
 
 /** How long a start keeps trying on transient errors (metadata of new topics not on every broker yet). */

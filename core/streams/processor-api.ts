@@ -38,12 +38,32 @@ export interface ProcessorKeyValueStore<V = unknown> {
   all(): { key: string; value: V }[];
 }
 
+/**
+ * A window store of the task as a processor sees it: values per key and window start, windows of one size, kept
+ * while stream time <= their end + retention (expired ones unseen at once and deleted, with changelog tombstones).
+ */
+export interface ProcessorWindowStore<V = unknown> {
+  put(key: string, windowStart: number, value: V): void;
+  fetch(key: string, windowStart: number): V | undefined;
+  /** The windows of `key` starting from `from` to `to` (both inclusive), in start order. */
+  fetchRange(key: string, from: number, to: number): { windowStart: number; value: V }[];
+}
+
+/** A window store a processor declares: its name, the size of its windows and how long they are kept after they end. */
+export interface ProcessorWindowStoreSpec {
+  name: string;
+  windowSizeMs: number;
+  retentionMs: number;
+}
+
 export interface ProcessorApiContext<KOut = unknown, VOut = unknown> {
   /** The task (`<group>-<partition>`) this processor instance belongs to. */
   readonly taskId: string;
   /** The input record being processed; undefined in a punctuation. */
   recordMetadata(): ProcessorRecordMetadata | undefined;
   getStateStore<V = unknown>(name: string): ProcessorKeyValueStore<V>;
+  /** A window store named in `options.windowStores`. */
+  getWindowStore<V = unknown>(name: string): ProcessorWindowStore<V>;
   /** To every child of the processor, or to the named child only (see ProcessedStream.child). */
   forward(record: ProcessorRecord<KOut, VOut>, childName?: string): void;
   /**

@@ -100,16 +100,90 @@ export interface TaskStorage {
   close(): void;
 }
 
-function inRange(key: string, range: KeyRange): boolean {
-  if (range.prefix !== undefined && !key.startsWith(range.prefix)) return false;
-  if (range.start !== undefined && key < range.start) return false;
-  if (range.end !== undefined && key >= range.end) return false;
-  return true;
+/** The index of the first key of a sorted array that is >= `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (keys[middle]! < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
+ * A set of keys that answers ranges in key order, cheap to add to and delete from: a sorted array, plus the keys
+ * added and deleted since it was last rebuilt, kept apart until there are many of them (then merged in one pass).
+ * A range costs O(log n + the keys in it + the keys kept apart); an add or delete O(log n), amortized.
+ */
+export class SortedKeyIndex {
+  private sorted: string[] = [];
+  /** Keys not in `sorted`. */
+  private readonly added = new Set<string>();
+  /** Keys of `sorted` that were deleted. */
+  private readonly removed = new Set<string>();
+
+  private inSorted(key: string): boolean {
+    return this.sorted[lowerBound(this.sorted, key)] === key;
+  }
+
+  add(key: string): void {
+    if (this.removed.delete(key) || this.added.has(key) || this.inSorted(key)) return;
+    this.added.add(key);
+    this.mergeIfLarge();
+  }
+
+  delete(key: string): void {
+    if (this.added.delete(key) || !this.inSorted(key)) return;
+    this.removed.add(key);
+    this.mergeIfLarge();
+  }
+
+  /** The keys from `start` (inclusive) to `end` (exclusive), in order. */
+  between(start: string | undefined, end: string | undefined): string[] {
+    const from = start === undefined ? 0 : lowerBound(this.sorted, start);
+    const to = end === undefined ? this.sorted.length : lowerBound(this.sorted, end);
+    let keys = this.sorted.slice(from, Math.max(from, to));
+    if (this.removed.size > 0) keys = keys.filter((key) => !this.removed.has(key));
+    const extra = [...this.added].filter((key) => (start === undefined || key >= start) && (end === undefined || key < end));
+    if (extra.length === 0) return keys;
+    return [...keys, ...extra].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  get size(): number {
+    return this.sorted.length - this.removed.size + this.added.size;
+  }
+
+  clear(): void {
+    this.sorted = [];
+    this.added.clear();
+    this.removed.clear();
+  }
+
+  /** Merges the keys kept apart once they are more than a small share of the index. */
+  private mergeIfLarge(): void {
+    if (this.added.size + this.removed.size <= Math.max(256, this.sorted.length >>> 4)) return;
+    const kept = this.removed.size > 0 ? this.sorted.filter((key) => !this.removed.has(key)) : this.sorted;
+    const added = [...this.added].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const merged: string[] = new Array(kept.length + added.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < kept.length && j < added.length) merged[k++] = kept[i]! < added[j]! ? kept[i++]! : added[j++]!;
+    while (i < kept.length) merged[k++] = kept[i++]!;
+    while (j < added.length) merged[k++] = added[j++]!;
+    this.sorted = merged;
+    this.added.clear();
+    this.removed.clear();
+  }
 }
 
 /** In memory: restored from the changelog at every start. */
 export class MemoryTaskStorage implements TaskStorage {
   private readonly stores = new Map<string, Map<string, unknown>>();
+  /** Per store: its keys in order, for ranges. */
+  private readonly indexes = new Map<string, SortedKeyIndex>();
   private readonly checkpoints = new Map<string, string>();
 
   private entries(store: string): Map<string, unknown> {
@@ -122,11 +196,21 @@ export class MemoryTaskStorage implements TaskStorage {
     return tooLong(key) ? undefined : this.entries(store).get(key);
   }
 
+  private index(store: string): SortedKeyIndex {
+    let index = this.indexes.get(store);
+    if (!index) this.indexes.set(store, (index = new SortedKeyIndex()));
+    return index;
+  }
+
   range(store: string, range: KeyRange): StoreEntry[] {
-    return [...this.entries(store)]
-      .filter(([key]) => inRange(key, range))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, value]) => ({ key, value }));
+    const entries = this.entries(store);
+    const start = range.prefix !== undefined && (range.start === undefined || range.prefix > range.start) ? range.prefix : range.start;
+    const found: StoreEntry[] = [];
+    for (const key of this.index(store).between(start, range.end)) {
+      if (range.prefix !== undefined && !key.startsWith(range.prefix)) break;
+      found.push({ key, value: entries.get(key) });
+    }
+    return found;
   }
 
   checkpoint(store: string): string | undefined {
@@ -136,20 +220,27 @@ export class MemoryTaskStorage implements TaskStorage {
   apply(store: string, writes: ReadonlyMap<string, PendingValue>, checkpoint: string | undefined): void {
     assertStorableWrites(store, writes);
     const entries = this.entries(store);
+    const index = this.index(store);
     for (const [key, value] of writes) {
-      if (value === DELETED) entries.delete(key);
-      else entries.set(key, value);
+      if (value === DELETED) {
+        if (entries.delete(key)) index.delete(key);
+      } else {
+        if (!entries.has(key)) index.add(key);
+        entries.set(key, value);
+      }
     }
     if (checkpoint !== undefined) this.checkpoints.set(store, checkpoint);
   }
 
   clear(store: string): void {
     this.stores.delete(store);
+    this.indexes.delete(store);
     this.checkpoints.delete(store);
   }
 
   close(): void {
     this.stores.clear();
+    this.indexes.clear();
   }
 }
 

@@ -2,8 +2,10 @@ import { RecordHeaders } from '../headers.js';
 import type { DriverMessage, DriverTransaction, DriverTransactionalProducer, TopicOffsets } from '../kafka/driver.js';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, TransportMessage } from '../transport.js';
-import { assertStorableKey, DELETED, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
+import { assertStorableKey, DELETED, SortedKeyIndex, storeKeyOf, type PendingValue, type TaskStorage } from './stores.js';
 import type { TaskCommitter } from '../kafka/streams-clients.js';
+import type { DropReason } from './dropped-records.js';
+import { extractTimestamp } from './timestamps.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
 import { TaskSchedules, type ProcessorRuntime, type ProcessorRecordMetadata } from './processor-api.js';
 
@@ -25,6 +27,8 @@ class TaskStore implements ProcessorStore {
   readonly recordWrites = new Map<string, PendingValue>();
   /** Writes of the records processed since the last commit. */
   readonly pending = new Map<string, PendingValue>();
+  /** The keys of `pending`, sorted (see range). */
+  private readonly pendingKeys = new SortedKeyIndex();
 
   constructor(
     readonly name: string,
@@ -48,15 +52,30 @@ class TaskStore implements ProcessorStore {
 
   /** Every entry as this task's records see them: committed, overlaid with the writes not committed yet. */
   entries(): { key: string; value: unknown }[] {
+    return this.range();
+  }
+
+  /** The entries from `start` (inclusive) to `end` (exclusive) as this task's records see them, in key order. */
+  range(start?: string, end?: string): { key: string; value: unknown }[] {
     const merged = new Map<string, unknown>();
-    for (const { key, value } of this.storage.range(this.name, {})) merged.set(key, value);
-    for (const writes of [this.pending, this.recordWrites]) for (const [key, value] of writes) merged.set(key, value);
+    for (const { key, value } of this.storage.range(this.name, { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) })) merged.set(key, value);
+    for (const key of this.pendingKeys.between(start, end)) merged.set(key, this.pending.get(key));
+    for (const [key, value] of this.recordWrites) if ((start === undefined || key >= start) && (end === undefined || key < end)) merged.set(key, value);
     return [...merged].filter(([, value]) => value !== DELETED).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value }));
   }
 
   keepRecord(): void {
-    for (const [key, value] of this.recordWrites) this.pending.set(key, value);
+    for (const [key, value] of this.recordWrites) {
+      if (!this.pending.has(key)) this.pendingKeys.add(key);
+      this.pending.set(key, value);
+    }
     this.recordWrites.clear();
+  }
+
+  /** Forgets the pending writes (committed, or dropped). */
+  clearPending(): void {
+    this.pending.clear();
+    this.pendingKeys.clear();
   }
 }
 
@@ -108,6 +127,8 @@ export class StreamTask implements ProcessorContext {
     private readonly changelogTopicOf: (store: string) => string,
     private readonly exactlyOnce: boolean,
     private readonly logger: Logger,
+    /** Counts a record the topology dropped on purpose (light_kafka_streams_dropped_records_total). */
+    private readonly onDropped: (reason: DropReason, store: string | undefined) => void = () => undefined,
   ) {
     for (const name of storeNames) this.stores.set(name, new TaskStore(name, storage));
   }
@@ -139,8 +160,11 @@ export class StreamTask implements ProcessorContext {
     return [...this.stores.keys()];
   }
 
+  /** The global tables' stores (read-only), which every task reads: set by the runtime that has them. */
+  globalStore: ((name: string) => ProcessorStore | undefined) | undefined;
+
   store(name: string): ProcessorStore {
-    const store = this.stores.get(name);
+    const store = this.stores.get(name) ?? this.globalStore?.(name);
     // The topology gives each store to the tasks of its source only; anything else is a bug in the topology code.
     if (!store) throw new Error(`store ${name} does not belong to task ${this.id}`);
     return store;
@@ -168,15 +192,23 @@ export class StreamTask implements ProcessorContext {
 
   /**
    * Runs one input record through the topology, then the stream-time punctuations it made due; returns their
-   * outputs (to run through their produce chains). `metadata`: where the record came from (read only by the
+   * outputs (to run through their produce chains). The record's timestamp is its source's (see TimestampExtractor);
+   * a record without a valid one is skipped, counted. `metadata`: where the record came from (read only by the
    * Processor API, hence lazy).
    */
   runTopology(source: SourceNode, record: StreamRecord<unknown, unknown>, metadata?: () => ProcessorRecordMetadata): TopologyOutput[] {
-    this.observedTime = Math.max(this.observedTime, timestampOf(record));
+    const time = extractTimestamp(source, record, this.observedTime);
+    if (time === undefined) {
+      this.discardRecord();
+      this.recordDropped('invalid-timestamp');
+      return [];
+    }
+    this.observedTime = Math.max(this.observedTime, time);
+    const stamped = { ...record, timestamp: String(time) };
     this.currentInput = metadata;
     try {
       return this.outputsOf(() => {
-        source.process(record, this);
+        source.process(stamped, this);
         this.currentInput = undefined;
         this.schedules.runStreamTime();
       });
@@ -192,6 +224,12 @@ export class StreamTask implements ProcessorContext {
   /** The Processor API's hooks of this task (KStream.process). */
   processorRuntime(): ProcessorRuntime {
     return (this.runtime ??= { taskId: this.id, schedules: this.schedules, recordMetadata: () => this.currentInput?.() });
+  }
+
+  recordDropped(reason: DropReason, store?: string): void {
+    this.onDropped(reason, store);
+    // Late records can come by the thousand: a line each only at debug. An invalid timestamp is a producer's bug.
+    this.logger[reason === 'invalid-timestamp' ? 'warn' : 'debug']('a record was dropped', { task: this.id, reason, ...(store !== undefined ? { store } : {}) });
   }
 
   /** What `work` (one record's or one punctuation unit's) sends, its earlier leftovers discarded first. */
@@ -288,7 +326,7 @@ export class StreamTask implements ProcessorContext {
       const ack = acks.find((candidate) => candidate.topic === topic && candidate.partition === this.partition);
       const checkpoint = ack?.baseOffset !== undefined ? (BigInt(ack.baseOffset) + BigInt(changelogCounts.get(store.name)!) + (this.exactlyOnce ? 1n : 0n)).toString() : undefined;
       this.storage.apply(store.name, store.pending, checkpoint);
-      store.pending.clear();
+      store.clearPending();
     }
     this.pendingMessages = [];
     for (const [topic, offset] of this.nextOffsets) this.knownCommitted.set(topic, offset);
@@ -301,7 +339,7 @@ export class StreamTask implements ProcessorContext {
   /** Drops everything not committed (after a failed commit, or when the task is closed). */
   dropUncommitted(): void {
     this.discardRecord();
-    for (const store of this.stores.values()) store.pending.clear();
+    for (const store of this.stores.values()) store.clearPending();
     this.pendingMessages = [];
     this.nextOffsets.clear();
     this.uncommittedFrom.clear();
@@ -319,10 +357,4 @@ export class StreamTask implements ProcessorContext {
     await this.committer.close().catch((error) => this.logger.warn('closing a task producer failed', { task: this.id, error: (error as Error).message }));
     this.storage.close();
   }
-}
-
-/** A record's timestamp in ms (a record without a readable one does not move stream time). */
-export function timestampOf(record: StreamRecord<unknown, unknown>): number {
-  const time = Number(record.timestamp);
-  return Number.isFinite(time) ? time : -1;
 }

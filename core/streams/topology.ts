@@ -3,7 +3,30 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
 import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
-import type { ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, Processor } from './processor-api.js';
+import type { Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, ProcessorWindowStore, ProcessorWindowStoreSpec } from './processor-api.js';
+import type { DropReason } from './dropped-records.js';
+import type { TimestampExtractor } from './timestamps.js';
+import { sessionWindowStep, slidingWindowStep, suppressStep, timeWindowStep, type AggregationOptions } from './window-aggregations.js';
+import { sessionRoutingKey, sweepExpired, windowRoutingKey, WindowStore } from './window-store.js';
+import { closesAfterMs, retentionOf, SessionWindows, SlidingWindows, TimeWindows, windowKey, type Suppressed, type WindowMaterialized, type Windowed, type WindowSpec } from './windows.js';
+import { GlobalKTable, type GlobalTableDefinition } from './global-tables.js';
+import {
+  JoinWindows,
+  streamGlobalJoin,
+  streamJoinStoreNames,
+  streamStreamJoin,
+  streamTableJoin,
+  tableJoinTimestampsStore,
+  tableTableJoin,
+  timestampsRoutingKey,
+  unmatchedRoutingKey,
+  windowStoreRoutingKey,
+  withOldValue,
+  type AnyJoiner,
+  type StreamJoined,
+} from './joins.js';
+
+export { TimeWindows, SlidingWindows, SessionWindows, windowKey };
 
 /**
  * The topology DSL, in the spirit of Kafka Streams' StreamsBuilder: a graph of processing nodes from source
@@ -32,6 +55,12 @@ export interface ProcessorStore {
   get(key: unknown): unknown;
   put(key: unknown, value: unknown): void;
   delete(key: unknown): void;
+  /**
+   * The entries with keys from `start` (inclusive) to `end` (exclusive), in key order, as the record sees them
+   * (committed, then the writes not committed yet). The stores of a StreamTask and of the TopologyTestDriver have it;
+   * window operations need it.
+   */
+  range?(start?: string, end?: string): { key: string; value: unknown }[];
 }
 
 /** What a node reaches while it processes one record: the task's stores, and the outputs of the record. */
@@ -54,6 +83,11 @@ export interface ProcessorContext {
   processorRuntime?(): ProcessorRuntime;
   /** Every entry of a store as the task sees it (committed, then its uncommitted writes), in key order. */
   entries?(store: string): { key: string; value: unknown }[];
+  /**
+   * Reports a record (or one window update of it) the topology drops on purpose: a late record, a null key, an
+   * invalid timestamp. Counted in light_kafka_streams_dropped_records_total{serviceId, reason, store}.
+   */
+  recordDropped?(reason: DropReason, store?: string): void;
 }
 
 /** What a punctuation reaches: a task's stores and outputs, the wall-clock time, and every entry of a store. */
@@ -117,6 +151,7 @@ class ProcessorNode extends Node {
   constructor(
     private readonly supplier: ProcessorSupplier,
     private readonly stores: readonly string[],
+    private readonly windowStores: readonly ProcessorWindowStoreSpec[],
   ) {
     super();
   }
@@ -160,10 +195,24 @@ class ProcessorNode extends Node {
         all: () => context.entries?.(name) ?? [],
       };
     };
+    const windowStore = (name: string): ProcessorWindowStore => {
+      const spec = node.windowStores.find((candidate) => candidate.name === name);
+      if (!spec) throw new Error(`window store ${name} was not given to this processor (KStream.process options.windowStores)`);
+      const streamTime = context.streamTime();
+      // Expired windows go (with changelog tombstones) as stream time moves on, swept every half retention.
+      sweepExpired(context, name, spec.retentionMs, streamTime, WindowStore.endOf(spec.windowSizeMs));
+      const windows = new WindowStore(context.store(name), name, spec.windowSizeMs, spec.retentionMs, streamTime);
+      return {
+        put: (key, windowStart, value) => windows.put(key, windowStart, { value, timestamp: node.inputTime ?? streamTime }),
+        fetch: (key, windowStart) => windows.fetch(key, windowStart)?.value,
+        fetchRange: (key, from, to) => windows.fetchRange(key, from, to).map(({ start, stamped }) => ({ windowStart: start, value: stamped.value })),
+      };
+    };
     return {
       taskId: runtime.taskId,
       recordMetadata: () => runtime.recordMetadata(),
       getStateStore: store as ProcessorApiContext['getStateStore'],
+      getWindowStore: windowStore as ProcessorApiContext['getWindowStore'],
       forward(record: ProcessorRecord<unknown, unknown>, childName?: string) {
         const time = record.timestamp ?? node.inputTime ?? runtime.schedules.punctuationTime ?? context.streamTime();
         const out: AnyRecord = { key: record.key, value: record.value, timestamp: String(time) };
@@ -187,6 +236,8 @@ class ProcessorNode extends Node {
 export class SourceNode extends Node {
   /** Set on the source of an internal repartition topic: the sources whose re-keyed records it reads. */
   repartitionOf: SourceNode[] | undefined;
+  /** Where its records' timestamps come from (default: the Kafka record's own). */
+  timestampExtractor: TimestampExtractor | undefined;
 
   constructor(readonly topic: string | RegExp) {
     super();
@@ -236,11 +287,8 @@ export interface Topology {
   readonly punctuators: readonly Punctuator[];
   /** True when a KStream.process processor is in the graph (its wall-clock punctuations need the runtime's timer). */
   readonly usesProcessorApi: boolean;
-}
-
-/** Window keys: `<key>@<window start, 13 digits>`, so a key's windows sort by time. */
-export function windowKey(key: string, windowStart: number): string {
-  return `${key}@${String(windowStart).padStart(13, '0')}`;
+  /** The global tables: every instance reads all partitions of their topics into their stores, read-only for tasks. */
+  readonly globalTables: readonly GlobalTableDefinition[];
 }
 
 /** Shared by every stream and table of one builder. */
@@ -251,6 +299,7 @@ class Graph implements Topology {
   readonly repartitionTopics: { topic: string; upstream: SourceNode[] }[] = [];
   readonly punctuators: Punctuator[] = [];
   usesProcessorApi = false;
+  readonly globalTables: GlobalTableDefinition[] = [];
   groups: TaskGroup[] = [];
   /** Pairs of sources that must share tasks (joins). */
   readonly links: [SourceNode, SourceNode][] = [];
@@ -267,6 +316,9 @@ class Graph implements Topology {
     if (this.sources.some((source) => String(source.topic) === String(topic))) {
       throw new LightError('ERR13013', { what: `source ${String(topic)}`, reason: 'is read twice; read it once and branch the stream instead' });
     }
+    if (this.globalTables.some((table) => table.topic === String(topic))) {
+      throw new LightError('ERR13013', { what: `source ${String(topic)}`, reason: 'is the topic of a global table: a topic is read either as a global table or by tasks' });
+    }
     const source = new SourceNode(topic);
     this.sources.push(source);
     return source;
@@ -282,8 +334,19 @@ class Graph implements Topology {
   addStore(definition: StoreDefinition): void {
     const { name } = definition;
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new LightError('ERR13013', { what: `store name ${JSON.stringify(name)}`, reason: 'must be letters, digits, ".", "_" or "-" (it names the changelog topic)' });
-    if (this.stores.has(name)) throw new LightError('ERR13013', { what: `store ${name}`, reason: 'is declared twice' });
+    if (this.stores.has(name) || this.globalTables.some((table) => table.store === name)) throw new LightError('ERR13013', { what: `store ${name}`, reason: 'is declared twice' });
     this.stores.set(name, definition);
+  }
+
+  addGlobalTable(definition: GlobalTableDefinition): void {
+    this.assertOpen();
+    const { topic, store } = definition;
+    if (!/^[A-Za-z0-9._-]+$/.test(store)) throw new LightError('ERR13013', { what: `store name ${JSON.stringify(store)}`, reason: 'must be letters, digits, ".", "_" or "-"' });
+    if (this.stores.has(store) || this.globalTables.some((table) => table.store === store)) throw new LightError('ERR13013', { what: `store ${store}`, reason: 'is declared twice' });
+    if (this.sources.some((source) => String(source.topic) === topic) || this.globalTables.some((table) => table.topic === topic)) {
+      throw new LightError('ERR13013', { what: `global table topic ${topic}`, reason: 'is read twice: a topic is read either as one global table or by tasks' });
+    }
+    this.globalTables.push(definition);
   }
 
   attach(parent: Node, child: Node): void {
@@ -327,11 +390,16 @@ export class StreamsBuilder {
     this.graph = new Graph(applicationId);
   }
 
-  /** The records of a topic, of several topics, or of every topic a pattern matches (each its own source). */
-  stream<K = string | null, V = unknown>(topics: string | RegExp | readonly (string | RegExp)[]): KStream<K, V> {
+  /**
+   * The records of a topic, of several topics, or of every topic a pattern matches (each its own source).
+   * `timestampExtractor`: where a record's timestamp comes from (default: the Kafka record's own), e.g. a field of
+   * the value; it is the record's timestamp downstream (windows, stream time, the timestamp of outputs).
+   */
+  stream<K = string | null, V = unknown>(topics: string | RegExp | readonly (string | RegExp)[], options: { timestampExtractor?: TimestampExtractor<K, V> } = {}): KStream<K, V> {
     const list = Array.isArray(topics) ? topics : [topics as string | RegExp];
     if (list.length === 0) throw new LightError('ERR13013', { what: 'stream()', reason: 'needs at least one topic' });
     const sources = list.map((topic) => this.graph.addSource(topic));
+    for (const source of sources) source.timestampExtractor = options.timestampExtractor as TimestampExtractor | undefined;
     return new KStream<K, V>(this.graph, sources, sources, false);
   }
 
@@ -345,12 +413,24 @@ export class StreamsBuilder {
     const node = new FunctionNode((record, emit, context) => {
       if (record.key === null || record.key === undefined) return;
       const store = context.store(materialized.store);
+      const oldValue = store.get(record.key);
       if (record.value === null || record.value === undefined) store.delete(record.key);
       else store.put(record.key, record.value);
-      emit(record);
+      emit(withOldValue({ ...record }, oldValue));
     });
     this.graph.attach(source, node);
     return new KTable<K, V>(this.graph, node, [source], materialized.store);
+  }
+
+  /**
+   * A global table (Kafka Streams' GlobalKTable): every instance reads all partitions of `topic` (outside the streams'
+   * consumer group, committing nothing) into the named store, restored to the topic's end before the streams process
+   * anything and kept up to date while they run; a null value deletes its key. Streams join it with a key selector
+   * (`stream.join(globalTable, keySelector, joiner)`), without co-partitioning; tasks read it, never write it.
+   */
+  globalTable<K = string, V = unknown>(topic: string, materialized: Materialized): GlobalKTable<K, V> {
+    this.graph.addGlobalTable({ topic, store: materialized.store });
+    return new GlobalKTable<K, V>(topic, materialized.store);
   }
 
   /** Adds a punctuation (see Punctuator): its sources' tasks run it, with the stores of their group. */
@@ -375,9 +455,9 @@ export class StreamsBuilder {
     return sources;
   }
 
-  /** The number of sources added so far. */
+  /** The number of sources added so far (global tables included). */
   get sourceCount(): number {
-    return this.graph.sources.length;
+    return this.graph.sources.length + this.graph.globalTables.length;
   }
 
   /** The finished graph (task groups computed); no operation may be added afterwards. */
@@ -507,28 +587,91 @@ export class KStream<K, V> {
   }
 
   /**
-   * Joins each record with the table's current value for its key: `joiner(value, tableValue)` is emitted when the
-   * table has the key (inner join). The stream and the table must be co-partitioned (same key, same partition
-   * count); a stream whose key changed is repartitioned first.
+   * Joins each record with the table's current value for its key: `joiner(value, tableValue, key)` is emitted when the
+   * table has the key (inner join). The stream and the table must be co-partitioned (same key, same partition count);
+   * a stream whose key changed is repartitioned first. A record with a null key or value is dropped.
    */
-  join<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV) => R): KStream<K, R> {
-    return this.joinWith(table, (value, tableValue, emit) => {
-      if (tableValue !== undefined) emit(joiner(value, tableValue));
-    });
+  join<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV, key: K) => R): KStream<K, R>;
+  /**
+   * A windowed stream-stream join (Kafka Streams' KStream#join with JoinWindows): each record of this stream with the
+   * other stream's records of the same key within the windows, `joiner(value, otherValue, key)` per pair, at the later
+   * of the two timestamps. Both sides are buffered in window stores of the task (changelog-backed, named after
+   * `options.name`); the streams must be co-partitioned (a side whose key changed is repartitioned first, through
+   * `<application.id>-<name>-left-repartition` / `-right-repartition`). Records with a null key or value are dropped.
+   */
+  join<V2, R>(other: KStream<K, V2>, joiner: (value: V, otherValue: V2, key: K) => R, windows: JoinWindows, options: StreamJoined): KStream<K, R>;
+  /**
+   * Joins each record with a global table: `keySelector(key, value)` picks the global table's key, and
+   * `joiner(value, globalValue, key)` is emitted when the table has it (as of processing time). No co-partitioning:
+   * every instance holds the whole global table. A record with a null value, or whose selected key is null, is dropped.
+   */
+  join<GK, GV, R>(globalTable: GlobalKTable<GK, GV>, keySelector: (key: K, value: V) => GK | null | undefined, joiner: (value: V, globalValue: GV, key: K) => R): KStream<K, R>;
+  join(target: unknown, second: unknown, third?: unknown, fourth?: unknown): KStream<K, unknown> {
+    return this.joinWith('join', target, second, third, fourth);
   }
 
-  /** As join, but a record whose key is not in the table is joined with undefined. */
-  leftJoin<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV | undefined) => R): KStream<K, R> {
-    return this.joinWith(table, (value, tableValue, emit) => emit(joiner(value, tableValue)));
+  /**
+   * As the join with a table, but a record whose key is not in the table is joined with undefined, and a record with
+   * a null key is joined with undefined rather than dropped (Kafka Streams 3.7+, KIP-962).
+   */
+  leftJoin<TV, R>(table: KTable<K, TV>, joiner: (value: V, tableValue: TV | undefined, key: K) => R): KStream<K, R>;
+  /**
+   * As the windowed join, but a record of this stream that meets no record of the other within its window is emitted
+   * with undefined for the other side — once its window closed (stream time past its time + after + grace), or at
+   * once when it comes after that (out of order); a record of this stream with a null key is emitted at once.
+   */
+  leftJoin<V2, R>(other: KStream<K, V2>, joiner: (value: V, otherValue: V2 | undefined, key: K) => R, windows: JoinWindows, options: StreamJoined): KStream<K, R>;
+  /** As the join with a global table, but a record the global table has nothing for is joined with undefined. */
+  leftJoin<GK, GV, R>(globalTable: GlobalKTable<GK, GV>, keySelector: (key: K, value: V) => GK | null | undefined, joiner: (value: V, globalValue: GV | undefined, key: K) => R): KStream<K, R>;
+  leftJoin(target: unknown, second: unknown, third?: unknown, fourth?: unknown): KStream<K, unknown> {
+    return this.joinWith('leftJoin', target, second, third, fourth);
   }
 
-  private joinWith<TV, R>(table: KTable<K, TV>, join: (value: V, tableValue: TV | undefined, emit: (value: R) => void) => void): KStream<K, R> {
+  /**
+   * As the windowed left join, on both sides: a record of either stream without a match is emitted with undefined for
+   * the other side once its window closed (`joiner(value, undefined, key)` or `joiner(undefined, otherValue, key)`).
+   */
+  outerJoin<V2, R>(other: KStream<K, V2>, joiner: (value: V | undefined, otherValue: V2 | undefined, key: K) => R, windows: JoinWindows, options: StreamJoined): KStream<K, R> {
+    if (!(other instanceof KStream)) throw new LightError('ERR13013', { what: 'outerJoin()', reason: 'joins a stream with another stream (tables: KTable#outerJoin)' });
+    return this.windowedJoin(other, joiner as AnyJoiner, windows, options, true, true) as KStream<K, R>;
+  }
+
+  private joinWith(kind: 'join' | 'leftJoin', target: unknown, second: unknown, third: unknown, fourth: unknown): KStream<K, unknown> {
+    const left = kind === 'leftJoin';
+    if (target instanceof KTable) return this.tableJoin(target, second as AnyJoiner, left);
+    if (target instanceof GlobalKTable) {
+      if (typeof second !== 'function' || typeof third !== 'function') throw new LightError('ERR13013', { what: `${kind}() with a global table`, reason: 'needs a key selector and a joiner' });
+      return this.then(streamGlobalJoin(target.storeName, second as (key: unknown, value: unknown) => unknown, third as AnyJoiner, left));
+    }
+    if (target instanceof KStream) return this.windowedJoin(target, second as AnyJoiner, third, fourth, left, false);
+    throw new LightError('ERR13013', { what: `${kind}()`, reason: 'joins a KTable, a KStream (with JoinWindows) or a GlobalKTable' });
+  }
+
+  private tableJoin(table: KTable<K, unknown>, joiner: AnyJoiner, left: boolean): KStream<K, unknown> {
     const stream = this.keyChanged ? this.repartition(`${table.storeName}-join`) : this;
     for (const source of stream.sources) for (const tableSource of table.sources) this.graph.links.push([source, tableSource]);
-    return stream.then((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
-      join(record.value as V, context.store(table.storeName).get(record.key) as TV | undefined, (value) => emit({ ...record, value }));
-    });
+    return stream.then(streamTableJoin(table.storeName, joiner, left));
+  }
+
+  private windowedJoin(other: KStream<unknown, unknown>, joiner: AnyJoiner, windows: unknown, options: unknown, leftOuter: boolean, rightOuter: boolean): KStream<K, unknown> {
+    if (!(windows instanceof JoinWindows)) throw new LightError('ERR13013', { what: 'a stream-stream join', reason: 'needs JoinWindows (JoinWindows.ofTimeDifferenceAndGrace or ofTimeDifferenceWithNoGrace)' });
+    const name = (options as StreamJoined | undefined)?.name;
+    if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name)) {
+      throw new LightError('ERR13013', { what: `stream-stream join name ${JSON.stringify(name)}`, reason: 'must be given ({ name }) as letters, digits, ".", "_" or "-": it names the join\'s stores and repartition topics' });
+    }
+    const left = this.keyChanged ? this.repartition(`${name}-left`) : this;
+    const right = other.keyChanged ? other.repartition(`${name}-right`) : other;
+    const sources = [...new Set([...left.sources, ...right.sources])];
+    const stores = streamJoinStoreNames(name, leftOuter, rightOuter);
+    this.graph.addStore({ name: stores.left, sources, routingKey: windowStoreRoutingKey });
+    this.graph.addStore({ name: stores.right, sources, routingKey: windowStoreRoutingKey });
+    if (stores.outer !== undefined) this.graph.addStore({ name: stores.outer, sources, routingKey: unmatchedRoutingKey });
+    const steps = streamStreamJoin({ windows, stores, leftOuter, rightOuter, joiner });
+    const leftNode = new FunctionNode(steps.left);
+    const rightNode = new FunctionNode(steps.right);
+    for (const head of left.heads) this.graph.attach(head, leftNode);
+    for (const head of right.heads) this.graph.attach(head, rightNode);
+    return new KStream<K, unknown>(this.graph, [leftNode, rightNode], sources, false);
   }
 
   /**
@@ -558,10 +701,20 @@ export class KStream<K, V> {
    * the stream). Returns what it forwards (to every child); `.child(name)` is what it forwards to that name only.
    * The key of what it forwards may differ from the input's: grouping or joining the result repartitions first.
    */
-  process<KOut = unknown, VOut = unknown>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options: { stores?: readonly string[] } = {}): ProcessedStream<KOut, VOut> {
+  process<KOut = unknown, VOut = unknown>(
+    supplier: ProcessorSupplier<K, V, KOut, VOut>,
+    options: { stores?: readonly string[]; windowStores?: readonly ProcessorWindowStoreSpec[] } = {},
+  ): ProcessedStream<KOut, VOut> {
     const stores = options.stores ?? [];
+    const windowStores = options.windowStores ?? [];
     for (const name of stores) this.graph.addStore({ name, sources: [...this.sources] });
-    const node = new ProcessorNode(supplier as ProcessorSupplier, stores);
+    for (const spec of windowStores) {
+      for (const [value, what] of [[spec.windowSizeMs, 'windowSizeMs'], [spec.retentionMs, 'retentionMs']] as const) {
+        if (!Number.isInteger(value) || value < 1) throw new LightError('ERR13013', { what: `window store ${spec.name} ${what} ${value}`, reason: 'must be a whole number of milliseconds >= 1' });
+      }
+      this.graph.addStore({ name: spec.name, sources: [...this.sources], windowSizeMs: spec.windowSizeMs, routingKey: windowRoutingKey });
+    }
+    const node = new ProcessorNode(supplier as ProcessorSupplier, stores, windowStores);
     for (const head of this.heads) this.graph.attach(head, node);
     this.graph.usesProcessorApi = true;
     return new ProcessedStream<KOut, VOut>(this.graph, node, this.sources);
@@ -593,16 +746,6 @@ export class ProcessedStream<K, V> extends KStream<K, V> {
   }
 }
 
-/** Tumbling windows of a fixed size: a record at time t belongs to the window starting at t - t % size. */
-export class TimeWindows {
-  private constructor(readonly sizeMs: number) {}
-
-  static ofSizeMs(sizeMs: number): TimeWindows {
-    if (!Number.isInteger(sizeMs) || sizeMs < 1) throw new LightError('ERR13013', { what: `window size ${sizeMs}`, reason: 'must be a whole number of milliseconds >= 1' });
-    return new TimeWindows(sizeMs);
-  }
-}
-
 /** A stream grouped by key, ready to aggregate into a named store. */
 export class KGroupedStream<K, V> {
   constructor(
@@ -625,8 +768,14 @@ export class KGroupedStream<K, V> {
     return this.fold<A>((key, value, current) => aggregator(key, value, current === undefined ? initializer() : current), materialized);
   }
 
-  /** Tumbling-window aggregations: per key and window. */
-  windowedBy(windows: TimeWindows): TimeWindowedKStream<K, V> {
+  /**
+   * Windowed aggregations, per key and window: tumbling or hopping (TimeWindows), sliding (SlidingWindows) or
+   * session (SessionWindows) windows. Their results are windowed tables (WindowedKTable).
+   */
+  windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>;
+  windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
+  windowedBy(windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+    if (windows instanceof SessionWindows) return new SessionWindowedKStream<K, V>(this.graph, this, windows);
     return new TimeWindowedKStream<K, V>(this.graph, this, windows);
   }
 
@@ -641,7 +790,10 @@ export class KGroupedStream<K, V> {
     const { heads, sources } = this.input(name).parts;
     this.graph.addStore({ name, sources: [...sources] });
     const node = new FunctionNode((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
+      if (record.key === null || record.key === undefined) {
+        context.recordDropped?.('null-key', name);
+        return;
+      }
       const store = context.store(name);
       const value = next(record.key as K, record.value as V, store.get(record.key) as A | undefined);
       store.put(record.key, value);
@@ -652,39 +804,118 @@ export class KGroupedStream<K, V> {
   }
 }
 
-/** A grouped stream cut into tumbling windows. */
+/**
+ * Declares a windowed aggregation's stores — the window store (named by `materialized`), and `<store>-stream-time`,
+ * where its stream time is kept — on the sources of its (repartitioned, if needed) input, and attaches its step.
+ */
+function windowedAggregation<K, V, A>(
+  graph: Graph,
+  grouped: KGroupedStream<K, V>,
+  windows: WindowSpec,
+  materialized: WindowMaterialized,
+  functions: Pick<AggregationOptions, 'initializer' | 'aggregator'> & { merger?: (key: unknown, aggregate1: unknown, aggregate2: unknown) => unknown },
+): WindowedKTable<K, A> {
+  const name = materialized.store;
+  const retentionMs = retentionOf(name, windows, materialized.retentionMs);
+  const timeStore = `${name}-stream-time`;
+  const { heads, sources } = grouped.input(name).parts;
+  const session = windows instanceof SessionWindows;
+  graph.addStore({
+    name,
+    sources: [...sources],
+    ...(windows instanceof TimeWindows ? { windowSizeMs: windows.sizeMs } : {}),
+    routingKey: session ? sessionRoutingKey : windowRoutingKey,
+  });
+  graph.addStore({ name: timeStore, sources: [...sources] });
+  const options: AggregationOptions = { store: name, timeStore, retentionMs, ...functions };
+  const step =
+    windows instanceof SessionWindows
+      ? sessionWindowStep(windows, { ...options, merger: functions.merger! })
+      : windows instanceof SlidingWindows
+        ? slidingWindowStep(windows, options)
+        : timeWindowStep(windows, options);
+  const node = new FunctionNode(step);
+  for (const head of heads) graph.attach(head, node);
+  return new WindowedKTable<K, A>(graph, node, sources, name, { timeStore, closesAfterMs: closesAfterMs(windows) });
+}
+
+/** Kafka Streams' reduce as an aggregation: the first value as is, then reducer(aggregate, value). */
+function reduceAsAggregation<V>(reducer: (aggregate: V, value: V) => V): Pick<AggregationOptions, 'initializer' | 'aggregator'> {
+  return {
+    initializer: () => null,
+    aggregator: (_key, value, aggregate) => (aggregate === null || aggregate === undefined ? value : reducer(aggregate as V, value as V)),
+  };
+}
+
+/**
+ * A grouped stream cut into tumbling, hopping or sliding windows. Each aggregation keeps its windows in the window
+ * store `materialized.store`, keyed `<key>@<window start, 13 digits>` (windowKey()) with values
+ * `{ value, timestamp }` (the aggregate, and the newest record timestamp in the window), and returns a windowed table
+ * whose updates stream keyed by `{ key, start, end }` (Windowed). Records with a null key are dropped (sliding
+ * windows: also a null value), and so are records whose windows closed (stream time >= window end + grace).
+ */
 export class TimeWindowedKStream<K, V> {
   constructor(
     private readonly graph: Graph,
     private readonly grouped: KGroupedStream<K, V>,
-    private readonly windows: TimeWindows,
+    private readonly windows: TimeWindows | SlidingWindows,
   ) {}
 
-  /**
-   * The number of records per key and window, in a store whose keys are `<key>@<window start>` (windowKey());
-   * each update is streamed with that key and the value `{ key, windowStart, windowEnd, count }`.
-   */
-  count(materialized: Materialized): KStream<string, { key: K; windowStart: number; windowEnd: number; count: number }> {
-    const name = materialized.store;
-    const size = this.windows.sizeMs;
-    const { heads, sources } = this.grouped.input(name).parts;
-    this.graph.addStore({ name, sources: [...sources], windowSizeMs: size, routingKey: (key) => (key.includes('@') ? key.slice(0, key.lastIndexOf('@')) : key) });
-    const node = new FunctionNode((record, emit, context) => {
-      if (record.key === null || record.key === undefined) return;
-      const time = Number(record.timestamp);
-      const windowStart = time - (time % size);
-      const key = windowKey(typeof record.key === 'string' ? record.key : JSON.stringify(record.key), windowStart);
-      const store = context.store(name);
-      const count = ((store.get(key) as number | undefined) ?? 0) + 1;
-      store.put(key, count);
-      emit({ ...record, key, value: { key: record.key, windowStart, windowEnd: windowStart + size, count } });
+  /** The number of records per key and window. */
+  count(materialized: WindowMaterialized): WindowedKTable<K, number> {
+    return this.aggregate(() => 0, (_key, _value, count) => count + 1, materialized);
+  }
+
+  /** Combines the values of a key's window: the first value as is, then reducer(aggregate, value). */
+  reduce(reducer: (aggregate: V, value: V) => V, materialized: WindowMaterialized): WindowedKTable<K, V> {
+    return windowedAggregation<K, V, V>(this.graph, this.grouped, this.windows, materialized, reduceAsAggregation(reducer));
+  }
+
+  aggregate<A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, materialized: WindowMaterialized): WindowedKTable<K, A> {
+    return windowedAggregation<K, V, A>(this.graph, this.grouped, this.windows, materialized, {
+      initializer,
+      aggregator: (key, value, aggregate) => aggregator(key as K, value as V, aggregate as A),
     });
-    for (const head of heads) this.graph.attach(head, node);
-    return new KStream(this.graph, [node], sources, true);
   }
 }
 
-/** A table: the latest value per key in a store; each update can be read as a stream. */
+/**
+ * A grouped stream cut into session windows: as TimeWindowedKStream, with session store keys
+ * `<key>@<start, 13 digits>@<end, 13 digits>`; when a record bridges sessions they merge (`merger` combines their
+ * aggregates) and each merged-away session's update is a tombstone (value null).
+ */
+export class SessionWindowedKStream<K, V> {
+  constructor(
+    private readonly graph: Graph,
+    private readonly grouped: KGroupedStream<K, V>,
+    private readonly windows: SessionWindows,
+  ) {}
+
+  /** The number of records per key and session. */
+  count(materialized: WindowMaterialized): WindowedKTable<K, number> {
+    return this.aggregate(() => 0, (_key, _value, count) => count + 1, (_key, a, b) => a + b, materialized);
+  }
+
+  /** Combines the values of a key's session: the first value as is, then reducer(aggregate, value); merged sessions: reducer(earlier, later). */
+  reduce(reducer: (aggregate: V, value: V) => V, materialized: WindowMaterialized): WindowedKTable<K, V> {
+    const reduce = reduceAsAggregation(reducer);
+    // Kafka Streams merges a reduce's sessions with its aggregator: merger(a, b) = aggregator(key, b, a).
+    return windowedAggregation<K, V, V>(this.graph, this.grouped, this.windows, materialized, { ...reduce, merger: (key, a, b) => reduce.aggregator(key, b, a) });
+  }
+
+  aggregate<A>(initializer: () => A, aggregator: (key: K, value: V, aggregate: A) => A, merger: (key: K, aggregate1: A, aggregate2: A) => A, materialized: WindowMaterialized): WindowedKTable<K, A> {
+    return windowedAggregation<K, V, A>(this.graph, this.grouped, this.windows, materialized, {
+      initializer,
+      aggregator: (key, value, aggregate) => aggregator(key as K, value as V, aggregate as A),
+      merger: (key, a, b) => merger(key as K, a as A, b as A),
+    });
+  }
+}
+
+/**
+ * A table: the latest value per key in a store; each update can be read as a stream, and joined with another table.
+ * Its node forwards one record per change: the key's new value, or null when the key was deleted (a tombstone).
+ */
 export class KTable<K, V> {
   constructor(
     private readonly graph: Graph,
@@ -693,10 +924,82 @@ export class KTable<K, V> {
     readonly storeName: string,
   ) {}
 
-  /** The table's updates as a stream: one record per change, with the key's new value. */
+  /** The table's updates as a stream: one record per change, with the key's new value (null when it was deleted). */
   toStream(): KStream<K, V> {
-    const node = new FunctionNode((record, emit) => emit(record));
+    const node = new FunctionNode((record, emit) => emit({ ...record }));
     this.graph.attach(this.node, node);
     return new KStream<K, V>(this.graph, [node], this.sources, false);
+  }
+
+  /**
+   * A table-table join (Kafka Streams' KTable#join), materialized in `materialized.store`: key k holds
+   * `joiner(value, otherValue, key)` while both tables have k; an update of either side updates it, a deletion on
+   * either side deletes it (forwarded as a tombstone). The tables must be co-partitioned.
+   */
+  join<V2, R>(other: KTable<K, V2>, joiner: (value: V, otherValue: V2, key: K) => R, materialized: Materialized): KTable<K, R> {
+    return this.tableJoin(other, joiner as AnyJoiner, materialized, false, false);
+  }
+
+  /** As join, but a key of this table that the other has not is joined with undefined; it is deleted only with this table's. */
+  leftJoin<V2, R>(other: KTable<K, V2>, joiner: (value: V, otherValue: V2 | undefined, key: K) => R, materialized: Materialized): KTable<K, R> {
+    return this.tableJoin(other, joiner as AnyJoiner, materialized, true, false);
+  }
+
+  /** As join, but a key of either table is joined with undefined for the other; it is deleted once neither has it. */
+  outerJoin<V2, R>(other: KTable<K, V2>, joiner: (value: V | undefined, otherValue: V2 | undefined, key: K) => R, materialized: Materialized): KTable<K, R> {
+    return this.tableJoin(other, joiner as AnyJoiner, materialized, true, true);
+  }
+
+  private tableJoin(other: KTable<K, unknown>, joiner: AnyJoiner, materialized: Materialized, leftOuter: boolean, rightOuter: boolean): KTable<K, never> {
+    if (!(other instanceof KTable)) throw new LightError('ERR13013', { what: 'a table-table join', reason: 'joins a KTable with another KTable' });
+    if (this instanceof WindowedKTable || other instanceof WindowedKTable) throw new LightError('ERR13013', { what: 'a table-table join', reason: 'of a windowed table is not supported (join the tables before windowing, or the streams with JoinWindows)' });
+    const sources = [...new Set([...this.sources, ...other.sources])];
+    const timestampsStore = tableJoinTimestampsStore(materialized.store);
+    this.graph.addStore({ name: materialized.store, sources });
+    this.graph.addStore({ name: timestampsStore, sources, routingKey: timestampsRoutingKey });
+    const steps = tableTableJoin({ leftStore: this.storeName, rightStore: other.storeName, resultStore: materialized.store, timestampsStore, leftOuter, rightOuter, joiner });
+    const leftNode = new FunctionNode(steps.left);
+    const rightNode = new FunctionNode(steps.right);
+    this.graph.attach(this.node, leftNode);
+    this.graph.attach(other.node, rightNode);
+    // One node the result's children hang on: it passes each change on as it is (its old value with it).
+    const result = new FunctionNode((record, emit) => emit(record));
+    this.graph.attach(leftNode, result);
+    this.graph.attach(rightNode, result);
+    return new KTable<K, never>(this.graph, result, sources, materialized.store);
+  }
+}
+
+/**
+ * The result of a windowed aggregation: a table keyed by `{ key, start, end }` (Windowed) whose updates toStream()
+ * gives (a session merged away: value null). `suppress(Suppressed.untilWindowCloses(...))` holds them back to one
+ * final result per window.
+ */
+export class WindowedKTable<K, V> extends KTable<Windowed<K>, V> {
+  constructor(
+    private readonly windowGraph: Graph,
+    private readonly head: Node,
+    sources: readonly SourceNode[],
+    storeName: string,
+    private readonly closing: { timeStore: string; closesAfterMs: number },
+  ) {
+    super(windowGraph, head, sources, storeName);
+  }
+
+  /**
+   * Final results (Kafka Streams' suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))): each window's
+   * latest update waits in a changelog-backed buffer store (`suppressed.name`, default `<window store>-suppress`) and
+   * is emitted once, when stream time reaches the window end + grace (sessions: end + gap + grace); a merged-away
+   * session emits nothing. Pending results survive a restart.
+   */
+  suppress(suppressed: Suppressed): WindowedKTable<K, V> {
+    const buffer = suppressed.name ?? `${this.storeName}-suppress`;
+    if (!Number.isFinite(this.closing.closesAfterMs)) {
+      throw new LightError('ERR13013', { what: `suppress() of window store ${this.storeName}`, reason: 'needs windows that close: TimeWindows.ofSizeMs windows have no grace limit (use TimeWindows.ofSizeWithNoGrace or ofSizeAndGrace)' });
+    }
+    this.windowGraph.addStore({ name: buffer, sources: [...this.sources] });
+    const node = new FunctionNode(suppressStep({ buffer, timeStore: this.closing.timeStore, closesAfterMs: this.closing.closesAfterMs }));
+    this.windowGraph.attach(this.head, node);
+    return new WindowedKTable<K, V>(this.windowGraph, node, this.sources, this.storeName, this.closing);
   }
 }

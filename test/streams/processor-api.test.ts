@@ -116,6 +116,37 @@ describe('Processor API (KStream.process) on the TopologyTestDriver', () => {
     ]);
   });
 
+  it('a window store: values per key and window start, ranges in start order, windows past their retention gone', () => {
+    const builder = new StreamsBuilder('windowed');
+    const ranges: unknown[] = [];
+    builder
+      .stream<string, number>('clicks')
+      .process<string, number>(() => {
+        let context!: ProcessorApiContext<string, number>;
+        return {
+          init(given) {
+            context = given;
+          },
+          process(record) {
+            const windows = context.getWindowStore<number>('per-second');
+            const start = record.timestamp - (record.timestamp % 1000);
+            windows.put(record.key, start, (windows.fetch(record.key, start) ?? 0) + record.value);
+            ranges.push(windows.fetchRange(record.key, 0, 10_000));
+          },
+        };
+      }, { windowStores: [{ name: 'per-second', windowSizeMs: 1000, retentionMs: 2000 }] });
+    const driver = new TopologyTestDriver(builder.build());
+    driver.pipe('clicks', 1, 'a', '100').pipe('clicks', 2, 'a', '900').pipe('clicks', 5, 'a', '1500').pipe('clicks', 7, 'a', '4100');
+    expect(ranges).to.deep.equal([
+      [{ windowStart: 0, value: 1 }],
+      [{ windowStart: 0, value: 3 }],
+      [{ windowStart: 0, value: 3 }, { windowStart: 1000, value: 5 }],
+      // At stream time 4100 the window [0, 1000) is past end + retention (3000): gone; [1000, 2000) is kept until 4000.
+      [{ windowStart: 4000, value: 7 }],
+    ]);
+    expect(driver.store('per-second').all().map(([key]) => key)).to.not.include('a@0000000000000');
+  });
+
   it('refuses a store it was not given and a child declared twice', () => {
     const builder = new StreamsBuilder('bad');
     const stream = builder.stream<string, number>('in').process(() => ({

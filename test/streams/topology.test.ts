@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../core/logger.js';
 import { DELETED, LmdbTaskStorage, MemoryTaskStorage, type TaskStorage } from '../../core/streams/stores.js';
+import { windowedKeyString } from '../../core/streams/windows.js';
+import { TopologyTestDriver } from '../../testing/index.js';
 import { StreamsBuilder, TimeWindows, windowKey, type ProcessorContext, type ProcessorStore, type StreamRecord, type Topology } from '../../core/streams/topology.js';
 import { LightError } from '../../core/errors/light-error.js';
 
@@ -145,28 +147,20 @@ describe('streams topology DSL', () => {
     ]);
   });
 
-  it('counts per key in tumbling windows, keyed <key>@<window start>', () => {
+  it('counts per key in tumbling windows into a window store keyed <key>@<window start>, streaming updates keyed { key, start, end }', () => {
     const builder = new StreamsBuilder();
-    builder.stream<string, number>('clicks').groupByKey().windowedBy(TimeWindows.ofSizeMs(1000)).count({ store: 'clicks-per-second' }).to('counts');
-    const topology = builder.build();
-    const stores = new Map<string, Map<unknown, unknown>>();
-    const sent: unknown[] = [];
-    const context: ProcessorContext = {
-      streamTime: () => -1,
-      store(name) {
-        if (!stores.has(name)) stores.set(name, new Map());
-        const map = stores.get(name)!;
-        return { get: (key) => map.get(key), put: (key, value) => void map.set(key, value), delete: (key) => void map.delete(key) };
-      },
-      send: (_topic, record) => void sent.push([record.key, record.value]),
-    };
-    for (const [key, time] of [['a', 1500], ['a', 1999], ['a', 2000], ['b', 1000]] as const) topology.sources[0]!.process({ key, value: 1, timestamp: String(time) }, context);
-    expect([...stores.get('clicks-per-second')!]).to.deep.equal([
-      [windowKey('a', 1000), 2],
-      [windowKey('a', 2000), 1],
-      [windowKey('b', 1000), 1],
+    const table = builder.stream<string, number>('clicks').groupByKey().windowedBy(TimeWindows.ofSizeMs(1000)).count({ store: 'clicks-per-second' });
+    table.toStream().to('counts');
+    table.toStream().selectKey(windowedKeyString).to('counts-by-string');
+    const driver = new TopologyTestDriver(builder.build());
+    for (const [key, time] of [['a', 1500], ['a', 1999], ['a', 2000], ['b', 1000]] as const) driver.pipe('clicks', 1, key, String(time));
+    expect(driver.store('clicks-per-second').all()).to.deep.equal([
+      [windowKey('a', 1000), { value: 2, timestamp: 1999 }],
+      [windowKey('a', 2000), { value: 1, timestamp: 2000 }],
+      [windowKey('b', 1000), { value: 1, timestamp: 1000 }],
     ]);
-    expect(sent[1]).to.deep.equal([windowKey('a', 1000), { key: 'a', windowStart: 1000, windowEnd: 2000, count: 2 }]);
+    expect(driver.output('counts')[1]).to.deep.equal({ key: { key: 'a', start: 1000, end: 2000 }, value: 2, timestamp: '1999' });
+    expect(driver.output('counts-by-string').map(({ key }) => key)).to.deep.equal(['a@0000000001000', 'a@0000000001000', 'a@0000000002000', 'b@0000000001000']);
     expect(windowKey('a', 1000)).to.equal('a@0000000001000');
   });
 });

@@ -10,6 +10,8 @@
  *   after the others instead, alone on the machine);
  * - the SkyWalking OAP (for the tests tagged @skywalking) starts once beside the broker, so the files that use it
  *   share one (each file starting and stopping its own would stop it under the other);
+ * - Kafka Streams' jars (for the differential tests, tagged @kafka-streams) are fetched once before the files run, so
+ *   that two files never fetch them into the same folder at once;
  * - at the end, the slowest ten test files (wall time, in their worker) so the next slow test is visible.
  *
  *   node dist/test/support/suite-runner.js [--broker-only] [--faults-only]
@@ -29,6 +31,7 @@ import { ensureKafka, fetchKafka, type KafkaHandle } from '../../scripts/kafka-l
 import { ensureSkyWalking, fetchSkyWalking } from '../../scripts/skywalking-local.js';
 import { isMain } from '../../scripts/is-main.js';
 import { CLUSTER_PORT_OFFSET } from './cluster.js';
+import { fetchKafkaStreams } from './differential/kafka-streams-java.js';
 import { slowestFiles, type FileTime } from './file-durations.js';
 
 const TEST_ROOT = join(PACKAGE_ROOT, 'dist', 'test');
@@ -115,6 +118,7 @@ export async function runSuite(argv: string[]): Promise<number> {
   const [mainTests, faultTests] = [await plannedTests(mainFiles, { grep: mainGrep, extra }), await plannedTests(faultFiles, { grep: faultGrep, extra })];
   const needsBroker = mainTests.some((title) => title.includes('@broker'));
   const needsSkyWalking = mainTests.some((title) => title.includes('@skywalking')) && !process.env.SKYWALKING_COLLECTOR;
+  const needsKafkaStreams = mainTests.some((title) => title.includes('@kafka-streams'));
 
   const timings = mkdtempSync(join(tmpdir(), 'light-kafka-test-timings-'));
   const env: NodeJS.ProcessEnv = { ...process.env, LIGHT_KAFKA_TEST_TIMINGS: join(timings, 'files.jsonl') };
@@ -136,6 +140,7 @@ export async function runSuite(argv: string[]): Promise<number> {
     // The jars once, before two brokers could fetch them into the same folder at once.
     if ((needsBroker && !process.env.KAFKA_BROKERS) || faultTests.length > 0) await fetchKafka();
     if (needsSkyWalking) await fetchSkyWalking();
+    if (needsKafkaStreams) await fetchKafkaStreams();
     // The fault tests' cluster starts now and comes up while the other files run.
     if (faultTests.length > 0) {
       cluster = ensureKafka({ port: basePort + CLUSTER_PORT_OFFSET, brokers: 3, fresh: true, useKafkaBrokersEnv: false }).then((handle) => {
