@@ -52,6 +52,8 @@ export const STATUS_CATALOGUE = {
   ERR11021: status(413, 'REQUEST_TOO_LARGE', 'Request body is larger than {limit} bytes'),
   // The IETF Idempotency-Key draft: a key already used for a different request is refused with 422.
   ERR11022: status(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency key {key} was used before for a different command on {aggregate}'),
+  // A windowed aggregation with lateRecords: 'dead-letter': the record came after every window it belongs to closed.
+  ERR11023: status(422, 'RECORD_TOO_LATE', 'Record at {timestamp} is too late for {store}: its windows closed at stream time {streamTime} (grace {graceMs} ms)'),
   // Transport and Kafka
   ERR12000: status(500, 'KAFKA_SEND_FAILED', 'Sending to {topic} failed: {reason}', true),
   // Retryable: an aborted transaction left nothing visible to read_committed readers, so running it again is safe.

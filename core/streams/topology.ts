@@ -827,7 +827,7 @@ function windowedAggregation<K, V, A>(
     routingKey: session ? sessionRoutingKey : windowRoutingKey,
   });
   graph.addStore({ name: timeStore, sources: [...sources] });
-  const options: AggregationOptions = { store: name, timeStore, retentionMs, ...functions };
+  const options: AggregationOptions = { store: name, timeStore, retentionMs, ...(materialized.lateRecords ? { lateRecords: materialized.lateRecords } : {}), ...functions };
   const step =
     windows instanceof SessionWindows
       ? sessionWindowStep(windows, { ...options, merger: functions.merger! })

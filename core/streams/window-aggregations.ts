@@ -1,3 +1,4 @@
+import { LightError } from '../errors/light-error.js';
 import { storeKeyOf } from './stores.js';
 import type { ProcessorContext, StreamRecord } from './topology.js';
 import { observe, observedStreamTime, SessionStore, sweepExpired, WindowStore, type Stamped } from './window-store.js';
@@ -24,6 +25,8 @@ export interface AggregationOptions {
   /** The store holding the aggregation's stream time. */
   timeStore: string;
   retentionMs: number;
+  /** What a record too late for all its windows does besides being counted (see WindowMaterialized.lateRecords). */
+  lateRecords?: 'drop' | 'dead-letter';
   initializer: () => unknown;
   aggregator: (key: unknown, value: unknown, aggregate: unknown) => unknown;
 }
@@ -67,18 +70,27 @@ export function timeWindowStep(windows: TimeWindows, options: AggregationOptions
     const key = storeKeyOf(record.key);
     const store = new WindowStore(context.store(options.store), options.store, windows.sizeMs, options.retentionMs, streamTime);
     const closeTime = streamTime - windows.graceMs;
+    let updated = 0;
     for (const { start, end } of windows.windowsFor(time)) {
       if (end <= closeTime) {
         context.recordDropped?.('expired-window', options.store);
         continue;
       }
+      updated++;
       const old = store.fetch(key, start);
       const value = aggregator(record.key, record.value, old ? old.value : initializer());
       const timestamp = old ? Math.max(time, old.timestamp) : time;
       store.put(key, start, { value, timestamp });
       emit(update({ key: record.key, start, end }, value, timestamp));
     }
+    if (updated === 0) tooLate(options, time, streamTime, windows.graceMs);
   };
+}
+
+/** A record too late for every window it belongs to: failed (dead-lettered) when the store asks for it. */
+function tooLate(options: AggregationOptions, time: number, streamTime: number, graceMs: number): void {
+  if (options.lateRecords !== 'dead-letter') return;
+  throw new LightError('ERR11023', { timestamp: time, store: options.store, streamTime, graceMs });
 }
 
 /** Sliding windows (Kafka Streams' KStreamSlidingWindowAggregate, its reverse-iteration path and its early records). */
@@ -92,6 +104,7 @@ export function slidingWindowStep(windows: SlidingWindows, options: AggregationO
     const closeTime = streamTime - windows.graceMs;
     if (time + diff < closeTime) {
       context.recordDropped?.('expired-window', options.store);
+      tooLate(options, time, streamTime, windows.graceMs);
       return;
     }
     const key = storeKeyOf(record.key);
@@ -212,6 +225,7 @@ export function sessionWindowStep(windows: SessionWindows, options: AggregationO
     }
     if (end < closeTime) {
       context.recordDropped?.('expired-window', options.store);
+      tooLate(options, time, streamTime, windows.graceMs);
       return;
     }
     if (start !== time || end !== time) {

@@ -167,6 +167,12 @@ export interface WindowMaterialized {
    * see minRetentionMs). A retention below that least is a topology error (ERR13013).
    */
   retentionMs?: number;
+  /**
+   * A record that comes after every window it belongs to closed (stream time past end + grace): dropped and counted
+   * (`drop`, the default, as Kafka Streams), or also failed with ERR11023 so that it goes to its dead-letter topic
+   * (`dead-letter`). A record that still updates one of its windows is never dead-lettered.
+   */
+  lateRecords?: 'drop' | 'dead-letter';
 }
 
 /**

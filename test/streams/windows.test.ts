@@ -117,6 +117,37 @@ describe('streams windows: tumbling and hopping', () => {
     expect(windowValues(hopping)).to.deep.equal({ [windowKey('a', 5)]: 2, [windowKey('a', 10)]: 1 });
   });
 
+  it("lateRecords: 'dead-letter' fails a record too late for every one of its windows with ERR11023 (dead-lettered), never one that still updates a window", () => {
+    for (const [windows, late] of [
+      [TimeWindows.ofSizeAndGrace(10, 5), 3],
+      [SlidingWindows.ofTimeDifferenceAndGrace(10, 5), 3],
+      [SessionWindows.ofInactivityGapAndGrace(10, 5), 3],
+    ] as const) {
+      const builder = new StreamsBuilder('late');
+      const grouped = builder.stream<string, number>('in').groupByKey();
+      const table = windows instanceof SessionWindows ? grouped.windowedBy(windows).count({ store: 'c', lateRecords: 'dead-letter' }) : grouped.windowedBy(windows).count({ store: 'c', lateRecords: 'dead-letter' });
+      table.toStream().to('out');
+      const driver = new TopologyTestDriver(builder.build());
+      driver.pipe('in', 1, 'a', '100');
+      let failure: unknown;
+      try {
+        driver.pipe('in', 1, 'a', String(late));
+      } catch (error) {
+        failure = error;
+      }
+      expect(failure, windows.constructor.name).to.be.instanceOf(LightError);
+      expect((failure as LightError).code).to.equal('ERR11023');
+      expect((failure as LightError).message).to.include('too late for c').and.include('stream time 100');
+      expect(driver.droppedRecords('expired-window', 'c'), windows.constructor.name).to.be.at.least(1);
+    }
+    // Hopping: a record whose older window closed but a newer one is open updates that one and is not failed.
+    const builder = new StreamsBuilder('late-hopping');
+    builder.stream<string, number>('in').groupByKey().windowedBy(TimeWindows.ofSizeWithNoGrace(10).advanceBy(5)).count({ store: 'c', lateRecords: 'dead-letter' }).toStream().to('out');
+    const driver = new TopologyTestDriver(builder.build());
+    driver.pipe('in', 1, 'a', '12').pipe('in', 1, 'a', '9');
+    expect(driver.droppedRecords('expired-window')).to.equal(1);
+  });
+
   it('TimeWindows.ofSizeMs keeps its old meaning: no grace limit (nothing is late) and no retention', () => {
     const driver = new TopologyTestDriver(counting(TimeWindows.ofSizeMs(10)));
     pipeAll(driver, [['a', 1_000_000], ['a', 5]]);
