@@ -135,6 +135,7 @@ export class GlobalTables {
     for (const [partition, position] of positions) this.options.onRemaining?.(store, partition, Math.max(0, Number(BigInt(ends.get(partition) ?? '0') - position)));
     await this.read(run, clients);
     while (remaining() > 0n) {
+      if (this.stopped) throw new LightError('ERR12012', { reason: `global table ${store}: the streams stopped during its restore` });
       if (run.failure) throw new LightError('ERR12012', { reason: `global table ${store} cannot be restored from ${topic}: ${reasonOf(run.failure)}` }, { cause: run.failure });
       if (Date.now() - run.lastProgress > restoreTimeoutMs) {
         const behind = [...positions].filter(([partition, position]) => position < BigInt(ends.get(partition) ?? '0')).map(([partition, position]) => `partition ${partition} at ${position} of ${ends.get(partition)}`);
@@ -152,7 +153,7 @@ export class GlobalTables {
     const { topic, store } = run.definition;
     const from = new Map([...run.positions].map(([partition, position]) => [partition, String(position)]));
     run.failure = undefined;
-    run.reader = await clients.readTopic(
+    const reader = await clients.readTopic(
       topic,
       from,
       (partition, messages, next) => this.apply(run, partition, messages, BigInt(next)),
@@ -172,6 +173,12 @@ export class GlobalTables {
         this.restarts.add(timer);
       },
     );
+    // A stop (a failed start of another table) that came while this reader connected: it stops at once, not later.
+    if (this.stopped) {
+      await reader.stop().catch(() => undefined);
+      throw new LightError('ERR12012', { reason: `global table ${store}: the streams stopped while its reader started` });
+    }
+    run.reader = reader;
   }
 
   /** Applies one fetched batch of a table's topic and moves its checkpoint, in one write of the store. */

@@ -200,8 +200,11 @@ export function unmatchedRoutingKey(storeKey: string): string {
   return storeKey.slice(16);
 }
 
-/** Per join and task: the newest record time either side of the join saw (Kafka Streams' shared time tracker). */
-type TimeTrackers = WeakMap<object, { time: number }>;
+/**
+ * Where a left or outer join keeps its stream time (the newest record time either side saw: Kafka Streams' shared time
+ * tracker) in its unmatched-records store: the key sorts after every `<13 digits>:` key, so no scan meets it.
+ */
+const JOIN_STREAM_TIME_KEY = '~stream-time';
 
 interface JoinSide {
   /** This side's window store and the other side's. */
@@ -243,13 +246,12 @@ export interface StreamStreamJoinSpec {
  */
 export function streamStreamJoin(spec: StreamStreamJoinSpec): { left: JoinStep; right: JoinStep } {
   const { windows, stores, joiner } = spec;
-  const trackers: TimeTrackers = new WeakMap();
   const left: JoinSide = { thisStore: stores.left, otherStore: stores.right, beforeMs: windows.beforeMs, afterMs: windows.afterMs, outer: spec.leftOuter, left: true };
   const right: JoinSide = { thisStore: stores.right, otherStore: stores.left, beforeMs: windows.afterMs, afterMs: windows.beforeMs, outer: spec.rightOuter, left: false };
-  return { left: joinSideStep(left, spec, trackers), right: joinSideStep(right, spec, trackers) };
+  return { left: joinSideStep(left, spec), right: joinSideStep(right, spec) };
 }
 
-function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: TimeTrackers): JoinStep {
+function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec): JoinStep {
   const { windows, joiner } = spec;
   const outerStore = spec.stores.outer;
   const retention = windows.retentionMs;
@@ -257,9 +259,15 @@ function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: Time
   return (record, emit, context) => {
     const time = timeOf(record);
     if (time < 0) return;
-    let tracker = trackers.get(context);
-    if (!tracker) trackers.set(context, (tracker = { time: -1 }));
-    tracker.time = Math.max(tracker.time, time);
+    // The join's stream time decides when unmatched records are emitted: kept in their store, so a failed record's
+    // move of it is dropped with its writes and a restart finds it (an inner join emits no unmatched and needs none).
+    let streamTime = time;
+    if (outerStore !== undefined) {
+      const buffered = context.store(outerStore);
+      const known = buffered.get(JOIN_STREAM_TIME_KEY);
+      streamTime = typeof known === 'number' ? Math.max(known, time) : time;
+      if (streamTime !== known) buffered.put(JOIN_STREAM_TIME_KEY, streamTime);
+    }
     if (side.outer && isNull(record.key) && !isNull(record.value)) {
       emit({ ...record, value: joined(record.value, undefined, record.key) });
       return;
@@ -268,7 +276,7 @@ function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: Time
       context.recordDropped?.(isNull(record.key) ? 'null-key' : 'null-value', side.thisStore);
       return;
     }
-    if (outerStore !== undefined && time === tracker.time) emitClosed(context.store(outerStore), tracker.time, record, emit);
+    if (outerStore !== undefined && time === streamTime) emitClosed(context.store(outerStore), streamTime, record, emit);
     const key = storeKeyOf(record.key);
     const to = time + side.afterMs;
     const matches = fetchWindow(context.store(side.otherStore), key, Math.max(0, time - side.beforeMs), to, retention);
@@ -281,7 +289,7 @@ function joinSideStep(side: JoinSide, spec: StreamStreamJoinSpec, trackers: Time
       emit({ ...record, value: joined(record.value, match.value, record.key), timestamp: String(Math.max(time, match.time)) });
     }
     if (matches.length === 0 && side.outer) {
-      if (outerStore === undefined || to < tracker.time) {
+      if (outerStore === undefined || to < streamTime) {
         emit({ ...record, value: joined(record.value, undefined, record.key) });
       } else {
         const buffered = context.store(outerStore);

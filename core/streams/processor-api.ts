@@ -85,7 +85,7 @@ export interface Processor<KIn = unknown, VIn = unknown, KOut = unknown, VOut = 
 
 export type ProcessorSupplier<KIn = unknown, VIn = unknown, KOut = unknown, VOut = unknown> = () => Processor<KIn, VIn, KOut, VOut>;
 
-interface Schedule {
+export interface Schedule {
   intervalMs: number;
   type: PunctuationType;
   next: number;
@@ -110,10 +110,22 @@ export class TaskSchedules {
     this.schedules.push(schedule);
     return {
       cancel: () => {
+        if (schedule.cancelled) return;
         schedule.cancelled = true;
-        this.schedules.splice(this.schedules.indexOf(schedule), 1);
+        const index = this.schedules.indexOf(schedule);
+        if (index >= 0) this.schedules.splice(index, 1);
       },
     };
+  }
+
+  /** Where each schedule stands, to put back when the record that ran them failed (see restore). */
+  snapshot(): Map<Schedule, number> {
+    return new Map(this.schedules.map((schedule) => [schedule, schedule.next]));
+  }
+
+  /** The schedules as a snapshot had them: the punctuations a failed record ran will run again with its retry. */
+  restore(snapshot: Map<Schedule, number>): void {
+    for (const [schedule, next] of snapshot) schedule.next = next;
   }
 
   onClose(hook: () => void): void {
@@ -153,9 +165,9 @@ export class TaskSchedules {
   punctuationTime: number | undefined;
 
   private fire(schedule: Schedule, now: number): void {
-    // The next one an interval after this one; intervals missed meanwhile are skipped, not run one by one.
-    const next = schedule.next + schedule.intervalMs;
-    schedule.next = now >= next ? now + schedule.intervalMs : next;
+    // The next one on the schedule's grid (its first due time + n intervals) after now: intervals missed meanwhile
+    // are skipped, not run one by one, and the grid stays Kafka Streams'.
+    schedule.next += (Math.floor((now - schedule.next) / schedule.intervalMs) + 1) * schedule.intervalMs;
     this.punctuationTime = now;
     try {
       schedule.punctuate(now);

@@ -70,7 +70,8 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
     throw new LightError('ERR13001', { file, key: 'properties.application.server', reason: `must be host:port (where this instance answers queries), not ${String(server)}` });
   }
   const replicas = properties['num.standby.replicas'] ?? 0;
-  const numStandbyReplicas = Number(replicas);
+  // A number, or a string of digits (a placeholder's value): not `true`, not ''.
+  const numStandbyReplicas = typeof replicas === 'number' ? replicas : typeof replicas === 'string' && /^\s*\d+\s*$/.test(replicas) ? Number(replicas) : Number.NaN;
   if (!Number.isInteger(numStandbyReplicas) || numStandbyReplicas < 0) {
     throw new LightError('ERR13001', { file, key: 'properties.num.standby.replicas', reason: `must be a whole number >= 0 (standby replicas per stateful task), not ${String(replicas)}` });
   }

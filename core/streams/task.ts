@@ -7,7 +7,7 @@ import type { TaskCommitter } from '../kafka/streams-clients.js';
 import type { DropReason } from './dropped-records.js';
 import { extractTimestamp } from './timestamps.js';
 import type { ProcessorContext, ProcessorStore, RefusedOutputs, SourceNode, StreamRecord } from './topology.js';
-import { TaskSchedules, type ProcessorRuntime, type ProcessorRecordMetadata } from './processor-api.js';
+import { TaskSchedules, type ProcessorRecordMetadata, type ProcessorRuntime, type Schedule } from './processor-api.js';
 
 function nextOf(offset: string): string {
   return (BigInt(offset) + 1n).toString();
@@ -112,6 +112,8 @@ export class StreamTask implements ProcessorContext {
   /** The Processor API's punctuation schedules and close hooks of this task's processors. */
   readonly schedules = new TaskSchedules({ streamTime: () => this.observedTime, wallClockTime: () => Date.now() });
   private currentInput: (() => ProcessorRecordMetadata) | undefined;
+  /** The record being processed, until it is settled: what its attempt changed of stream time and schedules. */
+  private attempt: { observedTime: number; schedules: Map<Schedule, number> } | undefined;
   private runtime: ProcessorRuntime | undefined;
   /** True when a punctuation left work (store writes, outputs) for the next commit. */
   private punctuated = false;
@@ -203,6 +205,9 @@ export class StreamTask implements ProcessorContext {
       this.recordDropped('invalid-timestamp');
       return [];
     }
+    // A record run again after a failure starts from where the failed attempt did (its time effects undone).
+    if (this.attempt) this.undoAttempt();
+    this.attempt = { observedTime: this.observedTime, schedules: this.schedules.snapshot() };
     this.observedTime = Math.max(this.observedTime, time);
     const stamped = { ...record, timestamp: String(time) };
     this.currentInput = metadata;
@@ -246,8 +251,23 @@ export class StreamTask implements ProcessorContext {
     if (keep) {
       for (const store of this.stores.values()) store.keepRecord();
       for (const output of this.recordMessages) this.pendingMessages.push(output);
+      this.attempt = undefined;
+    } else if (this.attempt) {
+      this.undoAttempt();
     }
     this.discardRecord();
+  }
+
+  /**
+   * Puts stream time and the punctuation schedules back where they were before the record being settled ran: a
+   * failed record's stream-time punctuations are dropped with its writes, so its retry (or the next record) runs
+   * them again.
+   */
+  private undoAttempt(): void {
+    const attempt = this.attempt!;
+    this.attempt = undefined;
+    this.observedTime = attempt.observedTime;
+    this.schedules.restore(attempt.schedules);
   }
 
   /** The writer the produce chains of this record's outputs end in: it holds the records until the commit. */

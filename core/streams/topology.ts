@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Event } from '../messages/envelope.js';
 import { aggregateOfProcessedKey, commandStep, processedStoreOf, processedSweeper, type CommandProcessorOptions } from './command-processor.js';
-import type { Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, ProcessorWindowStore, ProcessorWindowStoreSpec } from './processor-api.js';
+import type { Cancellable, Processor, ProcessorApiContext, ProcessorKeyValueStore, ProcessorRecord, ProcessorRuntime, ProcessorSupplier, ProcessorWindowStore, ProcessorWindowStoreSpec } from './processor-api.js';
 import type { DropReason } from './dropped-records.js';
 import type { TimestampExtractor } from './timestamps.js';
 import { sessionWindowStep, slidingWindowStep, suppressStep, timeWindowStep, type AggregationOptions } from './window-aggregations.js';
@@ -162,6 +162,8 @@ class ProcessorNode extends Node {
   process(record: AnyRecord, context: ProcessorContext): void {
     const processor = this.instanceFor(context);
     const timestamp = Number(record.timestamp);
+    // Expired windows of its window stores go (with changelog tombstones) as stream time moves on: every half retention.
+    for (const spec of this.windowStores) sweepExpired(context, spec.name, spec.retentionMs, context.streamTime(), WindowStore.endOf(spec.windowSizeMs));
     this.inputTime = timestamp;
     try {
       processor.process({ key: record.key, value: record.value, timestamp });
@@ -175,15 +177,22 @@ class ProcessorNode extends Node {
     if (processor) return processor;
     const runtime = context.processorRuntime?.();
     if (!runtime) throw new Error('this context runs no Processor API (a StreamTask or the TopologyTestDriver does)');
-    processor = this.supplier();
-    this.instances.set(context, processor);
-    const made = processor;
+    const made = this.supplier();
+    // Kept (and closed with the task) only once init succeeded: a processor whose init threw is made anew by the next
+    // record, and the schedules that init added are cancelled.
+    const scheduled: Cancellable[] = [];
+    try {
+      made.init?.(this.apiContext(context, runtime, scheduled));
+    } catch (error) {
+      for (const schedule of scheduled) schedule.cancel();
+      throw error;
+    }
+    this.instances.set(context, made);
     if (made.close) runtime.schedules.onClose(() => made.close!());
-    made.init?.(this.apiContext(context, runtime));
     return made;
   }
 
-  private apiContext(context: ProcessorContext, runtime: ProcessorRuntime): ProcessorApiContext {
+  private apiContext(context: ProcessorContext, runtime: ProcessorRuntime, scheduled: Cancellable[]): ProcessorApiContext {
     const node = this;
     const store = (name: string): ProcessorKeyValueStore => {
       if (!node.stores.includes(name)) throw new Error(`store ${name} was not given to this processor (KStream.process options.stores)`);
@@ -198,14 +207,19 @@ class ProcessorNode extends Node {
     const windowStore = (name: string): ProcessorWindowStore => {
       const spec = node.windowStores.find((candidate) => candidate.name === name);
       if (!spec) throw new Error(`window store ${name} was not given to this processor (KStream.process options.windowStores)`);
-      const streamTime = context.streamTime();
-      // Expired windows go (with changelog tombstones) as stream time moves on, swept every half retention.
-      sweepExpired(context, name, spec.retentionMs, streamTime, WindowStore.endOf(spec.windowSizeMs));
-      const windows = new WindowStore(context.store(name), name, spec.windowSizeMs, spec.retentionMs, streamTime);
+      // Each call sees the stream time of now (a processor keeps the handle from init()).
+      const windows = (): WindowStore => new WindowStore(context.store(name), name, spec.windowSizeMs, spec.retentionMs, context.streamTime());
       return {
-        put: (key, windowStart, value) => windows.put(key, windowStart, { value, timestamp: node.inputTime ?? streamTime }),
-        fetch: (key, windowStart) => windows.fetch(key, windowStart)?.value,
-        fetchRange: (key, from, to) => windows.fetchRange(key, from, to).map(({ start, stamped }) => ({ windowStart: start, value: stamped.value })),
+        put(key, windowStart, value) {
+          // A window already past its retention is not written (as Kafka Streams' window stores drop it).
+          if (windowStart + spec.windowSizeMs + spec.retentionMs < context.streamTime()) {
+            context.recordDropped?.('expired-window', name);
+            return;
+          }
+          windows().put(key, windowStart, { value, timestamp: node.inputTime ?? context.streamTime() });
+        },
+        fetch: (key, windowStart) => windows().fetch(key, windowStart)?.value,
+        fetchRange: (key, from, to) => windows().fetchRange(key, from, to).map(({ start, stamped }) => ({ windowStart: start, value: stamped.value })),
       };
     };
     return {
@@ -225,7 +239,11 @@ class ProcessorNode extends Node {
         if (!child) throw new Error(`the processor has no child named ${childName} (ProcessedStream.child)`);
         child.process(out, context);
       },
-      schedule: (intervalMs, type, punctuate) => runtime.schedules.add(intervalMs, type, punctuate),
+      schedule(intervalMs, type, punctuate) {
+        const schedule = runtime.schedules.add(intervalMs, type, punctuate);
+        scheduled.push(schedule);
+        return schedule;
+      },
       currentStreamTimeMs: () => context.streamTime(),
       currentSystemTimeMs: () => context.wallClockTime?.() ?? Date.now(),
     };

@@ -93,6 +93,15 @@ export function sweepExpired(context: ProcessorContext, name: string, retentionM
   return deleted;
 }
 
+/**
+ * A window's stored value as `{ value, timestamp }`. A bare number is a windowed count written before that layout
+ * (light-kafka before the window stores kept timestamps): read as its count, stamped with the window's start.
+ */
+function stampedOf(stored: unknown, start: number): Stamped | undefined {
+  if (stored === undefined || stored === null) return undefined;
+  return typeof stored === 'number' ? { value: stored, timestamp: start } : (stored as Stamped);
+}
+
 /** Tumbling, hopping and sliding windows of one store: keyed by record key and window start, all of one size. */
 export class WindowStore {
   constructor(
@@ -115,7 +124,7 @@ export class WindowStore {
 
   fetch(key: string, start: number): Stamped | undefined {
     if (this.expired(start)) return undefined;
-    return this.store.get(windowKey(key, start)) as Stamped | undefined;
+    return stampedOf(this.store.get(windowKey(key, start)), start);
   }
 
   put(key: string, start: number, stamped: Stamped): void {
@@ -130,7 +139,7 @@ export class WindowStore {
       // Another record key that starts like `<key>@<13 digits>` sorts among this key's windows: its keys are longer.
       if (entry.key.length !== length) continue;
       const start = timeAt(entry.key, key.length + 1);
-      if (!this.expired(start)) windows.push({ start, stamped: entry.value as Stamped });
+      if (!this.expired(start)) windows.push({ start, stamped: stampedOf(entry.value, start)! });
     }
     return windows;
   }

@@ -87,4 +87,41 @@ describe('streams join stores', () => {
       await task.close();
     });
   }
+
+  it('a record that fails leaves the join\'s stream time as it was: a record after it is not taken as out of order', () => {
+    const builder = new StreamsBuilder('failing');
+    let failing = false;
+    builder
+      .stream<string, string>('left')
+      .leftJoin(builder.stream<string, string>('right'), (l, r) => `${l}+${r ?? '-'}`, JoinWindows.ofTimeDifferenceWithNoGrace(100), { name: 'lj' })
+      .mapValues((value) => {
+        if (failing) throw new Error('the output is refused');
+        return value;
+      })
+      .to('out');
+    const topology = builder.build();
+    const task = new StreamTask('left-0', 0, [...topology.stores.keys()], new MemoryTaskStorage(), plainCommitter(async () => [], async () => undefined), (store) => `${store}-changelog`, false, silent);
+    const source = (topic: string) => topology.sources.find((candidate) => candidate.topic === topic)!;
+    const message = (offset: string, timestamp: string) => ({ key: Buffer.from('k'), value: null, timestamp, offset, headers: {} });
+    const outputs: string[] = [];
+    const run = (topic: string, key: string, value: string, timestamp: string, offset: string): void => {
+      try {
+        for (const output of task.runTopology(source(topic), { key, value, timestamp })) outputs.push(String(output.record.value));
+        task.recordDone(topic, message(offset, timestamp), true);
+      } catch {
+        // Dead-lettered: settled without keeping its writes.
+        task.recordDone(topic, message(offset, timestamp), false);
+      }
+    };
+    run('left', 'k1', 'A', '1000', '0');
+    // A right record far ahead that fails (the unmatched A it closes cannot be written): dead-lettered.
+    failing = true;
+    run('right', 'k9', 'x', '9000000', '0');
+    failing = false;
+    // Had the failed record moved the join's stream time, B would be taken as out of order, its window closed, and
+    // emitted unmatched at once, then matched by b as well.
+    run('left', 'k2', 'B', '1010', '1');
+    run('right', 'k2', 'b', '1020', '1');
+    expect(outputs).to.deep.equal(['B+b']);
+  });
 });

@@ -91,11 +91,15 @@ describe('LightStreams joins @broker', function () {
         child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('started') && resolve());
         child.once('exit', (code) => reject(new Error(`the joining process exited (${code}) before it started`)));
       });
-      // The payments trickle in while the child joins them; it is killed once some results are committed.
-      while (produced < pairs) {
-        await produceOnce(payments, Array.from({ length: 25 }, (_, i) => ({ key: `o${produced + i}`, value: JSON.stringify({ n: (produced + i) * 10 }) })));
-        produced += 25;
-        if ((await endOffsetSum(output)) >= 100) break;
+      // The payments trickle in while the child joins them; it is killed once some results are committed. The last
+      // batch is held back until then (however slow the machine), so the kill always comes mid-stream.
+      const deadline = Date.now() + 60_000;
+      while ((await endOffsetSum(output)) < 100) {
+        if (Date.now() > deadline) throw new Error(`the joining process committed fewer than 100 results within 60 s (${produced} payments sent)`);
+        if (produced < pairs - 25) {
+          await produceOnce(payments, Array.from({ length: 25 }, (_, i) => ({ key: `o${produced + i}`, value: JSON.stringify({ n: (produced + i) * 10 }) })));
+          produced += 25;
+        }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     } finally {

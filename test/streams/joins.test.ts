@@ -280,7 +280,8 @@ describe('streams joins (TopologyTestDriver)', () => {
       driver.pipe('right', 'b', 'k2', '1110');
       driver.pipe('right', 'z', 'k9', '2000');
       expect(out()).to.deep.equal([['k2', 'B+b', 1200]]);
-      expect(driver.store('lj-left-shared-join-store').all()).to.deep.equal([]);
+      // Nothing left unmatched; the store also keeps the join's stream time (so a failed record's move of it is dropped).
+      expect(driver.store('lj-left-shared-join-store').all()).to.deep.equal([['~stream-time', 2000]]);
     });
 
     it('emits at once an out-of-order record whose window has already closed; emits a left record with a null key at once; drops the right side\'s', () => {

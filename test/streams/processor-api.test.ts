@@ -2,7 +2,12 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LightService, StreamsBuilder, type Processor, type ProcessorApiContext, type ProcessorRecord } from '../../index.js';
+import { plainCommitter } from '../../core/kafka/streams-clients.js';
+import type { DriverMessage } from '../../core/kafka/driver.js';
+import { createLogger } from '../../core/logger.js';
+import { MemoryTaskStorage } from '../../core/streams/stores.js';
+import { StreamTask } from '../../core/streams/task.js';
+import { LightService, StreamsBuilder, windowKey, type Processor, type ProcessorApiContext, type ProcessorRecord, type ProcessorWindowStore } from '../../index.js';
 import { TopologyTestDriver } from '../../testing/index.js';
 import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
 import { createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
@@ -145,6 +150,114 @@ describe('Processor API (KStream.process) on the TopologyTestDriver', () => {
       [{ windowStart: 4000, value: 7 }],
     ]);
     expect(driver.store('per-second').all().map(([key]) => key)).to.not.include('a@0000000000000');
+  });
+
+  it('a window store handle kept from init() sees stream time move on: windows past their retention expire and are swept', () => {
+    const builder = new StreamsBuilder('windowed-handle');
+    const ranges: unknown[] = [];
+    builder.stream<string, number>('clicks').process<string, number>(() => {
+      let windows!: ProcessorWindowStore<number>;
+      return {
+        init(context) {
+          windows = context.getWindowStore<number>('per-second');
+        },
+        process(record) {
+          const start = record.timestamp - (record.timestamp % 1000);
+          windows.put(record.key, start, (windows.fetch(record.key, start) ?? 0) + record.value);
+          ranges.push(windows.fetchRange(record.key, 0, 100_000).map(({ windowStart }) => windowStart));
+        },
+      };
+    }, { windowStores: [{ name: 'per-second', windowSizeMs: 1000, retentionMs: 2000 }] });
+    const driver = new TopologyTestDriver(builder.build());
+    for (const time of [100, 900, 1500, 4100, 50_000]) driver.pipe('clicks', 1, 'a', String(time));
+    expect(ranges).to.deep.equal([[0], [0], [0, 1000], [4000], [50_000]]);
+    expect(driver.store('per-second').all().map(([key]) => key)).to.deep.equal([windowKey('a', 50_000)]);
+    // A window already past its retention is not written (and is counted).
+    driver.pipe('clicks', 1, 'a', '100');
+    expect(driver.store('per-second').all()).to.have.length(1);
+    expect(driver.droppedRecords('expired-window', 'per-second')).to.equal(1);
+  });
+
+  it('a processor whose init() throws is not kept: the next record makes and initialises a new one', () => {
+    const builder = new StreamsBuilder('init-fails');
+    let attempts = 0;
+    builder.stream<string, number>('in').process<string, number>(() => {
+      let context!: ProcessorApiContext<string, number>;
+      return {
+        init(given) {
+          attempts += 1;
+          given.schedule(1, 'stream-time', () => given.forward({ key: 'tick', value: attempts }));
+          if (attempts === 1) throw new Error('not ready yet');
+          context = given;
+        },
+        process(record) {
+          context.forward(record);
+        },
+      };
+    }).to('out');
+    const driver = new TopologyTestDriver(builder.build());
+    expect(() => driver.pipe('in', 1, 'k', '10')).to.throw(/not ready yet/);
+    driver.pipe('in', 2, 'k', '20');
+    // The first init's schedule was cancelled with it: only the second's ticks.
+    expect(driver.output('out').map(({ key, value }) => [key, value])).to.deep.equal([['k', 2], ['tick', 2]]);
+  });
+
+  it('cancelling a schedule twice leaves the others alone', () => {
+    const builder = new StreamsBuilder('cancel-twice');
+    const ticks: string[] = [];
+    const stream = builder.stream<string, number>('in');
+    stream.process(() => ({
+      init(context: ProcessorApiContext) {
+        const cancellable = context.schedule(1, 'stream-time', () => ticks.push('first'));
+        cancellable.cancel();
+        cancellable.cancel();
+      },
+      process() {},
+    }));
+    stream.process(() => ({
+      init(context: ProcessorApiContext) {
+        context.schedule(1, 'stream-time', () => ticks.push('second'));
+      },
+      process() {},
+    }));
+    new TopologyTestDriver(builder.build()).pipe('in', 1, 'k', '5').pipe('in', 1, 'k', '6');
+    expect(ticks).to.deep.equal(['second', 'second']);
+  });
+
+  it('on a task: a record that fails undoes its stream time and its stream-time punctuation, which its retry runs again', () => {
+    const builder = new StreamsBuilder('retry');
+    let fail = true;
+    builder.stream<string, number>('in').process<string, number>(() => {
+      let context!: ProcessorApiContext<string, number>;
+      return {
+        init(given) {
+          context = given;
+          context.schedule(1000, 'stream-time', (time) => context.getStateStore<number>('ticks').put('last', time));
+        },
+        process(record) {
+          if (record.value === 2 && fail) {
+            fail = false;
+            throw new Error('transient');
+          }
+        },
+      };
+    }, { stores: ['ticks'] });
+    const topology = builder.build();
+    const source = topology.sources[0]!;
+    const task = new StreamTask('in-0', 0, ['ticks'], new MemoryTaskStorage(), plainCommitter(async () => [], async () => undefined), (store) => `${store}-changelog`, false, createLogger({ level: 'silent' }));
+    const message = (offset: string, timestamp: string): DriverMessage => ({ key: Buffer.from('k'), value: null, timestamp, offset, headers: {} });
+    task.runTopology(source, { key: 'k', value: 1, timestamp: '500' });
+    task.recordDone('in', message('0', '500'), true);
+    expect(() => task.runTopology(source, { key: 'k', value: 2, timestamp: '1000' })).to.throw(/transient/);
+    expect(task.streamTime()).to.equal(1000);
+    // The retry: stream time and the schedule as before the failed attempt, so the punctuation runs (and is kept).
+    task.runTopology(source, { key: 'k', value: 2, timestamp: '1000' });
+    task.recordDone('in', message('1', '1000'), true);
+    expect(task.entries('ticks')).to.deep.equal([{ key: 'last', value: 1000 }]);
+    // A record dead-lettered (settled without keeping) leaves stream time where it was.
+    task.runTopology(source, { key: 'k', value: 3, timestamp: '7000' });
+    task.recordDone('in', message('2', '7000'), false);
+    expect(task.streamTime()).to.equal(1000);
   });
 
   it('refuses a store it was not given and a child declared twice', () => {

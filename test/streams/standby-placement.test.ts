@@ -188,7 +188,9 @@ describe('standby replicas: placement', () => {
       }
       expect(moved).to.be.greaterThan(2);
       expect(warmWithTwo).to.equal(moved);
-      expect(warmWithOne).to.be.at.most(moved);
+      // m0's p0 and p1 move, and range shifts m1's p3 to m2: with one copy each all three are warm here (p3's copy is
+      // where range moves it when m1 leaves, which is where it goes now); other layouts leave such shifts cold.
+      expect([warmWithOne, moved]).to.deep.equal([3, 3]);
       // Stateless tasks get none; no member gets a standby when it is alone.
       expect([...rangeStandbys(members, (topic, partition) => `${topic}-${partition}`, () => false, 1).values()].flat()).to.deep.equal([]);
       expect(rangeStandbys(rangeAssign('in', 2, ['solo']), (topic, partition) => `${topic}-${partition}`, stateful, 1).get('solo')).to.deep.equal([]);

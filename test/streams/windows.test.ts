@@ -5,6 +5,7 @@ import { createLogger } from '../../core/logger.js';
 import { LightError } from '../../core/errors/light-error.js';
 import { MemoryTaskStorage, DELETED, type PendingValue } from '../../core/streams/stores.js';
 import { StreamTask } from '../../core/streams/task.js';
+import { plainCommitter } from '../../core/kafka/streams-clients.js';
 import { SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows, windowKey, type Topology } from '../../core/streams/topology.js';
 import { sessionKey, Suppressed, BufferConfig, windowedKeyString, type Windowed } from '../../core/streams/windows.js';
 import type { TransportMessage } from '../../core/transport.js';
@@ -146,6 +147,18 @@ describe('streams windows: tumbling and hopping', () => {
     const driver = new TopologyTestDriver(builder.build());
     driver.pipe('in', 1, 'a', '12').pipe('in', 1, 'a', '9');
     expect(driver.droppedRecords('expired-window')).to.equal(1);
+  });
+
+  it('reads a windowed count stored before window values kept timestamps (a bare number, restored from an old changelog) as that count', () => {
+    const builder = new StreamsBuilder('legacy');
+    builder.stream<string, number>('in').groupByKey().windowedBy(TimeWindows.ofSizeMs(1000)).count({ store: 'c' }).toStream().to('out');
+    const topology = builder.build();
+    const storage = new MemoryTaskStorage();
+    storage.apply('c', new Map<string, PendingValue>([[windowKey('a', 0), 41]]), '1');
+    const task = new StreamTask('in-0', 0, [...topology.stores.keys()], storage, plainCommitter(async () => [], async () => undefined), (store) => `${store}-changelog`, false, createLogger({ level: 'silent' }));
+    const [output] = task.runTopology(topology.sources[0]!, { key: 'a', value: 1, timestamp: '500' });
+    expect(output!.record.value).to.equal(42);
+    expect(output!.record.timestamp).to.equal('500');
   });
 
   it('TimeWindows.ofSizeMs keeps its old meaning: no grace limit (nothing is late) and no retention', () => {
