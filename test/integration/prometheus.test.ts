@@ -143,9 +143,11 @@ defaultHandlers:
           continue;
         }
         const answer = await prometheus.query(expr);
+        const optional = SERIES_ONLY_WITH.some(({ metric }) => expr.includes(metric));
         if (answer.status !== 'success') problems.push(`${where}: ${answer.errorType} ${answer.error}`);
-        else if (answer.data!.result.length === 0 && !SERIES_ONLY_WITH.some(({ metric }) => expr.includes(metric))) problems.push(`${where}: no series`);
-        else if (!answer.data!.result.some(({ value }) => Number.isFinite(Number(value[1])))) problems.push(`${where}: only NaN or infinite values ${JSON.stringify(answer.data!.result)}`);
+        else if (answer.data!.result.length === 0) {
+          if (!optional) problems.push(`${where}: no series`);
+        } else if (!answer.data!.result.some(({ value }) => Number.isFinite(Number(value[1])))) problems.push(`${where}: only NaN or infinite values ${JSON.stringify(answer.data!.result)}`);
       }
     }
     for (const variable of dashboard.templating.list.filter((candidate) => candidate.query?.startsWith('label_values('))) {
