@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { LightService } from '../../index.js';
 import { joinTopology } from '../fixtures/streams/join-topology.js';
-import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { streamsServiceConfig } from '../support/config-dir.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { brokers, createTopics, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
@@ -39,25 +39,7 @@ async function endOffsetSum(topic: string): Promise<number> {
 }
 
 function streamsConfig(applicationId: string, stateDir: string): string {
-  return configDir({
-    'service.yml': serviceYml('streams-joins-test', 'stopTimeoutMs: 20000\n'),
-    'kafka-consumer.yml': consumerYml(uniqueName('streams-unused'), '', 1),
-    'kafka-producer.yml': producerYml(),
-    'kafka-streams.yml': `properties:
-  bootstrap.servers: \${kafka.brokers}
-  application.id: ${applicationId}
-  processing.guarantee: exactly_once
-  state.dir: ${stateDir}
-  commit.interval.ms: 100
-  consumer.session.timeout.ms: 10000
-  consumer.heartbeat.interval.ms: 1000
-`,
-    'handler.yml': `handlers: [correlation, kafka/producer@producer]
-defaultHandlers:
-  produce: [correlation, producer]
-  consume: [correlation]
-`,
-  });
+  return streamsServiceConfig('streams-joins-test', applicationId, stateDir);
 }
 
 describe('LightStreams joins @broker', function () {

@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { createLogger } from '../../core/logger.js';
 import { LightService } from '../../index.js';
 import { countsPerKey } from '../fixtures/streams/count-topology.js';
-import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { streamsServiceConfig } from '../support/config-dir.js';
 import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 /**
@@ -23,26 +23,7 @@ const PARTITIONS = 2;
 const KEYS = 4000;
 
 function config(applicationId: string, stateDir: string): string {
-  return configDir({
-    'service.yml': serviceYml('standby-test', 'stopTimeoutMs: 20000\n'),
-    'kafka-consumer.yml': consumerYml(uniqueName('standby-unused'), '', 1),
-    'kafka-producer.yml': producerYml(),
-    'kafka-streams.yml': `properties:
-  bootstrap.servers: \${kafka.brokers}
-  application.id: ${applicationId}
-  processing.guarantee: exactly_once
-  state.dir: ${stateDir}
-  commit.interval.ms: 100
-  num.standby.replicas: 1
-  consumer.session.timeout.ms: 6000
-  consumer.heartbeat.interval.ms: 500
-`,
-    'handler.yml': `handlers: [correlation, kafka/producer@producer]
-defaultHandlers:
-  produce: [correlation, producer]
-  consume: [correlation]
-`,
-  });
+  return streamsServiceConfig('standby-test', applicationId, stateDir, { sessionTimeoutMs: 6000, heartbeatMs: 500, streamsExtra: '  num.standby.replicas: 1\n' });
 }
 
 const partitioner = Partitioners.DefaultPartitioner();

@@ -5,29 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LightService, StreamsBuilder, Suppressed, TimeWindows, windowedKeyString } from '../../index.js';
-import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { streamsServiceConfig } from '../support/config-dir.js';
 import { createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 function streamsConfig(applicationId: string, stateDir: string): string {
-  return configDir({
-    'service.yml': serviceYml('windows-test', 'stopTimeoutMs: 20000\n'),
-    'kafka-consumer.yml': consumerYml(uniqueName('windows-unused'), '', 1),
-    'kafka-producer.yml': producerYml(),
-    'kafka-streams.yml': `properties:
-  bootstrap.servers: \${kafka.brokers}
-  application.id: ${applicationId}
-  processing.guarantee: exactly_once
-  state.dir: ${stateDir}
-  commit.interval.ms: 100
-  consumer.session.timeout.ms: 10000
-  consumer.heartbeat.interval.ms: 1000
-`,
-    'handler.yml': `handlers: [correlation, kafka/producer@producer]
-defaultHandlers:
-  produce: [correlation, producer]
-  consume: [correlation]
-`,
-  });
+  return streamsServiceConfig('windows-test', applicationId, stateDir);
 }
 
 /** Counts clicks per key in 1 s windows (grace 0.5 s) of the time in their value; final results to `output`. */

@@ -36,3 +36,36 @@ ${extra}`;
 export function serviceYml(serviceId: string, extra = ''): string {
   return `serviceId: ${serviceId}\ntransport: \${service.transport:kafkajs}\n${extra}`;
 }
+
+/**
+ * The config folder of a LightStreams service for a test: exactly_once, commit.interval.ms 100, the streams
+ * consumer's session timeout and heartbeat (default 10 s and 1 s), correlation on every hop; `streamsExtra`: more
+ * lines under kafka-streams.yml's `properties:` (two spaces in).
+ */
+export function streamsServiceConfig(
+  serviceId: string,
+  applicationId: string,
+  stateDir: string,
+  options: { sessionTimeoutMs?: number; heartbeatMs?: number; streamsExtra?: string; consumerMaxRetries?: number } = {},
+): string {
+  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1 } = options;
+  return configDir({
+    'service.yml': serviceYml(serviceId, 'stopTimeoutMs: 20000\n'),
+    'kafka-consumer.yml': consumerYml(`${serviceId}-unused-${Math.random().toString(36).slice(2, 10)}`, '', consumerMaxRetries),
+    'kafka-producer.yml': producerYml(),
+    'kafka-streams.yml': `properties:
+  bootstrap.servers: \${kafka.brokers}
+  application.id: ${applicationId}
+  processing.guarantee: exactly_once
+  state.dir: ${stateDir}
+  commit.interval.ms: 100
+${streamsExtra}  consumer.session.timeout.ms: ${sessionTimeoutMs}
+  consumer.heartbeat.interval.ms: ${heartbeatMs}
+`,
+    'handler.yml': `handlers: [correlation, kafka/producer@producer]
+defaultHandlers:
+  produce: [correlation, producer]
+  consume: [correlation]
+`,
+  });
+}

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { LightService, type StreamsBuilder } from '../../../index.js';
-import { configDir, consumerYml, producerYml, serviceYml } from '../config-dir.js';
+import { streamsServiceConfig } from '../config-dir.js';
 import { brokers, createTopics, readToEnd, uniqueName } from '../kafka.js';
 import { compareOutput, describeComparison, type Comparison, type OutputMode, type OutputRecord } from './compare.js';
 export type { OutputRecord } from './compare.js';
@@ -164,25 +164,7 @@ async function waitUntil(condition: () => boolean, timeoutMs: number, what: stri
 }
 
 function lightConfig(applicationId: string, stateDir: string): string {
-  return configDir({
-    'service.yml': serviceYml('differential', 'stopTimeoutMs: 20000\n'),
-    'kafka-consumer.yml': consumerYml(uniqueName('differential-unused')),
-    'kafka-producer.yml': producerYml(),
-    'kafka-streams.yml': `properties:
-  bootstrap.servers: \${kafka.brokers}
-  application.id: ${applicationId}
-  processing.guarantee: exactly_once
-  state.dir: ${stateDir}
-  commit.interval.ms: 100
-  consumer.session.timeout.ms: 10000
-  consumer.heartbeat.interval.ms: 1000
-`,
-    'handler.yml': `handlers: [correlation, kafka/producer@producer]
-defaultHandlers:
-  produce: [correlation, producer]
-  consume: [correlation]
-`,
-  });
+  return streamsServiceConfig('differential', applicationId, stateDir, { consumerMaxRetries: 2 });
 }
 
 function toOutputRecords(records: { key: string | null; value: string | null }[]): OutputRecord[] {
