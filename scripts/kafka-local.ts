@@ -4,7 +4,12 @@
  * The jars come from Maven Central through Maven into .kafka-local/ (git-ignored). A node's data is kept across a
  * stop and a start; `fresh` (--fresh) starts from empty log folders.
  *
- *   node dist/scripts/kafka-local.js start [--brokers 3] [--fresh] | stop | status | fetch
+ *   node dist/scripts/kafka-local.js start [--brokers 3] [--fresh] [--kafka-version 4.4.0] | stop | status | fetch [--kafka-version 4.4.0]
+ *
+ * The broker is Apache Kafka 3.9.1 unless --kafka-version / LIGHT_KAFKA_VERSION names a 4.x release (4.4.0 is the
+ * newest that Maven Central serves here). Each version has its own jar folder (libs/ for 3.9.1, libs-<version>/
+ * for the others) and, for versions other than 3.9.1, its own data, config, pid and log files (suffix -k<version>),
+ * so 3.9.1 and 4.x sit side by side.
  *
  * KAFKA_BROKERS points everything at an existing cluster instead; a broker already answering on the port is reused.
  */
@@ -20,6 +25,23 @@ import { isAlive, livePid, portOpen, requireTool, runMaven, tailOfFile } from '.
 import { MavenDownloadProgress } from './maven-progress.js';
 
 export const KAFKA_VERSION_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom.xml');
+/** The pom for Kafka 4.x: its version comes as -Dkafka.version; it brings SLF4J 2 with log4j2 instead of reload4j. */
+export const KAFKA4_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom-kafka4.xml');
+/** The version the launcher runs unless told otherwise (pom.xml pins it). */
+export const DEFAULT_KAFKA_VERSION = '3.9.1';
+/** The newest Kafka 4 release that Maven Central serves here (4.0.1 to 4.4.0 are served). */
+export const LATEST_KAFKA4_VERSION = '4.4.0';
+
+/** Checks a broker version the launcher can run: 3.9.1 (pom.xml) or a 4.x release (pom-kafka4.xml). */
+export function checkKafkaVersion(version: string): string {
+  if (version === DEFAULT_KAFKA_VERSION || /^4\.\d+\.\d+$/.test(version)) return version;
+  throw new Error(`the local launcher runs Kafka ${DEFAULT_KAFKA_VERSION} or a 4.x release (e.g. ${LATEST_KAFKA4_VERSION}), not ${JSON.stringify(version)}`);
+}
+
+/** Kafka 4 dropped ZooKeeper and logs with log4j2; 3.9 logs with reload4j (log4j 1 properties). */
+export function isKafka4(version: string): boolean {
+  return version.startsWith('4.');
+}
 
 export interface LocalKafkaOptions {
   /** Where jars, data and logs go. Default: LIGHT_KAFKA_LOCAL_DIR or <package>/.kafka-local. */
@@ -35,6 +57,8 @@ export interface LocalKafkaOptions {
   fresh?: boolean;
   /** Java heap per node, e.g. 768m. Default: LIGHT_KAFKA_LOCAL_HEAP, or 768m for one node and 512m each for 3. */
   heap?: string;
+  /** Apache Kafka version: 3.9.1 or a 4.x release. Default: LIGHT_KAFKA_VERSION or 3.9.1. */
+  version?: string;
   /** How long to wait for the broker to answer. */
   readyTimeoutMs?: number;
   /** Use KAFKA_BROKERS when set (default true); false always gives a local broker (tests that stop one). */
@@ -64,10 +88,12 @@ export interface LocalNode {
 }
 
 interface Paths {
+  version: string;
   dir: string;
   libs: string;
   data: string;
   properties: string;
+  /** log4j 1 properties for 3.9, log4j2 properties for 4.x. */
   log4j: string;
   pidFile: string;
   stdout: string;
@@ -87,6 +113,7 @@ function resolveOptions(options: LocalKafkaOptions): ResolvedOptions {
     brokers,
     fresh: options.fresh ?? false,
     heap: options.heap ?? process.env.LIGHT_KAFKA_LOCAL_HEAP ?? (brokers === 1 ? '768m' : '512m'),
+    version: checkKafkaVersion(options.version ?? (process.env.LIGHT_KAFKA_VERSION || DEFAULT_KAFKA_VERSION)),
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
     log: options.log ?? ((line) => process.stderr.write(`[kafka-local] ${line}\n`)),
   };
@@ -103,22 +130,26 @@ interface NodeLayout {
 function clusterLayout(opts: ResolvedOptions): NodeLayout[] {
   return Array.from({ length: opts.brokers }, (_, index) => {
     const port = opts.port + 2 * index;
-    return { nodeId: index + 1, port, controllerPort: port + 1, paths: pathsOf(opts.dir, opts.port, opts.brokers, index + 1) };
+    return { nodeId: index + 1, port, controllerPort: port + 1, paths: pathsOf(opts.dir, opts.port, opts.brokers, index + 1, opts.version) };
   });
 }
 
 /**
  * The jars are shared; each node has its own data, config, pid and log files, so clusters can run side by side.
- * A single node on 9092 keeps the historical names (data/, broker.pid, broker.log).
+ * A single 3.9.1 node on 9092 keeps the historical names (data/, broker.pid, broker.log). Another version has its
+ * own jar folder (libs-<version>) and the suffix -k<version> on its files: a log folder formatted by one version is
+ * never opened by another.
  */
-function pathsOf(dir: string, port: number, size = 1, nodeId = 1): Paths {
-  const suffix = (port === 9092 ? '' : `-${port}`) + (size === 1 ? '' : `-c${size}n${nodeId}`);
+function pathsOf(dir: string, port: number, size = 1, nodeId = 1, version = DEFAULT_KAFKA_VERSION): Paths {
+  const other = version !== DEFAULT_KAFKA_VERSION;
+  const suffix = (port === 9092 ? '' : `-${port}`) + (size === 1 ? '' : `-c${size}n${nodeId}`) + (other ? `-k${version}` : '');
   return {
+    version,
     dir,
-    libs: join(dir, 'libs'),
+    libs: join(dir, other ? `libs-${version}` : 'libs'),
     data: join(dir, `data${suffix}`),
     properties: join(dir, `server${suffix}.properties`),
-    log4j: join(dir, `log4j${suffix}.properties`),
+    log4j: join(dir, isKafka4(version) ? `log4j2${suffix}.properties` : `log4j${suffix}.properties`),
     pidFile: join(dir, `broker${suffix}.pid`),
     stdout: join(dir, `broker${suffix}.out`),
     brokerLog: join(dir, `broker${suffix}.log`),
@@ -205,10 +236,10 @@ function prepareLogFolders(layout: NodeLayout[], opts: ResolvedOptions): string 
     rmSync(node.paths.data, { recursive: true, force: true });
     mkdirSync(node.paths.data, { recursive: true });
     writeFileSync(node.paths.properties, serverProperties(node, layout));
-    writeFileSync(node.paths.log4j, log4jProperties(node.paths.brokerLog));
+    writeFileSync(node.paths.log4j, loggingConfig(node.paths));
     const format = spawnSync(
       'java',
-      ['-cp', join(node.paths.libs, '*'), `-Dlog4j.configuration=file:${node.paths.log4j}`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', node.paths.properties],
+      ['-cp', join(node.paths.libs, '*'), loggingFlag(node.paths), 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '--config', node.paths.properties],
       { encoding: 'utf8' },
     );
     if (format.status !== 0) throw new Error(`formatting the Kafka log folder ${node.paths.data} failed:\n${format.stdout}${format.stderr}`);
@@ -226,16 +257,17 @@ function clusterIdOf(paths: Paths): string | undefined {
 /** Downloads the Kafka jars with Maven unless they are there already. */
 export async function fetchKafka(options: LocalKafkaOptions = {}): Promise<string> {
   const opts = resolveOptions(options);
-  const paths = pathsOf(opts.dir, opts.port);
+  const paths = pathsOf(opts.dir, opts.port, 1, 1, opts.version);
   if (hasJars(paths)) return paths.libs;
   requireTool('java', ['-version'], 'Java 17 or newer is needed to run the local Kafka broker (apt-get install openjdk-17-jre-headless)');
   requireTool('mvn', ['-v'], 'Maven is needed to fetch the Kafka jars from Maven Central (apt-get install maven)');
   mkdirSync(paths.dir, { recursive: true });
-  opts.log(`fetching Apache Kafka jars with Maven into ${paths.libs} (once; up to 67 MB with an empty ~/.m2)`);
+  opts.log(`fetching Apache Kafka ${opts.version} jars with Maven into ${paths.libs} (once; up to 67 MB with an empty ~/.m2)`);
+  const pom = isKafka4(opts.version) ? ['-f', KAFKA4_POM, `-Dkafka.version=${opts.version}`] : ['-f', KAFKA_VERSION_POM];
   const started = Date.now();
   const progress = new MavenDownloadProgress();
   let lastReport = started;
-  const { status, output } = await runMaven(['-B', '-f', KAFKA_VERSION_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.libs}`], (line) => {
+  const { status, output } = await runMaven(['-B', ...pom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.libs}`], (line) => {
     // A line every 2 s while files arrive: with an empty ~/.m2 the fetch downloads 567 files, 67 MB (measured).
     if (progress.read(line) && Date.now() - lastReport >= 2000) {
       lastReport = Date.now();
@@ -251,23 +283,26 @@ export async function fetchKafka(options: LocalKafkaOptions = {}): Promise<strin
 }
 
 function hasJars(paths: Paths): boolean {
-  return existsSync(paths.libs) && readdirSync(paths.libs).some((file) => /^kafka_2\.13-3\.9\.\d+\.jar$/.test(file));
+  if (!existsSync(paths.libs)) return false;
+  const files = readdirSync(paths.libs);
+  if (!isKafka4(paths.version)) return files.some((file) => /^kafka_2\.13-3\.9\.\d+\.jar$/.test(file));
+  return files.includes(`kafka_2.13-${paths.version}.jar`) && files.some((file) => file.startsWith('log4j-slf4j2-impl-'));
 }
 
 function startNode(node: NodeLayout, layout: NodeLayout[], clusterId: string, opts: ResolvedOptions): void {
   const { paths } = node;
   writeFileSync(paths.properties, serverProperties(node, layout));
-  writeFileSync(paths.log4j, log4jProperties(paths.brokerLog));
+  writeFileSync(paths.log4j, loggingConfig(paths));
   const out = openSync(paths.stdout, 'w');
   const child = spawn(
     'java',
-    [`-Xms256m`, `-Xmx${opts.heap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${paths.log4j}`, `-Dkafka.logs.dir=${paths.dir}`, '-cp', join(paths.libs, '*'), 'kafka.Kafka', paths.properties],
+    [`-Xms256m`, `-Xmx${opts.heap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', loggingFlag(paths), `-Dkafka.logs.dir=${paths.dir}`, '-cp', join(paths.libs, '*'), 'kafka.Kafka', paths.properties],
     { detached: true, stdio: ['ignore', out, out] },
   );
   closeSync(out);
   child.unref();
   writeFileSync(paths.pidFile, String(child.pid));
-  opts.log(`started Kafka node ${node.nodeId} of cluster ${clusterId} (pid ${child.pid}, heap ${opts.heap}) on 127.0.0.1:${node.port}`);
+  opts.log(`started Kafka ${paths.version} node ${node.nodeId} of cluster ${clusterId} (pid ${child.pid}, heap ${opts.heap}) on 127.0.0.1:${node.port}`);
 }
 
 /** A Kafka cluster id: 16 random bytes, base64url. Like Kafka's Uuid.randomUuid, never one starting with '-'. */
@@ -378,6 +413,41 @@ export async function stopAll(dir = resolveOptions({}).dir): Promise<number> {
   return pidFiles.length;
 }
 
+/** The JVM flag that points the logging at the node's configuration: log4j 1 (reload4j) for 3.9, log4j2 for 4.x. */
+function loggingFlag(paths: Paths): string {
+  return isKafka4(paths.version) ? `-Dlog4j2.configurationFile=${paths.log4j}` : `-Dlog4j.configuration=file:${paths.log4j}`;
+}
+
+function loggingConfig(paths: Paths): string {
+  return isKafka4(paths.version) ? log4j2Properties(paths.brokerLog) : log4jProperties(paths.brokerLog);
+}
+
+/** Kafka 4 logs through SLF4J 2 with log4j2: the same file, size and pattern as the 3.9 log4j properties. */
+export function log4j2Properties(brokerLog: string): string {
+  const file = brokerLog.replace(/\\/g, '/');
+  return [
+    'status=warn',
+    'appender.file.type=RollingFile',
+    'appender.file.name=file',
+    `appender.file.fileName=${file}`,
+    `appender.file.filePattern=${file}.%i`,
+    'appender.file.layout.type=PatternLayout',
+    'appender.file.layout.pattern=[%d] %p %m (%c)%n',
+    'appender.file.policies.type=Policies',
+    'appender.file.policies.size.type=SizeBasedTriggeringPolicy',
+    'appender.file.policies.size.size=20MB',
+    'appender.file.strategy.type=DefaultRolloverStrategy',
+    'appender.file.strategy.max=2',
+    'rootLogger.level=INFO',
+    'rootLogger.appenderRef.file.ref=file',
+    'logger.kafka.name=kafka',
+    'logger.kafka.level=INFO',
+    'logger.apache.name=org.apache.kafka',
+    'logger.apache.level=INFO',
+    '',
+  ].join('\n');
+}
+
 function log4jProperties(brokerLog: string): string {
   const file = brokerLog.replace(/\\/g, '/');
   return [
@@ -401,7 +471,9 @@ function cliOptions(args: string[]): LocalKafkaOptions {
     if (arg === '--fresh') options.fresh = true;
     else if (arg === '--brokers') options.brokers = Number(args[++i]);
     else if (arg.startsWith('--brokers=')) options.brokers = Number(arg.slice('--brokers='.length));
-    else throw new Error(`unknown option ${arg} (start takes --brokers 1|3 and --fresh)`);
+    else if (arg === '--kafka-version') options.version = checkKafkaVersion(args[++i] ?? '');
+    else if (arg.startsWith('--kafka-version=')) options.version = checkKafkaVersion(arg.slice('--kafka-version='.length));
+    else throw new Error(`unknown option ${arg} (start takes --brokers 1|3, --fresh and --kafka-version ${DEFAULT_KAFKA_VERSION}|${LATEST_KAFKA4_VERSION})`);
   }
   return options;
 }
@@ -409,7 +481,7 @@ function cliOptions(args: string[]): LocalKafkaOptions {
 async function main(command: string | undefined, args: string[]): Promise<void> {
   switch (command) {
     case 'fetch':
-      console.log(await fetchKafka());
+      console.log(await fetchKafka(cliOptions(args)));
       return;
     case 'start': {
       const handle = await ensureKafka(cliOptions(args));
@@ -427,7 +499,7 @@ async function main(command: string | undefined, args: string[]): Promise<void> 
       return;
     }
     default:
-      console.error('usage: kafka-local start [--brokers 1|3] [--fresh] | stop | status | fetch');
+      console.error(`usage: kafka-local start [--brokers 1|3] [--fresh] [--kafka-version ${DEFAULT_KAFKA_VERSION}|4.x] | stop | status | fetch [--kafka-version ${DEFAULT_KAFKA_VERSION}|4.x]`);
       process.exitCode = 2;
   }
 }
