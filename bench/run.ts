@@ -20,6 +20,7 @@ import { pingPongRaw, roundTripsLight, transfersLight, type RoundTrips } from '.
 import { fillDistinctKeys, STREAM_JOIN, streamsLight, streamsRaw, streamsRestore, WINDOWED_COUNT } from './lib/streams-workloads.js';
 import { consumeRd, isLibrdkafkaRow, librdkafkaClient, produceRd, rawRdkafka, rdProducer, type LibrdkafkaClient } from './lib/rdkafka-raw.js';
 import { Progress, repeat, summarize, type Summary } from './lib/stats.js';
+import { consumeHandWritten, handWritten, produceHandWritten, type HandWritten } from './lib/hand-written.js';
 import {
   consumeLight,
   consumeRaw,
@@ -79,6 +80,10 @@ const JAVA = 'java client';
 const RD_RAW = 'raw librdkafka';
 const RD_EMPTY = 'librdkafka, empty chain';
 const RD_FULL = 'librdkafka, full chain (unsampled)';
+/** The full chain's concerns written by hand around raw kafkajs (bench/lib/hand-written.ts), per sampling. */
+const HAND = { unsampled: 'hand-written (same concerns, raw kafkajs, unsampled)', sampled: 'hand-written (same concerns, raw kafkajs, sampled)' } as const;
+/** The full-chain row each hand-written row is compared with. */
+const HAND_AGAINST = { unsampled: UNSAMPLED, sampled: SAMPLED } as const;
 
 /**
  * The rows a run does: BENCH_ONLY's, or the headline rows (--quick), or all of them; none of the librdkafka rows
@@ -137,6 +142,14 @@ async function main(): Promise<void> {
   };
   for (const service of Object.values(services)) await service.start();
   const lightImpls = [EMPTY, UNSAMPLED, SAMPLED, RD_EMPTY, RD_FULL];
+  // The full-chain rows' results by `<measurement>: <impl>`, for the hand-written rows' ratio to them.
+  const measured = new Map<string, Summary>();
+  /** The hand-written row's note: its rate against the full chain's in this run (when that row ran). */
+  const handNote = (name: string, sampling: keyof typeof HAND, value: Summary): string | undefined => {
+    const full = measured.get(`${name}: ${HAND_AGAINST[sampling]}`);
+    return full ? `(${(full.median / value.median).toFixed(2)}x: ${HAND_AGAINST[sampling]} against this row)` : undefined;
+  };
+  const handWrittenFor = (sampling: keyof typeof HAND): Promise<HandWritten> => handWritten(sampling === 'sampled' ? configs.fullSampled : configs.fullUnsampled, sink.port, sampling === 'sampled');
 
   const rows: Row[] = [];
   const javaRss: number[] = [];
@@ -166,8 +179,20 @@ async function main(): Promise<void> {
     for (const impl of lightImpls) {
       add(`${scenario.name}: ${impl}`, async () => {
         const value = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceLight(services[impl]!, workload, objects[scenario.size]!, headers)));
+        measured.set(`${scenario.name}: ${impl}`, value);
         rows.push({ section: 'produce', name: scenario.name, impl, unit: 'records/s', value, baseline, recordSize: scenario.size, higherIsBetter: true });
       });
+    }
+    if (scenario.batchSize > 1) {
+      for (const sampling of ['unsampled', 'sampled'] as const) {
+        add(`${scenario.name}: ${HAND[sampling]}`, async () => {
+          const hw = await handWrittenFor(sampling);
+          const value = throughput(scenario.count, await repeat(REPS, WARMUPS, () => produceHandWritten(producer, hw, workload, objects[scenario.size]!, headers)));
+          await hw.close();
+          const note = handNote(scenario.name, sampling, value);
+          rows.push({ section: 'produce', name: scenario.name, impl: HAND[sampling], unit: 'records/s', value, baseline, recordSize: scenario.size, higherIsBetter: true, ...(note ? { note } : {}) });
+        });
+      }
     }
     if (scenario.batchSize > 1) {
       add(`${scenario.name}: ${JAVA}`, async () => {
@@ -200,7 +225,15 @@ async function main(): Promise<void> {
     for (const [impl, dir] of consumers) {
       (impl === RD_EMPTY || impl === RD_FULL ? addLate : add)(`${name}: ${impl}`, async () => {
         const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeLight(dir, topics.consume[size]!, count)));
+        measured.set(`${name}: ${impl}`, value);
         rows.push({ section: 'consume', name, impl, unit: 'records/s', value, baseline, recordSize: size, higherIsBetter: true });
+      });
+    }
+    for (const sampling of ['unsampled', 'sampled'] as const) {
+      add(`${name}: ${HAND[sampling]}`, async () => {
+        const value = throughput(count, await repeat(REPS, WARMUPS, () => consumeHandWritten(raw, topics.consume[size]!, count, () => handWrittenFor(sampling))));
+        const note = handNote(name, sampling, value);
+        rows.push({ section: 'consume', name, impl: HAND[sampling], unit: 'records/s', value, baseline, recordSize: size, higherIsBetter: true, ...(note ? { note } : {}) });
       });
     }
     add(`${name}: ${JAVA}`, async () => {

@@ -43,6 +43,8 @@ const COLORS: Record<string, string> = {
   'light, full chain (unsampled)': '#f28e2b',
   'light, full chain (sampled)': '#e15759',
   'java client': '#9c755f',
+  'hand-written (same concerns, raw kafkajs, unsampled)': '#76b7b2',
+  'hand-written (same concerns, raw kafkajs, sampled)': '#b07aa1',
 };
 
 /** A horizontal bar chart of records/s by configuration (median, with min-max whiskers), as SVG rendered to PNG. */

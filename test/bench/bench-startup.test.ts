@@ -11,6 +11,7 @@ const LABELS = [
   'produce 100 B, batches of 500: librdkafka, full chain (unsampled)',
   'fill bench-x-consume-100',
   'consume 100 B: light, full chain (unsampled)',
+  'consume 100 B: hand-written (same concerns, raw kafkajs, unsampled)',
   'consume 100 B: librdkafka, empty chain',
   'transactions of 1000 records (100 B): raw librdkafka',
   'transactions of 1000 records (100 B): light, empty chain',
