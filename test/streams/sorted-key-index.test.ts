@@ -1,17 +1,6 @@
 import { expect } from 'chai';
 import { DELETED, MemoryTaskStorage, SortedKeyIndex } from '../../core/streams/stores.js';
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded as random } from '../support/random.js';
 
 describe('streams sorted key index (ranges of memory stores and of a task’s pending writes)', () => {
   it('answers ranges in key order like a sorted set, through adds, deletes and merges', () => {

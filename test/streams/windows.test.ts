@@ -10,6 +10,7 @@ import { SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows, windowKey,
 import { sessionKey, Suppressed, BufferConfig, windowedKeyString, type Windowed } from '../../core/streams/windows.js';
 import type { TransportMessage } from '../../core/transport.js';
 import { TopologyTestDriver } from '../../testing/index.js';
+import { seeded as random } from '../support/random.js';
 
 type Update<V = number | null> = { key: Windowed<string>; value: V; timestamp: string };
 
@@ -48,18 +49,6 @@ function expectTopologyError(build: () => unknown, ...fragments: string[]): void
   expect(thrown).to.be.instanceOf(LightError);
   expect((thrown as LightError).code).to.equal('ERR13013');
   for (const fragment of fragments) expect((thrown as LightError).message).to.contain(fragment);
-}
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('streams windows: tumbling and hopping', () => {
