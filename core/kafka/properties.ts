@@ -260,6 +260,12 @@ const NATIVE_PROPERTIES: Record<string, NativeSetter> = {
 function toNative(properties: KafkaProperties, read: PropertyReader, role: Role, defaults: NativeConfig): NativeConfig {
   const native: NativeConfig = { ...defaults };
   for (const [key, value] of Object.entries(properties)) NATIVE_PROPERTIES[key]?.(value, native, read.at(key), role);
+  // librdkafka refuses a transactional producer whose socket.timeout.ms (default 60 s) exceeds
+  // transaction.timeout.ms + 100: a shorter transaction timeout (LightStreams' 10 s) shortens the socket's too.
+  const transactionTimeout = native['transaction.timeout.ms'];
+  if (role === 'producer' && typeof transactionTimeout === 'number' && native['socket.timeout.ms'] === undefined && transactionTimeout < 60000) {
+    native['socket.timeout.ms'] = transactionTimeout;
+  }
   return native;
 }
 

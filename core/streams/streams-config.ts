@@ -86,6 +86,9 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
       producerProperties[key] = value;
     }
   }
+  // Kafka Streams' exactly-once default: a crashed instance's open transaction (its transactional.id is not reused
+  // until it restarts) holds read_committed readers of its output partitions for this long, not the clients' 60 s.
+  if (processingGuarantee === 'exactly_once' && producerProperties['transaction.timeout.ms'] === undefined) producerProperties['transaction.timeout.ms'] = 10000;
   return {
     applicationId,
     processingGuarantee,

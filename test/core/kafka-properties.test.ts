@@ -133,6 +133,14 @@ describe('Kafka properties -> librdkafka configuration', () => {
     expect(settings.producer.maxInFlightRequests).to.equal(undefined);
   });
 
+  it('shortens the socket timeout to a transaction timeout below librdkafka\'s 60 s socket default (librdkafka refuses the producer otherwise)', () => {
+    const native = (properties: Record<string, unknown>): Record<string, unknown> =>
+      toProducerSettings({ 'bootstrap.servers': 'a:9092', 'transactional.id': 'tx-1', ...properties }, 'kafka-producer.yml', 'librdkafka').librdkafka;
+    expect(native({ 'transaction.timeout.ms': 10000 })).to.include({ 'transaction.timeout.ms': 10000, 'socket.timeout.ms': 10000 });
+    expect(native({ 'transaction.timeout.ms': 90000 })).to.not.have.property('socket.timeout.ms');
+    expect(native({})).to.not.have.property('socket.timeout.ms');
+  });
+
   it('maps the consumer properties, renaming the few librdkafka names differently', () => {
     const settings = toConsumerSettings(
       {

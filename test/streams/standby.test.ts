@@ -172,8 +172,9 @@ describe('LightStreams standby replicas @broker', function () {
       await survivor?.stop();
     }
 
-    // Exactly once: each key's counts 1..n in order, each from its own input.
-    const updates = countsPerKey(await readToEnd(output));
+    // Exactly once: each key's counts 1..n in order, each from its own input. The killed owner's open transaction
+    // holds read_committed readers until the broker aborts it: transaction.timeout.ms (10 s) + its check (<= 10 s).
+    const updates = countsPerKey(await readToEnd(output, { timeoutMs: 60_000 }));
     expect(updates.size).to.equal(KEYS);
     expectExactlyOnce(updates, (key) => (partitionOf(key) === ownersPartition ? 2 : 1));
   });
@@ -225,7 +226,7 @@ describe('LightStreams standby replicas @broker', function () {
       owner.child.kill('SIGKILL');
       await survivor?.stop();
     }
-    expectExactlyOnce(countsPerKey(await readToEnd(output)), (key) => (partitionOf(key) === ownersPartition ? 2 : 1));
+    expectExactlyOnce(countsPerKey(await readToEnd(output, { timeoutMs: 60_000 })), (key) => (partitionOf(key) === ownersPartition ? 2 : 1));
   });
   it('three instances: the tasks of the killed one resume on the instances holding their standbys, each restoring only its tail', async () => {
     const partitions = 4;
@@ -279,6 +280,6 @@ describe('LightStreams standby replicas @broker', function () {
       victim.child.kill('SIGKILL');
       for (const service of survivors) await service.stop();
     }
-    expectExactlyOnce(countsPerKey(await readToEnd(output)), () => 2);
+    expectExactlyOnce(countsPerKey(await readToEnd(output, { timeoutMs: 60_000 })), () => 2);
   });
 });

@@ -16,8 +16,15 @@ describe('kafka-streams.yml settings', () => {
   it('hands shared properties to both clients and consumer./producer. ones to one, without the prefix', () => {
     const settings = toStreamsSettings(yml({ 'bootstrap.servers': 'b:9092', 'consumer.session.timeout.ms': 10000, 'producer.linger.ms': 5, 'application.server': 'h:8080' }), 'f', 'svc');
     expect(settings.consumerProperties).to.deep.equal({ 'bootstrap.servers': 'b:9092', 'session.timeout.ms': 10000 });
-    expect(settings.producerProperties).to.deep.equal({ 'bootstrap.servers': 'b:9092', 'linger.ms': 5 });
+    expect(settings.producerProperties).to.deep.equal({ 'bootstrap.servers': 'b:9092', 'linger.ms': 5, 'transaction.timeout.ms': 10000 });
     expect(settings.applicationServer).to.equal('h:8080');
+  });
+
+  it("under exactly_once the producers' transaction.timeout.ms defaults to 10 s (Kafka Streams'), unless set", () => {
+    expect(toStreamsSettings(yml({}), 'f', 'svc').producerProperties['transaction.timeout.ms']).to.equal(10000);
+    expect(toStreamsSettings(yml({ 'producer.transaction.timeout.ms': 30000 }), 'f', 'svc').producerProperties['transaction.timeout.ms']).to.equal(30000);
+    expect(toStreamsSettings(yml({ 'transaction.timeout.ms': 20000 }), 'f', 'svc').producerProperties['transaction.timeout.ms']).to.equal(20000);
+    expect(toStreamsSettings(yml({ 'processing.guarantee': 'at_least_once' }), 'f', 'svc').producerProperties).to.not.have.property('transaction.timeout.ms');
   });
 
   it('refuses a bad guarantee, commit interval, application.id or application.server, naming the file and key', () => {
