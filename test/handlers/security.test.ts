@@ -300,7 +300,7 @@ describe('security handler on a real broker @broker', function () {
     // The token expired 2 hours ago; the record says it was produced 3 hours ago, when the token was valid.
     const token = await signToken(signer, {}, { expiresInSeconds: -7200 });
     const { Kafka, logLevel } = await import('kafkajs');
-    const producer = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).producer();
+    const producer = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).producer({ idempotent: true });
     await producer.connect();
     await producer.send({
       topic: other,

@@ -29,7 +29,7 @@ async function maxMessageBytesOf(topic: string): Promise<string | undefined> {
 
 /** A 2 MiB record that is not JSON, then a valid one, on a topic that takes 8 MiB records. */
 async function produceBigBadThenGood(topic: string): Promise<void> {
-  const producer = kafka().producer();
+  const producer = kafka().producer({ idempotent: true });
   await producer.connect();
   await producer.send({ topic, acks: -1, messages: [{ key: 'big', value: Buffer.alloc(TWO_MIB, 'x'), headers: { 'X-Correlation-Id': 'c-big' } }, { key: 'good', value: JSON.stringify({ ok: true }) }] });
   await producer.disconnect();

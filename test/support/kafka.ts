@@ -151,7 +151,9 @@ export function headerText(headers: IHeaders, name: string): string | string[] |
 
 /** Sends raw records with a plain kafkajs producer (for input the framework did not write). */
 export async function produceRaw(topic: string, messages: { key?: string; value: string | Buffer | null; headers?: IHeaders }[]): Promise<void> {
-  const producer = rawKafka().producer({ allowAutoTopicCreation: true });
+  // Idempotent: a request that times out under load is sent again, and without it the broker would keep both copies
+  // (a test counting its input would see records counted twice that were written twice).
+  const producer = rawKafka().producer({ allowAutoTopicCreation: true, idempotent: true });
   await producer.connect();
   try {
     await producer.send({ topic, messages });
