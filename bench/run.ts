@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureKafka } from '../scripts/kafka-local.js';
+import { DEFAULT_KAFKA_VERSION, ensureKafka } from '../scripts/kafka-local.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { isMain } from '../scripts/is-main.js';
 import type { LightService } from '../index.js';
@@ -422,7 +422,7 @@ async function main(): Promise<void> {
   const latencyTable = ['| implementation | p50 ms | p99 ms | records |', '| --- | ---: | ---: | ---: |', ...latencies.map(({ impl, result }) => `| ${impl} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${result.records} |`)].join('\n');
   const checks = targetChecks(rows);
   const table = [
-    `Run ${new Date().toISOString()} on ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Apache Kafka 3.9.1 single-node KRaft on 127.0.0.1; ${REPS} repetitions after ${WARMUPS} warm-up, median with min - max.`,
+    `Run ${new Date().toISOString()} on ${cpus().length} cores (${cpus()[0]?.model ?? 'cpu'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${brokerDescription()}; ${REPS} repetitions after ${WARMUPS} warm-up, median with min - max.`,
     '',
     markdownTable(rows),
     '',
@@ -517,4 +517,10 @@ if (isMain(import.meta.url)) {
     console.error(error);
     process.exit(1);
   });
+}
+
+/** The broker the run measured: the cluster KAFKA_BROKERS names, or the launcher's single node and its version. */
+function brokerDescription(): string {
+  if (process.env.KAFKA_BROKERS) return `the Kafka cluster at KAFKA_BROKERS (${process.env.KAFKA_BROKERS})`;
+  return `Apache Kafka ${process.env.LIGHT_KAFKA_VERSION || DEFAULT_KAFKA_VERSION} single-node KRaft on 127.0.0.1`;
 }

@@ -4,12 +4,12 @@
  * The jars come from Maven Central through Maven into .kafka-local/ (git-ignored). A node's data is kept across a
  * stop and a start; `fresh` (--fresh) starts from empty log folders.
  *
- *   node dist/scripts/kafka-local.js start [--brokers 3] [--fresh] [--kafka-version 4.4.0] | stop | status | fetch [--kafka-version 4.4.0]
+ *   node dist/scripts/kafka-local.js start [--brokers 3] [--fresh] [--kafka-version 3.9.1] | stop | status | fetch [--kafka-version 3.9.1]
  *
- * The broker is Apache Kafka 3.9.1 unless --kafka-version / LIGHT_KAFKA_VERSION names a 4.x release (4.4.0 is the
- * newest that Maven Central serves here). Each version has its own jar folder (libs/ for 3.9.1, libs-<version>/
- * for the others) and, for versions other than 3.9.1, its own data, config, pid and log files (suffix -k<version>),
- * so 3.9.1 and 4.x sit side by side.
+ * The broker is Apache Kafka 4.4.0 (the newest 4.x release Maven Central serves here) unless --kafka-version /
+ * LIGHT_KAFKA_VERSION names another 4.x release or 3.9.1. Each version has its own jar folder (libs/ for 3.9.1,
+ * libs-<version>/ for the others) and, for versions other than 3.9.1 (which keeps the names it had when it was the
+ * default), its own data, config, pid and log files (suffix -k<version>), so 3.9.1 and 4.x sit side by side.
  *
  * KAFKA_BROKERS points everything at an existing cluster instead; a broker already answering on the port is reused.
  */
@@ -27,15 +27,17 @@ import { MavenDownloadProgress } from './maven-progress.js';
 export const KAFKA_VERSION_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom.xml');
 /** The pom for Kafka 4.x: its version comes as -Dkafka.version; it brings SLF4J 2 with log4j2 instead of reload4j. */
 export const KAFKA4_POM = join(PACKAGE_ROOT, 'scripts', 'kafka', 'pom-kafka4.xml');
-/** The version the launcher runs unless told otherwise (pom.xml pins it). */
-export const DEFAULT_KAFKA_VERSION = '3.9.1';
 /** The newest Kafka 4 release that Maven Central serves here (4.0.1 to 4.4.0 are served). */
 export const LATEST_KAFKA4_VERSION = '4.4.0';
+/** The version the launcher runs unless told otherwise (pom-kafka4.xml takes it as -Dkafka.version). */
+export const DEFAULT_KAFKA_VERSION = LATEST_KAFKA4_VERSION;
+/** The one Kafka 3 release the launcher runs (pom.xml pins it); its files keep the names of the older layout. */
+export const KAFKA3_VERSION = '3.9.1';
 
 /** Checks a broker version the launcher can run: 3.9.1 (pom.xml) or a 4.x release (pom-kafka4.xml). */
 export function checkKafkaVersion(version: string): string {
-  if (version === DEFAULT_KAFKA_VERSION || /^4\.\d+\.\d+$/.test(version)) return version;
-  throw new Error(`the local launcher runs Kafka ${DEFAULT_KAFKA_VERSION} or a 4.x release (e.g. ${LATEST_KAFKA4_VERSION}), not ${JSON.stringify(version)}`);
+  if (version === KAFKA3_VERSION || /^4\.\d+\.\d+$/.test(version)) return version;
+  throw new Error(`the local launcher runs Kafka ${KAFKA3_VERSION} or a 4.x release (e.g. ${LATEST_KAFKA4_VERSION}), not ${JSON.stringify(version)}`);
 }
 
 /** Kafka 4 dropped ZooKeeper and logs with log4j2; 3.9 logs with reload4j (log4j 1 properties). */
@@ -57,7 +59,7 @@ export interface LocalKafkaOptions {
   fresh?: boolean;
   /** Java heap per node, e.g. 768m. Default: LIGHT_KAFKA_LOCAL_HEAP, or 768m for one node and 512m each for 3. */
   heap?: string;
-  /** Apache Kafka version: 3.9.1 or a 4.x release. Default: LIGHT_KAFKA_VERSION or 3.9.1. */
+  /** Apache Kafka version: 3.9.1 or a 4.x release. Default: LIGHT_KAFKA_VERSION or 4.4.0. */
   version?: string;
   /** How long to wait for the broker to answer. */
   readyTimeoutMs?: number;
@@ -136,12 +138,12 @@ function clusterLayout(opts: ResolvedOptions): NodeLayout[] {
 
 /**
  * The jars are shared; each node has its own data, config, pid and log files, so clusters can run side by side.
- * A single 3.9.1 node on 9092 keeps the historical names (data/, broker.pid, broker.log). Another version has its
- * own jar folder (libs-<version>) and the suffix -k<version> on its files: a log folder formatted by one version is
- * never opened by another.
+ * A single 3.9.1 node on 9092 keeps the names it had as the default (data/, broker.pid, broker.log). Another
+ * version has its own jar folder (libs-<version>) and the suffix -k<version> on its files: a log folder formatted by
+ * one version is never opened by another.
  */
 function pathsOf(dir: string, port: number, size = 1, nodeId = 1, version = DEFAULT_KAFKA_VERSION): Paths {
-  const other = version !== DEFAULT_KAFKA_VERSION;
+  const other = version !== KAFKA3_VERSION;
   const suffix = (port === 9092 ? '' : `-${port}`) + (size === 1 ? '' : `-c${size}n${nodeId}`) + (other ? `-k${version}` : '');
   return {
     version,
@@ -397,6 +399,12 @@ function serverProperties(node: NodeLayout, layout: NodeLayout[]): string {
     `transaction.state.log.min.isr=${minIsr}`,
     'transaction.state.log.num.partitions=4',
     'group.initial.rebalance.delay.ms=0',
+    // The consumer group protocol (KIP-848) takes a member's session timeout from the broker (45 s by default, and
+    // no less): a local broker notices a dead member as soon as the classic protocol's settings in the tests do.
+    'group.consumer.min.session.timeout.ms=3000',
+    'group.consumer.session.timeout.ms=10000',
+    'group.consumer.min.heartbeat.interval.ms=500',
+    'group.consumer.heartbeat.interval.ms=1000',
     // A killed leader's partitions move within seconds; unclean election stays off, so nothing acked is dropped.
     'unclean.leader.election.enable=false',
     'log.retention.hours=2',
@@ -473,7 +481,7 @@ function cliOptions(args: string[]): LocalKafkaOptions {
     else if (arg.startsWith('--brokers=')) options.brokers = Number(arg.slice('--brokers='.length));
     else if (arg === '--kafka-version') options.version = checkKafkaVersion(args[++i] ?? '');
     else if (arg.startsWith('--kafka-version=')) options.version = checkKafkaVersion(arg.slice('--kafka-version='.length));
-    else throw new Error(`unknown option ${arg} (start takes --brokers 1|3, --fresh and --kafka-version ${DEFAULT_KAFKA_VERSION}|${LATEST_KAFKA4_VERSION})`);
+    else throw new Error(`unknown option ${arg} (start takes --brokers 1|3, --fresh and --kafka-version 4.x|${KAFKA3_VERSION}, default ${DEFAULT_KAFKA_VERSION})`);
   }
   return options;
 }
@@ -499,7 +507,7 @@ async function main(command: string | undefined, args: string[]): Promise<void> 
       return;
     }
     default:
-      console.error(`usage: kafka-local start [--brokers 1|3] [--fresh] [--kafka-version ${DEFAULT_KAFKA_VERSION}|4.x] | stop | status | fetch [--kafka-version ${DEFAULT_KAFKA_VERSION}|4.x]`);
+      console.error(`usage: kafka-local start [--brokers 1|3] [--fresh] [--kafka-version 4.x|${KAFKA3_VERSION}] | stop | status | fetch [--kafka-version 4.x|${KAFKA3_VERSION}]`);
       process.exitCode = 2;
   }
 }

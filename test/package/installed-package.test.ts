@@ -207,8 +207,8 @@ describe('the packed package, installed on its own @broker', function () {
     const started = await run(cli, ['kafka', 'start'], app, localEnv);
     expect(started.code, started.out).to.equal(0);
     expect(started.out).to.contain(`Kafka started at 127.0.0.1:${port}`);
-    expect(started.out).to.match(/fetching Apache Kafka 3\.9\.1 jars with Maven into .*\.kafka-local\/libs \(once/).and.match(/Kafka jars in place: \d+ jars/);
-    expect(readdirSync(join(app, '.kafka-local'))).to.include('libs');
+    expect(started.out).to.match(/fetching Apache Kafka 4\.4\.0 jars with Maven into .*\.kafka-local\/libs-4\.4\.0 \(once/).and.match(/Kafka jars in place: \d+ jars/);
+    expect(readdirSync(join(app, '.kafka-local'))).to.include('libs-4.4.0');
     expect((await run(cli, ['kafka', 'status'], app, localEnv)).out).to.match(new RegExp(`^up 127.0.0.1:${port} \\(1 broker\\)`));
     const stopped = await run(cli, ['kafka', 'stop'], app, localEnv);
     expect(stopped.out).to.contain('stopped 1 local Kafka node(s)');

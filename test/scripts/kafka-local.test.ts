@@ -10,8 +10,8 @@ describe('local Kafka launcher', () => {
     }
   });
 
-  it('runs 3.9.1 by default and takes a 4.x release, nothing else', () => {
-    expect(DEFAULT_KAFKA_VERSION).to.equal('3.9.1');
+  it('runs 4.4.0 by default and takes another 4.x release or 3.9.1, nothing else', () => {
+    expect(DEFAULT_KAFKA_VERSION).to.equal('4.4.0');
     expect(checkKafkaVersion('3.9.1')).to.equal('3.9.1');
     expect(checkKafkaVersion('4.4.0')).to.equal('4.4.0');
     expect(checkKafkaVersion('4.1.1')).to.equal('4.1.1');
