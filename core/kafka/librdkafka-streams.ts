@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import { commitInTransaction, committedOffset, toStreamsBatch, type Assignment, type FollowedPartition, type GroupMember, type InternalTopic, type PartitionFollower, type StreamsClientOptions, type StreamsClients, type TaskCommitter, type TopicReader } from './streams-clients.js';
 import { rangeStandbys } from './streams-assignment.js';
-import { StreamsConsumerAdapter } from './streams-consumer.js';
+import { StreamsConsumerAdapter, withPartitions, type TopicPartition } from './streams-consumer.js';
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
 import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
@@ -45,7 +45,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     this.producer = { connect: () => plain.connect(), disconnect: () => plain.disconnect(), write: writerOf(plain) };
     this.consumer = LibrdkafkaStreamsConsumer.create(client.CODES.ERRORS.ERR__ASSIGN_PARTITIONS, this.kafka, {
       ...consumerConfig,
-      'partition.assignment.strategy': 'range',
+      ...assignorOf(consumerConfig),
       ...(options.applicationServer ? { 'client.id': `${options.applicationId}@${options.applicationServer}` } : {}),
     }, options.applicationId, logger);
   }
@@ -180,6 +180,15 @@ function assignmentKey(assignment: Assignment): string {
  * batches: a batch is handed back when its time slice is over (batchSlice: 1 s after its first record was done; the
  * API fetches the records not resolved again), so a rebalance waits about that long, not for the backlog.
  */
+/**
+ * A task is partition N of every source topic, so the group must give one member the same partitions of each topic:
+ * the range assignor does, client-side on the classic protocol and on the broker with the consumer protocol (KIP-848,
+ * where the client may not name a strategy).
+ */
+function assignorOf(config: NativeConfig): NativeConfig {
+  return config['group.protocol'] === 'consumer' ? { 'group.remote.assignor': 'range' } : { 'partition.assignment.strategy': 'range' };
+}
+
 class LibrdkafkaStreamsConsumer extends StreamsConsumerAdapter {
   constructor(
     readonly client: LibrdkafkaConsumerClient,
@@ -207,14 +216,18 @@ class LibrdkafkaStreamsConsumer extends StreamsConsumerAdapter {
   /** The consumer with its rebalance callback wired to the adapter. */
   static create(assignCode: number, kafka: LibrdkafkaKafka, config: NativeConfig, groupId: string, logger: Logger): LibrdkafkaStreamsConsumer {
     const adapter: { consumer?: LibrdkafkaStreamsConsumer } = {};
-    const onRebalance = async (error: { code: number }, assignment: { topic: string; partition: number }[], functions?: { assignmentLost?: () => boolean }): Promise<void> => {
+    const onRebalance = async (error: { code: number }, assignment: TopicPartition[], functions?: { assignmentLost?: () => boolean }): Promise<void> => {
+      const consumer = adapter.consumer!;
+      // The classic protocol with the range assignor is eager (whole assignments); the consumer protocol (KIP-848)
+      // is cooperative: each event names only the partitions added or revoked.
+      const cooperative = (consumer.client as unknown as { rebalanceProtocol(): string }).rebalanceProtocol() === 'COOPERATIVE';
+      const lost = functions?.assignmentLost?.() ?? false;
       if (error.code !== assignCode) {
-        await adapter.consumer!.revoked(functions?.assignmentLost?.() ?? false);
+        await (cooperative ? consumer.removed(assignment, lost) : consumer.revoked(lost));
         return;
       }
-      const byTopic = new Map<string, number[]>();
-      for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
-      adapter.consumer!.assigned([...byTopic].map(([topic, partitions]) => ({ topic, partitions })));
+      if (cooperative) consumer.added(assignment);
+      else consumer.assigned(withPartitions([], assignment, true));
     };
     const client = kafka.consumer({
       kafkaJS: { groupId, logger: loggerFor(logger, 'streams-consumer'), autoCommit: false },

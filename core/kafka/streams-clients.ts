@@ -204,6 +204,11 @@ export class AssignmentGate {
     });
   }
 
+  /** Resolves once every assignment announced so far was handled (listener failures were reported already). */
+  idle(): Promise<void> {
+    return this.done;
+  }
+
   /** Resolves once every announced assignment was handled; heartbeats every second until then. */
   async settled(heartbeat: () => Promise<void>): Promise<void> {
     const ready = this.done;

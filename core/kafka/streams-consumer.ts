@@ -49,6 +49,26 @@ export class StreamsConsumerAdapter implements StreamsConsumer {
     for (const listener of this.revocationListeners) await listener(lost);
   }
 
+  /**
+   * A cooperative rebalance (KIP-848's consumer protocol) hands over only the partitions added: the rest of the
+   * assignment stays, so the listeners get the whole new one.
+   */
+  added(partitions: readonly TopicPartition[]): void {
+    this.assigned(withPartitions(this.current, partitions, true));
+  }
+
+  /**
+   * A cooperative rebalance's revoked partitions: the revocation listeners run (work under way ends, commits wait),
+   * then the rest of the assignment is announced, so the tasks of the revoked partitions close and the others go on.
+   */
+  async removed(partitions: readonly TopicPartition[], lost: boolean): Promise<void> {
+    const rest = lost ? [] : withPartitions(this.current, partitions, false);
+    // An assignment announced before is handled first: the revocation then finds its tasks open.
+    await this.gate.idle();
+    for (const listener of this.revocationListeners) await listener(lost);
+    this.assigned(rest);
+  }
+
   connect(): Promise<void> {
     return this.groupClient.connect();
   }
@@ -83,4 +103,24 @@ export class StreamsConsumerAdapter implements StreamsConsumer {
   disconnect(): Promise<void> {
     return this.groupClient.disconnect();
   }
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** `assignment` with `partitions` added (`add`) or taken out, topics and partitions in order. */
+export function withPartitions(assignment: Assignment, partitions: readonly TopicPartition[], add: boolean): Assignment {
+  const byTopic = new Map(assignment.map(({ topic, partitions: list }) => [topic, new Set(list)]));
+  for (const { topic, partition } of partitions) {
+    const set = byTopic.get(topic) ?? new Set<number>();
+    if (add) set.add(partition);
+    else set.delete(partition);
+    byTopic.set(topic, set);
+  }
+  return [...byTopic]
+    .filter(([, set]) => set.size > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([topic, set]) => ({ topic, partitions: [...set].sort((a, b) => a - b) }));
 }

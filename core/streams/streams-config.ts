@@ -86,6 +86,7 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
       producerProperties[key] = value;
     }
   }
+  checkGroupProtocol(consumerProperties, numStandbyReplicas, file);
   // Kafka Streams' exactly-once default: a crashed instance's open transaction (its transactional.id is not reused
   // until it restarts) holds read_committed readers of its output partitions for this long, not the clients' 60 s.
   if (processingGuarantee === 'exactly_once' && producerProperties['transaction.timeout.ms'] === undefined) producerProperties['transaction.timeout.ms'] = 10000;
@@ -102,4 +103,20 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
     consumerProperties,
     producerProperties,
   };
+}
+
+/**
+ * The consumer group protocol (KIP-848, librdkafka only: the transport refuses it on kafkajs) assigns on the broker:
+ * its range assignor keeps partition N of every source topic together (a task), the uniform one does not; and the
+ * standby replicas' placement is predicted from the classic protocol's group description, which it does not fill.
+ */
+function checkGroupProtocol(consumerProperties: Record<string, unknown>, numStandbyReplicas: number, file: string): void {
+  if (String(consumerProperties['group.protocol'] ?? 'classic').toLowerCase() !== 'consumer') return;
+  const assignor = consumerProperties['group.remote.assignor'];
+  if (assignor !== undefined && assignor !== 'range') {
+    throw new LightError('ERR13001', { file, key: 'properties.group.remote.assignor', reason: `must be range with group.protocol consumer (a task is partition N of every source topic; range keeps them on one member), not ${String(assignor)}` });
+  }
+  if (numStandbyReplicas > 0) {
+    throw new LightError('ERR13001', { file, key: 'properties.num.standby.replicas', reason: 'must be 0 with group.protocol consumer: standby replicas are placed from the classic protocol\'s group description (use group.protocol classic for standbys)' });
+  }
 }

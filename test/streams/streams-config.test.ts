@@ -43,6 +43,18 @@ describe('kafka-streams.yml settings', () => {
     refused({ 'num.standby.replicas': 'one' }, 'properties.num.standby.replicas');
   });
 
+  it('takes group.protocol consumer (KIP-848) with the range assignor and no standby replicas, naming the key it refuses', () => {
+    const settings = toStreamsSettings(yml({ 'consumer.group.protocol': 'consumer' }), 'f', 'svc');
+    expect(settings.consumerProperties['group.protocol']).to.equal('consumer');
+    expect(toStreamsSettings(yml({ 'group.protocol': 'consumer', 'consumer.group.remote.assignor': 'range' }), 'f', 'svc').numStandbyReplicas).to.equal(0);
+    const refused = (properties: Record<string, unknown>, key: string): void => {
+      expect(() => toStreamsSettings(yml(properties), 'conf/kafka-streams.yml', 'svc')).to.throw(LightError).with.property('message').that.includes(key).and.includes('group.protocol consumer');
+    };
+    refused({ 'consumer.group.protocol': 'consumer', 'consumer.group.remote.assignor': 'uniform' }, 'properties.group.remote.assignor');
+    refused({ 'consumer.group.protocol': 'consumer', 'num.standby.replicas': 1 }, 'properties.num.standby.replicas');
+    expect(toStreamsSettings(yml({ 'consumer.group.protocol': 'classic', 'num.standby.replicas': 1 }), 'f', 'svc').numStandbyReplicas).to.equal(1);
+  });
+
   it('reads num.standby.replicas (default 0) and keeps it from the Kafka clients', () => {
     expect(toStreamsSettings(yml({}), 'f', 'svc').numStandbyReplicas).to.equal(0);
     const settings = toStreamsSettings(yml({ 'num.standby.replicas': 1 }), 'f', 'svc');
