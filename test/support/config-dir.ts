@@ -46,9 +46,11 @@ export function streamsServiceConfig(
   serviceId: string,
   applicationId: string,
   stateDir: string,
-  options: { sessionTimeoutMs?: number; heartbeatMs?: number; streamsExtra?: string; consumerMaxRetries?: number } = {},
+  options: { sessionTimeoutMs?: number; heartbeatMs?: number; streamsExtra?: string; consumerMaxRetries?: number; groupProtocol?: 'classic' | 'consumer' } = {},
 ): string {
-  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1 } = options;
+  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = 'classic' } = options;
+  // The consumer group protocol (KIP-848) takes session and heartbeat timing from the broker, and refuses them here.
+  const timing = groupProtocol === 'consumer' ? '  consumer.group.protocol: consumer\n' : `  consumer.session.timeout.ms: ${sessionTimeoutMs}\n  consumer.heartbeat.interval.ms: ${heartbeatMs}\n`;
   return configDir({
     'service.yml': serviceYml(serviceId, 'stopTimeoutMs: 20000\n'),
     'kafka-consumer.yml': consumerYml(`${serviceId}-unused-${Math.random().toString(36).slice(2, 10)}`, '', consumerMaxRetries),
@@ -59,9 +61,7 @@ export function streamsServiceConfig(
   processing.guarantee: exactly_once
   state.dir: ${stateDir}
   commit.interval.ms: 100
-${streamsExtra}  consumer.session.timeout.ms: ${sessionTimeoutMs}
-  consumer.heartbeat.interval.ms: ${heartbeatMs}
-`,
+${streamsExtra}${timing}`,
     'handler.yml': `handlers: [correlation, kafka/producer@producer]
 defaultHandlers:
   produce: [correlation, producer]
