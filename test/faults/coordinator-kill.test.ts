@@ -11,6 +11,7 @@ import { LightService } from '../../index.js';
 import type { KafkaHandle } from '../../scripts/kafka-local.js';
 import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
+import { effectiveSessionTimeoutMs, groupTimingLines } from '../support/group-protocol.js';
 import { countsPerKey } from '../fixtures/streams/count-topology.js';
 import { readToEnd, uniqueName } from '../support/kafka.js';
 import { retryTransient } from '../../core/kafka/transient.js';
@@ -99,7 +100,7 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
     return LightService.create({
       configDir: configDir({
         'service.yml': serviceYml(name, 'stopTimeoutMs: 20000\n'),
-        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${groupId}\n  auto.offset.reset: earliest\n  session.timeout.ms: 10000\n  heartbeat.interval.ms: 1000\n  auto.commit.interval.ms: 500\nmaxRetries: 1\nretryDelayMs: 50\n`,
+        'kafka-consumer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n  group.id: ${groupId}\n  auto.offset.reset: earliest\n${groupTimingLines(10000, 1000)}  auto.commit.interval.ms: 500\nmaxRetries: 1\nretryDelayMs: 50\n`,
         'kafka-producer.yml': `properties:\n  bootstrap.servers: ${cluster.brokers}\n`,
       }),
     });
@@ -241,9 +242,7 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
   state.dir: ${state}
   # Long enough that the paused instance holds uncommitted work (and, on kafkajs before the fix, an uninitialised transactional id).
   commit.interval.ms: 3000
-  consumer.session.timeout.ms: 6000
-  consumer.heartbeat.interval.ms: 1000
-`,
+${groupTimingLines(6000, 1000, 'consumer.')}`,
         'handler.yml': 'handlers: [correlation, kafka/producer@producer]\ndefaultHandlers:\n  produce: [correlation, producer]\n  consume: [correlation]\n',
       });
     };
@@ -293,7 +292,7 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
       // The second instance holds its first records uncommitted: it sleeps past its session timeout, the first takes
       // its partitions over and commits them; then it wakes up, a zombie with a stale task.
       second.child.kill('SIGSTOP');
-      await sleep(12_000);
+      await sleep(effectiveSessionTimeoutMs(6000) + 6000);
       second.child.kill('SIGCONT');
       wakeUp();
       await feeding;

@@ -12,6 +12,7 @@ import type { AccountTopics } from '../../samples/accounts/domain.js';
 import { TRANSFER_SAGA, type Transfer, type TransferTopics } from '../../samples/transfers/transfer-saga.js';
 import { useCluster } from '../support/cluster.js';
 import { configDir, serviceYml } from '../support/config-dir.js';
+import { describeGroup, groupTimingLines, testGroupProtocol } from '../support/group-protocol.js';
 import { uniqueName, waitFor } from '../support/kafka.js';
 import { retryTransient } from '../../core/kafka/transient.js';
 
@@ -170,6 +171,11 @@ describe('sagas under process crashes on a 3-broker cluster @cluster', function 
 
   /** A consumer group's state, its members, and how many partitions each member is assigned. */
   async function group(admin: Admin, groupId: string): Promise<{ state: string; members: number; partitions: number[] }> {
+    if (testGroupProtocol() === 'consumer') {
+      // kafkajs describes classic groups only.
+      const { state, partitions } = await describeGroup(cluster.brokers, groupId);
+      return { state, members: partitions.length, partitions };
+    }
     const [description] = (await admin.describeGroups([groupId])).groups;
     const partitions = (description?.members ?? []).map(({ memberAssignment }) => {
       const decoded = memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(memberAssignment) : null;
@@ -270,9 +276,7 @@ describe('sagas under process crashes on a 3-broker cluster @cluster', function 
   processing.guarantee: exactly_once
   state.dir: ${folder(mkdtempSync(join(tmpdir(), 'light-kafka-saga-kill-')))}
   commit.interval.ms: 100
-  consumer.session.timeout.ms: 6000
-  consumer.heartbeat.interval.ms: 1000
-`,
+${groupTimingLines(6000, 1000, 'consumer.')}`,
         }),
       );
     const banks = [0, 1].map((n) => new Instance(`accounts-${n}`, 'bank-process.js', [instanceConfig(`saga-kill-accounts-${n}`, bankApplication), JSON.stringify(account)]));

@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadLibrdkafkaClient } from '../../core/kafka/librdkafka-driver.js';
 import { LightService } from '../../index.js';
 import { countsPerKey, countTopology } from '../fixtures/streams/count-topology.js';
 import { brokerApiVersions } from '../support/api-versions.js';
 import { streamsServiceConfig } from '../support/config-dir.js';
+import { describeGroup } from '../support/group-protocol.js';
 import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const KEYS = 60;
@@ -14,25 +14,6 @@ const PER_KEY = 40;
 const PARTITIONS = 6;
 /** ConsumerGroupHeartbeat (api key 68): served from Kafka 4.0 on as v1 (Kafka 3.9 lists v0, early access only). */
 const CONSUMER_GROUP_HEARTBEAT = 68;
-
-/** The group's protocol as the broker reports it (librdkafka's admin: ConsumerGroupType 1 is consumer, 2 classic). */
-async function groupProtocolOf(groupId: string): Promise<string> {
-  const { KafkaJS } = loadLibrdkafkaClient() as unknown as { KafkaJS: { Kafka: new (config: object) => { admin(config: object): GroupAdmin } } };
-  const admin = new KafkaJS.Kafka({}).admin({ 'bootstrap.servers': brokers().join(','), kafkaJS: { logLevel: 0 } });
-  await admin.connect();
-  try {
-    const [group] = (await admin.describeGroups([groupId])).groups;
-    return ({ 1: 'consumer', 2: 'classic' } as Record<number, string>)[group?.type ?? 0] ?? 'unknown';
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-interface GroupAdmin {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  describeGroups(groupIds: string[]): Promise<{ groups: { type?: number }[] }>;
-}
 
 /**
  * LightStreams on the consumer group protocol (KIP-848) on librdkafka: the broker's range assignor hands over
@@ -89,7 +70,7 @@ describe('LightStreams on the consumer group protocol (KIP-848, librdkafka) @bro
       second = await start();
       const both = [first, second];
       await waitFor(() => both.every((service) => service.streams.localTasks().some((task) => task.open)) && both.reduce((sum, service) => sum + service.streams.localTasks().length, 0) === PARTITIONS, 90_000, 'the two instances share the tasks');
-      expect(await groupProtocolOf(applicationId), 'the protocol the group runs').to.equal('consumer');
+      expect((await describeGroup(brokers().join(','), applicationId)).protocol, 'the protocol the group runs').to.equal('consumer');
       await wave(rest);
       await first.stop();
       const survivor = second;

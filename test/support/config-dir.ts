@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { groupTimingLines, testGroupProtocol, type GroupProtocol } from './group-protocol.js';
 
 /** A temporary service config folder holding the given files (name -> text). */
 export function configDir(files: Record<string, string>): string {
@@ -19,9 +20,7 @@ export function consumerYml(groupId: string, extra = '', maxRetries = 2): string
   bootstrap.servers: \${kafka.brokers}
   group.id: ${groupId}
   auto.offset.reset: earliest
-  session.timeout.ms: 10000
-  heartbeat.interval.ms: 1000
-maxRetries: ${maxRetries}
+${groupTimingLines(10000, 1000)}maxRetries: ${maxRetries}
 retryDelayMs: 20
 ${extra}`;
 }
@@ -46,11 +45,10 @@ export function streamsServiceConfig(
   serviceId: string,
   applicationId: string,
   stateDir: string,
-  options: { sessionTimeoutMs?: number; heartbeatMs?: number; streamsExtra?: string; consumerMaxRetries?: number; groupProtocol?: 'classic' | 'consumer' } = {},
+  options: { sessionTimeoutMs?: number; heartbeatMs?: number; streamsExtra?: string; consumerMaxRetries?: number; groupProtocol?: GroupProtocol } = {},
 ): string {
-  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = 'classic' } = options;
-  // The consumer group protocol (KIP-848) takes session and heartbeat timing from the broker, and refuses them here.
-  const timing = groupProtocol === 'consumer' ? '  consumer.group.protocol: consumer\n' : `  consumer.session.timeout.ms: ${sessionTimeoutMs}\n  consumer.heartbeat.interval.ms: ${heartbeatMs}\n`;
+  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = testGroupProtocol() } = options;
+  const timing = groupTimingLines(sessionTimeoutMs, heartbeatMs, 'consumer.', groupProtocol);
   return configDir({
     'service.yml': serviceYml(serviceId, 'stopTimeoutMs: 20000\n'),
     'kafka-consumer.yml': consumerYml(`${serviceId}-unused-${Math.random().toString(36).slice(2, 10)}`, '', consumerMaxRetries),
