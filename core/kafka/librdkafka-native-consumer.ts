@@ -313,6 +313,8 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
 export function nativeConsumerConfig(librdkafka: NativeConfig): NativeConfig {
   const brokerAssigns = librdkafka['group.protocol'] === 'consumer';
   return {
+    // As kafkajs (and the compatible API): subscribing asks a broker that creates topics on first use to create it.
+    'allow.auto.create.topics': true,
     ...(brokerAssigns ? {} : { 'partition.assignment.strategy': 'cooperative-sticky' }),
     ...librdkafka,
     'enable.auto.commit': true,
