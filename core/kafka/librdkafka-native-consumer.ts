@@ -183,7 +183,8 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
       this.store(owner);
     }
     const last = read.messages[read.messages.length - 1]!.offset;
-    if (lastResolved < last && !stale()) await this.seekBack(owner, lastResolved >= 0 ? lastResolved + 1 : read.messages[0]!.offset);
+    // A partition being revoked is not sought: its next owner starts at the offset committed on the revoke.
+    if (lastResolved < last && !stale() && !owner.revoking) await this.seekBack(owner, lastResolved >= 0 ? lastResolved + 1 : read.messages[0]!.offset);
   }
 
   private highWatermark(topic: string, partition: number): string {
