@@ -179,7 +179,7 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
     for (const t of failed) expect(perTransaction.get(t), `transaction ${t} that threw`).to.equal(undefined);
   });
 
-  it('a consumer group resized under load (2 -> 3 -> 1 instances) loses no record', async () => {
+  it('a consumer group resized under load (2 -> 3 -> 1 instances) loses no record and re-delivers at most 5%', async () => {
     const topic = uniqueName('resize');
     const groupId = uniqueName('resize-group');
     const records = 6000;
@@ -193,8 +193,10 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
         await sleep(3);
       });
     const instances: LightService[] = [];
+    let transport = '';
     const add = async (): Promise<void> => {
       const service = await consumerService(groupId, `resize-${instances.length}`);
+      transport = service.transport;
       handle(service);
       await service.start();
       instances.push(service);
@@ -214,8 +216,10 @@ describe('coordinator failover on a 3-broker cluster @cluster', function () {
     }
     const lost = Array.from({ length: records }, (_, seq) => seq).filter((seq) => !seen.has(seq));
     const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
-    console.log(`      group resized 2 -> 3 -> 1: ${lost.length} lost, ${duplicates} duplicates, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`      ${transport}: group resized 2 -> 3 -> 1: ${lost.length} lost, ${duplicates} re-delivered of ${records}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(lost, 'records never processed').to.deep.equal([]);
+    // Revoked partitions are committed before they move: only records fetched but not yet processed come again.
+    expect(duplicates, 're-delivered records').to.be.at.most(records * 0.05);
   });
 
   it('exactly_once: a streams instance paused past its session timeout (a zombie) wakes and commits nothing twice', async () => {
