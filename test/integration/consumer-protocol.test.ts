@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadLibrdkafkaClient } from '../../core/kafka/librdkafka-driver.js';
 import { LightService } from '../../index.js';
 import { brokerApiVersions } from '../support/api-versions.js';
+import { resizeUnderLoad } from '../support/group-resize.js';
 import { configDir, producerYml, serviceYml } from '../support/config-dir.js';
 import { brokers, createTopics, produceRaw, uniqueName } from '../support/kafka.js';
 
@@ -39,39 +39,22 @@ describe('LightConsumer on the consumer group protocol (KIP-848, librdkafka) @br
     const groupId = uniqueName('kip848-group');
     await createTopics([topic], PARTITIONS);
     for (let i = 0; i < RECORDS; i += 1000) await produceRaw(topic, Array.from({ length: 1000 }, (_, n) => ({ key: `k${(i + n) % 60}`, value: JSON.stringify({ seq: i + n }) })));
-    const seen = new Map<number, number>();
-    const instances: LightService[] = [];
-    const add = async (): Promise<void> => {
-      const service = await LightService.create({
-        configDir: configDir({
-          'service.yml': serviceYml(`kip848-${instances.length}`, 'stopTimeoutMs: 20000\n').replace(/transport: .*/, 'transport: librdkafka'),
-          'kafka-consumer.yml': `properties:\n  bootstrap.servers: \${kafka.brokers}\n  group.id: ${groupId}\n  group.protocol: consumer\n  group.remote.assignor: uniform\n  auto.offset.reset: earliest\n  auto.commit.interval.ms: 500\nmaxRetries: 1\nretryDelayMs: 20\n`,
-          'kafka-producer.yml': producerYml(),
+    const { lost, duplicates, seconds } = await resizeUnderLoad({
+      topic,
+      records: RECORDS,
+      workMs: 2,
+      leaving: 1,
+      timeoutMs: 180_000,
+      member: (index) =>
+        LightService.create({
+          configDir: configDir({
+            'service.yml': serviceYml(`kip848-${index}`, 'stopTimeoutMs: 20000\n').replace(/transport: .*/, 'transport: librdkafka'),
+            'kafka-consumer.yml': `properties:\n  bootstrap.servers: \${kafka.brokers}\n  group.id: ${groupId}\n  group.protocol: consumer\n  group.remote.assignor: uniform\n  auto.offset.reset: earliest\n  auto.commit.interval.ms: 500\nmaxRetries: 1\nretryDelayMs: 20\n`,
+            'kafka-producer.yml': producerYml(),
+          }),
         }),
-      });
-      service.consumer.handle(topic, async (exchange) => {
-        const { seq } = exchange.value as { seq: number };
-        seen.set(seq, (seen.get(seq) ?? 0) + 1);
-        await sleep(2);
-      });
-      await service.start();
-      instances.push(service);
-    };
-    const started = Date.now();
-    try {
-      await add();
-      await add();
-      while (seen.size < RECORDS / 4 && Date.now() - started < 120_000) await sleep(50);
-      await add();
-      while (seen.size < RECORDS / 2 && Date.now() - started < 120_000) await sleep(50);
-      await instances.shift()!.stop();
-      while (seen.size < RECORDS && Date.now() - started < 180_000) await sleep(100);
-    } finally {
-      for (const service of instances) await service.stop();
-    }
-    const lost = Array.from({ length: RECORDS }, (_, seq) => seq).filter((seq) => !seen.has(seq));
-    const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
-    console.log(`      group.protocol consumer, 2 -> 3 -> 2 members: ${lost.length} lost, ${duplicates} re-delivered of ${RECORDS}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    });
+    console.log(`      group.protocol consumer, 2 -> 3 -> 2 members: ${lost.length} lost, ${duplicates} re-delivered of ${RECORDS}, ${seconds.toFixed(1)} s`);
     expect(lost, 'records never processed').to.deep.equal([]);
     expect(duplicates, 're-delivered records').to.be.at.most(RECORDS * 0.05);
   });
