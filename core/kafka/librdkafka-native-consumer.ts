@@ -26,6 +26,8 @@ interface OwnedPartition {
   resolved: number | undefined;
   stored: number | undefined;
   inHand: Promise<void> | undefined;
+  /** The first consume call whose records of the partition count: one issued after its last seek. */
+  readFrom: number;
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}:${partition}`;
@@ -51,6 +53,8 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
   /** Set once disconnect committed: the revoke that closing brings commits nothing more. */
   private committedForLeave = false;
   private loop: Promise<void> = DONE;
+  /** Consume calls issued so far; the one in flight is number `calls`. */
+  private calls = 0;
   /** Rebalance callbacks run one after another, each possibly waiting for a batch in hand. */
   private rebalances: Promise<void> = DONE;
 
@@ -108,11 +112,17 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
     return DONE;
   }
 
+  /**
+   * The next consume call is in flight while the records of the last one are processed, so librdkafka's worker
+   * thread and the chain overlap. A partition sought back under a batch drops what the call in flight read of it.
+   */
   private async consumeLoop(concurrency: number, eachBatch: (batch: DriverBatch) => Promise<void>): Promise<void> {
+    let next = this.consume();
     while (!this.stopping) {
+      const call = this.calls;
       let messages: NativeMessage[];
       try {
-        messages = await this.consume();
+        messages = await next;
       } catch (error) {
         if ((error as NativeError).isFatal) {
           this.logger.error('librdkafka consumer failed for good', { error: reasonOf(error) });
@@ -120,23 +130,30 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
           return;
         }
         this.logger.warn('consume failed; trying again', { error: reasonOf(error) });
+        next = this.consume();
         continue;
       }
-      const batches = this.toBatches(messages);
-      await runPooled(batches, concurrency, (batch) => this.process(batch, eachBatch));
+      next = this.consume();
+      await runPooled(this.toBatches(messages, call), concurrency, (batch) => this.process(batch, eachBatch));
     }
+    // Read but not processed: the offsets committed on leaving are the processed ones.
+    await next.catch(() => undefined);
   }
 
   private consume(): Promise<NativeMessage[]> {
+    this.calls += 1;
     return new Promise((resolve, reject) => this.native.consume(this.batchRecords, (error, messages) => (error ? reject(error) : resolve(messages))));
   }
 
-  /** The records per partition, in offset order; records of a partition paused or no longer owned are dropped. */
-  private toBatches(messages: NativeMessage[]): { owner: OwnedPartition; epoch: number; messages: NativeMessage[] }[] {
+  /**
+   * The records per partition, in offset order. Dropped: those of a partition paused or no longer owned, and those
+   * a consume call read before the partition was sought back (they come again from where it was sought).
+   */
+  private toBatches(messages: NativeMessage[], call: number): { owner: OwnedPartition; epoch: number; messages: NativeMessage[] }[] {
     const byPartition = new Map<OwnedPartition, NativeMessage[]>();
     for (const message of messages) {
       const owner = this.partitions.get(keyOf(message.topic, message.partition));
-      if (!owner?.owned || owner.paused || owner.revoking) continue;
+      if (!owner?.owned || owner.paused || owner.revoking || call < owner.readFrom) continue;
       const list = byPartition.get(owner);
       if (list) list.push(message);
       else byPartition.set(owner, [message]);
@@ -210,6 +227,7 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
   /** Records fetched after the last processed one come again: from the next consume call, or once resumed. */
   private async seekBack(owner: OwnedPartition, offset: number): Promise<void> {
     const { topic, partition } = owner;
+    owner.readFrom = this.calls + 1;
     await new Promise<void>((resolve) =>
       this.native.seek({ topic, partition, offset }, SEEK_TIMEOUT_MS, (error) => {
         if (error && owner.owned) this.logger.warn('seeking back to the first unprocessed record failed', { topic, partition, offset, error: reasonOf(error) });
@@ -235,7 +253,7 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
       const owner = this.partitions.get(key);
       if (owner) owner.owned = false;
       const epoch = (owner?.epoch ?? 0) + 1;
-      this.partitions.set(key, { topic, partition, epoch, owned: true, revoking: false, paused: false, resolved: undefined, stored: undefined, inHand: undefined });
+      this.partitions.set(key, { topic, partition, epoch, owned: true, revoking: false, paused: false, resolved: undefined, stored: undefined, inHand: undefined, readFrom: 0 });
     }
     for (const listener of this.listeners.groupJoin) listener({ assignment });
   }

@@ -151,6 +151,24 @@ describe('librdkafka native consumer (LightConsumer on the native API, no broker
     await consumer.disconnect();
   });
 
+  it('records the next consume call read before a partition was sought back are not handed over (no gap after a hand-back)', async () => {
+    fake.rebalance(ASSIGN, [{ topic: 't', partition: 0 }]);
+    // The second call is in flight while the first one's records are processed.
+    fake.fetches.push(records(0, 0, 5), records(0, 5, 5));
+    const handed: string[][] = [];
+    await consumer.run({
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (batch) => {
+        handed.push(batch.messages.map((message) => message.offset));
+        for (const message of batch.messages.slice(0, 2)) batch.resolveOffset(message.offset);
+      },
+    });
+    await until(() => fake.fetches.length === 0 && fake.calls.includes('seek 0@2'));
+    await sleep(30);
+    expect(handed).to.deep.equal([['0', '1', '2', '3', '4']]);
+    await consumer.disconnect();
+  });
+
   it('a paused partition gets no further records and its unprocessed ones come again from where it stopped', async () => {
     fake.rebalance(ASSIGN, [{ topic: 't', partition: 0 }]);
     fake.fetches.push(records(0, 0, 5), records(0, 5, 5));
