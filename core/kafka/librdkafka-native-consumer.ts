@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { reasonOf } from '../errors/light-error.js';
 import type { Logger } from '../logger.js';
 import type { DriverBatch, DriverConsumer, DriverConsumerEvents, DriverMessage } from './driver.js';
@@ -130,6 +131,8 @@ export class LibrdkafkaNativeConsumer implements DriverConsumer {
           return;
         }
         this.logger.warn('consume failed; trying again', { error: reasonOf(error) });
+        // An error that repeats (a topic deleted under the subscription) must not spin the loop.
+        await sleep(CONSUME_WAIT_MS);
         next = this.consume();
         continue;
       }

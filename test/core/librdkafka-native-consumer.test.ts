@@ -13,7 +13,7 @@ const REVOKE = -174;
 class FakeNative {
   static last: FakeNative;
   readonly calls: string[] = [];
-  readonly fetches: NativeMessage[][] = [];
+  readonly fetches: (NativeMessage[] | Error)[] = [];
   constructor(readonly config: Record<string, unknown>) {
     FakeNative.last = this;
   }
@@ -36,9 +36,11 @@ class FakeNative {
   subscribe(): void {}
   setDefaultConsumeTimeout(): void {}
   setDefaultIsTimeoutOnlyForFirstMessage(): void {}
-  consume(_count: number, callback: (error: null, messages: NativeMessage[]) => void): void {
+  consume(_count: number, callback: (error: Error | null, messages: NativeMessage[]) => void): void {
     const next = this.fetches.shift();
-    setTimeout(() => callback(null, next ?? []), next ? 0 : 5);
+    this.calls.push('consume');
+    if (next instanceof Error) setTimeout(() => callback(next, []), 0);
+    else setTimeout(() => callback(null, next ?? []), next ? 0 : 5);
   }
   offsetsStore(partitions: NativePartition[]): void {
     for (const { partition, offset } of partitions) this.calls.push(`store ${partition}@${offset}`);
@@ -166,6 +168,21 @@ describe('librdkafka native consumer (LightConsumer on the native API, no broker
     await until(() => fake.fetches.length === 0 && fake.calls.includes('seek 0@2'));
     await sleep(30);
     expect(handed).to.deep.equal([['0', '1', '2', '3', '4']]);
+    await consumer.disconnect();
+  });
+
+  it('a consume error is retried after a pause (no spinning); a fatal one reports a crash without restart', async () => {
+    fake.rebalance(ASSIGN, [{ topic: 't', partition: 0 }]);
+    fake.fetches.push(new Error('transient'), new Error('transient'), records(0, 0, 1), Object.assign(new Error('fatal'), { isFatal: true }));
+    const crashes: { restart: boolean }[] = [];
+    consumer.on('crash', (payload) => crashes.push(payload));
+    const handed: string[] = [];
+    const started = Date.now();
+    await consumer.run({ partitionsConsumedConcurrently: 1, eachBatch: async (batch) => void handed.push(...batch.messages.map((message) => message.offset)) });
+    await until(() => crashes.length === 1);
+    expect(Date.now() - started).to.be.at.least(2 * 200);
+    expect(handed).to.deep.equal(['0']);
+    expect(crashes[0]!.restart).to.equal(false);
     await consumer.disconnect();
   });
 
