@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { reasonOf } from '../../core/errors/light-error.js';
-import type { LibrdkafkaKafka, LibrdkafkaModule, LibrdkafkaProducer } from '../../core/kafka/librdkafka-api.js';
+import type { LibrdkafkaKafka, LibrdkafkaModule, LibrdkafkaProducer, NativeMessage } from '../../core/kafka/librdkafka-api.js';
 import { loadLibrdkafkaClient } from '../../core/kafka/librdkafka-driver.js';
 import type { Workload } from './workloads.js';
 
@@ -26,13 +25,16 @@ export function isLibrdkafkaRow(label: string): boolean {
   return label.includes('librdkafka');
 }
 
+/** The client's two APIs: the KafkaJS-compatible one (producers) and the native one (the consumer). */
+export type RawRdkafka = LibrdkafkaKafka & { readonly module: LibrdkafkaModule };
+
 /**
- * Raw @confluentinc/kafka-javascript (librdkafka) doing the same work as the raw kafkajs rows, through the same
- * KafkaJS-compatible API and settings light-kafka's librdkafka transport uses: idempotent, acks all, linger.ms 0,
- * whole fetched batches handed to the consumer.
+ * Raw @confluentinc/kafka-javascript (librdkafka) doing the same work as the raw kafkajs rows, through the APIs and
+ * settings light-kafka's librdkafka transport uses: producers on the KafkaJS-compatible API (idempotent, acks all,
+ * linger.ms 0), the consumer on the native API (batched consume calls, offsets stored and committed on the interval).
  */
-export function rawRdkafka(module: LibrdkafkaModule): LibrdkafkaKafka {
-  return new module.KafkaJS.Kafka({});
+export function rawRdkafka(module: LibrdkafkaModule): RawRdkafka {
+  return Object.assign(new module.KafkaJS.Kafka({}), { module });
 }
 
 const quiet = { kafkaJS: { logLevel: 0 } } as const;
@@ -60,37 +62,45 @@ export async function produceRd(producer: LibrdkafkaProducer, workload: Workload
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-/** Seconds from the first to the last of `count` records, read from the beginning in a fresh group (join excluded). */
-export async function consumeRd(kafka: LibrdkafkaKafka, brokers: string, topic: string, count: number): Promise<number> {
-  const consumer = kafka.consumer({
-    kafkaJS: { groupId: `bench-rd-${randomUUID()}`, fromBeginning: true, logLevel: 0 },
+/** Records per native consume call (light-kafka's native consumer asks for as many by default). */
+const CONSUME_BATCH = 2000;
+
+/**
+ * Seconds from the first to the last of `count` records, read from the beginning in a fresh group (join excluded):
+ * the native consumer's consume(n) calls, each record parsed and its offset + 1 stored per call for librdkafka's
+ * interval commit, as light-kafka's native consumer does.
+ */
+export async function consumeRd(kafka: RawRdkafka, brokers: string, topic: string, count: number): Promise<number> {
+  const consumer = new kafka.module.KafkaConsumer({
     'bootstrap.servers': brokers,
+    'group.id': `bench-rd-${randomUUID()}`,
+    'auto.offset.reset': 'earliest',
+    'enable.auto.commit': true,
+    'enable.auto.offset.store': false,
+    'partition.assignment.strategy': 'cooperative-sticky',
     'max.partition.fetch.bytes': 4 * 1024 * 1024,
-    'js.consumer.max.batch.size': -1,
   });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic] });
+  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 30_000 }, (error) => (error ? reject(error) : resolve())));
+  consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
+  consumer.setDefaultConsumeTimeout(200);
+  consumer.subscribe([topic]);
   let seen = 0;
   let first = 0n;
-  let last = 0n;
-  await consumer.run({
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, isRunning }) => {
-      for (const message of batch.messages as { offset: string; value: Buffer | null }[]) {
-        if (!isRunning()) break;
-        if (seen === 0) first = process.hrtime.bigint();
-        JSON.parse(message.value!.toString('utf8'));
-        resolveOffset(message.offset);
-        seen += 1;
-        if (seen === count) last = process.hrtime.bigint();
-      }
-    },
-  });
   const deadline = Date.now() + 120_000;
   while (seen < count) {
     if (Date.now() > deadline) throw new Error('bench: raw librdkafka consumer timed out');
-    await sleep(5);
+    const messages = await new Promise<NativeMessage[]>((resolve, reject) => consumer.consume(CONSUME_BATCH, (error, batch) => (error ? reject(error) : resolve(batch))));
+    if (messages.length === 0) continue;
+    if (seen === 0) first = process.hrtime.bigint();
+    const last = new Map<number, number>();
+    for (const message of messages) {
+      JSON.parse(message.value!.toString('utf8'));
+      last.set(message.partition, message.offset + 1);
+    }
+    consumer.offsetsStore([...last].map(([partition, offset]) => ({ topic, partition, offset })));
+    seen += messages.length;
   }
-  await consumer.disconnect();
-  return Number(last - first) / 1e9;
+  const elapsed = Number(process.hrtime.bigint() - first) / 1e9;
+  await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  return elapsed;
 }

@@ -189,7 +189,52 @@ const CONSUMER_PROPERTIES: Record<string, Setter<ConsumerSettings>> = {
     if (read.int(value) === 0) read.fail('must be at least 1');
     read.only('librdkafka', 'kafkajs hands over the records of each fetch response');
   },
+  'partition.assignment.strategy': (value, _settings, read) => {
+    assignors(value, read);
+    read.only('librdkafka', 'kafkajs assigns with its own round-robin assigner');
+  },
+  'group.protocol': (value, _settings, read) => {
+    if (read.oneOf(value, ['classic', 'consumer'] as const) === 'consumer') {
+      read.only('librdkafka', 'kafkajs speaks the classic group protocol only; the consumer protocol (KIP-848) needs transport: librdkafka and a Kafka 4 broker');
+    }
+  },
+  'group.remote.assignor': (value, _settings, read) => {
+    read.oneOf(value, ['uniform', 'range'] as const);
+    read.only('librdkafka', 'the broker-side assignor of the consumer group protocol (KIP-848)');
+  },
 };
+
+/** The Java client's assignor classes in librdkafka's names (librdkafka has no eager sticky assignor). */
+const ASSIGNORS: Record<string, string> = {
+  'range': 'range',
+  'roundrobin': 'roundrobin',
+  'cooperative-sticky': 'cooperative-sticky',
+  'org.apache.kafka.clients.consumer.RangeAssignor': 'range',
+  'org.apache.kafka.clients.consumer.RoundRobinAssignor': 'roundrobin',
+  'org.apache.kafka.clients.consumer.CooperativeStickyAssignor': 'cooperative-sticky',
+};
+
+/** A comma-separated list of assignors in librdkafka's names; cooperative and eager ones cannot be mixed. */
+function assignors(value: unknown, read: PropertyReader): string {
+  const names = read.text(value).split(',').map((name) => name.trim()).filter(Boolean);
+  const native = names.map((name) => ASSIGNORS[name] ?? read.fail(`names ${name}; known: ${Object.keys(ASSIGNORS).join(', ')}`));
+  if (native.length === 0) read.fail('must name an assignor');
+  if (native.includes('cooperative-sticky') && native.length > 1) read.fail('cannot mix cooperative-sticky with eager assignors (librdkafka refuses it)');
+  return native.join(',');
+}
+
+/** The consumer group protocol (KIP-848) leaves these to the broker; librdkafka refuses the consumer otherwise. */
+const SET_BY_THE_BROKER = ['partition.assignment.strategy', 'session.timeout.ms', 'heartbeat.interval.ms'];
+
+function checkGroupProtocol(properties: KafkaProperties, read: PropertyReader): void {
+  const consumerProtocol = properties['group.protocol'] === 'consumer';
+  for (const key of SET_BY_THE_BROKER) {
+    if (consumerProtocol && key in properties) {
+      read.at(key).fail('cannot be set with group.protocol: consumer (KIP-848): the broker assigns partitions and sets session and heartbeat timing (its group.consumer.* settings); group.remote.assignor picks its assignor');
+    }
+  }
+  if (!consumerProtocol && 'group.remote.assignor' in properties) read.at('group.remote.assignor').fail('needs group.protocol: consumer');
+}
 
 type Role = 'producer' | 'consumer';
 type NativeSetter = (value: unknown, native: NativeConfig, read: PropertyReader, role: Role) => void;
@@ -253,8 +298,12 @@ const NATIVE_PROPERTIES: Record<string, NativeSetter> = {
   'auto.commit.interval.ms': sameInt,
   // Always false (checked above); the librdkafka driver commits the offsets light-kafka resolved.
   'enable.auto.commit': () => undefined,
-  // The KafkaJS-compatible API of @confluentinc/kafka-javascript batches consumed records client-side.
+  // The KafkaJS-compatible API of @confluentinc/kafka-javascript batches consumed records client-side; the native
+  // consumer asks for this many records per consume call.
   'max.poll.records': renamedInt('js.consumer.max.batch.size'),
+  'partition.assignment.strategy': (value, native, read) => (native['partition.assignment.strategy'] = assignors(value, read)),
+  'group.protocol': sameText,
+  'group.remote.assignor': sameText,
 };
 
 function toNative(properties: KafkaProperties, read: PropertyReader, role: Role, defaults: NativeConfig): NativeConfig {
@@ -354,6 +403,7 @@ export function toConsumerSettings(properties: KafkaProperties, file: string, cl
   }
   reportUnknown(unknown, file, [...Object.keys(CLIENT_PROPERTIES), ...Object.keys(CONSUMER_PROPERTIES)]);
   if (!settings.consumer.groupId) read.at('group.id').fail('is required');
+  checkGroupProtocol(properties, read);
   // Kafka's default fetch.max.wait.ms (500; librdkafka's too), not kafkajs's 5000: a stop and a rebalance wait for the
   // fetch in flight, so kafkajs's default made every consumer stop take up to 5 s.
   settings.consumer.maxWaitTimeInMs ??= 500;

@@ -176,4 +176,30 @@ describe('Kafka properties -> librdkafka configuration', () => {
     const error = lightErrorOf(() => toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'max.poll.records': 100 }, 'kafka-consumer.yml'));
     expect(error.message).to.contain('max.poll.records').and.contain('transport: librdkafka');
   });
+
+  it('group.protocol consumer (KIP-848) is for librdkafka, without the properties the broker sets; group.remote.assignor goes with it', () => {
+    const consumer = (properties: Record<string, unknown>, client: 'kafkajs' | 'librdkafka' = 'librdkafka') =>
+      toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', ...properties }, 'kafka-consumer.yml', client);
+    expect(consumer({ 'group.protocol': 'consumer', 'group.remote.assignor': 'range' }).librdkafka).to.include({ 'group.protocol': 'consumer', 'group.remote.assignor': 'range' });
+    const onKafkajs = lightErrorOf(() => consumer({ 'group.protocol': 'consumer' }, 'kafkajs'));
+    expect(onKafkajs.code).to.equal('ERR13011');
+    expect(onKafkajs.message).to.contain('kafka-consumer.yml').and.contain('group.protocol').and.contain('transport: librdkafka');
+    expect(consumer({ 'group.protocol': 'classic' }, 'kafkajs').consumer.groupId).to.equal('g');
+    for (const [key, value] of [['session.timeout.ms', 10000], ['heartbeat.interval.ms', 1000], ['partition.assignment.strategy', 'range']] as const) {
+      const error = lightErrorOf(() => consumer({ 'group.protocol': 'consumer', [key]: value }));
+      expect(error.code).to.equal('ERR13011');
+      expect(error.message).to.contain('kafka-consumer.yml').and.contain(key).and.contain('group.protocol: consumer');
+    }
+    expect(lightErrorOf(() => consumer({ 'group.remote.assignor': 'uniform' })).message).to.contain('group.remote.assignor').and.contain('needs group.protocol: consumer');
+  });
+
+  it('partition.assignment.strategy takes librdkafka\'s names or the Java classes, on librdkafka only', () => {
+    const consumer = (value: string, client: 'kafkajs' | 'librdkafka' = 'librdkafka') =>
+      toConsumerSettings({ 'bootstrap.servers': 'a:1', 'group.id': 'g', 'partition.assignment.strategy': value }, 'kafka-consumer.yml', client);
+    expect(consumer('org.apache.kafka.clients.consumer.RangeAssignor, roundrobin').librdkafka['partition.assignment.strategy']).to.equal('range,roundrobin');
+    expect(consumer('cooperative-sticky').librdkafka['partition.assignment.strategy']).to.equal('cooperative-sticky');
+    expect(lightErrorOf(() => consumer('sticky')).message).to.contain('names sticky');
+    expect(lightErrorOf(() => consumer('cooperative-sticky,range')).message).to.contain('cannot mix');
+    expect(lightErrorOf(() => consumer('range', 'kafkajs')).message).to.contain('partition.assignment.strategy').and.contain('transport: librdkafka');
+  });
 });
