@@ -110,6 +110,26 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     return copy;
   }
 
+  /**
+   * A new RecordHeaders with the first value of each of `names` found here, written under the name as given, in the
+   * order of `names` (what `set` of each found name on empty headers gives, without its repeated lookups).
+   */
+  pick(names: readonly string[]): RecordHeaders {
+    const picked = new RecordHeaders();
+    const entries = this.entries;
+    const out = picked.store;
+    for (const name of names) {
+      const lower = name.toLowerCase();
+      const found = firstOf(entries, lower);
+      if (found === undefined) continue;
+      // Names that differ only in case: the later replaces the earlier, as set does.
+      const earlier = firstOf(out, lower);
+      if (earlier !== undefined) out.splice(out.indexOf(earlier), 1);
+      out.push({ name, lower, value: found.value });
+    }
+    return picked;
+  }
+
   get size(): number {
     return this.entries.length;
   }
@@ -140,15 +160,12 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
   }
 
   has(name: string): boolean {
-    const lower = name.toLowerCase();
-    return this.entries.some((entry) => entry.lower === lower);
+    return firstOf(this.entries, name.toLowerCase()) !== undefined;
   }
 
   /** The first value of `name` as raw bytes. */
   getBuffer(name: string): Buffer | undefined {
-    const lower = name.toLowerCase();
-    for (const entry of this.entries) if (entry.lower === lower) return entry.value;
-    return undefined;
+    return firstOf(this.entries, name.toLowerCase())?.value;
   }
 
   /** The first value of `name` decoded as UTF-8. */
@@ -198,6 +215,11 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     }
     return out;
   }
+}
+
+function firstOf(entries: readonly HeaderEntry[], lower: string): HeaderEntry | undefined {
+  for (const entry of entries) if (entry.lower === lower) return entry;
+  return undefined;
 }
 
 function toBuffer(value: HeaderValue): Buffer {

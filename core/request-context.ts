@@ -28,12 +28,7 @@ export function currentContext(): RequestContext | undefined {
  * headers (LightService.propagatedHeaders); default the built-in list.
  */
 export function contextFromRecord(headers: RecordHeaders, names: readonly string[] = PROPAGATED_HEADERS, values = new TypedMap()): RequestContext {
-  const propagated = new RecordHeaders();
-  for (const name of names) {
-    const value = headers.getBuffer(name);
-    if (value) propagated.set(name, value);
-  }
-  return { headers: propagated, values };
+  return { headers: headers.pick(names), values };
 }
 
 /**

@@ -38,7 +38,9 @@ export default defineHandler<AuditYml>({
     // a record waits only when the buffer is full (backpressure), not for each line's write to the disk.
     let file: WriteStream | undefined;
     if (config.auditTarget === 'logfile' && config.auditFile) {
-      const stream = createWriteStream(config.auditFile, { flags: 'a' });
+      // A buffer that holds a few batches' lines (a batch of 500 records is ~150 KB of them): a batch waits for the
+      // disk only when the writes fall behind, not after every batch as with the default 16 KiB.
+      const stream = createWriteStream(config.auditFile, { flags: 'a', highWaterMark: AUDIT_BUFFER_BYTES });
       stream.on('error', (error) => services.logger.error('audit file cannot be written', { file: config.auditFile, error }));
       services.addCloseHook(() => new Promise<void>((resolve) => stream.end(() => resolve())));
       file = stream;
@@ -104,6 +106,9 @@ export default defineHandler<AuditYml>({
     });
   },
 });
+
+/** How many bytes of audit lines the file stream holds before a batch waits for the disk. */
+const AUDIT_BUFFER_BYTES = 1024 * 1024;
 
 /** The audit records of a batch, written together when its records are flushed. */
 interface AuditBatch {
