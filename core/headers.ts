@@ -134,6 +134,25 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     return this.entries.length;
   }
 
+  /**
+   * The values of the headers whose lower-cased name passes `test`, as UTF-8 text by lower-cased name (a later
+   * value of a repeated name replaces an earlier one).
+   */
+  textsWhere(test: (lowerName: string) => boolean): Record<string, string> {
+    const texts: Record<string, string> = {};
+    for (const entry of this.entries) if (test(entry.lower)) texts[entry.lower] = entry.value.toString('utf8');
+    return texts;
+  }
+
+  /** Removes every header whose lower-cased name passes `test`. */
+  deleteWhere(test: (lowerName: string) => boolean): boolean {
+    const entries = this.entries;
+    const kept = entries.filter((entry) => !test(entry.lower));
+    if (kept.length === entries.length) return false;
+    this.store = kept;
+    return true;
+  }
+
   /** Appends one more value under `name` (repeated headers are allowed). */
   add(name: string, value: HeaderValue): this {
     if (this.unread !== undefined) void this.entries;
