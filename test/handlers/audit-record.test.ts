@@ -3,10 +3,12 @@ import { Attachment } from '../../core/attachments.js';
 import { LightError, failureStatusOf } from '../../core/errors/light-error.js';
 import { Exchange } from '../../core/exchange.js';
 import { RecordHeaders } from '../../core/headers.js';
+import type { RecordClaims } from '../../core/identity.js';
 import { AuditLayout, type AuditOutcome } from '../../handlers/audit/audit-record.js';
 
 const FIELDS = ['client_id', 'user_id', 'scope_client_id', 'serviceId', 'direction', 'topic', 'partition', 'offset', 'key', 'statusCode', 'errorCode', 'processingTime', 'timestamp'];
 const HEADERS = ['X-Correlation-Id', 'X-Traceability-Id', 'caller_id'];
+const NO_CLAIMS: RecordClaims = { clientId: undefined, userId: undefined, scopeClientId: undefined, scopes: [], callerId: undefined, subject: undefined, issuer: undefined, expiresAt: undefined, payload: {} };
 
 function exchangeOf(n: number, correlationId: string, clientId: string | undefined): Exchange {
   const exchange = new Exchange({
@@ -17,19 +19,7 @@ function exchangeOf(n: number, correlationId: string, clientId: string | undefin
     key: n % 2 === 0 ? `k"${n}` : null,
     headers: RecordHeaders.from({ 'X-Correlation-Id': correlationId, caller_id: 'svc-a', 'x-extra': 'e\u2028\ud800' }),
   });
-  if (clientId !== undefined) {
-    exchange.attachments.set(Attachment.claims, {
-      clientId,
-      userId: 'user-1',
-      scopeClientId: undefined,
-      scopes: [],
-      callerId: 'svc-a',
-      subject: undefined,
-      issuer: undefined,
-      expiresAt: undefined,
-      payload: {},
-    });
-  }
+  if (clientId !== undefined) exchange.attachments.set(Attachment.claims, { ...NO_CLAIMS, clientId, userId: 'user-1', callerId: 'svc-a' });
   return exchange;
 }
 
