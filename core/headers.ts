@@ -136,11 +136,11 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
 
   /**
    * The values of the headers whose lower-cased name passes `test`, as UTF-8 text by lower-cased name (a later
-   * value of a repeated name replaces an earlier one).
+   * value of a repeated name replaces an earlier one); undefined when no header passes.
    */
-  textsWhere(test: (lowerName: string) => boolean): Record<string, string> {
-    const texts: Record<string, string> = {};
-    for (const entry of this.entries) if (test(entry.lower)) texts[entry.lower] = entry.value.toString('utf8');
+  textsWhere(test: (lowerName: string) => boolean): Record<string, string> | undefined {
+    let texts: Record<string, string> | undefined;
+    for (const entry of this.entries) if (test(entry.lower)) (texts ??= {})[entry.lower] = entry.value.toString('utf8');
     return texts;
   }
 

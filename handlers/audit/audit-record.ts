@@ -38,8 +38,9 @@ function fieldReaders(serviceId: string): Record<string, FieldReader> {
 /** One entry of the record: a configured header, then the configured fields, in audit.yml's order. */
 interface Slot {
   name: string;
-  /** `"name":`, the slot's key as it starts in a JSON line. */
-  jsonKey: string;
+  /** `{"name":` and `,"name":`: the slot's key in a JSON line, as the first entry and after another. */
+  firstKey: string;
+  nextKey: string;
   masked: boolean;
   read: (exchange: Exchange, outcome: AuditOutcome, identity: Identity, identityFields: readonly (IdentityField | undefined)[]) => unknown;
 }
@@ -64,7 +65,7 @@ export class AuditLayout {
     this.identityFields = new IdentityFieldsCache(config.headers);
     const headerSlots = config.headers.map((name, index): Slot => ({
       name,
-      jsonKey: `${JSON.stringify(name)}:`,
+      ...keysOf(name),
       masked: masked.has(name.toLowerCase()),
       read: (exchange, _outcome, identity, identityFields) => {
         const field = identityFields[index];
@@ -73,7 +74,7 @@ export class AuditLayout {
     }));
     const fieldSlots = config.audit.map((name): Slot => {
       const reader = readers[name]!;
-      return { name, jsonKey: `${JSON.stringify(name)}:`, masked: masked.has(name.toLowerCase()), read: (exchange, outcome) => reader(exchange, outcome) };
+      return { name, ...keysOf(name), masked: masked.has(name.toLowerCase()), read: (exchange, outcome) => reader(exchange, outcome) };
     });
     this.slots = [...headerSlots, ...fieldSlots];
     const names = this.slots.map((slot) => slot.name);
@@ -106,7 +107,7 @@ export class AuditLayout {
       if (value === undefined) continue;
       const json = slot.masked ? JSON_MASK : this.jsonOf(i, value);
       if (json === undefined) continue;
-      text += (text === '' ? '{' : ',') + slot.jsonKey + json;
+      text += (text === '' ? slot.firstKey : slot.nextKey) + json;
     }
     return text === '' ? '{}' : `${text}}`;
   }
@@ -122,6 +123,11 @@ export class AuditLayout {
 }
 
 const JSON_MASK = JSON.stringify(MASK);
+
+function keysOf(name: string): Pick<Slot, 'firstKey' | 'nextKey'> {
+  const key = `${JSON.stringify(name)}:`;
+  return { firstKey: `{${key}`, nextKey: `,${key}` };
+}
 
 /**
  * Which identity field each configured header names, worked out once per set of identity header names. The

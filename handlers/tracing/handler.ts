@@ -21,17 +21,22 @@ function isTraceHeader(name: string): boolean {
 }
 
 function isLowerTraceHeader(lower: string): boolean {
-  return TRACE_HEADERS.includes(lower) || BAGGAGE_PREFIXES.some((prefix) => lower.startsWith(prefix));
+  if (TRACE_HEADERS.includes(lower)) return true;
+  for (const prefix of BAGGAGE_PREFIXES) if (lower.startsWith(prefix)) return true;
+  return false;
 }
 
-/** A text-map carrier of the trace headers: lower-cased names, UTF-8 values (the tracers match names in lower case). */
-function carrierOf(headers: RecordHeaders | Iterable<[string, string | string[] | undefined]>): Record<string, string> {
+/**
+ * A text-map carrier of the trace headers: lower-cased names, UTF-8 values (the tracers match names in lower case);
+ * undefined when there is none.
+ */
+function carrierOf(headers: RecordHeaders | Iterable<[string, string | string[] | undefined]>): Record<string, string> | undefined {
   // Record headers know their lower-cased names: no pair, no lower-casing per header.
   if (headers instanceof RecordHeaders) return headers.textsWhere(isLowerTraceHeader);
-  const carrier: Record<string, string> = {};
+  let carrier: Record<string, string> | undefined;
   for (const [name, value] of headers) {
     if (value === undefined || !isTraceHeader(name)) continue;
-    carrier[name.toLowerCase()] = Array.isArray(value) ? value[0]! : value;
+    (carrier ??= {})[name.toLowerCase()] = Array.isArray(value) ? value[0]! : value;
   }
   return carrier;
 }
@@ -55,7 +60,7 @@ function injectInto(tracer: Tracer, context: SpanContext, headers: RecordHeaders
 /** The parent carried by headers; a missing or malformed trace header gives none (a new trace), never an error. */
 function extractFrom(tracer: Tracer, headers: RecordHeaders | Iterable<[string, string | string[] | undefined]>): SpanContext | undefined {
   const carrier = carrierOf(headers);
-  if (Object.keys(carrier).length === 0) return undefined;
+  if (carrier === undefined) return undefined;
   try {
     const context = tracer.extract(FORMAT_TEXT_MAP, carrier);
     return context && context.toTraceId() ? context : undefined;
