@@ -55,9 +55,13 @@ export class AuditLayout {
   /** False when a name repeats or is one JSON.stringify would place or treat differently: lines then go through `record`. */
   private readonly direct: boolean;
   private readonly identityFields: IdentityFieldsCache;
-  /** The JSON text of each slot's last value: most values repeat from record to record (topic, client, timestamp). */
+  /**
+   * Each slot's last value and its piece of a line: most values repeat from record to record (topic, client,
+   * timestamp), and a repeated piece costs neither its JSON text nor a string of its own.
+   */
   private readonly lastValues: unknown[];
-  private readonly lastTexts: string[];
+  private readonly lastFirsts: boolean[];
+  private readonly lastPieces: string[];
 
   constructor(config: Pick<AuditYml, 'headers' | 'audit' | 'mask'>, serviceId: string) {
     const masked = new Set(config.mask.map((name) => name.toLowerCase()));
@@ -80,7 +84,8 @@ export class AuditLayout {
     const names = this.slots.map((slot) => slot.name);
     this.direct = new Set(names).size === names.length && names.every((name) => name !== '__proto__' && !/^(0|[1-9]\d*)$/.test(name));
     this.lastValues = this.slots.map(() => undefined);
-    this.lastTexts = this.slots.map(() => '');
+    this.lastFirsts = this.slots.map(() => false);
+    this.lastPieces = this.slots.map(() => '');
   }
 
   /** The audit record as an object, its keys in audit.yml's order; masked values replaced, absent ones left out. */
@@ -102,27 +107,35 @@ export class AuditLayout {
     const identityFields = this.identityFields.fieldsFor(identity.headers);
     let text = '';
     for (let i = 0; i < this.slots.length; i++) {
-      const slot = this.slots[i]!;
-      const value = slot.read(exchange, outcome, identity, identityFields);
+      const value = this.slots[i]!.read(exchange, outcome, identity, identityFields);
       if (value === undefined) continue;
-      const json = slot.masked ? JSON_MASK : this.jsonOf(i, value);
-      if (json === undefined) continue;
-      text += (text === '' ? slot.firstKey : slot.nextKey) + json;
+      const piece = this.pieceOf(i, value, text === '');
+      if (piece !== undefined) text += piece;
     }
     return text === '' ? '{}' : `${text}}`;
   }
 
-  private jsonOf(slot: number, value: unknown): string | undefined {
-    if (typeof value !== 'string' && typeof value !== 'number') return JSON.stringify(value);
-    if (value === this.lastValues[slot]) return this.lastTexts[slot];
-    const text = JSON.stringify(value);
-    this.lastValues[slot] = value;
-    this.lastTexts[slot] = text;
-    return text;
+  /** A slot's key and value as they go into a line (undefined for a value JSON leaves out). */
+  private pieceOf(index: number, value: unknown, first: boolean): string | undefined {
+    const slot = this.slots[index]!;
+    const cacheable = slot.masked || typeof value === 'string' || typeof value === 'number';
+    const key = slot.masked ? MASKED : value;
+    if (cacheable && key === this.lastValues[index] && first === this.lastFirsts[index]) return this.lastPieces[index];
+    const json = slot.masked ? JSON_MASK : JSON.stringify(value);
+    if (json === undefined) return undefined;
+    const piece = (first ? slot.firstKey : slot.nextKey) + json;
+    if (cacheable) {
+      this.lastValues[index] = key;
+      this.lastFirsts[index] = first;
+      this.lastPieces[index] = piece;
+    }
+    return piece;
   }
 }
 
 const JSON_MASK = JSON.stringify(MASK);
+/** What a masked slot's cache holds as its value: any value a masked slot has gives the same piece. */
+const MASKED = Symbol('masked');
 
 function keysOf(name: string): Pick<Slot, 'firstKey' | 'nextKey'> {
   const key = `${JSON.stringify(name)}:`;
