@@ -82,12 +82,7 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     const unread = this.unread;
     if (unread !== undefined) {
       this.unread = undefined;
-      for (const name in unread) {
-        const value = unread[name];
-        if (value === undefined || value === null) continue;
-        if (Array.isArray(value)) for (const item of value) this.add(name, item);
-        else this.add(name, value);
-      }
+      this.store = entriesOf(unread);
     }
     return this.store;
   }
@@ -234,6 +229,25 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     }
     return out;
   }
+}
+
+/** The entries of headers as a Kafka client hands them, in an array made at its size (not grown header by header). */
+function entriesOf(headers: KafkaHeaders): HeaderEntry[] {
+  let count = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && value !== null) count += Array.isArray(value) ? value.length : 1;
+  }
+  const entries = new Array<HeaderEntry>(count);
+  let i = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || value === null) continue;
+    const lower = name.toLowerCase();
+    if (Array.isArray(value)) for (const item of value) entries[i++] = { name, lower, value: toBuffer(item) };
+    else entries[i++] = { name, lower, value: toBuffer(value) };
+  }
+  return entries;
 }
 
 function firstOf(entries: readonly HeaderEntry[], lower: string): HeaderEntry | undefined {
