@@ -29,36 +29,46 @@ export function typedKey<T>(name: string): TypedKey<T> {
  * Plain string keys still work for a service's own code (their values are `unknown`).
  */
 export class TypedMap {
-  private readonly entries = new Map<symbol | string, unknown>();
+  /**
+   * Values under typed keys, as an object's symbol properties: a record's attachments are set and read once or
+   * twice each, and an object costs less to make and to grow per record than a Map.
+   */
+  private readonly byKey: Record<symbol, unknown> = {};
+  /** Values under plain string keys (a service's own code), in a Map: no name can meet Object.prototype. */
+  private byName: Map<string, unknown> | undefined;
 
   constructor(from?: TypedMap) {
-    if (from) for (const [key, value] of from.entries) this.entries.set(key, value);
+    if (!from) return;
+    for (const id of Object.getOwnPropertySymbols(from.byKey)) this.byKey[id] = from.byKey[id];
+    if (from.byName) this.byName = new Map(from.byName);
   }
 
   get<T>(key: TypedKey<T>): T | undefined;
   get(key: string): unknown;
   get(key: TypedKey<unknown> | string): unknown {
-    return this.entries.get(idOf(key));
+    // A key's symbol is its own (Symbol.for of its name): no prototype holds it.
+    return typeof key === 'string' ? this.byName?.get(key) : this.byKey[key.id];
   }
 
   set<T>(key: TypedKey<T>, value: T): this;
   set(key: string, value: unknown): this;
   set(key: TypedKey<unknown> | string, value: unknown): this {
-    this.entries.set(idOf(key), value);
+    if (typeof key === 'string') (this.byName ??= new Map()).set(key, value);
+    else this.byKey[key.id] = value;
     return this;
   }
 
   has(key: TypedKey<unknown> | string): boolean {
-    return this.entries.has(idOf(key));
+    if (typeof key === 'string') return this.byName?.has(key) ?? false;
+    return Object.hasOwn(this.byKey, key.id);
   }
 
   delete(key: TypedKey<unknown> | string): boolean {
-    return this.entries.delete(idOf(key));
+    if (typeof key === 'string') return this.byName?.delete(key) ?? false;
+    if (!Object.hasOwn(this.byKey, key.id)) return false;
+    delete this.byKey[key.id];
+    return true;
   }
-}
-
-function idOf(key: TypedKey<unknown> | string): symbol | string {
-  return typeof key === 'string' ? key : key.id;
 }
 
 /** Keys of the exchange attachments the built-in handlers share. */

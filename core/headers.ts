@@ -82,12 +82,7 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     const unread = this.unread;
     if (unread !== undefined) {
       this.unread = undefined;
-      for (const name in unread) {
-        const value = unread[name];
-        if (value === undefined || value === null) continue;
-        if (Array.isArray(value)) for (const item of value) this.add(name, item);
-        else this.add(name, value);
-      }
+      this.store = entriesOf(unread);
     }
     return this.store;
   }
@@ -110,8 +105,47 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     return copy;
   }
 
+  /**
+   * A new RecordHeaders with the first value of each of `names` found here, written under the name as given, in the
+   * order of `names` (what `set` of each found name on empty headers gives, without its repeated lookups).
+   */
+  pick(names: readonly string[]): RecordHeaders {
+    const picked = new RecordHeaders();
+    const entries = this.entries;
+    const out = picked.store;
+    for (const name of names) {
+      const lower = name.toLowerCase();
+      const found = firstOf(entries, lower);
+      if (found === undefined) continue;
+      // Names that differ only in case: the later replaces the earlier, as set does.
+      const earlier = firstOf(out, lower);
+      if (earlier !== undefined) out.splice(out.indexOf(earlier), 1);
+      out.push({ name, lower, value: found.value });
+    }
+    return picked;
+  }
+
   get size(): number {
     return this.entries.length;
+  }
+
+  /**
+   * The values of the headers whose lower-cased name passes `test`, as UTF-8 text by lower-cased name (a later
+   * value of a repeated name replaces an earlier one); undefined when no header passes.
+   */
+  textsWhere(test: (lowerName: string) => boolean): Record<string, string> | undefined {
+    let texts: Record<string, string> | undefined;
+    for (const entry of this.entries) if (test(entry.lower)) (texts ??= {})[entry.lower] = entry.value.toString('utf8');
+    return texts;
+  }
+
+  /** Removes every header whose lower-cased name passes `test`. */
+  deleteWhere(test: (lowerName: string) => boolean): boolean {
+    const entries = this.entries;
+    const kept = entries.filter((entry) => !test(entry.lower));
+    if (kept.length === entries.length) return false;
+    this.store = kept;
+    return true;
   }
 
   /** Appends one more value under `name` (repeated headers are allowed). */
@@ -140,15 +174,12 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
   }
 
   has(name: string): boolean {
-    const lower = name.toLowerCase();
-    return this.entries.some((entry) => entry.lower === lower);
+    return firstOf(this.entries, name.toLowerCase()) !== undefined;
   }
 
   /** The first value of `name` as raw bytes. */
   getBuffer(name: string): Buffer | undefined {
-    const lower = name.toLowerCase();
-    for (const entry of this.entries) if (entry.lower === lower) return entry.value;
-    return undefined;
+    return firstOf(this.entries, name.toLowerCase())?.value;
   }
 
   /** The first value of `name` decoded as UTF-8. */
@@ -198,6 +229,30 @@ export class RecordHeaders implements Iterable<[string, Buffer]> {
     }
     return out;
   }
+}
+
+/** The entries of headers as a Kafka client hands them, in an array made at its size (not grown header by header). */
+function entriesOf(headers: KafkaHeaders): HeaderEntry[] {
+  let count = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && value !== null) count += Array.isArray(value) ? value.length : 1;
+  }
+  const entries = new Array<HeaderEntry>(count);
+  let i = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || value === null) continue;
+    const lower = name.toLowerCase();
+    if (Array.isArray(value)) for (const item of value) entries[i++] = { name, lower, value: toBuffer(item) };
+    else entries[i++] = { name, lower, value: toBuffer(value) };
+  }
+  return entries;
+}
+
+function firstOf(entries: readonly HeaderEntry[], lower: string): HeaderEntry | undefined {
+  for (const entry of entries) if (entry.lower === lower) return entry;
+  return undefined;
 }
 
 function toBuffer(value: HeaderValue): Buffer {

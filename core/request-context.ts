@@ -28,12 +28,7 @@ export function currentContext(): RequestContext | undefined {
  * headers (LightService.propagatedHeaders); default the built-in list.
  */
 export function contextFromRecord(headers: RecordHeaders, names: readonly string[] = PROPAGATED_HEADERS, values = new TypedMap()): RequestContext {
-  const propagated = new RecordHeaders();
-  for (const name of names) {
-    const value = headers.getBuffer(name);
-    if (value) propagated.set(name, value);
-  }
-  return { headers: propagated, values };
+  return { headers: headers.pick(names), values };
 }
 
 /**
@@ -56,6 +51,23 @@ export class RecordContext implements RequestContext {
   get values(): TypedMap {
     return (this.valueMap ??= new TypedMap());
   }
+
+  /** Whether `headers` has `name`, answered from the record's headers while they were not copied (no copy made). */
+  hasHeader(name: string): boolean {
+    if (this.copied !== undefined) return this.copied.has(name);
+    return propagates(this.names, name) && this.source.has(name);
+  }
+}
+
+/** Whether the context's headers have `name`, without copying a record context's headers to find out. */
+export function contextHasHeader(context: RequestContext, name: string): boolean {
+  return context instanceof RecordContext ? context.hasHeader(name) : context.headers.has(name);
+}
+
+function propagates(names: readonly string[], name: string): boolean {
+  if (names.includes(name)) return true;
+  const lower = name.toLowerCase();
+  return names.some((candidate) => candidate.toLowerCase() === lower);
 }
 
 /** A context holding the propagated headers of an incoming HTTP request (node lower-cases their names). */

@@ -4,7 +4,7 @@ import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import { folderOf } from '../../core/config/folder-of.js';
 import type { Exchange } from '../../core/exchange.js';
 import { identityFromHeaders, type IdentityHeaderNames } from '../../core/identity.js';
-import { currentContext } from '../../core/request-context.js';
+import { contextHasHeader, currentContext } from '../../core/request-context.js';
 import { CORRELATION_SCHEMA, type CorrelationYml } from './config.js';
 
 /**
@@ -44,7 +44,7 @@ export default defineHandler<CorrelationYml>({
         exchange.headers.set(config.correlationIdHeader, generated);
         // Later records of the same unit of work, and downstream HTTP calls, keep this one id.
         context?.headers.set(config.correlationIdHeader, generated);
-      } else if (exchange.direction === 'consume' && context && !context.headers.has(config.correlationIdHeader)) {
+      } else if (exchange.direction === 'consume' && context && !contextHasHeader(context, config.correlationIdHeader)) {
         const value = exchange.headers.getBuffer(config.correlationIdHeader);
         if (value) context.headers.set(config.correlationIdHeader, value);
       }

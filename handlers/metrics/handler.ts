@@ -6,6 +6,7 @@ import { folderOf } from '../../core/config/folder-of.js';
 import { failureStatusOf } from '../../core/errors/light-error.js';
 import type { ConsumedEvent } from '../../core/kafka/consumer.js';
 import { METRICS_SCHEMA, type MetricsYml } from './config.js';
+import { HistogramSeries } from './histogram-series.js';
 
 const RECORD_LABELS = ['serviceId', 'topic', 'direction', 'clientId', 'callerId', 'status'] as const;
 
@@ -73,47 +74,44 @@ export default defineHandler<MetricsYml>({
     });
 
     const STARTED = typedKey<number>('light-kafka.metrics.started');
-
-    /** One label set per distinct (status, client, caller) of a batch, counted once at the batch's end. */
-    function labelsOf(exchange: Exchange, status: string): RecordLabels {
-      return {
-        serviceId: services.serviceId,
-        topic: exchange.topic,
-        direction: exchange.direction,
-        clientId: exchange.attachments.get(Attachment.claims)?.clientId ?? '',
-        callerId: exchange.identity.callerId ?? '',
-        status,
-      };
-    }
+    const durations = new HistogramSeries(duration);
+    const labelSets = new LabelSets(services.serviceId);
 
     return phasedHandler<MetricsBatch>({
       name: 'metrics',
-      beginBatch: () => ({ groups: new Map() }),
+      beginBatch: () => ({ groups: new Map(), last: undefined }),
       before(exchange) {
         exchange.attachments.set(STARTED, performance.now());
       },
       after(exchange, failure, batch) {
         const seconds = (performance.now() - exchange.attachments.get(STARTED)!) / 1000;
         const status = failure === undefined ? '200' : String(failureStatusOf(failure.error).statusCode);
-        const labels = labelsOf(exchange, status);
-        const key = `${labels.topic}\u0000${status}\u0000${labels.clientId}\u0000${labels.callerId}\u0000${labels.direction}`;
-        let group = batch.groups.get(key);
-        if (!group) batch.groups.set(key, (group = { labels, durations: [] }));
+        const clientId = exchange.attachments.get(Attachment.claims)?.clientId ?? '';
+        const callerId = exchange.identity.callerId ?? '';
+        // Records of a batch mostly share their labels: the previous record's group is tried first.
+        let group = batch.last;
+        if (group === undefined || !sameLabels(group.labels, exchange, status, clientId, callerId)) {
+          const labels = labelSets.of(exchange, status, clientId, callerId);
+          group = batch.groups.get(labels);
+          if (group === undefined) batch.groups.set(labels, (group = { labels, durations: [] }));
+          batch.last = group;
+        }
         group.durations.push(seconds);
       },
       endBatch(exchanges, batch) {
-        for (const { labels, durations } of batch.groups.values()) {
-          records.inc(labels, durations.length);
-          for (const seconds of durations) duration.observe(labels, seconds);
+        for (const group of batch.groups.values()) {
+          records.inc(group.labels, group.durations.length);
+          durations.observeAll(group.labels, group.durations);
         }
         batch.groups.clear();
+        batch.last = undefined;
         // Position and lag once per partition of the batch, after its highest record.
         const last = new Map<string, Exchange>();
         for (const exchange of exchanges) {
           if (exchange.direction !== 'consume' || exchange.highWatermark === undefined || exchange.offset === undefined) continue;
           const key = `${exchange.topic}:${exchange.partition}`;
           const before = last.get(key);
-          if (!before || BigInt(exchange.offset) > BigInt(before.offset!)) last.set(key, exchange);
+          if (!before || isAfter(exchange.offset, before.offset!)) last.set(key, exchange);
         }
         for (const [key, exchange] of last) {
           const highWatermark = BigInt(exchange.highWatermark!);
@@ -127,7 +125,44 @@ export default defineHandler<MetricsYml>({
 
 type RecordLabels = Record<(typeof RECORD_LABELS)[number], string>;
 
+interface LabelGroup {
+  labels: RecordLabels;
+  durations: number[];
+}
+
 /** A batch's records grouped by label set: counted once, their durations observed at the batch's end. */
 interface MetricsBatch {
-  groups: Map<string, { labels: RecordLabels; durations: number[] }>;
+  groups: Map<RecordLabels, LabelGroup>;
+  /** The group of the batch's previous record. */
+  last: LabelGroup | undefined;
 }
+
+/** Whether offset `a` is after `b`: decimal strings, compared without parsing each record's offset. */
+function isAfter(a: string, b: string): boolean {
+  return a.length === b.length ? a > b : a.length > b.length;
+}
+
+function sameLabels(labels: RecordLabels, exchange: Exchange, status: string, clientId: string, callerId: string): boolean {
+  return labels.status === status && labels.clientId === clientId && labels.callerId === callerId && labels.topic === exchange.topic && labels.direction === exchange.direction;
+}
+
+/** One labels object per distinct label set, kept from batch to batch (the histogram keeps each one's hash). */
+class LabelSets {
+  private readonly sets = new Map<string, RecordLabels>();
+
+  constructor(private readonly serviceId: string) {}
+
+  of(exchange: Exchange, status: string, clientId: string, callerId: string): RecordLabels {
+    const key = `${exchange.topic}\u0000${status}\u0000${clientId}\u0000${callerId}\u0000${exchange.direction}`;
+    let labels = this.sets.get(key);
+    if (labels === undefined) {
+      // A bound: label values come from records.
+      if (this.sets.size >= MAX_LABEL_SETS) this.sets.clear();
+      labels = { serviceId: this.serviceId, topic: exchange.topic, direction: exchange.direction, clientId, callerId, status };
+      this.sets.set(key, labels);
+    }
+    return labels;
+  }
+}
+
+const MAX_LABEL_SETS = 10_000;

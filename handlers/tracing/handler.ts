@@ -17,16 +17,26 @@ const TRACE_HEADERS: readonly string[] = [HeaderNames.jaegerTrace, HeaderNames.t
 const BAGGAGE_PREFIXES = ['uberctx-'];
 
 function isTraceHeader(name: string): boolean {
-  const lower = name.toLowerCase();
-  return TRACE_HEADERS.includes(lower) || BAGGAGE_PREFIXES.some((prefix) => lower.startsWith(prefix));
+  return isLowerTraceHeader(name.toLowerCase());
 }
 
-/** A text-map carrier of the trace headers: lower-cased names, UTF-8 values (the tracers match names in lower case). */
-function carrierOf(headers: Iterable<[string, Buffer | string | string[] | undefined]>): Record<string, string> {
-  const carrier: Record<string, string> = {};
+function isLowerTraceHeader(lower: string): boolean {
+  if (TRACE_HEADERS.includes(lower)) return true;
+  for (const prefix of BAGGAGE_PREFIXES) if (lower.startsWith(prefix)) return true;
+  return false;
+}
+
+/**
+ * A text-map carrier of the trace headers: lower-cased names, UTF-8 values (the tracers match names in lower case);
+ * undefined when there is none.
+ */
+function carrierOf(headers: RecordHeaders | Iterable<[string, string | string[] | undefined]>): Record<string, string> | undefined {
+  // Record headers know their lower-cased names: no pair, no lower-casing per header.
+  if (headers instanceof RecordHeaders) return headers.textsWhere(isLowerTraceHeader);
+  let carrier: Record<string, string> | undefined;
   for (const [name, value] of headers) {
     if (value === undefined || !isTraceHeader(name)) continue;
-    carrier[name.toLowerCase()] = Array.isArray(value) ? value[0]! : value.toString('utf8');
+    (carrier ??= {})[name.toLowerCase()] = Array.isArray(value) ? value[0]! : value;
   }
   return carrier;
 }
@@ -38,15 +48,19 @@ function carrierOf(headers: Iterable<[string, Buffer | string | string[] | undef
 function injectInto(tracer: Tracer, context: SpanContext, headers: RecordHeaders | Headers): void {
   const carrier: Record<string, string> = {};
   tracer.inject(context, FORMAT_TEXT_MAP, carrier);
-  const names = headers instanceof RecordHeaders ? headers.names() : [...headers.keys()];
-  for (const name of names) if (isTraceHeader(name)) headers.delete(name);
+  if (headers instanceof RecordHeaders) {
+    headers.deleteWhere(isLowerTraceHeader);
+    for (const name in carrier) headers.set(name, carrier[name]!);
+    return;
+  }
+  for (const name of [...headers.keys()]) if (isTraceHeader(name)) headers.delete(name);
   for (const [name, value] of Object.entries(carrier)) headers.set(name, value);
 }
 
 /** The parent carried by headers; a missing or malformed trace header gives none (a new trace), never an error. */
-function extractFrom(tracer: Tracer, headers: Iterable<[string, Buffer | string | string[] | undefined]>): SpanContext | undefined {
+function extractFrom(tracer: Tracer, headers: RecordHeaders | Iterable<[string, string | string[] | undefined]>): SpanContext | undefined {
   const carrier = carrierOf(headers);
-  if (Object.keys(carrier).length === 0) return undefined;
+  if (carrier === undefined) return undefined;
   try {
     const context = tracer.extract(FORMAT_TEXT_MAP, carrier);
     return context && context.toTraceId() ? context : undefined;
@@ -77,7 +91,8 @@ export default defineHandler<TracingYml>({
     const brokerTag: Record<string, string> = services.brokers[0] ? { [names.peer]: services.brokers[0] } : {};
     if (config.http) traceHttp(tracer, services.http, names, services.shared);
 
-    function commonTags(exchange: Exchange, operation: string): Record<string, unknown> {
+    /** A record span's tags, built in one object (each record has a span, sampled or not). */
+    function recordTags(exchange: Exchange, operation: string, kind: string): Record<string, unknown> {
       const tags: Record<string, unknown> = {
         [names.system]: 'kafka',
         [names.destination]: exchange.topic,
@@ -88,6 +103,8 @@ export default defineHandler<TracingYml>({
       if (correlationId) tags[names.correlationId] = correlationId;
       if (traceabilityId) tags[names.traceabilityId] = traceabilityId;
       if (exchange.keyString !== null && !Buffer.isBuffer(exchange.key)) tags[names.key] = exchange.keyString;
+      tags[Tags.SPAN_KIND] = kind;
+      if (operation === 'process' && exchange.consumerGroup) tags[names.consumerGroup] = exchange.consumerGroup;
       return tags;
     }
 
@@ -108,13 +125,15 @@ export default defineHandler<TracingYml>({
 
     // A record that arrives without a trace context starts a trace of its own only when every root is sampled.
     const sampleEveryRoot = config.tracer === 'provided' || (config.sampler.type === 'const' && config.sampler.param >= 1);
+    // What a record without trace context is to the batch (one object for all of them).
+    const untraced: ProducerTrace = Object.freeze({ producerContext: undefined, oneByOne: sampleEveryRoot });
 
     function startProduceSpan(exchange: Exchange): Span {
       const context = currentContext();
       const parent = context?.values.get(ContextValue.span)?.context() ?? (context ? extractFrom(tracer, context.headers) : undefined);
       // Tags are added after the start: every OpenTracing tracer supports addTags, not all read start-time tags.
       const span = tracer.startSpan(`${exchange.topic} send`, parent ? { childOf: parent } : {});
-      span.addTags({ ...commonTags(exchange, 'publish'), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER });
+      span.addTags(recordTags(exchange, 'publish', Tags.SPAN_KIND_MESSAGING_PRODUCER));
       injectInto(tracer, span.context(), exchange.headers);
       return span;
     }
@@ -126,11 +145,7 @@ export default defineHandler<TracingYml>({
         `${exchange.topic} process`,
         producerContext ? { childOf: producerContext, references: [followsFrom(producerContext)] } : {},
       );
-      span.addTags({
-        ...commonTags(exchange, 'process'),
-        [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
-        ...(exchange.consumerGroup ? { [names.consumerGroup]: exchange.consumerGroup } : {}),
-      });
+      span.addTags(recordTags(exchange, 'process', Tags.SPAN_KIND_MESSAGING_CONSUMER));
       return span;
     }
 
@@ -166,7 +181,7 @@ export default defineHandler<TracingYml>({
     /** The producer's span context a record carries, and whether the record is traced one by one. */
     function producerOf(exchange: Exchange): ProducerTrace {
       const producerContext = extractFrom(tracer, exchange.headers);
-      return { producerContext, oneByOne: producerContext ? isSampled(producerContext) : sampleEveryRoot };
+      return producerContext ? { producerContext, oneByOne: isSampled(producerContext) } : untraced;
     }
 
     function beforeConsume(exchange: Exchange, batch: TraceBatch): void {

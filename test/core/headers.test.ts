@@ -33,4 +33,18 @@ describe('RecordHeaders', () => {
     expect(headers.size).to.equal(2);
     expect(headers.has('b')).to.equal(false);
   });
+
+  it('pick copies the first value of each name, under the name given, as set of each would', () => {
+    const source = RecordHeaders.fromKafka({ authorization: ['a1', 'a2'], 'X-Other': 'o', 'x-correlation-id': 'c' });
+    const names = ['X-Correlation-Id', 'Authorization', 'Missing', 'AUTHORIZATION'];
+    const bySet = new RecordHeaders();
+    for (const name of names) {
+      const value = source.getBuffer(name);
+      if (value) bySet.set(name, value);
+    }
+    const picked = source.pick(names);
+    expect(picked.toJSON()).to.deep.equal(bySet.toJSON());
+    expect(picked.toJSON()).to.deep.equal({ 'X-Correlation-Id': 'c', AUTHORIZATION: 'a1' });
+    expect(picked.get('authorization')).to.equal('a1');
+  });
 });
