@@ -87,7 +87,8 @@ const HAND_AGAINST = { unsampled: UNSAMPLED, sampled: SAMPLED } as const;
 
 /**
  * The rows a run does: BENCH_ONLY's, or the headline rows (--quick), or all of them; none of the librdkafka rows
- * when its optional client cannot be loaded.
+ * when its optional client cannot be loaded. BENCH_ONLY matches labels only: a consume row needs its fill row
+ * (`fill <prefix>-consume-<size>`) matched too.
  */
 export function chooseTasks<T extends { label: string }>(tasks: T[], options: { only?: RegExp; quick: boolean; librdkafka: LibrdkafkaClient }): T[] {
   const { only, quick, librdkafka } = options;
