@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { LightService } from '../../index.js';
 import { countsPerKey } from '../fixtures/streams/count-topology.js';
-import { configDir, consumerYml, producerYml, serviceYml } from '../support/config-dir.js';
+import { streamsServiceConfig } from '../support/config-dir.js';
 import { createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 /**
@@ -22,26 +22,8 @@ const PER_KEY = 25;
 const PARTITIONS = 4;
 
 function config(applicationId: string, stateDir: string): string {
-  return configDir({
-    'service.yml': serviceYml('eos-rebalance', 'stopTimeoutMs: 30000\n'),
-    'kafka-consumer.yml': consumerYml(uniqueName('eos-rebalance-unused'), '', 1),
-    'kafka-producer.yml': producerYml(),
-    'kafka-streams.yml': `properties:
-  bootstrap.servers: \${kafka.brokers}
-  application.id: ${applicationId}
-  processing.guarantee: exactly_once
-  state.dir: ${stateDir}
-  # Longer than the test: nothing is committed but by a stop, so each rebalance meets uncommitted work.
-  commit.interval.ms: 600000
-  consumer.session.timeout.ms: 10000
-  consumer.heartbeat.interval.ms: 500
-`,
-    'handler.yml': `handlers: [correlation, kafka/producer@producer]
-defaultHandlers:
-  produce: [correlation, producer]
-  consume: [correlation]
-`,
-  });
+  // A commit interval longer than the test: nothing is committed but by a stop, so each rebalance meets uncommitted work.
+  return streamsServiceConfig('eos-rebalance', applicationId, stateDir, { commitIntervalMs: 600_000, stopTimeoutMs: 30_000, heartbeatMs: 500 });
 }
 
 /** A counting instance that tells, per key, how many input records its topology ran (committed or not). */

@@ -45,12 +45,20 @@ export function streamsServiceConfig(
   serviceId: string,
   applicationId: string,
   stateDir: string,
-  options: { sessionTimeoutMs?: number; heartbeatMs?: number; streamsExtra?: string; consumerMaxRetries?: number; groupProtocol?: GroupProtocol } = {},
+  options: {
+    sessionTimeoutMs?: number;
+    heartbeatMs?: number;
+    streamsExtra?: string;
+    consumerMaxRetries?: number;
+    groupProtocol?: GroupProtocol;
+    commitIntervalMs?: number;
+    stopTimeoutMs?: number;
+  } = {},
 ): string {
-  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = testGroupProtocol() } = options;
+  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = testGroupProtocol(), commitIntervalMs = 100, stopTimeoutMs = 20_000 } = options;
   const timing = groupTimingLines(sessionTimeoutMs, heartbeatMs, 'consumer.', groupProtocol);
   return configDir({
-    'service.yml': serviceYml(serviceId, 'stopTimeoutMs: 20000\n'),
+    'service.yml': serviceYml(serviceId, `stopTimeoutMs: ${stopTimeoutMs}\n`),
     'kafka-consumer.yml': consumerYml(`${serviceId}-unused-${Math.random().toString(36).slice(2, 10)}`, '', consumerMaxRetries),
     'kafka-producer.yml': producerYml(),
     'kafka-streams.yml': `properties:
@@ -58,7 +66,7 @@ export function streamsServiceConfig(
   application.id: ${applicationId}
   processing.guarantee: exactly_once
   state.dir: ${stateDir}
-  commit.interval.ms: 100
+  commit.interval.ms: ${commitIntervalMs}
 ${streamsExtra}${timing}`,
     'handler.yml': `handlers: [correlation, kafka/producer@producer]
 defaultHandlers:
