@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LightService } from '../../index.js';
-import { countsPerKey, countTopology } from '../fixtures/streams/count-topology.js';
+import { countsPerKey, countTopology, produceCountInputs } from '../fixtures/streams/count-topology.js';
 import { brokerApiVersions } from '../support/api-versions.js';
 import { streamsServiceConfig } from '../support/config-dir.js';
 import { describeGroup } from '../support/group-protocol.js';
-import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
+import { brokers, createTopics, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const KEYS = 60;
 const PER_KEY = 40;
@@ -48,9 +48,9 @@ describe('LightStreams on the consumer group protocol (KIP-848, librdkafka) @bro
     const output = uniqueName('kip848-streams-out');
     await createTopics([input, output], PARTITIONS);
     const applicationId = uniqueName('kip848-streams');
+    const keys = Array.from({ length: KEYS }, (_, k) => `k${k}`);
     const wave = async (seqs: number[]): Promise<void> => {
-      const records = seqs.flatMap((seq) => Array.from({ length: KEYS }, (_, k) => ({ key: `k${k}`, value: JSON.stringify({ n: seq }), headers: { 'X-Correlation-Id': `k${k}-${seq}` } })));
-      for (let i = 0; i < records.length; i += 1000) await produceRaw(input, records.slice(i, i + 1000));
+      for (const seq of seqs) await produceCountInputs(input, keys, seq);
     };
     const start = async (): Promise<LightService> => {
       const service = await LightService.create({ configDir: streamsServiceConfig('kip848-streams', applicationId, stateDir(), { groupProtocol: 'consumer' }) });

@@ -8,9 +8,9 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { createLogger } from '../../core/logger.js';
 import { LightService } from '../../index.js';
-import { countsPerKey } from '../fixtures/streams/count-topology.js';
+import { countsPerKey, produceCountInputs } from '../fixtures/streams/count-topology.js';
 import { streamsServiceConfig } from '../support/config-dir.js';
-import { brokers, createTopics, produceRaw, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
+import { brokers, createTopics, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 /**
  * Standby replicas (num.standby.replicas: 1) on two instances, on the transport of the run (SERVICE_TRANSPORT): a
@@ -117,9 +117,7 @@ describe('LightStreams standby replicas @broker', function () {
     const applicationId = uniqueName('standby');
     const changelog = `${applicationId}-counts-changelog`;
     const keys = Array.from({ length: KEYS }, (_, k) => `k${k}`);
-    const records = (list: string[], seq: number): { key: string; value: string; headers: Record<string, string> }[] =>
-      list.map((key) => ({ key, value: JSON.stringify({ n: seq }), headers: { 'X-Correlation-Id': `${key}-${seq}` } }));
-    for (let i = 0; i < KEYS; i += 1000) await produceRaw(input, records(keys.slice(i, i + 1000), 0));
+    await produceCountInputs(input, keys, 0);
 
     // The owner-to-be runs alone first: it counts every key (a store of KEYS keys over two tasks).
     const owner = await startChild(config(applicationId, stateDir()), input, output);
@@ -146,7 +144,7 @@ describe('LightStreams standby replicas @broker', function () {
       // More records for the owner's keys; the owner is killed while it processes them.
       const ownersKeys = keys.filter((key) => partitionOf(key) === ownersPartition);
       const outputBefore = (await endOffsets(output)).get(ownersPartition)!;
-      await produceRaw(input, records(ownersKeys, 1));
+      await produceCountInputs(input, ownersKeys, 1);
       await waitFor(async () => (await endOffsets(output)).get(ownersPartition)! >= outputBefore + 200n, 60_000, 'the owner processed part of the second wave');
       const copyAtKill = BigInt(streams.standbyTasks()[0]?.stores[0]?.checkpoint ?? '0');
       const restoredBefore = await restoredRecords(survivor);
@@ -186,9 +184,7 @@ describe('LightStreams standby replicas @broker', function () {
     const applicationId = uniqueName('standby-files');
     const changelog = `${applicationId}-counts-changelog`;
     const keys = Array.from({ length: KEYS }, (_, k) => `k${k}`);
-    const records = (list: string[], seq: number): { key: string; value: string; headers: Record<string, string> }[] =>
-      list.map((key) => ({ key, value: JSON.stringify({ n: seq }), headers: { 'X-Correlation-Id': `${key}-${seq}` } }));
-    for (let i = 0; i < KEYS; i += 1000) await produceRaw(input, records(keys.slice(i, i + 1000), 0));
+    await produceCountInputs(input, keys, 0);
     const owner = await startChild(config(applicationId, stateDir()), input, output);
     const survivorDir = config(applicationId, stateDir());
     let survivor: LightService | undefined;
@@ -207,7 +203,7 @@ describe('LightStreams standby replicas @broker', function () {
 
       // The owner runs on alone and writes a tail: one changelog record per key of its partition.
       const ownersKeys = keys.filter((key) => partitionOf(key) === ownersPartition);
-      await produceRaw(input, records(ownersKeys, 1));
+      await produceCountInputs(input, ownersKeys, 1);
       await waitFor(async () => (await endOffsets(changelog)).get(ownersPartition)! >= copied + BigInt(ownersKeys.length), 60_000, 'the owner counted the tail');
       owner.child.kill('SIGKILL');
       await owner.exited;
@@ -235,9 +231,7 @@ describe('LightStreams standby replicas @broker', function () {
     await createTopics([input, output], partitions);
     const applicationId = uniqueName('standby-three');
     const keys = Array.from({ length: KEYS }, (_, k) => `k${k}`);
-    const records = (list: string[], seq: number): { key: string; value: string; headers: Record<string, string> }[] =>
-      list.map((key) => ({ key, value: JSON.stringify({ n: seq }), headers: { 'X-Correlation-Id': `${key}-${seq}` } }));
-    for (let i = 0; i < KEYS; i += 1000) await produceRaw(input, records(keys.slice(i, i + 1000), 0));
+    await produceCountInputs(input, keys, 0);
     const victim = await startChild(config(applicationId, stateDir()), input, output);
     const lines = [[], []] as string[][];
     const survivors: LightService[] = [];
@@ -264,7 +258,7 @@ describe('LightStreams standby replicas @broker', function () {
 
       // A second record per key; the victim is killed while the instances process them.
       const before = sum(await endOffsets(output));
-      await produceRaw(input, records(keys, 1));
+      await produceCountInputs(input, keys, 1);
       await waitFor(async () => sum(await endOffsets(output)) >= before + 300n, 60_000, 'part of the second wave processed');
       victim.child.kill('SIGKILL');
       await victim.exited;
