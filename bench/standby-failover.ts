@@ -51,7 +51,7 @@ interface Status {
   standbys: { id: string; stores: { store: string; checkpoint?: string; lag?: number }[] }[];
 }
 
-/** A bench instance (bench/lib/standby-instance.ts) in a child process. */
+/** A bench instance (test/fixtures/streams/standby-process.ts, shared with the standby tests) in a child process. */
 class Instance {
   readonly statuses: { status: Status; at: number }[] = [];
   readonly logs: { msg: string; time: string; [field: string]: unknown }[] = [];
@@ -69,7 +69,7 @@ class Instance {
   }
 
   start(): Promise<void> {
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'bench', 'lib', 'standby-instance.js'), this.configDir, this.topics.input, this.topics.output], {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'test', 'fixtures', 'streams', 'standby-process.js'), this.configDir, this.topics.input, this.topics.output], {
       env: { ...process.env, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
