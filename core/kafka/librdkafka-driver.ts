@@ -9,8 +9,6 @@ import { LibrdkafkaNativeConsumer } from './librdkafka-native-consumer.js';
 import type { ConsumerSettings, NativeConfig, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
 
-export { batchSlice } from './batch-slice.js';
-
 const require = createRequire(import.meta.url);
 
 /**

@@ -5,7 +5,8 @@ import { StreamsConsumerAdapter, withPartitions, type TopicPartition } from './s
 import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from './driver.js';
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
 import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
-import { batchSlice, librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
+import { batchSlice } from './batch-slice.js';
+import { librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
 import { toConsumerSettings, toProducerSettings, type NativeConfig } from './properties.js';
 
 /**
