@@ -1,4 +1,5 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { registeredCounter } from '../registered-metric.js';
 
 /**
  * Why a topology dropped a record (or, for `expired-window`, one window update of it), as Kafka Streams' dropped-records
@@ -18,13 +19,9 @@ export type DroppedRecordsCounter = Counter<'serviceId' | 'reason' | 'store'>;
 
 /** Registers (or finds) the dropped-records counter in a registry. */
 export function droppedRecordsCounter(registry: Registry): DroppedRecordsCounter {
-  return (
-    (registry.getSingleMetric('light_kafka_streams_dropped_records_total') as DroppedRecordsCounter | undefined) ??
-    new Counter({
-      name: 'light_kafka_streams_dropped_records_total',
-      help: 'Records a LightStreams topology dropped on purpose, by reason (invalid-timestamp, expired-window, null-key, null-value) and store (empty when no store is involved)',
-      labelNames: ['serviceId', 'reason', 'store'],
-      registers: [registry],
-    })
-  );
+  return registeredCounter(registry, {
+    name: 'light_kafka_streams_dropped_records_total',
+    help: 'Records a LightStreams topology dropped on purpose, by reason (invalid-timestamp, expired-window, null-key, null-value) and store (empty when no store is involved)',
+    labelNames: ['serviceId', 'reason', 'store'],
+  });
 }

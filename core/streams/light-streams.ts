@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { registeredCounter, registeredGauge } from '../registered-metric.js';
 import { ConsumeChains } from '../chain/consume-chains.js';
 import type { ChainTable } from '../chain/chain-table.js';
 import { LightError, reasonOf } from '../errors/light-error.js';
@@ -988,17 +989,12 @@ export interface StreamsMetrics {
 /** Registers (or finds) LightStreams' metrics in a registry. */
 export function registerStreamsMetrics(registry: Registry): StreamsMetrics {
   return {
-    restored:
-      (registry.getSingleMetric('light_kafka_streams_restored_records_total') as StreamsMetrics['restored'] | undefined) ??
-      new Counter({ name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['serviceId', 'store'], registers: [registry] }),
-    remaining:
-      (registry.getSingleMetric('light_kafka_streams_restore_remaining_records') as StreamsMetrics['remaining'] | undefined) ??
-      new Gauge({
-        name: 'light_kafka_streams_restore_remaining_records',
-        help: 'Changelog records left to restore per store partition (0 when restored; no series while no restore of it is under way here)',
-        labelNames: ['serviceId', 'store', 'partition'],
-        registers: [registry],
-      }),
+    restored: registeredCounter(registry, { name: 'light_kafka_streams_restored_records_total', help: 'Changelog records applied to state stores while restoring', labelNames: ['serviceId', 'store'] }),
+    remaining: registeredGauge(registry, {
+      name: 'light_kafka_streams_restore_remaining_records',
+      help: 'Changelog records left to restore per store partition (0 when restored; no series while no restore of it is under way here)',
+      labelNames: ['serviceId', 'store', 'partition'],
+    }),
   };
 }
 

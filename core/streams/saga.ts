@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { registeredCounter, registeredGauge } from '../registered-metric.js';
 import { LightError } from '../errors/light-error.js';
 import { commandFingerprint } from '../messages/command-identity.js';
 import { KEY_REUSED, replyOf } from './command-processor.js';
@@ -452,13 +453,10 @@ interface SagaMetrics {
 }
 
 function sagaMetrics(registry: Registry): SagaMetrics {
-  const gauge = (name: string, help: string): Gauge<'saga' | 'partition'> =>
-    (registry.getSingleMetric(name) as Gauge<'saga' | 'partition'> | undefined) ?? new Gauge({ name, help, labelNames: ['saga', 'partition'], registers: [registry] });
+  const gauge = (name: string, help: string): Gauge<'saga' | 'partition'> => registeredGauge(registry, { name, help, labelNames: ['saga', 'partition'] });
   return {
     inProgress: gauge('light_kafka_sagas_in_progress', 'Sagas not ended yet, per saga and partition this instance runs (as of its last timeout check)'),
     stuck: gauge('light_kafka_sagas_stuck', 'Sagas whose compensation failed retry.stuckAfterAttempts times or more and is still being retried'),
-    ended:
-      (registry.getSingleMetric('light_kafka_sagas_ended_total') as Counter<'saga' | 'status'> | undefined) ??
-      new Counter({ name: 'light_kafka_sagas_ended_total', help: 'Sagas ended, by status (COMPLETED, COMPENSATED)', labelNames: ['saga', 'status'], registers: [registry] }),
+    ended: registeredCounter(registry, { name: 'light_kafka_sagas_ended_total', help: 'Sagas ended, by status (COMPLETED, COMPENSATED)', labelNames: ['saga', 'status'] }),
   };
 }

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { registeredCounter, registeredGauge } from '../registered-metric.js';
 import { reasonOf } from '../errors/light-error.js';
 import type { DriverMessage } from '../kafka/driver.js';
 import type { MemberReport } from '../kafka/streams-assignment.js';
@@ -390,16 +391,11 @@ interface StandbyMetrics {
 /** Registers (or finds) the standby metrics in a registry. */
 export function registerStandbyMetrics(registry: Registry): StandbyMetrics {
   return {
-    lag:
-      (registry.getSingleMetric('light_kafka_streams_standby_lag_records') as StandbyMetrics['lag'] | undefined) ??
-      new Gauge({
-        name: 'light_kafka_streams_standby_lag_records',
-        help: "Changelog records a standby replica's store partition is behind the changelog's end (no series while no standby of it is kept here)",
-        labelNames: ['serviceId', 'store', 'partition'],
-        registers: [registry],
-      }),
-    applied:
-      (registry.getSingleMetric('light_kafka_streams_standby_records_total') as StandbyMetrics['applied'] | undefined) ??
-      new Counter({ name: 'light_kafka_streams_standby_records_total', help: 'Changelog records applied to standby replicas', labelNames: ['serviceId', 'store'], registers: [registry] }),
+    lag: registeredGauge(registry, {
+      name: 'light_kafka_streams_standby_lag_records',
+      help: "Changelog records a standby replica's store partition is behind the changelog's end (no series while no standby of it is kept here)",
+      labelNames: ['serviceId', 'store', 'partition'],
+    }),
+    applied: registeredCounter(registry, { name: 'light_kafka_streams_standby_records_total', help: 'Changelog records applied to standby replicas', labelNames: ['serviceId', 'store'] }),
   };
 }

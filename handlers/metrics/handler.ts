@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
+import { registeredCounter, registeredGauge, registeredHistogram } from '../../core/registered-metric.js';
 import { Attachment, typedKey } from '../../core/attachments.js';
 import { defineHandler, phasedHandler } from '../../core/chain/handler.js';
 import type { Exchange } from '../../core/exchange.js';
@@ -9,11 +10,6 @@ import { METRICS_SCHEMA, type MetricsYml } from './config.js';
 import { HistogramSeries } from './histogram-series.js';
 
 const RECORD_LABELS = ['serviceId', 'topic', 'direction', 'clientId', 'callerId', 'status'] as const;
-
-/** A metric of this name from the registry, or a new one registered there (several services may share a registry). */
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 /**
  * Per-record counters and durations labelled by service, topic, direction, the JWT's client id, the caller's
@@ -34,26 +30,15 @@ export default defineHandler<MetricsYml>({
     if (config.collectDefaultMetrics && !registry.getSingleMetric(`${p}process_cpu_user_seconds_total`)) {
       collectDefaultMetrics({ register: registry, prefix: p });
     }
-    const records = metric(registry, `${p}records_total`, () =>
-      new Counter({ name: `${p}records_total`, help: 'Records through the chain', labelNames: RECORD_LABELS, registers: [registry] }),
-    );
-    const duration = metric(registry, `${p}record_duration_seconds`, () =>
-      new Histogram({ name: `${p}record_duration_seconds`, help: 'Time in the rest of the chain', labelNames: RECORD_LABELS, buckets: config.durationBuckets, registers: [registry] }),
-    );
-    const lag = metric(registry, `${p}consumer_lag`, () =>
-      new Gauge({ name: `${p}consumer_lag`, help: 'Records behind the high watermark after this record', labelNames: ['serviceId', 'topic', 'partition'], registers: [registry] }),
-    );
-    const position = metric(registry, `${p}consumer_offset`, () =>
-      new Gauge({
-        name: `${p}consumer_offset`,
-        help: 'Offset the partition resumes at: after the last record that finished the chain, or at the record that stopped the partition (failurePolicy: stop)',
-        labelNames: ['serviceId', 'topic', 'partition'],
-        registers: [registry],
-      }),
-    );
-    const deadLettered = metric(registry, `${p}dead_letter_total`, () =>
-      new Counter({ name: `${p}dead_letter_total`, help: 'Records written to a dead-letter topic', labelNames: ['serviceId', 'topic', 'code'], registers: [registry] }),
-    );
+    const records = registeredCounter(registry, { name: `${p}records_total`, help: 'Records through the chain', labelNames: RECORD_LABELS });
+    const duration = registeredHistogram(registry, { name: `${p}record_duration_seconds`, help: 'Time in the rest of the chain', labelNames: RECORD_LABELS, buckets: config.durationBuckets });
+    const lag = registeredGauge(registry, { name: `${p}consumer_lag`, help: 'Records behind the high watermark after this record', labelNames: ['serviceId', 'topic', 'partition'] });
+    const position = registeredGauge(registry, {
+      name: `${p}consumer_offset`,
+      help: 'Offset the partition resumes at: after the last record that finished the chain, or at the record that stopped the partition (failurePolicy: stop)',
+      labelNames: ['serviceId', 'topic', 'partition'],
+    });
+    const deadLettered = registeredCounter(registry, { name: `${p}dead_letter_total`, help: 'Records written to a dead-letter topic', labelNames: ['serviceId', 'topic', 'code'] });
     services.events.on('deadLettered', (event: ConsumedEvent) => {
       if (event.outcome.kind === 'deadLettered') {
         deadLettered.inc({ serviceId: services.serviceId, topic: event.topic, code: failureStatusOf(event.outcome.error).code });
