@@ -8,9 +8,13 @@
 import { isMain } from '../../../scripts/is-main.js';
 import { runDifferential, type DifferentialCase } from '../../support/differential/harness.js';
 import { streamTableJoin, streamTableJoinInterleaved, tumblingCount } from './cases.js';
+import { JOIN_CASES } from './join-cases.js';
 import { PENDING_CASES } from './pending-inputs.js';
+import { WINDOW_CASES } from './window-cases.js';
 
-export const CASES: DifferentialCase[] = [tumblingCount, streamTableJoin, streamTableJoinInterleaved, ...PENDING_CASES];
+const WIRED = [tumblingCount, streamTableJoin, streamTableJoinInterleaved, ...WINDOW_CASES, ...JOIN_CASES];
+/** Every case: with its LightStreams side where one is wired, else Kafka Streams only. */
+export const CASES: DifferentialCase[] = [...WIRED, ...PENDING_CASES.filter((pending) => !WIRED.some((wired) => wired.name === pending.name))];
 
 async function main(args: string[]): Promise<number> {
   const name = args[0];
