@@ -230,8 +230,8 @@ export class LightService {
     const topicAdmin = new KafkajsTopicAdmin(producerSettings.client, logger);
     lifecycle.onClose(() => topicAdmin.disconnect());
     // The consumer it probes is made once the chains exist.
-    const probed: { consumer?: LightConsumer } = {};
-    const health = new Health((timeoutMs) => readinessOf(probed.consumer, clients, lifecycle, timeoutMs));
+    const probed: { consumer?: LightConsumer; streams?: LightStreams } = {};
+    const health = new Health((timeoutMs) => readinessOf(probed, clients, lifecycle, timeoutMs));
     const propagation = new HeaderPropagation(serviceYml.propagatedHeaders);
     const http = new HttpInterceptors();
     const services: HandlerServices = {
@@ -293,6 +293,7 @@ export class LightService {
       : undefined;
     const producer = new LightProducer(clients.producer, path);
     const streams = createStreams(config, serviceId, { table, path, consumerYml: consumerYml.config, clients, propagatedHeaders: propagation.names, services, topicAdmin });
+    probed.streams = streams;
     return new this({ services, clients, producer, consumer, transactional, lifecycle, health, streams, table, origins, path, consumerInGroup, topicAdmin });
   }
 
@@ -419,8 +420,13 @@ function createStreams(
   });
 }
 
-async function readinessOf(consumer: LightConsumer | undefined, clients: KafkaDriver, lifecycle: Lifecycle, timeoutMs: number): Promise<Readiness> {
+/** Ready: the consumer in its group (when subscribed), the broker answering, not stopping, and LightStreams not failed. */
+async function readinessOf(probed: { consumer?: LightConsumer; streams?: LightStreams }, clients: KafkaDriver, lifecycle: Lifecycle, timeoutMs: number): Promise<Readiness> {
+  const { consumer, streams } = probed;
   const consumerReady = consumer !== undefined && (!consumer.isSubscribed || consumer.hasJoinedGroup);
   const broker = await clients.brokerAnswers(timeoutMs);
-  return { ready: consumerReady && broker && !lifecycle.isStopping, checks: { consumer: consumerReady, broker, stopping: lifecycle.isStopping } };
+  const checks: Record<string, boolean> = { consumer: consumerReady, broker, stopping: lifecycle.isStopping };
+  // Only a service with a topology has the check: false once its streams stopped on a failure (streams.failure).
+  if (streams?.hasTopology) checks.streams = streams.failure === undefined;
+  return { ready: consumerReady && broker && !lifecycle.isStopping && checks.streams !== false, checks };
 }

@@ -18,6 +18,9 @@ import { toConsumerSettings, toProducerSettings, type NativeConfig } from './pro
  * query endpoint in its client.id (`<application.id>@<host:port>`). Topic administration, changelog restores and
  * the key partitioner use kafkajs, which light-kafka always installs.
  */
+/** The instance's transactional producer, its transaction driver, and its connect (which initialises transactions). */
+type SharedProducer = { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> };
+
 export class LibrdkafkaStreamsClients implements StreamsClients {
   readonly consumer: LibrdkafkaStreamsConsumer;
   readonly producer: DriverProducer;
@@ -25,7 +28,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
   private readonly kafka: LibrdkafkaKafka;
   private readonly producerConfig: NativeConfig;
   private readonly plain: LibrdkafkaProducer;
-  private shared: { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> } | undefined;
+  private shared: SharedProducer | undefined;
   private commitQueue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -52,7 +55,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
   }
 
   /** The instance's transactional producer, made (and its transactions initialised) on first use or after a failure. */
-  private sharedProducer(): { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> } {
+  private sharedProducer(): SharedProducer {
     if (!this.shared) {
       const transactionalId = `${this.options.applicationId}-${this.options.processId}`;
       const producer = this.kafka.producer({ kafkaJS: { logger: loggerFor(this.logger, 'streams-producer') }, ...this.producerConfig, 'transactional.id': transactionalId });
@@ -63,19 +66,34 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
     return this.shared;
   }
 
+  /** The shared producer once connected; one that failed to connect (init transactions) is dropped, not awaited again. */
+  private async connectedShared(): Promise<SharedProducer> {
+    const shared = this.sharedProducer();
+    try {
+      await shared.connected;
+      return shared;
+    } catch (error) {
+      await this.dropShared(shared);
+      throw error;
+    }
+  }
+
+  private async dropShared(shared: SharedProducer): Promise<void> {
+    if (this.shared === shared) this.shared = undefined;
+    await shared.producer.disconnect().catch(() => undefined);
+  }
+
   async transactionalCommitter(): Promise<TaskCommitter> {
-    await this.sharedProducer().connected;
+    await this.connectedShared();
     return {
       // One transaction at a time on the shared producer; a failed one leaves the producer to be made anew.
       commit: (batches, offsets) => {
         const run = this.commitQueue.then(async () => {
-          const shared = this.sharedProducer();
-          await shared.connected;
+          const shared = await this.connectedShared();
           try {
             return await commitInTransaction(shared.driver, batches, offsets, (transaction) => transaction.sendOffsets({ topics: offsets }));
           } catch (error) {
-            this.shared = undefined;
-            await shared.producer.disconnect().catch(() => undefined);
+            await this.dropShared(shared);
             throw error;
           }
         });

@@ -39,3 +39,33 @@ export async function retryTransient<T>(
     }
   }
 }
+
+/**
+ * Kafka errors no retry heals — access refused, a setting the broker refuses, a request it does not support — by
+ * protocol code (kafkajs' `code`; librdkafka's positive codes are the same) or kafkajs' `type`.
+ */
+const PERMANENT_KAFKA_ERRORS = new Map<number, string>([
+  [29, 'TOPIC_AUTHORIZATION_FAILED'],
+  [30, 'GROUP_AUTHORIZATION_FAILED'],
+  [31, 'CLUSTER_AUTHORIZATION_FAILED'],
+  [35, 'UNSUPPORTED_VERSION'],
+  [50, 'INVALID_TRANSACTION_TIMEOUT'],
+  [53, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'],
+  [58, 'SASL_AUTHENTICATION_FAILED'],
+]);
+const PERMANENT_KAFKA_TYPES = new Set(PERMANENT_KAFKA_ERRORS.values());
+
+/**
+ * An error that trying again cannot heal: one of the Kafka errors above, or a configuration error (ERR13xxx), here or
+ * in a cause. A wrapper marked retriable does not hide a permanent cause.
+ */
+export function isPermanent(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as { code?: unknown; type?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof candidate.code === 'number' && PERMANENT_KAFKA_ERRORS.has(candidate.code)) return true;
+    if (typeof candidate.type === 'string' && PERMANENT_KAFKA_TYPES.has(candidate.type)) return true;
+    if (typeof candidate.code === 'string' && /^ERR13\d{3}$/.test(candidate.code)) return true;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return false;
+}

@@ -25,7 +25,7 @@ import { defaultGlobalDecoder, GlobalTables, type GlobalRecordDecoder } from './
 import { StreamsBuilder, type PunctuationContext, type Punctuator, type RefusedOutputs, type SourceNode, type TaskGroup, type Topology } from './topology.js';
 import { RecordHeaders } from '../headers.js';
 import { contextFromRecord, runWithContext } from '../request-context.js';
-import { retryTransient } from '../kafka/transient.js';
+import { isPermanent, retryTransient } from '../kafka/transient.js';
 
 export interface LightStreamsParts {
   settings: StreamsSettings;
@@ -115,6 +115,8 @@ export class LightStreams {
   private readonly pauses = new Set<() => void>();
   /** Standby replicas and the local state reported to the group (standby.ts), while the streams run. */
   private standbys: StandbyTasks | undefined;
+  /** Why the streams stopped processing on their own (a task that can never open, failurePolicy: stop), until the next start. */
+  private failed: LightError | undefined;
 
   constructor(private readonly parts: LightStreamsParts) {
     this.streamsBuilder = new StreamsBuilder(parts.settings.applicationId);
@@ -156,6 +158,7 @@ export class LightStreams {
     const { settings, logger } = this.parts;
     this.metrics();
     this.stopRequested = false;
+    this.failed = undefined;
     await retryTransient(
       () => this.startOnce(topology),
       START_RETRY_MS,
@@ -600,6 +603,7 @@ export class LightStreams {
         } catch (error) {
           // A stop that began while the task opened is not a failure to report (retryOpen checks the same).
           if (!this.running) return;
+          if (isPermanent(error)) return this.failOpen(id, error);
           this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: 1, inMs: openRetryDelay(1), error: reasonOf(error) });
           void this.retryOpen(id, partition);
         }
@@ -638,12 +642,31 @@ export class LightStreams {
           return;
         } catch (error) {
           if (!this.running || !this.assigned.has(id)) return;
+          if (isPermanent(error)) return this.failOpen(id, error);
           this.parts.logger.error('streams task cannot open; trying again', { task: id, attempt: attempt + 1, inMs: openRetryDelay(attempt + 1), error: reasonOf(error) });
         }
       }
     } finally {
       this.retryingOpen.delete(id);
     }
+  }
+
+  /**
+   * A task that cannot open and that no retry would open (access refused, a setting the broker refuses, a
+   * configuration error): the streams stop processing — every task would meet it — and say why, in the log and in
+   * `failure` (the service's readiness is DOWN). The partitions stay with this instance until it stops.
+   */
+  private failOpen(id: string, error: unknown): void {
+    if (this.failed) return;
+    this.failed = new LightError('ERR12011', { task: id, reason: `it cannot open and trying again cannot help: ${reasonOf(error)}` }, { cause: error });
+    this.parts.logger.error('streams stopped: a task cannot open and trying again cannot help; fix the cause and restart the service', { task: id, error: reasonOf(error) });
+    this.running = false;
+    clearInterval(this.timer);
+  }
+
+  /** Why the streams stopped processing on their own (ERR12011: a task that can never open, a record failed under failurePolicy: stop), or undefined. */
+  get failure(): LightError | undefined {
+    return this.failed;
   }
 
   /** The stores of a task (none for a pattern source's task). */
@@ -791,7 +814,8 @@ export class LightStreams {
       task = await this.taskFor(id, partition);
     } catch (error) {
       // Not fetched on until the task opens: the batch comes again.
-      this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) });
+      if (isPermanent(error)) this.failOpen(id, error);
+      else this.parts.logger.error('streams task cannot open', { task: id, error: reasonOf(error) });
       const first = batch.messages[0];
       if (first) this.clients?.consumer.seek(topic, partition, first.offset);
       await this.pause(1000);
@@ -820,6 +844,7 @@ export class LightStreams {
         if (outcome.kind === 'stopped') {
           // failurePolicy: stop — what came before is committed; the failed record is read again after a restart.
           await this.commitTask(task);
+          this.failed ??= new LightError('ERR12011', { task: task.id, reason: `a record failed under failurePolicy: stop (${topic}-${partition}@${message.offset}): ${reasonOf(outcome.error)}` }, { cause: outcome.error });
           this.running = false;
           clearInterval(this.timer);
           return;

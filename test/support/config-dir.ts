@@ -53,13 +53,15 @@ export function streamsServiceConfig(
     groupProtocol?: GroupProtocol;
     commitIntervalMs?: number;
     stopTimeoutMs?: number;
+    /** More kafka-consumer.yml lines (failurePolicy, ...: the streams take the consumer's record handling). */
+    consumerExtra?: string;
   } = {},
 ): string {
-  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = testGroupProtocol(), commitIntervalMs = 100, stopTimeoutMs = 20_000 } = options;
+  const { sessionTimeoutMs = 10_000, heartbeatMs = 1000, streamsExtra = '', consumerMaxRetries = 1, groupProtocol = testGroupProtocol(), commitIntervalMs = 100, stopTimeoutMs = 20_000, consumerExtra = '' } = options;
   const timing = groupTimingLines(sessionTimeoutMs, heartbeatMs, 'consumer.', groupProtocol);
   return configDir({
     'service.yml': serviceYml(serviceId, `stopTimeoutMs: ${stopTimeoutMs}\n`),
-    'kafka-consumer.yml': consumerYml(`${serviceId}-unused-${Math.random().toString(36).slice(2, 10)}`, '', consumerMaxRetries),
+    'kafka-consumer.yml': consumerYml(`${serviceId}-unused-${Math.random().toString(36).slice(2, 10)}`, consumerExtra, consumerMaxRetries),
     'kafka-producer.yml': producerYml(),
     'kafka-streams.yml': `properties:
   bootstrap.servers: \${kafka.brokers}
