@@ -806,7 +806,12 @@ export class LightStreams {
   private async consumeBatch(batch: StreamsBatch): Promise<void> {
     const { topic, partition } = batch;
     const id = this.taskIdOf(topic, partition);
-    if (!this.running || !this.assigned.has(id)) return;
+    if (!this.running || !this.assigned.has(id)) {
+      // Streams stopped on a failure stay in the group; a batch left unresolved comes straight back (kafkajs), so
+      // without a wait this would spin.
+      if (this.failed) await this.pause(1000);
+      return;
+    }
     const route = this.chains!.routeFor(topic);
     if (!route) return;
     let task: StreamTask;
