@@ -9,6 +9,9 @@ import { batchSlice } from './batch-slice.js';
 import { librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
 import { toConsumerSettings, toProducerSettings, type NativeConfig } from './properties.js';
 
+/** The instance's transactional producer, its transaction driver, and its connect (which initialises transactions). */
+type SharedProducer = { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> };
+
 /**
  * LightStreams' clients on librdkafka. Exactly-once uses KIP-447: one transactional producer per instance
  * (`<application.id>-<process id>`, the process id kept in state.dir so a restart aborts what a crash left open),
@@ -18,9 +21,6 @@ import { toConsumerSettings, toProducerSettings, type NativeConfig } from './pro
  * query endpoint in its client.id (`<application.id>@<host:port>`). Topic administration, changelog restores and
  * the key partitioner use kafkajs, which light-kafka always installs.
  */
-/** The instance's transactional producer, its transaction driver, and its connect (which initialises transactions). */
-type SharedProducer = { producer: LibrdkafkaProducer; driver: DriverTransactionalProducer; connected: Promise<void> };
-
 export class LibrdkafkaStreamsClients implements StreamsClients {
   readonly consumer: LibrdkafkaStreamsConsumer;
   readonly producer: DriverProducer;
