@@ -157,11 +157,14 @@ describe('LightStreams @broker', function () {
     } finally {
       await service.stop();
     }
+    // Every input has its output (by the correlation id it carries), perhaps twice. Not every count need appear: the
+    // outputs and the changelog are written without a transaction, so a kill can land a count in the changelog and
+    // not in the output; the restored store then counts the re-read input one higher.
     const perKeyOutput = countsPerKey(await readToEnd(output, { readUncommitted: true }));
     expect(perKeyOutput.size).to.equal(KEYS);
     for (const [key, updates] of perKeyOutput) {
-      const seen = new Set(updates.map(({ count }) => count));
-      for (let count = 1; count <= perKey; count++) expect(seen.has(count), `${key} reached ${count}`).to.equal(true);
+      const inputs = new Set(updates.map(({ correlationId }) => correlationId));
+      for (let seq = 0; seq < perKey; seq++) expect(inputs.has(`${key}-${seq}`), `${key}: an output of input ${seq}`).to.equal(true);
     }
   });
 
