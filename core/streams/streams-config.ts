@@ -45,7 +45,10 @@ export const KAFKA_STREAMS_SCHEMA = {
 const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms', 'application.server', 'num.standby.replicas']);
 
 /** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
-export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string): StreamsSettings {
+/** The exactly-once transaction timeout when none is set, per transport (see toStreamsSettings). */
+export const TRANSACTION_TIMEOUT_MS = { kafkajs: 10_000, librdkafka: 30_000 } as const;
+
+export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string, transport: 'kafkajs' | 'librdkafka' = 'kafkajs'): StreamsSettings {
   const { properties } = yml;
   // The serviceId may hold characters a topic name cannot: the default keeps only the ones it can.
   const applicationId = properties['application.id'] ?? defaultApplicationId.replace(/[^A-Za-z0-9._-]/g, '-');
@@ -87,9 +90,11 @@ export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApp
     }
   }
   checkGroupProtocol(consumerProperties, numStandbyReplicas, file);
-  // Kafka Streams' exactly-once default: a crashed instance's open transaction (its transactional.id is not reused
-  // until it restarts) holds read_committed readers of its output partitions for this long, not the clients' 60 s.
-  if (processingGuarantee === 'exactly_once' && producerProperties['transaction.timeout.ms'] === undefined) producerProperties['transaction.timeout.ms'] = 10000;
+  // A crashed instance's open transaction (its transactional.id is not reused until it restarts) holds read_committed
+  // readers of its output partitions for this long, not the clients' 60 s. Kafka Streams' exactly-once default is
+  // 10 s; librdkafka caps its request timeout (socket.timeout.ms) at the transaction timeout, and 10 s request
+  // timeouts failed transactions on a loaded cluster, so it gets 30 s.
+  if (processingGuarantee === 'exactly_once' && producerProperties['transaction.timeout.ms'] === undefined) producerProperties['transaction.timeout.ms'] = TRANSACTION_TIMEOUT_MS[transport];
   return {
     applicationId,
     processingGuarantee,

@@ -171,7 +171,8 @@ describe('LightStreams standby replicas @broker', function () {
     }
 
     // Exactly once: each key's counts 1..n in order, each from its own input. The killed owner's open transaction
-    // holds read_committed readers until the broker aborts it: transaction.timeout.ms (10 s) + its check (<= 10 s).
+    // holds read_committed readers until the broker aborts it: transaction.timeout.ms (10 s on kafkajs, 30 s on
+    // librdkafka) + its check (<= 10 s).
     const updates = countsPerKey(await readToEnd(output, { timeoutMs: 60_000 }));
     expect(updates.size).to.equal(KEYS);
     expectExactlyOnce(updates, (key) => (partitionOf(key) === ownersPartition ? 2 : 1));

@@ -20,11 +20,14 @@ describe('kafka-streams.yml settings', () => {
     expect(settings.applicationServer).to.equal('h:8080');
   });
 
-  it("under exactly_once the producers' transaction.timeout.ms defaults to 10 s (Kafka Streams'), unless set", () => {
+  it("under exactly_once the producers' transaction.timeout.ms defaults to 10 s (Kafka Streams') on kafkajs and 30 s on librdkafka, unless set", () => {
     expect(toStreamsSettings(yml({}), 'f', 'svc').producerProperties['transaction.timeout.ms']).to.equal(10000);
     expect(toStreamsSettings(yml({ 'producer.transaction.timeout.ms': 30000 }), 'f', 'svc').producerProperties['transaction.timeout.ms']).to.equal(30000);
     expect(toStreamsSettings(yml({ 'transaction.timeout.ms': 20000 }), 'f', 'svc').producerProperties['transaction.timeout.ms']).to.equal(20000);
     expect(toStreamsSettings(yml({ 'processing.guarantee': 'at_least_once' }), 'f', 'svc').producerProperties).to.not.have.property('transaction.timeout.ms');
+    // On librdkafka 30 s: its request timeout cannot be longer than the transaction timeout.
+    expect(toStreamsSettings(yml({}), 'f', 'svc', 'librdkafka').producerProperties['transaction.timeout.ms']).to.equal(30000);
+    expect(toStreamsSettings(yml({ 'transaction.timeout.ms': 20000 }), 'f', 'svc', 'librdkafka').producerProperties['transaction.timeout.ms']).to.equal(20000);
   });
 
   it('refuses a bad guarantee, commit interval, application.id or application.server, naming the file and key', () => {
