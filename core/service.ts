@@ -381,7 +381,7 @@ function createStreams(
 ): LightStreams {
   const loaded = config.load<KafkaStreamsYml>('kafka-streams', { schema: KAFKA_STREAMS_SCHEMA });
   const file = loaded.file ?? 'kafka-streams.yml';
-  const settings = toStreamsSettings(loaded.config, file, serviceId, parts.clients.name === 'librdkafka' ? 'librdkafka' : 'kafkajs');
+  const settings = toStreamsSettings(loaded.config, file, serviceId, parts.clients.name);
   const { logger } = parts.services;
   const processor = recordProcessorFor(settings.applicationId, { ...parts, logger });
   return new LightStreams({

@@ -5,13 +5,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * librdkafka mark them retriable, here or in a cause; the few kafkajs gives up on are known by their message.
  */
 export function isTransient(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    const candidate = current as { retriable?: boolean; message?: string; cause?: unknown; originalError?: unknown };
+  for (const candidate of causeChain(error) as Iterable<{ retriable?: boolean; message?: string }>) {
     if (candidate.retriable === true) return true;
     if (/does not host this topic-partition|leader not available|not the leader|There is no leader/i.test(candidate.message ?? '')) return true;
-    current = candidate.cause ?? candidate.originalError;
   }
   return false;
+}
+
+/** An error and its causes (`cause`, or kafkajs' `originalError`), at most five deep. */
+function* causeChain(error: unknown): Generator<object> {
+  for (let current = error, depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    yield current;
+    const { cause, originalError } = current as { cause?: unknown; originalError?: unknown };
+    current = cause ?? originalError;
+  }
 }
 
 /**
@@ -60,12 +67,10 @@ const PERMANENT_KAFKA_TYPES = new Set(PERMANENT_KAFKA_ERRORS.values());
  * in a cause. A wrapper marked retriable does not hide a permanent cause.
  */
 export function isPermanent(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    const candidate = current as { code?: unknown; type?: unknown; cause?: unknown; originalError?: unknown };
+  for (const candidate of causeChain(error) as Iterable<{ code?: unknown; type?: unknown }>) {
     if (typeof candidate.code === 'number' && PERMANENT_KAFKA_ERRORS.has(candidate.code)) return true;
     if (typeof candidate.type === 'string' && PERMANENT_KAFKA_TYPES.has(candidate.type)) return true;
     if (typeof candidate.code === 'string' && /^ERR13\d{3}$/.test(candidate.code)) return true;
-    current = candidate.cause ?? candidate.originalError;
   }
   return false;
 }

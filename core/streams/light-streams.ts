@@ -658,8 +658,13 @@ export class LightStreams {
    */
   private failOpen(id: string, error: unknown): void {
     if (this.failed) return;
-    this.failed = new LightError('ERR12011', { task: id, reason: `it cannot open and trying again cannot help: ${reasonOf(error)}` }, { cause: error });
     this.parts.logger.error('streams stopped: a task cannot open and trying again cannot help; fix the cause and restart the service', { task: id, error: reasonOf(error) });
+    this.stopOnFailure(id, `it cannot open and trying again cannot help: ${reasonOf(error)}`, error);
+  }
+
+  /** The streams stop processing on their own; the first reason stays in `failure` (ERR12011) until the next start. */
+  private stopOnFailure(task: string, reason: string, cause: unknown): void {
+    this.failed ??= new LightError('ERR12011', { task, reason }, { cause });
     this.running = false;
     clearInterval(this.timer);
   }
@@ -849,9 +854,7 @@ export class LightStreams {
         if (outcome.kind === 'stopped') {
           // failurePolicy: stop — what came before is committed; the failed record is read again after a restart.
           await this.commitTask(task);
-          this.failed ??= new LightError('ERR12011', { task: task.id, reason: `a record failed under failurePolicy: stop (${topic}-${partition}@${message.offset}): ${reasonOf(outcome.error)}` }, { cause: outcome.error });
-          this.running = false;
-          clearInterval(this.timer);
+          this.stopOnFailure(task.id, `a record failed under failurePolicy: stop (${topic}-${partition}@${message.offset}): ${reasonOf(outcome.error)}`, outcome.error);
           return;
         }
         task.recordDone(topic, message, outcome.kind === 'processed');

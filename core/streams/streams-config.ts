@@ -1,4 +1,5 @@
 import { LightError } from '../errors/light-error.js';
+import type { KafkaClientName } from '../kafka/driver.js';
 
 /** kafka-streams.yml: Kafka Streams' own property names under `properties`, plus light-kafka's keys. */
 export interface KafkaStreamsYml {
@@ -46,9 +47,9 @@ const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.d
 
 /** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
 /** The exactly-once transaction timeout when none is set, per transport (see toStreamsSettings). */
-export const TRANSACTION_TIMEOUT_MS = { kafkajs: 10_000, librdkafka: 30_000 } as const;
+const TRANSACTION_TIMEOUT_MS: Record<KafkaClientName, number> = { kafkajs: 10_000, librdkafka: 30_000 };
 
-export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string, transport: 'kafkajs' | 'librdkafka' = 'kafkajs'): StreamsSettings {
+export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string, transport: KafkaClientName = 'kafkajs'): StreamsSettings {
   const { properties } = yml;
   // The serviceId may hold characters a topic name cannot: the default keeps only the ones it can.
   const applicationId = properties['application.id'] ?? defaultApplicationId.replace(/[^A-Za-z0-9._-]/g, '-');
