@@ -13,6 +13,18 @@ import { consumedRecord, PROCESSED_FIRST_TIME, type ProcessingControl, type Reco
 
 const HEARTBEAT_EVERY_MS = 100;
 
+/** When a batch last heartbeated and committed on its interval (shared by the slices of one batch). */
+interface Pacing {
+  lastHeartbeat: number;
+}
+/**
+ * Records of a fetched batch that go through the chain together (one beginBatch / endBatch) when records are
+ * handled one after another. A fetch of 4 MB holds thousands of small records: run as one chain batch, every
+ * record's exchange, headers and handler state lived until the last record was done, outlived the young
+ * generation and made garbage collection most of the consume cost (bench/README.md, issue 29).
+ */
+export const CHAIN_SLICE_RECORDS = 256;
+
 export interface ConsumedEvent {
   topic: string;
   partition: number;
@@ -154,8 +166,20 @@ export class LightConsumer extends EventEmitter {
     }
     const ordering = this.parts.ordering ?? 'partition';
     if (route.batchHandler && route.chain.allPhased) await this.consumeStaged(batch, route, route.batchHandler);
-    else if (ordering === 'partition' || route.batchHandler) await this.consumeInOrder(batch, route);
+    else if (ordering === 'partition' || route.batchHandler) await this.consumeInSlices(batch, route);
     else await this.consumeConcurrently(batch, route, ordering);
+  }
+
+  /** A fetched batch through consumeInOrder in slices of CHAIN_SLICE_RECORDS, until a slice ends early. */
+  private async consumeInSlices(batch: DriverBatch, route: ConsumeRoute): Promise<void> {
+    const { messages } = batch;
+    // Interval commits and heartbeats keep their pace across the slices of a batch.
+    const pacing: Pacing = { lastHeartbeat: Date.now() };
+    for (let from = 0; from < messages.length; from += CHAIN_SLICE_RECORDS) {
+      const slice = messages.length <= CHAIN_SLICE_RECORDS ? batch : { ...batch, messages: messages.slice(from, from + CHAIN_SLICE_RECORDS) };
+      if (!(await this.consumeInOrder(slice, route, pacing))) break;
+    }
+    await batch.heartbeat();
   }
 
   /** The batch's exchanges and what the chain's beginBatch gave them; no scope when a beginBatch failed (logged). */
@@ -172,9 +196,11 @@ export class LightConsumer extends EventEmitter {
 
   /**
    * Records one after another; a failed record (failurePolicy: stop) pauses the partition before the next. A record
-   * whose chain is synchronous costs no promise. Handlers' endBatch runs before offsets may be committed.
+   * whose chain is synchronous costs no promise. Handlers' endBatch runs before offsets may be committed. True when
+   * every record of the batch was done; false when it stopped early (not running, stale, handed back, a stopped
+   * partition).
    */
-  private async consumeInOrder(batch: DriverBatch, route: ConsumeRoute): Promise<void> {
+  private async consumeInOrder(batch: DriverBatch, route: ConsumeRoute, pacing: Pacing = { lastHeartbeat: Date.now() }): Promise<boolean> {
     const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, handBack, pause, commitOffsetsIfNecessary, highWatermark, messages } = batch;
     const control: ProcessingControl = { isRunning, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
@@ -198,10 +224,9 @@ export class LightConsumer extends EventEmitter {
     const ticker = setInterval(() => {
       if (awaiting > flushed) void flushUpTo(awaiting);
     }, HEARTBEAT_EVERY_MS);
-    let lastHeartbeat = Date.now();
     try {
       for (let i = 0; i < messages.length; i++) {
-        if (!isRunning() || isStale() || handBack()) break;
+        if (!isRunning() || isStale() || handBack()) return false;
         const message = messages[i]!;
         let outcome: RecordOutcome = PROCESSED_FIRST_TIME;
         if (scope === undefined) {
@@ -221,20 +246,20 @@ export class LightConsumer extends EventEmitter {
             awaiting = -1;
           }
         }
-        if (outcome.kind === 'interrupted') break;
+        if (outcome.kind === 'interrupted') return false;
         if (outcome.kind === 'stopped') {
           await flush();
           pause();
           this.partitionStopped(topic, partition, message.offset, outcome.error);
-          return;
+          return false;
         }
         resolveOffset(message.offset);
         this.recordDone(topic, partition, message.offset, outcome, events);
         // Heartbeat and interval commits between records, but not after every one: they are async round trips
         // through the client that a fast chain would pay per record. Slow records still heartbeat every 100 ms.
         const now = Date.now();
-        if (now - lastHeartbeat >= HEARTBEAT_EVERY_MS) {
-          lastHeartbeat = now;
+        if (now - pacing.lastHeartbeat >= HEARTBEAT_EVERY_MS) {
+          pacing.lastHeartbeat = now;
           await flush();
           await commitOffsetsIfNecessary();
           await heartbeat();
@@ -244,7 +269,7 @@ export class LightConsumer extends EventEmitter {
       clearInterval(ticker);
       await flush();
     }
-    await heartbeat();
+    return true;
   }
 
   /**
@@ -257,7 +282,7 @@ export class LightConsumer extends EventEmitter {
     const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, handBack, pause, highWatermark, messages } = batch;
     const control: ProcessingControl = { isRunning, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
-    if (scope === undefined) return this.consumeInOrder(batch, { ...route, batchHandler: undefined });
+    if (scope === undefined) return this.consumeInSlices(batch, { ...route, batchHandler: undefined });
     const { chain } = route;
     const events: ConsumedEvent[] = [];
     let ready: number[] = [];

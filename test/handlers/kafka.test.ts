@@ -305,6 +305,45 @@ describe('kafka transport handlers on a real broker @broker', function () {
     expect(second.received.map((exchange) => valueOf(exchange).n)).to.deep.equal([2, 3]);
   });
 
+  it('runs a fetched batch of more than 256 records through the chain 256 at a time, in offset order', async () => {
+    const topic = uniqueName('e2e');
+    await createTopics([topic]);
+    // Written before the consumer starts, so that its first fetch holds them all (700 small records, well under a fetch).
+    await produceRaw(topic, Array.from({ length: 700 }, (_, n) => ({ value: JSON.stringify({ n }) })));
+    const group = uniqueName('group');
+    const { service, received } = await startService(topic, group);
+    await waitFor(() => received.length === 700, 60_000, '700 records');
+    expect(received.map((exchange) => valueOf(exchange).n)).to.deep.equal(Array.from({ length: 700 }, (_, n) => n));
+    const sizes = received.map((exchange) => exchange.attachments.get('batchSize') as number);
+    expect(Math.max(...sizes)).to.be.at.most(256);
+    // At least two full slices: a fetched batch was cut, not merely fetched small.
+    expect(sizes.filter((size) => size === 256).length).to.be.at.least(512);
+    await service.stop();
+    expect((await committedOffsets(group, topic)).get(0)).to.equal(700);
+  });
+
+  it('with failurePolicy: stop, a record that fails in a later slice of a batch stops the partition there', async () => {
+    const topic = uniqueName('e2e');
+    await createTopics([topic]);
+    await produceRaw(topic, Array.from({ length: 700 }, (_, n) => ({ value: JSON.stringify({ n }) })));
+    const group = uniqueName('group');
+    const stopped: { offset: string }[] = [];
+    const { service, received } = await startService(topic, group, {
+      env: { TEST_FAILUREPOLICY: 'stop' },
+      handler: (exchange) => {
+        if (valueOf(exchange).n === 300) throw new Error('poison');
+      },
+    });
+    service.consumer.on('partitionStopped', (event: { offset: string }) => stopped.push(event));
+    await waitFor(() => stopped.length === 1, 60_000, 'the partition to stop');
+    // Time for any record after the stopped one to (wrongly) run.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(received.map((exchange) => valueOf(exchange).n)).to.deep.equal(Array.from({ length: 300 }, (_, n) => n));
+    expect(stopped[0]!.offset).to.equal('300');
+    await service.stop();
+    expect((await committedOffsets(group, topic)).get(0)).to.equal(300);
+  });
+
   it('reports each consumed record with its outcome', async () => {
     const topic = uniqueName('e2e');
     await createTopics([topic, `${topic}.dlq`]);
