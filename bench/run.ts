@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     const full = measured.get(`${name}: ${HAND_AGAINST[sampling]}`);
     return full ? `(${(full.median / value.median).toFixed(2)}x: ${HAND_AGAINST[sampling]} against this row)` : undefined;
   };
-  const handWrittenFor = (sampling: keyof typeof HAND): Promise<HandWritten> => handWritten(sampling === 'sampled' ? configs.fullSampled : configs.fullUnsampled, sink.port, sampling === 'sampled');
+  const handWrittenFor = (sampling: keyof typeof HAND): Promise<HandWritten> => handWritten(sampling === 'sampled' ? configs.fullSampled : configs.fullUnsampled, sink.port, sampling === 'sampled', brokers.split(',')[0]!);
 
   const rows: Row[] = [];
   const javaRss: number[] = [];

@@ -30,15 +30,31 @@ export interface HandWritten {
   validate: ValidateFunction;
   duration: Histogram<'topic' | 'direction' | 'client_id' | 'status'>;
   audit: WriteStream;
+  /** The bootstrap broker, the spans' peer (as the tracing handler tags it). */
+  broker: string;
   close(): Promise<void>;
 }
+
+/** The span tag names of the tracing handler's defaults, so both write the same spans. */
+const TAG = {
+  system: 'messaging.system',
+  destination: 'messaging.destination.name',
+  operation: 'messaging.operation',
+  peer: 'peer.address',
+  correlationId: 'correlation_id',
+  key: 'messaging.kafka.message.key',
+  consumerGroup: 'messaging.kafka.consumer.group',
+  partition: 'messaging.kafka.destination.partition',
+  offset: 'messaging.kafka.message.offset',
+  statusCode: 'status_code',
+} as const;
 
 /**
  * `configDir` is a full-chain config folder of bench/lib/fixtures.ts: its public key (bench.jwk) checks the token and
  * its audit.log directory takes the audit file. `sampled`: jaeger's const sampler at 1 (every span sent to the UDP
  * sink at `tracerPort`) or 0.
  */
-export async function handWritten(configDir: string, tracerPort: number, sampled: boolean): Promise<HandWritten> {
+export async function handWritten(configDir: string, tracerPort: number, sampled: boolean, broker: string): Promise<HandWritten> {
   const { initTracer } = require('jaeger-client') as typeof import('jaeger-client');
   const jaeger = initTracer(
     { serviceName: SERVICE_ID, sampler: { type: 'const', param: sampled ? 1 : 0 }, reporter: { agentHost: '127.0.0.1', agentPort: tracerPort, flushIntervalMs: 500 } },
@@ -73,6 +89,7 @@ export async function handWritten(configDir: string, tracerPort: number, sampled
     validate,
     duration,
     audit,
+    broker,
     close: async () => {
       await new Promise<void>((resolve) => audit.end(() => resolve()));
       await new Promise<void>((resolve) => (jaeger as unknown as { close(callback: () => void): void }).close(() => resolve()));
@@ -91,7 +108,7 @@ function text(value: Buffer | string | (Buffer | string)[] | undefined): string 
 }
 
 /** What a consumed record goes through, the business handler (counting) in the middle. */
-async function handleConsumed(hw: HandWritten, topic: string, partition: number, message: KafkaMessage, business: () => void): Promise<void> {
+async function handleConsumed(hw: HandWritten, groupId: string, topic: string, partition: number, message: KafkaMessage, business: () => void): Promise<void> {
   const started = performance.now();
   const headers = message.headers ?? {};
   const correlationId = text(headers['X-Correlation-Id']) ?? randomUUID();
@@ -99,7 +116,16 @@ async function handleConsumed(hw: HandWritten, topic: string, partition: number,
   const parent = traceHeader ? hw.tracer.extract(FORMAT_TEXT_MAP, { 'uber-trace-id': traceHeader }) : null;
   const span: Span = hw.tracer.startSpan(`${topic} process`, {
     ...(parent ? { childOf: parent } : {}),
-    tags: { [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER, 'messaging.system': 'kafka', 'messaging.destination': topic, correlationId },
+    tags: {
+      [TAG.system]: 'kafka',
+      [TAG.destination]: topic,
+      [TAG.operation]: 'process',
+      [TAG.peer]: hw.broker,
+      [TAG.correlationId]: correlationId,
+      ...(message.key ? { [TAG.key]: message.key.toString() } : {}),
+      [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
+      [TAG.consumerGroup]: groupId,
+    },
   });
   let clientId: string | undefined;
   let status = 200;
@@ -120,7 +146,7 @@ async function handleConsumed(hw: HandWritten, topic: string, partition: number,
   }
   const seconds = (performance.now() - started) / 1000;
   hw.duration.observe({ topic, direction: 'consume', client_id: clientId ?? '', status: String(status) }, seconds);
-  span.setTag('messaging.kafka.partition', partition).setTag('messaging.kafka.offset', message.offset).setTag('status', status).finish();
+  span.setTag(TAG.partition, partition).setTag(TAG.offset, message.offset).setTag(TAG.statusCode, status).finish();
   await auditLine(hw, {
     'X-Correlation-Id': correlationId,
     client_id: clientId,
@@ -143,7 +169,8 @@ async function handleConsumed(hw: HandWritten, topic: string, partition: number,
  */
 export async function consumeHandWritten(kafka: Kafka, topic: string, count: number, setup: () => Promise<HandWritten>): Promise<number> {
   const hw = await setup();
-  const consumer = kafka.consumer({ groupId: `bench-hand-${randomUUID()}`, maxBytesPerPartition: 4 * 1024 * 1024 });
+  const groupId = `bench-hand-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;
@@ -159,7 +186,7 @@ export async function consumeHandWritten(kafka: Kafka, topic: string, count: num
       for (const message of batch.messages) {
         if (!isRunning()) break;
         if (first === 0n) first = process.hrtime.bigint();
-        await handleConsumed(hw, batch.topic, batch.partition, message, countOne);
+        await handleConsumed(hw, groupId, batch.topic, batch.partition, message, countOne);
         resolveOffset(message.offset);
       }
       await heartbeat();
@@ -193,7 +220,15 @@ export async function produceHandWritten(producer: Producer, hw: HandWritten, wo
       const value = values[i % values.length]!;
       const correlationId = randomUUID();
       const span = hw.tracer.startSpan(`${topic} send`, {
-        tags: { [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER, 'messaging.system': 'kafka', 'messaging.destination': topic, correlationId },
+        tags: {
+          [TAG.system]: 'kafka',
+          [TAG.destination]: topic,
+          [TAG.operation]: 'publish',
+          [TAG.peer]: hw.broker,
+          [TAG.correlationId]: correlationId,
+          [TAG.key]: key,
+          [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER,
+        },
       });
       const carrier: Record<string, string> = {};
       hw.tracer.inject(span.context(), FORMAT_TEXT_MAP, carrier);
@@ -205,7 +240,7 @@ export async function produceHandWritten(producer: Producer, hw: HandWritten, wo
     for (const { span, correlationId, key, startedMs } of pending) {
       const seconds = (performance.now() - startedMs) / 1000;
       hw.duration.observe({ topic, direction: 'produce', client_id: '', status: '200' }, seconds);
-      span.setTag('status', 200).finish();
+      span.setTag(TAG.statusCode, 200).finish();
       await auditLine(hw, {
         'X-Correlation-Id': correlationId,
         caller_id: SERVICE_ID,
