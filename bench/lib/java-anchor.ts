@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../core/package-root.js';
+import { fetchKafka } from '../../scripts/kafka-local.js';
 
 /** Kafka's own Java client on the same broker: ProducerPerformance and ConsumerPerformance from kafka-tools. */
 export interface JavaResult {
@@ -10,13 +10,14 @@ export interface JavaResult {
   peakRssMb: number | undefined;
 }
 
-const LIBS = join(process.env.LIGHT_KAFKA_LOCAL_DIR ?? join(PACKAGE_ROOT, '.kafka-local'), 'libs', '*');
-
 async function runTool(mainClass: string, args: string[]): Promise<{ stdout: string; peakRssMb: number | undefined }> {
   // GNU time reports the tool's peak RSS; without it the figure is left out.
+  // The jars of the Kafka version the local launcher runs (libs-<version>); fetched once when the broker came from
+  // KAFKA_BROKERS and they are not there yet.
+  const libs = await fetchKafka({ log: (line) => console.log(`[java client] ${line}`) });
   const timed = existsSync('/usr/bin/time');
   const command = timed ? '/usr/bin/time' : 'java';
-  const javaArgs = ['-Xms256m', '-Xmx512m', '-cp', LIBS, mainClass, ...args];
+  const javaArgs = ['-Xms256m', '-Xmx512m', '-cp', join(libs, '*'), mainClass, ...args];
   const child = spawn(command, timed ? ['-f', 'LIGHT_KAFKA_MAXRSS_KB=%M', 'java', ...javaArgs] : javaArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
