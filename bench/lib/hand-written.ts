@@ -107,6 +107,13 @@ function text(value: Buffer | string | (Buffer | string)[] | undefined): string 
   return (Array.isArray(value) ? value[0]! : value).toString();
 }
 
+/** The tags a record span of the tracing handler starts with (before its kind and, on consume, its group). */
+function recordTags(hw: HandWritten, topic: string, operation: string, correlationId: string, key: string | undefined): Record<string, string> {
+  const tags: Record<string, string> = { [TAG.system]: 'kafka', [TAG.destination]: topic, [TAG.operation]: operation, [TAG.peer]: hw.broker, [TAG.correlationId]: correlationId };
+  if (key !== undefined) tags[TAG.key] = key;
+  return tags;
+}
+
 /** What a consumed record goes through, the business handler (counting) in the middle. */
 async function handleConsumed(hw: HandWritten, groupId: string, topic: string, partition: number, message: KafkaMessage, business: () => void): Promise<void> {
   const started = performance.now();
@@ -116,16 +123,7 @@ async function handleConsumed(hw: HandWritten, groupId: string, topic: string, p
   const parent = traceHeader ? hw.tracer.extract(FORMAT_TEXT_MAP, { 'uber-trace-id': traceHeader }) : null;
   const span: Span = hw.tracer.startSpan(`${topic} process`, {
     ...(parent ? { childOf: parent } : {}),
-    tags: {
-      [TAG.system]: 'kafka',
-      [TAG.destination]: topic,
-      [TAG.operation]: 'process',
-      [TAG.peer]: hw.broker,
-      [TAG.correlationId]: correlationId,
-      ...(message.key ? { [TAG.key]: message.key.toString() } : {}),
-      [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER,
-      [TAG.consumerGroup]: groupId,
-    },
+    tags: { ...recordTags(hw, topic, 'process', correlationId, message.key?.toString()), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_CONSUMER, [TAG.consumerGroup]: groupId },
   });
   let clientId: string | undefined;
   let status = 200;
@@ -220,15 +218,7 @@ export async function produceHandWritten(producer: Producer, hw: HandWritten, wo
       const value = values[i % values.length]!;
       const correlationId = randomUUID();
       const span = hw.tracer.startSpan(`${topic} send`, {
-        tags: {
-          [TAG.system]: 'kafka',
-          [TAG.destination]: topic,
-          [TAG.operation]: 'publish',
-          [TAG.peer]: hw.broker,
-          [TAG.correlationId]: correlationId,
-          [TAG.key]: key,
-          [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER,
-        },
+        tags: { ...recordTags(hw, topic, 'publish', correlationId, key), [Tags.SPAN_KIND]: Tags.SPAN_KIND_MESSAGING_PRODUCER },
       });
       const carrier: Record<string, string> = {};
       hw.tracer.inject(span.context(), FORMAT_TEXT_MAP, carrier);

@@ -200,7 +200,7 @@ export class LightConsumer extends EventEmitter {
    * every record of the batch was done; false when it stopped early (not running, stale, handed back, a stopped
    * partition).
    */
-  private async consumeInOrder(batch: DriverBatch, route: ConsumeRoute, pacing: Pacing = { lastHeartbeat: Date.now() }): Promise<boolean> {
+  private async consumeInOrder(batch: DriverBatch, route: ConsumeRoute, pacing: Pacing): Promise<boolean> {
     const { topic, partition, resolveOffset, heartbeat, isRunning, isStale, handBack, pause, commitOffsetsIfNecessary, highWatermark, messages } = batch;
     const control: ProcessingControl = { isRunning, heartbeat };
     const { exchanges, scope } = await this.beginBatch(batch, route);
