@@ -16,6 +16,7 @@ import { importJWK, jwtVerify, type JWTPayload } from 'jose';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { FORMAT_TEXT_MAP, Tags, type Span, type Tracer } from 'opentracing';
 import { Histogram, Registry } from 'prom-client';
+import { DEFAULT_TAG_NAMES } from '../../handlers/tracing/config.js';
 import { ORDER_SCHEMA } from './fixtures.js';
 import type { Workload } from './workloads.js';
 
@@ -35,19 +36,8 @@ export interface HandWritten {
   close(): Promise<void>;
 }
 
-/** The span tag names of the tracing handler's defaults, so both write the same spans. */
-const TAG = {
-  system: 'messaging.system',
-  destination: 'messaging.destination.name',
-  operation: 'messaging.operation',
-  peer: 'peer.address',
-  correlationId: 'correlation_id',
-  key: 'messaging.kafka.message.key',
-  consumerGroup: 'messaging.kafka.consumer.group',
-  partition: 'messaging.kafka.destination.partition',
-  offset: 'messaging.kafka.message.offset',
-  statusCode: 'status_code',
-} as const;
+/** The tracing handler's default tag names, so both write the same spans. */
+const TAG = DEFAULT_TAG_NAMES;
 
 /**
  * `configDir` is a full-chain config folder of bench/lib/fixtures.ts: its public key (bench.jwk) checks the token and

@@ -11,10 +11,10 @@ export interface JavaResult {
 }
 
 async function runTool(mainClass: string, args: string[]): Promise<{ stdout: string; peakRssMb: number | undefined }> {
-  // GNU time reports the tool's peak RSS; without it the figure is left out.
   // The jars of the Kafka version the local launcher runs (libs-<version>); fetched once when the broker came from
   // KAFKA_BROKERS and they are not there yet.
   const libs = await fetchKafka({ log: (line) => console.log(`[java client] ${line}`) });
+  // GNU time reports the tool's peak RSS; without it the figure is left out.
   const timed = existsSync('/usr/bin/time');
   const command = timed ? '/usr/bin/time' : 'java';
   const javaArgs = ['-Xms256m', '-Xmx512m', '-cp', join(libs, '*'), mainClass, ...args];

@@ -45,10 +45,10 @@ export const KAFKA_STREAMS_SCHEMA = {
 /** Kafka Streams' properties that LightStreams reads itself; the rest go to the Kafka clients. */
 const STREAMS_KEYS = new Set(['application.id', 'processing.guarantee', 'state.dir', 'commit.interval.ms', 'application.server', 'num.standby.replicas']);
 
-/** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
 /** The exactly-once transaction timeout when none is set, per transport (see toStreamsSettings). */
 const TRANSACTION_TIMEOUT_MS: Record<KafkaClientName, number> = { kafkajs: 10_000, librdkafka: 30_000 };
 
+/** `defaultApplicationId`: the serviceId, used when properties.application.id is not set. */
 export function toStreamsSettings(yml: KafkaStreamsYml, file: string, defaultApplicationId: string, transport: KafkaClientName = 'kafkajs'): StreamsSettings {
   const { properties } = yml;
   // The serviceId may hold characters a topic name cannot: the default keeps only the ones it can.

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LightError } from '../../core/errors/light-error.js';
 import type { Exchange } from '../../core/exchange.js';
 import { DeadLetterHeaderNames as DLQ } from '../../core/headers.js';
 import { LightService } from '../../index.js';
-import type { ConsumedEvent } from '../../core/kafka/consumer.js';
+import { CHAIN_SLICE_RECORDS, type ConsumedEvent } from '../../core/kafka/consumer.js';
 import { committedOffsets, createTopics, headerText, produceRaw, readTopic, readToEnd, uniqueName, waitFor } from '../support/kafka.js';
 
 const FIXTURE_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'e2e', 'config');
@@ -305,19 +306,22 @@ describe('kafka transport handlers on a real broker @broker', function () {
     expect(second.received.map((exchange) => valueOf(exchange).n)).to.deep.equal([2, 3]);
   });
 
-  it('runs a fetched batch of more than 256 records through the chain 256 at a time, in offset order', async () => {
+  /** 700 small records (well under a fetch), written before the consumer starts so that its first fetch holds them all. */
+  const writeSevenHundred = (topic: string): Promise<void> => produceRaw(topic, Array.from({ length: 700 }, (_, n) => ({ value: JSON.stringify({ n }) })));
+
+  it(`runs a fetched batch of more than ${CHAIN_SLICE_RECORDS} records through the chain ${CHAIN_SLICE_RECORDS} at a time, in offset order`, async () => {
+    expect(CHAIN_SLICE_RECORDS).to.equal(256);
     const topic = uniqueName('e2e');
     await createTopics([topic]);
-    // Written before the consumer starts, so that its first fetch holds them all (700 small records, well under a fetch).
-    await produceRaw(topic, Array.from({ length: 700 }, (_, n) => ({ value: JSON.stringify({ n }) })));
+    await writeSevenHundred(topic);
     const group = uniqueName('group');
     const { service, received } = await startService(topic, group);
     await waitFor(() => received.length === 700, 60_000, '700 records');
     expect(received.map((exchange) => valueOf(exchange).n)).to.deep.equal(Array.from({ length: 700 }, (_, n) => n));
     const sizes = received.map((exchange) => exchange.attachments.get('batchSize') as number);
-    expect(Math.max(...sizes)).to.be.at.most(256);
+    expect(Math.max(...sizes)).to.be.at.most(CHAIN_SLICE_RECORDS);
     // At least two full slices: a fetched batch was cut, not merely fetched small.
-    expect(sizes.filter((size) => size === 256).length).to.be.at.least(512);
+    expect(sizes.filter((size) => size === CHAIN_SLICE_RECORDS).length).to.be.at.least(2 * CHAIN_SLICE_RECORDS);
     await service.stop();
     expect((await committedOffsets(group, topic)).get(0)).to.equal(700);
   });
@@ -325,7 +329,7 @@ describe('kafka transport handlers on a real broker @broker', function () {
   it('with failurePolicy: stop, a record that fails in a later slice of a batch stops the partition there', async () => {
     const topic = uniqueName('e2e');
     await createTopics([topic]);
-    await produceRaw(topic, Array.from({ length: 700 }, (_, n) => ({ value: JSON.stringify({ n }) })));
+    await writeSevenHundred(topic);
     const group = uniqueName('group');
     const stopped: { offset: string }[] = [];
     const { service, received } = await startService(topic, group, {
@@ -337,7 +341,7 @@ describe('kafka transport handlers on a real broker @broker', function () {
     service.consumer.on('partitionStopped', (event: { offset: string }) => stopped.push(event));
     await waitFor(() => stopped.length === 1, 60_000, 'the partition to stop');
     // Time for any record after the stopped one to (wrongly) run.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     expect(received.map((exchange) => valueOf(exchange).n)).to.deep.equal(Array.from({ length: 300 }, (_, n) => n));
     expect(stopped[0]!.offset).to.equal('300');
     await service.stop();
