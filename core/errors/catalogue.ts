@@ -75,6 +75,7 @@ export const STATUS_CATALOGUE = {
   // Not an error of the command: it may still be applied, and a re-send with the same id learns its outcome.
   ERR12016: status(504, 'COMMAND_REPLY_TIMEOUT', 'No reply to command {commandId} ({commandType}) on {topic} within {timeoutMs} ms: it may still be applied later; send it again with the same id to learn its outcome'),
   ERR12017: status(503, 'COMMAND_REQUESTS_UNAVAILABLE', 'Command requests on reply topic {replyTopic}: {reason}'),
+  ERR12018: status(400, 'TRANSACTION_OFFSETS_NO_CONSUMER', 'sendOffsets: the librdkafka transport sends a transaction\'s offsets with the group metadata of this service\'s consumer (group {serviceGroupId}), which is not running: give the consumer a handler and start the service first'),
   // Configuration
   ERR13000: status(500, 'CONFIG_NOT_FOUND', 'Config file {file} not found in {searched}'),
   ERR13001: status(500, 'CONFIG_INVALID', 'Config {file}: key {key} {reason}'),

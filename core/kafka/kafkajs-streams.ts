@@ -95,15 +95,16 @@ export class KafkajsStreamsClients implements StreamsClients {
 
   private transactionalProducer(transactionalId: string): { producer: DriverTransactionalProducer; fence: () => Promise<void> } {
     const { transactionalId: _ignored, ...config } = this.producerSettings.producer;
+    const retry = transactionalRetry(this.producerSettings.client.retry);
     const producer = this.producerKafka.producer({
       ...config,
       transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
-      retry: transactionalRetry(this.producerSettings.client.retry),
+      retry,
     });
-    const driver = kafkajsTransactional(producer, transactionalId, this.options.applicationId, this.sendOptions);
+    const driver = kafkajsTransactional(producer, transactionalId, this.options.applicationId, this.sendOptions, retry);
     return {
       producer: {
         ...driver,

@@ -66,7 +66,7 @@ export class LibrdkafkaDriver implements KafkaDriver {
     this.rawSender = rawSenderOver(this.producer.write);
     this.consumer = new LibrdkafkaNativeConsumer(client, consumerSettings, logger);
     if (transactionalId !== undefined) {
-      const producer = producerOf({ ...plainConfig, 'transactional.id': String(transactionalId) });
+      const producer = producerOf(transactionalConfig(plainConfig, String(transactionalId)));
       this.producers.push(producer);
       this.transactional = librdkafkaTransactional(producer, String(transactionalId), this.consumer, Number(producerSettings.librdkafka['transaction.timeout.ms'] ?? 60000));
     }
@@ -116,6 +116,16 @@ function isRetriable(error: unknown): boolean {
   return (error as { retriable?: boolean }).retriable === true;
 }
 
+/**
+ * A transactional producer's settings. Its retries start at 20 ms unless `retry.backoff.ms` says otherwise: a
+ * transaction's first request often meets the coordinator still writing the previous commit's markers
+ * (CONCURRENT_TRANSACTIONS), and librdkafka's 100 ms default held back-to-back offsets-only transactions to ~3.5/s
+ * (~25/s with 20 ms; test/handlers/kafka.test.ts).
+ */
+export function transactionalConfig(config: NativeConfig, transactionalId: string): NativeConfig {
+  return { 'retry.backoff.ms': 20, ...config, 'transactional.id': transactionalId };
+}
+
 /** A transactional producer whose offsets go with `consumer`'s group metadata (KIP-447). */
 export function librdkafkaTransactional(producer: LibrdkafkaProducer, transactionalId: string, consumer: { groupId: string; client: OffsetsConsumer }, transactionTimeoutMs: number): DriverTransactionalProducer {
   const write = writerOf(producer);
@@ -133,6 +143,10 @@ export function librdkafkaTransactional(producer: LibrdkafkaProducer, transactio
           if (consumerGroupId !== undefined && consumerGroupId !== consumer.groupId) {
             throw new LightError('ERR12010', { groupId: consumerGroupId, serviceGroupId: consumer.groupId });
           }
+          // The native client reads the group metadata of a consumer that never connected from a handle it does
+          // not have, and the process dies (SIGSEGV): refuse instead.
+          const native = consumer.client._getInternalClient() as { isConnected(): boolean } | null;
+          if (!native?.isConnected()) throw new LightError('ERR12018', { serviceGroupId: consumer.groupId });
           await producer.sendOffsets({ consumer: consumer.client, topics });
         },
         async commit() {

@@ -6,7 +6,7 @@ import type { DriverMessage, DriverProducer, DriverTransactionalProducer } from 
 import { KafkajsStreamsClients } from './kafkajs-streams.js';
 import type { LibrdkafkaConsumerClient, LibrdkafkaKafka, LibrdkafkaProducer } from './librdkafka-api.js';
 import { batchSlice } from './batch-slice.js';
-import { librdkafkaTransactional, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
+import { librdkafkaTransactional, transactionalConfig, loadLibrdkafkaClient, loggerFor, writerOf } from './librdkafka-driver.js';
 import { toConsumerSettings, toProducerSettings, type NativeConfig } from './properties.js';
 
 /** The instance's transactional producer, its transaction driver, and its connect (which initialises transactions). */
@@ -58,7 +58,7 @@ export class LibrdkafkaStreamsClients implements StreamsClients {
   private sharedProducer(): SharedProducer {
     if (!this.shared) {
       const transactionalId = `${this.options.applicationId}-${this.options.processId}`;
-      const producer = this.kafka.producer({ kafkaJS: { logger: loggerFor(this.logger, 'streams-producer') }, ...this.producerConfig, 'transactional.id': transactionalId });
+      const producer = this.kafka.producer({ kafkaJS: { logger: loggerFor(this.logger, 'streams-producer') }, ...transactionalConfig(this.producerConfig, transactionalId) });
       const consumer = { groupId: this.options.applicationId, client: this.consumer.client };
       const driver = librdkafkaTransactional(producer, transactionalId, consumer, Number(this.producerConfig['transaction.timeout.ms'] ?? 60000));
       this.shared = { producer, driver, connected: producer.connect() };

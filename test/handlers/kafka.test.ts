@@ -186,6 +186,33 @@ describe('kafka transport handlers on a real broker @broker', function () {
     expect((await committedOffsets(groupId, input)).get(0)).to.equal(3);
   });
 
+  it('back-to-back transactions that only commit offsets all commit (the coordinator still finishing the previous one is waited for)', async () => {
+    const topic = uniqueName('offsets-only');
+    const groupId = uniqueName('group');
+    await createTopics([topic]);
+    // Running, and so in its group: librdkafka sends the offsets with its consumer's group metadata.
+    const { service } = await startService(topic, groupId);
+    // A batch whose records wrote nothing commits its offsets alone: that transaction's first request is
+    // AddOffsetsToTxn, sent right after the previous commit, while the coordinator still writes its markers.
+    for (let offset = 1; offset <= 40; offset++) {
+      await service.transactionalProducer.transaction((t) => t.sendOffsets({ topics: [{ topic, partitions: [{ partition: 0, offset: String(offset) }] }] }));
+    }
+    expect((await committedOffsets(groupId, topic)).get(0)).to.equal(40);
+  });
+
+  it('librdkafka: sendOffsets while the service\'s consumer is not running is refused with ERR12018, and the process lives', async function () {
+    if (process.env.SERVICE_TRANSPORT !== 'librdkafka') this.skip();
+    const topic = uniqueName('ctp-idle');
+    await createTopics([topic]);
+    // No handler: the consumer never connects, so it has no group metadata to send (the native client crashed here).
+    const { service } = await startService(topic, uniqueName('group'), { consume: false });
+    const error = await service.transactionalProducer
+      .transaction((t) => t.sendOffsets({ topics: [{ topic, partitions: [{ partition: 0, offset: '1' }] }] }))
+      .then(() => undefined, (e: unknown) => e);
+    expect((error as LightError).code).to.equal('ERR12018');
+    expect((error as LightError).message).to.contain('not running');
+  });
+
   it('librdkafka: sendOffsets for another consumer group is refused (the offsets carry this consumer\'s group metadata)', async function () {
     if (process.env.SERVICE_TRANSPORT !== 'librdkafka') this.skip();
     const topic = uniqueName('ctp-group');
