@@ -30,7 +30,7 @@ Commands:
   produce <topic>           send JSON lines from stdin through the topic's produce chain
   consume <topic>           read a topic and run its records through the consume chain, as JSON lines
   sagas <saga>              the saga instances in progress (stuck ones first), or one saga's history
-  patch-kafkajs             apply the kafkajs send-retry patch (done by the install; for --ignore-scripts)
+  patch-kafkajs             apply light-kafka's kafkajs patch (done by the install; for --ignore-scripts)
 
 Run light-kafka <command> --help for the options of each.`,
   kafka: `light-kafka kafka start [--brokers 1|3] [--fresh]   start the local broker(s) (first run fetches the jars with Maven)
@@ -75,8 +75,8 @@ step or compensation it waits for, sends so far, age and failure. --all lists en
 saga with its history as JSON. The last line counts them by status. Exit status 0, or 3 when a saga is stuck.`,
   'patch-kafkajs': `light-kafka patch-kafkajs
 
-Applies light-kafka's fix of kafkajs 2.2.4's produce retry (README: What send guarantees) to the kafkajs this
-package loads. The package's postinstall does it; run this after an install that skipped scripts
+Applies light-kafka's fixes of kafkajs 2.2.4 (its produce retry, and a transaction's requests retried while the
+coordinator is not ready; README: What send guarantees) to the kafkajs this package loads. The package's postinstall does it; run this after an install that skipped scripts
 (npm --ignore-scripts), which leaves LightService refusing to start with ERR12008. Running it again changes nothing.`,
 };
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
- * Applies light-kafka's fix of kafkajs 2.2.4's produce retry (patches/kafkajs@2.2.4/, README: What send
- * guarantees) to the kafkajs this package loads. It runs as light-kafka's `postinstall`, in this repository and
+ * Applies light-kafka's fixes of kafkajs 2.2.4 (patches/kafkajs@2.2.4/, README: What send guarantees) to the
+ * kafkajs this package loads: the produce retry (src/producer/sendMessages.js) and the transaction requests
+ * retried while the coordinator is not ready (src/producer/eosManager/index.js, src/producer/index.js). It runs as light-kafka's `postinstall`, in this repository and
  * in every project that installs the package, so nothing is asked of the user; `light-kafka patch-kafkajs` runs
  * it by hand (after an install with --ignore-scripts). Plain JavaScript: it runs before anything is compiled.
  *
  * Each patched file replaces the upstream file only when that file is byte for byte the published 2.2.4 one;
  * anything else is left alone and reported, so a kafkajs changed by someone else is never overwritten. Running it
- * again changes nothing. The patched file is byte for byte what the earlier patches/kafkajs+2.2.4.patch produced
- * (its header still names it), so a service that applied that patch with patch-package itself keeps working.
+ * again changes nothing, and a kafkajs with one file patched gets the other. The patched sendMessages.js is byte for
+ * byte what the earlier patches/kafkajs+2.2.4.patch produced (its header still names it).
  *
  * Usage: node scripts/patch-kafkajs.mjs [--kafkajs DIR]   (DIR: a kafkajs package folder; default: the one
  * this package resolves)
@@ -24,6 +25,8 @@ const PATCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'patches',
 /** Patched file (relative to the kafkajs folder) -> sha256 of the file as published in kafkajs 2.2.4. */
 const UPSTREAM = {
   'src/producer/sendMessages.js': '8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb',
+  'src/producer/eosManager/index.js': 'a74ae029d7aa786b8616b77f922d30a81bec2833878769dbfa6b4a9dab66db22',
+  'src/producer/index.js': '37a6da431139e4af020c4f381af10855ab34e3660bbf4937abda1b27f9379775',
 };
 
 const sha256 = (text) => createHash('sha256').update(text).digest('hex');
@@ -43,7 +46,7 @@ export function patchKafkajs(folder) {
   if (!existsSync(manifest)) throw new Error(`no kafkajs package at ${folder}`);
   const { version } = JSON.parse(readFileSync(manifest, 'utf8'));
   if (version !== VERSION) {
-    throw new Error(`kafkajs at ${folder} is ${version}; the send-retry patch is for ${VERSION} (light-kafka depends on exactly ${VERSION})`);
+    throw new Error(`kafkajs at ${folder} is ${version}; light-kafka's kafkajs patch is for ${VERSION} (light-kafka depends on exactly ${VERSION})`);
   }
   const report = [];
   for (const [file, upstreamSha] of Object.entries(UPSTREAM)) {
@@ -78,9 +81,9 @@ const isMain = () => {
 
 if (isMain()) {
   try {
-    for (const line of patchKafkajs(kafkajsFolder(process.argv.slice(2)))) console.log(`[light-kafka] kafkajs send-retry patch: ${line}`);
+    for (const line of patchKafkajs(kafkajsFolder(process.argv.slice(2)))) console.log(`[light-kafka] kafkajs patch: ${line}`);
   } catch (error) {
-    console.error(`[light-kafka] kafkajs send-retry patch NOT applied: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`[light-kafka] kafkajs patch NOT applied: ${error instanceof Error ? error.message : String(error)}`);
     console.error('[light-kafka] LightService refuses to start on an unpatched kafkajs (ERR12008); README: What send guarantees');
     process.exit(1);
   }

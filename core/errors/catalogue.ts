@@ -64,7 +64,7 @@ export const STATUS_CATALOGUE = {
   ERR12005: status(500, 'CONSUMER_STOPPED_ON_ERROR', 'Consumer stopped partition {topic}-{partition} at offset {offset} (failurePolicy: stop): {reason}'),
   ERR12006: status(400, 'PRODUCER_NOT_TRANSACTIONAL', 'kafka-producer.yml has no transactional.id: transactions are not available'),
   ERR12007: status(500, 'SUBSCRIBE_FAILED', 'Cannot subscribe to {topics} within {timeoutMs} ms: {reason}'),
-  ERR12008: status(500, 'KAFKAJS_UNPATCHED', 'kafkajs at {path} lacks the send-retry patch of light-kafka (patches/kafkajs@2.2.4), which its postinstall applies: a leader failover could lose or duplicate acknowledged records; apply it with `npx light-kafka patch-kafkajs` (README: What send guarantees)'),
+  ERR12008: status(500, 'KAFKAJS_UNPATCHED', 'kafkajs at {path} lacks light-kafka\'s patch (patches/kafkajs@2.2.4), which its postinstall applies: a leader failover could lose or duplicate acknowledged records, and a transaction fail while its coordinator finishes the previous one; apply it with `npx light-kafka patch-kafkajs` (README: What send guarantees)'),
   ERR12009: status(500, 'LIBRDKAFKA_UNAVAILABLE', 'service.yml transport: librdkafka needs @confluentinc/kafka-javascript, which cannot be loaded: {reason} (README: Kafka clients; install it with CKJS_LINKING=dynamic npm install @confluentinc/kafka-javascript)'),
   ERR12010: status(400, 'TRANSACTION_OFFSETS_GROUP', 'sendOffsets for consumer group {groupId}: the librdkafka transport commits offsets in a transaction for this service\'s consumer group {serviceGroupId} only'),
   ERR12011: status(500, 'STREAMS_TASK_FAILED', 'Streams task {task} failed: {reason}', true),

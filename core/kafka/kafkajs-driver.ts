@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type KafkaConfig, type LogEntry, type Producer, type RecordMetadata, type RetryOptions } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { BatchWriter, PartitionAck, RawSender } from '../transport.js';
@@ -16,7 +15,7 @@ export interface SendOptions {
 }
 
 /**
- * The kafkajs clients of one service (the send-retry patch of patches/ must be installed): a plain producer, a
+ * The kafkajs clients of one service (the patches of patches/ must be installed): a plain producer, a
  * transactional one when a transactional.id is set, the consumer, and an admin client for the health probe.
  */
 export class KafkajsDriver implements KafkaDriver {
@@ -58,7 +57,7 @@ export class KafkajsDriver implements KafkaDriver {
         retry: transactionalRetry(producerSettings.client.retry),
       });
       this.producers.push(producer);
-      this.transactional = kafkajsTransactional(producer, transactionalId, this.consumer.groupId, options, transactionalRetry(producerSettings.client.retry));
+      this.transactional = kafkajsTransactional(producer, transactionalId, this.consumer.groupId, options);
     }
     this.brokers = [...new Set([...producerSettings.client.brokers as string[], ...(consumerSettings.client.brokers as string[])])];
   }
@@ -102,41 +101,15 @@ export class KafkajsDriver implements KafkaDriver {
  * The first request of a transaction often meets CONCURRENT_TRANSACTIONS while the coordinator still writes the
  * previous commit's markers (a few ms); kafkajs's first backoff of 300 ms made one-record transactions run at
  * ~6/s. Unless kafka-producer.yml sets retry.backoff.ms / retries, the transactional producer starts at 20 ms and
- * retries 9 times, which keeps about the same total budget (~10 s) for a real outage.
+ * retries 9 times, which keeps about the same total budget (~10 s) for a real outage. The patched kafkajs retries
+ * a transaction's AddOffsetsToTxn and EndTxn with the same settings.
  */
 export function transactionalRetry(retry: RetryOptions | undefined): RetryOptions {
   return { ...retry, initialRetryTime: retry?.initialRetryTime ?? 20, retries: retry?.retries ?? 9 };
 }
 
-/**
- * What the transaction coordinator answers to a request that succeeds when sent again: the previous transaction's
- * markers still being written (CONCURRENT_TRANSACTIONS), or a coordinator that is loading or has moved.
- */
-const COORDINATOR_NOT_READY: ReadonlySet<string> = new Set(['CONCURRENT_TRANSACTIONS', 'COORDINATOR_LOAD_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR']);
-
-/**
- * Runs `request` again, with kafkajs's backoff (`retry`), while the transaction coordinator answers that it is not
- * ready. kafkajs retries AddPartitionsToTxn inside a send, but sends a transaction's AddOffsetsToTxn once: when a
- * transaction's first request is its offsets (a batch that wrote nothing), it met the previous commit's
- * CONCURRENT_TRANSACTIONS in most back-to-back transactions and failed the whole commit.
- */
-export async function retryWhileCoordinatorNotReady<T>(request: () => Promise<T>, retry: RetryOptions): Promise<T> {
-  const retries = retry.retries ?? 5;
-  let delay = retry.initialRetryTime ?? 300;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await request();
-    } catch (error) {
-      if (attempt >= retries || !COORDINATOR_NOT_READY.has((error as { type?: string }).type ?? '')) throw error;
-      const jitter = 1 + (Math.random() * 2 - 1) * (retry.factor ?? 0.2);
-      await sleep(Math.min(delay * jitter, retry.maxRetryTime ?? 30_000));
-      delay *= retry.multiplier ?? 2;
-    }
-  }
-}
-
 /** A transactional producer of kafkajs as the driver contract has it; offsets go to `groupId` unless a call names another. */
-export function kafkajsTransactional(producer: Producer, transactionalId: string, groupId: string, options: SendOptions, retry: RetryOptions): DriverTransactionalProducer {
+export function kafkajsTransactional(producer: Producer, transactionalId: string, groupId: string, options: SendOptions): DriverTransactionalProducer {
   return {
     transactionalId,
     connect: () => producer.connect(),
@@ -146,8 +119,7 @@ export function kafkajsTransactional(producer: Producer, transactionalId: string
       return {
         write: writerOf((request) => transaction.sendBatch(request), { ...options, acks: -1 }),
         // kafkajs sends the group id only (no KIP-447 group metadata): fencing relies on the transactional.id.
-        // A refused AddOffsetsToTxn leaves the transaction as it was (kafkajs marks offsets added only after it).
-        sendOffsets: ({ topics, consumerGroupId }) => retryWhileCoordinatorNotReady(() => transaction.sendOffsets({ consumerGroupId: consumerGroupId ?? groupId, topics }), retry),
+        sendOffsets: ({ topics, consumerGroupId }) => transaction.sendOffsets({ consumerGroupId: consumerGroupId ?? groupId, topics }),
         commit: () => transaction.commit(),
         abort: () => transaction.abort(),
       };

@@ -95,16 +95,15 @@ export class KafkajsStreamsClients implements StreamsClients {
 
   private transactionalProducer(transactionalId: string): { producer: DriverTransactionalProducer; fence: () => Promise<void> } {
     const { transactionalId: _ignored, ...config } = this.producerSettings.producer;
-    const retry = transactionalRetry(this.producerSettings.client.retry);
     const producer = this.producerKafka.producer({
       ...config,
       transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
-      retry,
+      retry: transactionalRetry(this.producerSettings.client.retry),
     });
-    const driver = kafkajsTransactional(producer, transactionalId, this.options.applicationId, this.sendOptions, retry);
+    const driver = kafkajsTransactional(producer, transactionalId, this.options.applicationId, this.sendOptions);
     return {
       producer: {
         ...driver,

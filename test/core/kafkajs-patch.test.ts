@@ -10,13 +10,17 @@ import { PACKAGE_ROOT } from '../../core/package-root.js';
 
 const require = createRequire(import.meta.url);
 const SCRIPT = join(PACKAGE_ROOT, 'scripts', 'patch-kafkajs.mjs');
-const PATCHED = readFileSync(join(PACKAGE_ROOT, 'patches', 'kafkajs@2.2.4', 'src', 'producer', 'sendMessages.js'), 'utf8');
+/** The files patches/kafkajs@2.2.4 replaces, as paths in a kafkajs folder. */
+const PATCHED_FILES = ['src/producer/sendMessages.js', 'src/producer/eosManager/index.js', 'src/producer/index.js'];
+const patchedText = (file: string): string => readFileSync(join(PACKAGE_ROOT, 'patches', 'kafkajs@2.2.4', file), 'utf8');
+const PATCHED = patchedText('src/producer/sendMessages.js');
 
-/** A kafkajs package folder holding only what the patch script looks at. */
+/** A kafkajs package folder holding only what the patch script looks at: the patched files, sendMessages.js as given. */
 function fakeKafkajs(version: string, sendMessages: string): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'kafkajs-'));
-  mkdirSync(join(dir, 'src', 'producer'), { recursive: true });
+  mkdirSync(join(dir, 'src', 'producer', 'eosManager'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'kafkajs', version }));
+  for (const file of PATCHED_FILES) writeFileSync(join(dir, file), patchedText(file));
   const file = join(dir, 'src', 'producer', 'sendMessages.js');
   writeFileSync(file, sendMessages);
   return { dir, file };
@@ -27,10 +31,10 @@ function runScript(dir: string): { status: number | null; output: string } {
   return { status: run.status, output: run.stdout + run.stderr };
 }
 
-describe('kafkajs send-retry patch', () => {
+describe('kafkajs patch (send retry, transaction requests retried)', () => {
   it('the install applied patches/kafkajs@2.2.4 to the kafkajs that core loads, and the package ships the script that does it', () => {
     expect(() => assertKafkajsPatched({})).to.not.throw();
-    expect(readFileSync(require.resolve('kafkajs/src/producer/sendMessages.js'), 'utf8')).to.equal(PATCHED);
+    for (const file of PATCHED_FILES) expect(readFileSync(require.resolve(`kafkajs/${file}`), 'utf8'), file).to.equal(patchedText(file));
     const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; files: string[] };
     expect(manifest.scripts.postinstall).to.equal('node scripts/patch-kafkajs.mjs');
     // The patch replaces whole files of one release: any other kafkajs must not be installed under it.
@@ -64,12 +68,23 @@ describe('kafkajs send-retry patch', () => {
       expect(readFileSync(edited.file, 'utf8')).to.equal(PATCHED.replace('re-sends', 'resends'));
       const wrong = runScript(otherVersion.dir);
       expect(wrong.status).to.equal(1);
-      expect(wrong.output).to.contain('is 2.2.3; the send-retry patch is for 2.2.4');
+      expect(wrong.output).to.contain("is 2.2.3; light-kafka's kafkajs patch is for 2.2.4");
       expect(readFileSync(otherVersion.file, 'utf8')).to.equal('// 2.2.3\n');
     } finally {
       rmSync(foreign.dir, { recursive: true, force: true });
       rmSync(edited.dir, { recursive: true, force: true });
       rmSync(otherVersion.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a kafkajs whose transaction requests are not patched with ERR12008 naming that file (a kafkajs patched by an earlier light-kafka)', () => {
+    const module = require('kafkajs/src/producer/eosManager/index.js') as Record<symbol, unknown>;
+    const marker = Symbol.for('light-kafka.kafkajs-transaction-retry-patch');
+    module[marker] = false;
+    try {
+      expect(() => assertKafkajsPatched({})).to.throw(LightError).with.property('message').that.contains('eosManager/index.js');
+    } finally {
+      module[marker] = true;
     }
   });
 

@@ -164,8 +164,10 @@ describe('the packed package, installed on its own @broker', function () {
     expect(readdirSync(join(installed, 'dist')).sort()).to.deep.equal(['core', 'handlers', 'index.d.ts', 'index.js', 'scripts', 'testing']);
 
     // The package's postinstall patched the kafkajs it resolves, fresh from the registry.
-    const patched = readFileSync(join(PACKAGE_ROOT, 'patches', 'kafkajs@2.2.4', 'src', 'producer', 'sendMessages.js'), 'utf8');
-    expect(readFileSync(join(app, 'node_modules', 'kafkajs', 'src', 'producer', 'sendMessages.js'), 'utf8')).to.equal(patched);
+    for (const file of ['sendMessages.js', join('eosManager', 'index.js'), 'index.js']) {
+      const patched = readFileSync(join(PACKAGE_ROOT, 'patches', 'kafkajs@2.2.4', 'src', 'producer', file), 'utf8');
+      expect(readFileSync(join(app, 'node_modules', 'kafkajs', 'src', 'producer', file), 'utf8'), file).to.equal(patched);
+    }
 
     const env = shellEnv({ KAFKA_BROKERS: brokers().join(',') });
     const service = await run(process.execPath, ['service.mjs', topic], app, env);
