@@ -7,7 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export function isTransient(error: unknown): boolean {
   for (const candidate of causeChain(error) as Iterable<{ retriable?: boolean; message?: string }>) {
     if (candidate.retriable === true) return true;
-    if (/does not host this topic-partition|leader not available|not the leader|There is no leader/i.test(candidate.message ?? '')) return true;
+    // kafkajs's createTopics times out waiting for leaders on a loaded cluster (KafkaJSTimeout, not retriable)
+    // although the topics were created: the next attempt finds them and goes on.
+    if (/does not host this topic-partition|leader not available|not the leader|There is no leader|waiting for topic leaders/i.test(candidate.message ?? '')) return true;
   }
   return false;
 }

@@ -4,7 +4,8 @@ import { LightError } from '../../core/errors/light-error.js';
 import { isPermanent, isTransient, retryTransient } from '../../core/kafka/transient.js';
 
 // kafkajs's own error types, as its clients throw them (its protocol error for code 3 is UNKNOWN_TOPIC_OR_PARTITION).
-const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = kafkajs as unknown as {
+const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError, KafkaJSTimeout } = kafkajs as unknown as {
+  KafkaJSTimeout: new (message: string) => Error;
   KafkaJSProtocolError: new (e: { type: string; code: number; retriable: boolean; message: string }) => Error;
   KafkaJSNumberOfRetriesExceeded: new (e: Error, meta: { retryCount: number; retryTime: number }) => Error;
   KafkaJSNonRetriableError: new (e: Error | string, options?: { cause?: Error }) => Error;
@@ -12,11 +13,13 @@ const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriabl
 const notHosted = (): Error => new KafkaJSProtocolError({ type: 'UNKNOWN_TOPIC_OR_PARTITION', code: 3, retriable: true, message: 'This server does not host this topic-partition' });
 
 describe('streams start on a cluster whose metadata is not everywhere yet', () => {
-  it('takes "does not host this topic-partition" and no leader as transient, also wrapped; a configuration error is not', () => {
+  it('takes "does not host this topic-partition", no leader and leaders not seen in time as transient, also wrapped; a configuration error is not', () => {
     expect(isTransient(notHosted())).to.equal(true);
     expect(isTransient(new KafkaJSNumberOfRetriesExceeded(notHosted(), { retryCount: 5, retryTime: 100 }))).to.equal(true);
     expect(isTransient(new Error('ERR12004 Cannot connect to Kafka', { cause: notHosted() }))).to.equal(true);
     expect(isTransient(new Error('There is no leader for this topic-partition as we are in the middle of a leadership election'))).to.equal(true);
+    // createTopics on a loaded cluster: the topics were created, their leaders not seen within the timeout.
+    expect(isTransient(new KafkaJSTimeout('Timed out while waiting for topic leaders'))).to.equal(true);
     expect(isTransient(new KafkaJSNonRetriableError('Topic authorization failed'))).to.equal(false);
     expect(isTransient(new Error('ERR12012 LightStreams: source topic x does not exist'))).to.equal(false);
   });
