@@ -76,8 +76,9 @@ saga with its history as JSON. The last line counts them by status. Exit status 
   'patch-kafkajs': `light-kafka patch-kafkajs
 
 Applies light-kafka's fixes of kafkajs 2.2.4 (its produce retry, and a transaction's requests retried while the
-coordinator is not ready; README: What send guarantees) to the kafkajs this package loads. The package's postinstall does it; run this after an install that skipped scripts
-(npm --ignore-scripts), which leaves LightService refusing to start with ERR12008. Running it again changes nothing.`,
+coordinator is not ready; README: What send guarantees) to the kafkajs this package loads. The package's
+postinstall does it; run this after an install that skipped scripts (npm --ignore-scripts), which leaves
+LightService refusing to start with ERR12008. Running it again changes nothing.`,
 };
 
 interface Options {

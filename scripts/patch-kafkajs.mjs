@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
  * Applies light-kafka's fixes of kafkajs 2.2.4 (patches/kafkajs@2.2.4/, README: What send guarantees) to the
- * kafkajs this package loads: the produce retry (src/producer/sendMessages.js) and the transaction requests
- * retried while the coordinator is not ready (src/producer/eosManager/index.js, src/producer/index.js). It runs as light-kafka's `postinstall`, in this repository and
- * in every project that installs the package, so nothing is asked of the user; `light-kafka patch-kafkajs` runs
- * it by hand (after an install with --ignore-scripts). Plain JavaScript: it runs before anything is compiled.
+ * kafkajs this package loads: the produce retry (src/producer/sendMessages.js) and a transaction's requests
+ * retried while the coordinator is not ready (src/producer/eosManager/index.js, src/producer/index.js). It runs as
+ * light-kafka's `postinstall`, in this repository and in every project that installs the package, so nothing is
+ * asked of the user; `light-kafka patch-kafkajs` runs it by hand (after an install with --ignore-scripts). Plain
+ * JavaScript: it runs before anything is compiled.
  *
  * Each patched file replaces the upstream file only when that file is byte for byte the published 2.2.4 one;
  * anything else is left alone and reported, so a kafkajs changed by someone else is never overwritten. Running it
- * again changes nothing, and a kafkajs with one file patched gets the other. The patched sendMessages.js is byte for
+ * again changes nothing, and a kafkajs patched by an earlier light-kafka gets the files it lacks. The patched sendMessages.js is byte for
  * byte what the earlier patches/kafkajs+2.2.4.patch produced (its header still names it).
  *
  * Usage: node scripts/patch-kafkajs.mjs [--kafkajs DIR]   (DIR: a kafkajs package folder; default: the one

@@ -190,8 +190,10 @@ describe('kafka transport handlers on a real broker @broker', function () {
     const topic = uniqueName('offsets-only');
     const groupId = uniqueName('group');
     await createTopics([topic]);
-    // Running, and so in its group: librdkafka sends the offsets with its consumer's group metadata.
+    // Running and in its group: librdkafka sends the offsets with its consumer's group metadata, which the broker
+    // refuses (ILLEGAL_GENERATION, KIP-447) while the first join is still under way.
     const { service } = await startService(topic, groupId);
+    await waitFor(() => service.consumer.hasJoinedGroup, 30_000, 'the consumer in its group');
     // A batch whose records wrote nothing commits its offsets alone: that transaction's first request is
     // AddOffsetsToTxn, sent right after the previous commit, while the coordinator still writes its markers.
     for (let offset = 1; offset <= 40; offset++) {
