@@ -77,6 +77,40 @@ describe('kafkajs patch (send retry, transaction requests retried)', () => {
     }
   });
 
+  it('the patched kafkajs retries AddOffsetsToTxn and EndTxn while the transaction coordinator answers CONCURRENT_TRANSACTIONS, with the producer\'s backoff', async () => {
+    const createEosManager = require('kafkajs/src/producer/eosManager/index.js') as (options: object) => {
+      initProducerId(): Promise<void>;
+      beginTransaction(): void;
+      sendOffsets(offsets: object): Promise<void>;
+      commit(): Promise<void>;
+    };
+    const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode(code: number): Error };
+    // The coordinator as a broker answers it: each of the two requests refused twice (code 51), then taken.
+    const refusals = { addOffsetsToTxn: 2, endTxn: 2 };
+    const sent: string[] = [];
+    const answer = (request: keyof typeof refusals) => async (): Promise<void> => {
+      sent.push(request);
+      if (refusals[request]-- > 0) throw createErrorFromCode(51);
+    };
+    const coordinator = {
+      initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
+      addOffsetsToTxn: answer('addOffsetsToTxn'),
+      endTxn: answer('endTxn'),
+      txnOffsetCommit: async () => sent.push('txnOffsetCommit'),
+    };
+    const cluster = { refreshMetadataIfNecessary: async () => undefined, findGroupCoordinator: async () => coordinator };
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const eos = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx-1', retry: { initialRetryTime: 5, retries: 3 } });
+    await eos.initProducerId();
+    eos.beginTransaction();
+    const started = Date.now();
+    await eos.sendOffsets({ consumerGroupId: 'group', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '1' }] }] });
+    await eos.commit();
+    expect(sent).to.deep.equal(['addOffsetsToTxn', 'addOffsetsToTxn', 'addOffsetsToTxn', 'txnOffsetCommit', 'endTxn', 'endTxn', 'endTxn']);
+    // Four backoffs from the 5 ms given (from kafkajs's default 300 ms they would take 1.8 s).
+    expect(Date.now() - started).to.be.below(1000);
+  });
+
   it('refuses a kafkajs whose transaction requests are not patched with ERR12008 naming that file (a kafkajs patched by an earlier light-kafka)', () => {
     const module = require('kafkajs/src/producer/eosManager/index.js') as Record<symbol, unknown>;
     const marker = Symbol.for('light-kafka.kafkajs-transaction-retry-patch');
