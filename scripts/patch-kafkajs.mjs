@@ -9,8 +9,8 @@
  *
  * Each patched file replaces the upstream file only when that file is byte for byte the published 2.2.4 one;
  * anything else is left alone and reported, so a kafkajs changed by someone else is never overwritten. Running it
- * again changes nothing, and a kafkajs patched by an earlier light-kafka gets the files it lacks. The patched sendMessages.js is byte for
- * byte what the earlier patches/kafkajs+2.2.4.patch produced (its header still names it).
+ * again changes nothing, and a kafkajs patched by an earlier light-kafka gets the files it lacks. The patched
+ * sendMessages.js is byte for byte what the earlier patches/kafkajs+2.2.4.patch produced (its header still names it).
  *
  * Usage: node scripts/patch-kafkajs.mjs [--kafkajs DIR]   (DIR: a kafkajs package folder; default: the one
  * this package resolves)

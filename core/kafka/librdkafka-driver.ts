@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { BatchWriter, RawSender } from '../transport.js';
 import type { DriverProducer, DriverTransaction, DriverTransactionalProducer, KafkaDriver } from './driver.js';
 import { toTopicMessages } from './client-shapes.js';
-import type { LibrdkafkaConsumerClient, LibrdkafkaLogger, LibrdkafkaModule, LibrdkafkaProducer, NativeMetadata, OffsetsConsumer } from './librdkafka-api.js';
+import type { LibrdkafkaLogger, LibrdkafkaModule, LibrdkafkaProducer, NativeMetadata, OffsetsConsumer } from './librdkafka-api.js';
 import { LibrdkafkaNativeConsumer } from './librdkafka-native-consumer.js';
 import type { ConsumerSettings, NativeConfig, ProducerSettings } from './properties.js';
 import { rawSenderOver } from './raw-sender.js';
@@ -95,9 +95,10 @@ export class LibrdkafkaDriver implements KafkaDriver {
 /** The node-rdkafka client under a compatible-API client (a metadata request is not in the compatible API). */
 interface NativeClient {
   getMetadata(options: { topic?: string; allTopics: boolean; timeout: number }, callback: (error: unknown, metadata?: NativeMetadata) => void): void;
+  isConnected(): boolean;
 }
 
-function nativeOf(client: LibrdkafkaProducer | LibrdkafkaConsumerClient): NativeClient | null {
+function nativeOf(client: LibrdkafkaProducer | OffsetsConsumer): NativeClient | null {
   return (client as unknown as { _getInternalClient(): NativeClient | null })._getInternalClient();
 }
 
@@ -145,8 +146,7 @@ export function librdkafkaTransactional(producer: LibrdkafkaProducer, transactio
           }
           // The native client reads the group metadata of a consumer that never connected from a handle it does
           // not have, and the process dies (SIGSEGV): refuse instead.
-          const native = consumer.client._getInternalClient() as { isConnected(): boolean } | null;
-          if (!native?.isConnected()) throw new LightError('ERR12018', { serviceGroupId: consumer.groupId });
+          if (!nativeOf(consumer.client)?.isConnected()) throw new LightError('ERR12018', { serviceGroupId: consumer.groupId });
           await producer.sendOffsets({ consumer: consumer.client, topics });
         },
         async commit() {
